@@ -1,0 +1,25 @@
+"""The Flask shell: app factory, configuration, and the pieces it wires together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask
+
+from app import cli, config, problems, runtime
+from app.api import api
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
+    """Build the application; test_config overrides the environment."""
+    app = APIFlask(
+        __name__, title="Cylinder ledger 一瓶一码", version="v1",
+        spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs",
+        instance_relative_config=True,
+    )
+    config.load(app, test_config)
+    problems.init_app(app)
+    runtime.init_app(app)
+    app.register_blueprint(api)
+    cli.init_app(app)
+    return app

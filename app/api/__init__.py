@@ -1,0 +1,7 @@
+"""JSON API v1 (DESIGN §8)."""
+
+from apiflask import APIBlueprint
+
+api = APIBlueprint("api", __name__, url_prefix="/api/v1")
+
+from app.api import cylinders, transparency  # noqa: E402,F401  (register the routes)

@@ -1,0 +1,107 @@
+"""Cylinders and their events."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import request
+
+from app.api import api
+from app.api.presenters import cylinder_document, event_response
+from app.api.schemas import CylinderIn, EventIn
+from app.auth import auth, current_actor
+from app.runtime import runtime
+from ledger import permissions, service
+from ledger.errors import Forbidden, Invalid
+from ledger.store import transaction
+
+
+def _idempotency_key() -> str | None:
+    return request.headers.get("Idempotency-Key")
+
+
+def _after_write() -> None:
+    rt = runtime()
+    if rt.integrate_after_write:
+        try:
+            rt.integrate_quietly()
+        except Exception:  # the event is committed; the scheduler will integrate it
+            from flask import current_app
+
+            current_app.logger.exception("integration after write failed")
+
+
+@api.post("/cylinders")
+@api.auth_required(auth)
+@api.input(CylinderIn, arg_name="body")
+@api.doc(summary="Register a cylinder (赋码建档)", responses=[201, 403, 409, 422])
+def register(body: dict[str, Any]) -> Any:
+    rt = runtime()
+    actor = current_actor()
+    assert actor is not None
+    with transaction(rt.engine) as session:
+        cylinder, created = service.register_cylinder(
+            session, rt.authority, actor, body, rt.now(), _idempotency_key())
+        doc = cylinder_document(session, cylinder, rt.authority, full=True)
+    _after_write()
+    return doc, 201 if created else 200
+
+
+@api.get("/cylinders/<code>")
+@api.auth_required(auth, optional=True)
+@api.doc(summary="A cylinder's current state (public fields for everyone)", responses=[200, 404])
+def read(code: str) -> Any:
+    rt = runtime()
+    actor = current_actor()
+    with transaction(rt.engine, write=False) as session:
+        cylinder = service.find_cylinder(session, code.upper())
+        full = permissions.can_read_history(actor, cylinder.owner_id)
+        return cylinder_document(session, cylinder, rt.authority, full=full)
+
+
+@api.get("/cylinders/<code>/events")
+@api.auth_required(auth)
+@api.doc(summary="A cylinder's events and whether its chain verifies", responses=[200, 403, 404])
+def events(code: str) -> Any:
+    rt = runtime()
+    with transaction(rt.engine, write=False) as session:
+        cylinder = service.find_cylinder(session, code.upper())
+        if not permissions.can_read_history(current_actor(), cylinder.owner_id):
+            raise Forbidden("only the owner's staff and regulators read a cylinder's history")
+        rows, defect = service.history(session, cylinder)
+        return {
+            "code": cylinder.code,
+            "events": [event_response(session, e) for e in rows],
+            "chain_valid": defect is None,
+            "chain_defect": str(defect) if defect else None,
+        }
+
+
+@api.post("/cylinders/<code>/events")
+@api.auth_required(auth)
+@api.input(EventIn, arg_name="body")
+@api.doc(summary="Record an event on a cylinder", responses=[201, 403, 404, 409, 422])
+def append(code: str, body: dict[str, Any]) -> Any:
+    rt = runtime()
+    actor = current_actor()
+    assert actor is not None
+    signature = _signature(body.get("signature"))
+    with transaction(rt.engine) as session:
+        event_id = body.get("id") or service.idempotent_id(actor, _idempotency_key())
+        event, created = service.append_event(
+            session, rt.authority, actor, code.upper(), body["type"], body["payload"], rt.now(),
+            occurred_at=body.get("occurred_at"), event_id=event_id, signature=signature)
+        doc = event_response(session, event)
+    _after_write()
+    return doc, 201 if created else 200
+
+
+def _signature(text: str | None) -> bytes | None:
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise Invalid("'signature' must be base64") from None

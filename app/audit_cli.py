@@ -1,0 +1,47 @@
+"""The audit command's presentation: a progress bar and a verdict naming the first bad event."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from app.runtime import Runtime
+from ledger.audit import audit
+from ledger.model import Event
+from ledger.note import NoteError, Verifier, verifier_from_key
+
+
+def run_audit(rt: Runtime, vkey: str | None, workers: int | None) -> int:
+    """Audit the runtime's database; 0 when everything verifies, 1 otherwise."""
+    console = Console(stderr=True)
+    try:
+        verifier: Verifier = verifier_from_key(vkey) if vkey else _own_verifier(rt)
+    except NoteError as exc:
+        console.print(f"[red]bad --key: {exc}[/red]")
+        return 2
+    with Session(rt.engine) as session:
+        total = session.execute(select(func.count()).select_from(Event)).scalar_one()
+    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=total < 10_000) as bar:
+        task = bar.add_task("审计 auditing events", total=total)
+        report = audit(rt.engine, verifier, rt.authority.origin if not vkey else None,
+                       workers=workers, progress=lambda n: bar.advance(task, n))
+    summary = (f"{report.events} events, {report.leaves} leaves, "
+               f"{report.checkpoints} checkpoints")
+    if report.ok:
+        print(f"OK 审计通过: {summary} verified")
+        return 0
+    print(f"FAILED 审计未通过: {len(report.problems)} problem(s) in {summary}")
+    print(f"first bad: {report.first()}")
+    for _order, message in sorted(report.problems)[1:20]:
+        print(f"  also: {message}")
+    return 1
+
+
+def _own_verifier(rt: Runtime) -> Verifier:
+    from ledger.note import verifier_key_for
+
+    return verifier_from_key(verifier_key_for(rt.authority.server))

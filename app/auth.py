@@ -1,0 +1,29 @@
+"""Bearer-token authentication of actors (DESIGN §7)."""
+
+from __future__ import annotations
+
+from apiflask import HTTPTokenAuth
+from flask import g
+
+from app.runtime import runtime
+from ledger.model import Actor
+from ledger.registry import actor_for_token
+from ledger.store import transaction
+
+auth = HTTPTokenAuth(scheme="Bearer", description="Per-person or per-device API token")
+
+
+@auth.verify_token
+def _verify(token: str) -> Actor | None:
+    if not token or len(token) > 200:
+        return None
+    with transaction(runtime().engine, write=False) as session:
+        actor = actor_for_token(session, token)
+    g.actor = actor
+    return actor
+
+
+def current_actor() -> Actor | None:
+    """The authenticated actor of this request, or None for the public."""
+    actor: Actor | None = auth.current_user
+    return actor

@@ -1,0 +1,62 @@
+"""RFC 9457 problem details for every error, and ledger errors mapped to statuses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import APIFlask, HTTPError
+from werkzeug.exceptions import HTTPException
+
+from ledger.errors import Conflict, Forbidden, Invalid, LedgerError, NotFound
+
+PROBLEM_TYPE = "https://cylinder-ledger.example/problems/"
+STATUS_OF = {NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409}
+PROBLEM_JSON = {"Content-Type": "application/problem+json"}
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """A problem+json response tuple."""
+    slug = title.lower().replace(" ", "-")
+    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail, **extra}
+    return body, status, PROBLEM_JSON
+
+
+def init_app(app: APIFlask) -> None:
+    """Install the handlers."""
+
+    @app.error_processor
+    def _http_error(error: HTTPError) -> Any:
+        extra = dict(error.extra_data or {})
+        detail = error.detail
+        if error.status_code in (400, 422) and isinstance(detail, dict) and detail:
+            extra.setdefault("errors", detail)
+            detail = _flatten(detail)
+        elif not isinstance(detail, str) or not detail:
+            detail = error.message
+        body, status, headers = problem(error.status_code, error.message, detail, **extra)
+        return body, status, {**(error.headers or {}), **headers}
+
+    @app.errorhandler(LedgerError)
+    def _ledger_error(error: LedgerError) -> Any:
+        status = next(s for cls, s in STATUS_OF.items() if isinstance(error, cls))
+        title = {404: "Not Found", 403: "Forbidden", 422: "Invalid Input", 409: "Conflict"}[status]
+        return problem(status, title, error.detail, **error.extra)
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Any:
+        if isinstance(error, HTTPException):
+            return problem(error.code or 500, error.name, error.description or error.name)
+        app.logger.exception("unhandled error")
+        return problem(500, "Internal Server Error", "an unexpected error; nothing was recorded")
+
+
+def _flatten(detail: dict[str, Any], prefix: str = "") -> str:
+    parts = []
+    for key, value in detail.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            parts.append(_flatten(value, path + "."))
+        else:
+            msgs = value if isinstance(value, list) else [value]
+            parts.append(f"{path}: {' '.join(str(m) for m in msgs)}")
+    return "; ".join(parts)

@@ -1,0 +1,59 @@
+"""Per-application collaborators: the database engine and the ledger's keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import Flask, current_app
+from sqlalchemy.engine import Engine
+
+from ledger import log
+from ledger.keys import REGISTRY_KEY_FILE, SERVER_KEY_FILE, load_or_create_signer
+from ledger.service import Authority
+from ledger.store import make_engine, transaction
+
+
+@dataclass
+class Runtime:
+    """What a request needs besides its input."""
+
+    engine: Engine
+    authority: Authority
+    integrate_after_write: bool
+
+    def now(self) -> dt.datetime:
+        """The server clock (one place to read it)."""
+        return dt.datetime.now(dt.UTC)
+
+    def integrate_quietly(self) -> None:
+        """Integrate pending events unless another integrator holds the lock."""
+        with transaction(self.engine) as session:
+            log.integrate(session, wait=False)
+
+
+def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:
+    """Load (or create on first run) the server and registry keys."""
+    return Authority(
+        server=load_or_create_signer(keys_dir / SERVER_KEY_FILE, origin),
+        registry=load_or_create_signer(keys_dir / REGISTRY_KEY_FILE, "registry"),
+        base_url=base_url,
+        origin=origin,
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Create the engine and keys once per application."""
+    cfg = app.config
+    app.extensions["ledger"] = Runtime(
+        engine=make_engine(cfg["DATABASE_URL"]),
+        authority=build_authority(Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]),
+        integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
+    )
+
+
+def runtime() -> Runtime:
+    """The current application's runtime."""
+    rt: Runtime = current_app.extensions["ledger"]
+    return rt

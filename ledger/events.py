@@ -1,0 +1,226 @@
+"""The event catalogue, payload validation and the canonical bytes that get hashed.
+
+The exact bytes are pinned in ledger/FORMAT.md: change nothing here without
+changing that document, because outside verifiers recompute these hashes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+ZERO_HASH = bytes(32)
+SIGNATURE_CONTEXT = b"cylinder-event:v1:"
+
+
+class PayloadError(ValueError):
+    """A payload that does not fit its event type's schema."""
+
+
+# GS1 CBV business step for each event type (used by the EPCIS export).
+EVENT_TYPES: dict[str, str] = {
+    "registered": "commissioning",
+    "filled": "filling",
+    "fill_blocked": "inspecting",
+    "dispatched": "shipping",
+    "delivered": "receiving",
+    "returned": "returning",
+    "inspected": "inspecting",
+    "relabelled": "relabelling",
+    "ownership_transferred": "transferring",
+    "reported": "inspecting",
+    "held": "holding",
+    "released": "releasing",
+    "scrapped": "destroying",
+}
+
+REPORT_KINDS = ("lost", "stolen", "seized", "suspected_fake", "refurbished", "label_damaged")
+INSPECTION_RESULTS = ("pass", "fail", "scrap")
+CHECKLIST_ITEMS = (
+    "valve", "hose", "regulator", "leak_test", "ventilation",
+    "single_gas_source", "storage_room", "not_basement",
+)  # fmt: skip
+
+
+def rfc3339(ts: dt.datetime) -> str:
+    """RFC 3339 UTC with microseconds, e.g. 2026-11-23T06:00:00.000000Z."""
+    if ts.tzinfo is None:
+        raise ValueError("naive datetime")
+    return ts.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_rfc3339(text: str) -> dt.datetime:
+    """Parse an RFC 3339 timestamp with an offset; naive times are refused."""
+    try:
+        value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except (ValueError, AttributeError) as exc:
+        raise PayloadError(f"not an RFC 3339 timestamp: {text!r}") from exc
+    if value.tzinfo is None:
+        raise PayloadError(f"timestamp without a UTC offset: {text!r}")
+    return value.astimezone(dt.UTC)
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785 JSON Canonicalization Scheme bytes."""
+    return rfc8785.dumps(obj)
+
+
+@dataclass(frozen=True)
+class EventFields:
+    """Exactly the hashed fields of an event (FORMAT.md §Event hash)."""
+
+    id: str
+    cylinder: str
+    type: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    actor: int
+    station: int | None
+    site: int | None
+    payload: Mapping[str, Any]
+    prev_hash: bytes
+    key_id: str
+
+    def claim(self) -> dict[str, Any]:
+        """What the actor attests and signs: the fields known before the server chains it."""
+        return {
+            "id": self.id,
+            "cylinder": self.cylinder,
+            "type": self.type,
+            "occurred_at": rfc3339(self.occurred_at),
+            "actor": self.actor,
+            "station": self.station,
+            "site": self.site,
+            "payload": dict(self.payload),
+        }
+
+    def hashed(self) -> dict[str, Any]:
+        """The claim plus the server's fields: what the event hash covers."""
+        doc = self.claim()
+        doc["recorded_at"] = rfc3339(self.recorded_at)
+        doc["prev_hash"] = self.prev_hash.hex()
+        doc["key_id"] = self.key_id
+        return doc
+
+
+def event_hash(fields: EventFields) -> bytes:
+    """SHA-256 of the canonical bytes of the hashed fields."""
+    return hashlib.sha256(canonical(fields.hashed())).digest()
+
+
+def signing_message(fields: EventFields) -> bytes:
+    """The bytes an actor signs: a context string and the canonical claim."""
+    return SIGNATURE_CONTEXT + canonical(fields.claim())
+
+
+# --- payload schemas -------------------------------------------------------------
+
+
+def _number(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
+    value = p.get(key)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise PayloadError(f"'{key}' must be a non-negative number")
+
+
+def _int(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
+    value = p.get(key)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PayloadError(f"'{key}' must be a positive integer id")
+
+
+def _text(p: Mapping[str, Any], key: str, *, required: bool = True, max_len: int = 500) -> None:
+    value = p.get(key)
+    if value is None and not required:
+        return
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise PayloadError(f"'{key}' must be a non-empty string of at most {max_len} characters")
+
+
+def _choice(p: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if p.get(key) not in choices:
+        raise PayloadError(f"'{key}' must be one of: {', '.join(choices)}")
+
+
+def _date(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
+    value = p.get(key)
+    if value is None and not required:
+        return
+    try:
+        dt.date.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise PayloadError(f"'{key}' must be a date YYYY-MM-DD") from exc
+
+
+def _checklist(p: Mapping[str, Any]) -> None:
+    checklist = p.get("checklist")
+    if not isinstance(checklist, dict):
+        raise PayloadError("'checklist' must be an object of booleans")
+    missing = [item for item in CHECKLIST_ITEMS if not isinstance(checklist.get(item), bool)]
+    if missing:
+        raise PayloadError(f"checklist items missing or not true/false: {', '.join(missing)}")
+
+
+_SCHEMAS: dict[str, tuple[set[str], Callable[[Mapping[str, Any]], None]]] = {
+    "registered": ({"code", "serial", "manufacturer", "manufactured_on", "model", "capacity_kg",
+                    "tare_kg", "dual_phase", "owner", "last_inspected_on", "service_life_years"},
+                   lambda p: (_text(p, "code"), _text(p, "serial"))),
+    "filled": ({"station_id", "gross_kg", "tare_kg", "net_kg"},
+               lambda p: (_int(p, "station_id"), _number(p, "gross_kg"), _number(p, "net_kg"),
+                          _number(p, "tare_kg", required=False))),
+    "fill_blocked": ({"station_id", "reasons", "scan"}, lambda p: _int(p, "station_id")),
+    "dispatched": ({"vehicle", "driver"},
+                   lambda p: (_text(p, "vehicle", max_len=16), _int(p, "driver", required=False))),
+    "delivered": ({"customer_id", "checklist"},
+                  lambda p: (_int(p, "customer_id"), _checklist(p))),
+    "returned": ({"customer_id"}, lambda p: _int(p, "customer_id", required=False)),
+    "inspected": ({"result", "next_due", "agency"},
+                  lambda p: (_choice(p, "result", INSPECTION_RESULTS),
+                             _date(p, "next_due", required=False))),
+    "relabelled": ({"new_code"}, lambda p: _text(p, "new_code", max_len=20)),
+    "ownership_transferred": ({"to_enterprise"}, lambda p: _int(p, "to_enterprise")),
+    "reported": ({"kind", "note"}, lambda p: (_choice(p, "kind", REPORT_KINDS),
+                                             _text(p, "note", required=False))),
+    "held": ({"reason"}, lambda p: _text(p, "reason")),
+    "released": ({"reason"}, lambda p: _text(p, "reason", required=False)),
+    "scrapped": ({"reason"}, lambda p: _text(p, "reason", required=False)),
+}  # fmt: skip
+
+
+def validate_payload(event_type: str, payload: Any) -> dict[str, Any]:
+    """Check a payload against its type's schema; return it as a plain dict."""
+    if event_type not in _SCHEMAS:
+        raise PayloadError(f"unknown event type {event_type!r}")
+    if not isinstance(payload, dict):
+        raise PayloadError("payload must be a JSON object")
+    allowed, check = _SCHEMAS[event_type]
+    unknown = sorted(set(payload) - allowed)
+    if unknown:
+        raise PayloadError(f"unknown payload fields for {event_type}: {', '.join(unknown)}")
+    check(payload)
+    try:
+        canonical(payload)  # floats that JSON cannot carry (NaN, huge ints) fail here
+    except Exception as exc:
+        raise PayloadError(f"payload cannot be canonicalised: {exc}") from exc
+    return dict(payload)
+
+
+def payload_text(payload: Mapping[str, Any]) -> str:
+    """The payload as stored: its canonical JSON, so the hash never depends on a driver."""
+    return canonical(dict(payload)).decode()
+
+
+def load_payload(text: str) -> dict[str, Any]:
+    """The stored payload as a dict."""
+    value = json.loads(text)
+    assert isinstance(value, dict)
+    return value

@@ -1,0 +1,205 @@
+"""The global log: sequencing, integration, checkpoints and proofs (Tessera's stages).
+
+1. Sequencing: every appended event enters ``log_pending`` in its transaction.
+2. Integration: one integrator at a time (PostgreSQL advisory lock; SQLite's
+   single writer) gives pending events the next leaf indices in order and grows
+   the tiled tree (ledger/tiles.py).
+3. Publishing: a checkpoint signs the integrated size and root.
+Proofs read O(log n) stored nodes; nothing is ever rebuilt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select, tuple_
+from sqlmodel import Session
+
+from ledger import merkle
+from ledger.checkpoint import Checkpoint as CheckpointBody
+from ledger.errors import Invalid
+from ledger.checkpoint import sign_checkpoint
+from ledger.model import Checkpoint, Event, LogLeaf, LogPending, LogState, MerkleTile, utcnow
+from ledger.note import Signer
+from ledger.store import advisory_lock
+from ledger.tiles import Tile, TileKey, TreeBuilder, tile_key
+
+INTEGRATOR_LOCK = 0x1ED6E5  # advisory lock id of the integrator
+
+
+class LogRangeError(Invalid):
+    """A proof asked for sizes or indices outside the integrated tree."""
+
+
+@dataclass(frozen=True)
+class Integration:
+    """What one integration run did."""
+
+    old_size: int
+    new_size: int
+    root: bytes
+
+
+def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]:
+    """Read the given tiles in one query; absent tiles are simply missing."""
+    wanted = list(set(keys))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(MerkleTile.level, MerkleTile.index, MerkleTile.width, MerkleTile.hashes).where(
+            tuple_(MerkleTile.level, MerkleTile.index).in_(wanted)
+        )
+    )
+    return {(lv, ix): Tile.from_bytes(w, data) for lv, ix, w, data in rows}
+
+
+def log_state(session: Session, *, for_update: bool = False) -> LogState:
+    """The integrated size and root (creating the empty state on first use)."""
+    query = select(LogState).where(LogState.id == 1)
+    if for_update:
+        query = query.with_for_update()
+    state = session.execute(query).scalar_one_or_none()
+    if state is None:
+        state = LogState(id=1, size=0, root=merkle.EMPTY_ROOT)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> Integration:
+    """Integrate up to ``batch`` pending events; the caller commits.
+
+    With ``wait=False`` it returns at once, integrating nothing, when another
+    integrator holds the lock (that one will take these events too).
+    """
+    if not advisory_lock(session, INTEGRATOR_LOCK, wait=wait):
+        state = log_state(session)
+        return Integration(state.size, state.size, state.root)
+    state = log_state(session, for_update=True)
+    old_size = state.size
+    pending = session.execute(
+        select(LogPending.seq, Event.id, Event.hash)
+        .join(Event, Event.id == LogPending.event_id)
+        .order_by(LogPending.seq)
+        .limit(batch)
+    ).all()
+    if not pending:
+        return Integration(old_size, old_size, state.root)
+    builder = TreeBuilder(old_size, lambda keys: load_tiles(session, keys))
+    leaves = []
+    for _seq, event_id, event_hash in pending:
+        leaves.append({"leaf_index": builder.size, "event_id": event_id})
+        builder.append(merkle.leaf_hash(event_hash))
+    session.execute(insert(LogLeaf), leaves)
+    # Delete exactly what was integrated: a lower seq may still be uncommitted (PostgreSQL).
+    integrated = select(LogLeaf.event_id).where(LogLeaf.leaf_index >= old_size)
+    session.execute(delete(LogPending).where(LogPending.event_id.in_(integrated)))  # type: ignore[attr-defined]
+    _store_tiles(session, builder)
+    state.size, state.root, state.updated_at = builder.size, builder.root(), utcnow()
+    session.add(state)
+    session.flush()
+    return Integration(old_size, builder.size, state.root)
+
+
+def _store_tiles(session: Session, builder: TreeBuilder) -> None:
+    keys = sorted(builder.dirty)
+    session.execute(delete(MerkleTile).where(tuple_(MerkleTile.level, MerkleTile.index).in_(keys)))
+    rows = []
+    for level, index in keys:
+        tile = builder.tiles[(level, index)]
+        rows.append(
+            {"level": level, "index": index, "width": tile.width, "hashes": tile.to_bytes()}
+        )
+    session.execute(insert(MerkleTile), rows)
+
+
+def publish_checkpoint(session: Session, signer: Signer, origin: str) -> Checkpoint:
+    """Sign and store a checkpoint of the integrated tree (reusing the newest if unchanged)."""
+    state = log_state(session)
+    newest = latest_checkpoint(session)
+    if newest is not None and newest.size == state.size and newest.root == state.root:
+        return newest
+    note = sign_checkpoint(CheckpointBody(origin, state.size, state.root), signer)
+    row = Checkpoint(size=state.size, root=state.root, note=note, created_at=utcnow())
+    session.add(row)
+    session.flush()
+    return row
+
+
+def latest_checkpoint(session: Session) -> Checkpoint | None:
+    """The newest stored checkpoint."""
+    query = select(Checkpoint).order_by(Checkpoint.size.desc(), Checkpoint.id.desc()).limit(1)  # type: ignore[attr-defined]
+    return session.execute(query).scalar_one_or_none()
+
+
+# --- proofs --------------------------------------------------------------------
+
+
+def _hashes_of_ranges(
+    session: Session, ranges: list[tuple[int, int]], tree_size: int
+) -> list[bytes]:
+    parts = [merkle.perfect_parts(b, e) for b, e in ranges]
+    locations = {node: tile_key(*node) for nodes in parts for node in nodes}
+    tiles = load_tiles(session, (key for key, _, _ in locations.values()))
+    out = []
+    for nodes in parts:
+        hashes = []
+        for node in nodes:
+            key, row, pos = locations[node]
+            try:
+                hashes.append(tiles[key].rows[row][pos])
+            except (KeyError, IndexError) as exc:
+                raise LogRangeError(f"node {node} is missing from the stored tree") from exc
+        out.append(merkle.fold_parts(hashes))
+    return out
+
+
+def _check_size(session: Session, size: int) -> None:
+    integrated = log_state(session).size
+    if size < 0 or size > integrated:
+        raise LogRangeError(f"tree size {size} is outside the integrated log (0…{integrated})")
+
+
+def inclusion_proof(session: Session, index: int, size: int) -> tuple[bytes, list[bytes]]:
+    """(leaf hash, audit path) of leaf ``index`` in the tree of ``size`` leaves."""
+    _check_size(session, size)
+    if not 0 <= index < size:
+        raise LogRangeError(f"leaf index {index} is not below tree size {size}")
+    leaf = _hashes_of_ranges(session, [(index, index + 1)], size)[0]
+    return leaf, _hashes_of_ranges(session, merkle.inclusion_ranges(index, size), size)
+
+
+def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:
+    """The RFC 9162 consistency proof from ``old`` to ``new`` leaves (empty from 0)."""
+    _check_size(session, new)
+    if not 0 <= old <= new:
+        raise LogRangeError(f"old size {old} must be between 0 and new size {new}")
+    return _hashes_of_ranges(session, merkle.consistency_ranges(old, new), new)
+
+
+def root_at(session: Session, size: int) -> bytes:
+    """The root hash of the tree of the first ``size`` leaves, from stored nodes."""
+    _check_size(session, size)
+    if size == 0:
+        return merkle.EMPTY_ROOT
+    return _hashes_of_ranges(session, [(0, size)], size)[0]
+
+
+def leaf_event(session: Session, index: int) -> Event | None:
+    """The event at a leaf index."""
+    query = select(Event).join(LogLeaf, LogLeaf.event_id == Event.id)
+    return session.execute(query.where(LogLeaf.leaf_index == index)).scalar_one_or_none()
+
+
+def leaf_index_of(session: Session, event_id: str) -> int | None:
+    """The leaf index of an integrated event."""
+    query = select(LogLeaf.leaf_index).where(LogLeaf.event_id == event_id)
+    return session.execute(query).scalar_one_or_none()
+
+
+def checkpoint_age(session: Session, now: dt.datetime) -> dt.timedelta | None:
+    """How old the newest checkpoint is."""
+    newest = latest_checkpoint(session)
+    return None if newest is None else now - newest.created_at

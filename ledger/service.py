@@ -1,0 +1,282 @@
+"""Use cases: each takes a session and its collaborators, changes nothing on refusal.
+
+The caller owns the transaction (one per request): a use case flushes but
+never commits, so a refusal anywhere rolls everything back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from ledger import codes, permissions
+from ledger.chain import Defect, seal, verify_chain
+from ledger.cylinders import CylinderSpec, parse_cylinder_spec
+from ledger.errors import Conflict, Forbidden, Invalid, NotFound
+from ledger.events import (
+    ZERO_HASH,
+    EventFields,
+    PayloadError,
+    event_hash,
+    payload_text,
+    signing_message,
+    validate_payload,
+)
+from ledger.keys import device_key_id, public_bytes, verify_ed25519
+from ledger.model import Actor, Cylinder, Event, LogPending, SigningKey
+from ledger.note import Signer
+
+_IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
+MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Authority:
+    """The server's keys and public identity."""
+
+    server: Signer  # signs checkpoints and events of actors without a device key
+    registry: Signer  # signs the codes printed in QR labels
+    base_url: str
+    origin: str
+
+    @property
+    def server_key_id(self) -> str:
+        """Event key id of the server key."""
+        return device_key_id(public_bytes(self.server))
+
+    def qr(self, code: str) -> str:
+        """The signed QR URL of a code."""
+        return codes.qr_url(self.base_url, code, self.registry)
+
+
+def ensure_server_key(session: Session, authority: Authority) -> None:
+    """Register the server's public key so server-signed events verify."""
+    if session.get(SigningKey, authority.server_key_id) is None:
+        session.add(
+            SigningKey(key_id=authority.server_key_id, public_key=public_bytes(authority.server))
+        )
+        session.flush()
+
+
+def signing_keys(session: Session) -> dict[str, bytes]:
+    """Every registered event-signing key by id."""
+    return {k: v for k, v in session.execute(select(SigningKey.key_id, SigningKey.public_key))}
+
+
+def idempotent_id(actor: Actor, key: str | None) -> str | None:
+    """A stable record id for an actor's Idempotency-Key, so a retry finds its first answer."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise Invalid("Idempotency-Key must be 1–255 characters")
+    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{actor.id}:{key}"))
+
+
+def find_cylinder(session: Session, code: str, *, lock: bool = False) -> Cylinder:
+    """The cylinder with this code (row-locked for an append), or NotFound."""
+    query = select(Cylinder).where(Cylinder.code == code)
+    if lock:
+        query = query.with_for_update()
+    cylinder = session.execute(query).scalar_one_or_none()
+    if cylinder is None:
+        raise NotFound(f"no cylinder with code {code}")
+    return cylinder
+
+
+def register_cylinder(
+    session: Session,
+    authority: Authority,
+    actor: Actor,
+    data: Mapping[str, Any],
+    now: dt.datetime,
+    idempotency_key: str | None = None,
+) -> tuple[Cylinder, bool]:
+    """Register a cylinder for the actor's enterprise; (cylinder, created)."""
+    if not permissions.can_register(actor):
+        raise Forbidden("only an enterprise administrator registers cylinders")
+    spec = parse_cylinder_spec(data, today=now.date())
+    cylinder_id = idempotent_id(actor, idempotency_key) or str(uuid.uuid4())
+    existing = session.get(Cylinder, cylinder_id)
+    if existing is not None:
+        if spec.code not in (None, existing.code) or spec.serial != existing.serial:
+            raise Conflict("this Idempotency-Key was used for a different cylinder")
+        return existing, False
+    code = spec.code or _fresh_code(session)
+    if spec.code and session.execute(select(Cylinder.id).where(Cylinder.code == code)).first():
+        raise Conflict(f"code {code} is already taken (codes are never reused)")
+    assert actor.enterprise_id is not None
+    cylinder = spec.to_cylinder(cylinder_id, code, actor.enterprise_id, now)
+    session.add(cylinder)
+    session.flush()
+    _append(
+        session,
+        authority,
+        actor,
+        cylinder,
+        "registered",
+        spec.registration_payload(code, actor.enterprise_id),
+        now,
+        now,
+        str(uuid.uuid4()),
+        None,
+    )
+    return cylinder, True
+
+
+def _fresh_code(session: Session) -> str:
+    for _ in range(8):
+        code = codes.new_code()
+        if not session.execute(select(Cylinder.id).where(Cylinder.code == code)).first():
+            return code
+    raise Conflict("could not draw an unused code")  # 55 random bits: practically never
+
+
+def append_event(
+    session: Session,
+    authority: Authority,
+    actor: Actor,
+    code: str,
+    event_type: str,
+    payload: Any,
+    now: dt.datetime,
+    *,
+    occurred_at: dt.datetime | None = None,
+    event_id: str | None = None,
+    signature: bytes | None = None,
+) -> tuple[Event, bool]:
+    """Append one event to a cylinder's chain; (event, created). A retry returns the first."""
+    if event_type == "registered":
+        raise Invalid("'registered' is recorded by registering the cylinder")
+    try:
+        clean = validate_payload(event_type, payload)
+    except PayloadError as exc:
+        raise Invalid(str(exc)) from exc
+    occurred_at = occurred_at or now
+    if occurred_at > now + MAX_CLOCK_SKEW:
+        raise Invalid("occurred_at is in the future")
+    cylinder = find_cylinder(session, code, lock=True)
+    if not permissions.can_append(actor, event_type, cylinder.owner_id):
+        raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
+    if event_id is not None:
+        existing = session.get(Event, event_id)
+        if existing is not None:
+            return _replayed(existing, actor, cylinder, event_type, clean), False
+    event = _append(
+        session,
+        authority,
+        actor,
+        cylinder,
+        event_type,
+        clean,
+        occurred_at,
+        now,
+        event_id or str(uuid.uuid4()),
+        signature,
+    )
+    return event, True
+
+
+def _replayed(
+    event: Event, actor: Actor, cylinder: Cylinder, event_type: str, payload: Mapping[str, Any]
+) -> Event:
+    same = (
+        event.actor_id == actor.id
+        and event.cylinder_id == cylinder.id
+        and event.type == event_type
+        and event.payload == payload_text(payload)
+    )
+    if not same:
+        raise Conflict("this event id or Idempotency-Key was used for a different event")
+    return event
+
+
+def _append(
+    session: Session,
+    authority: Authority,
+    actor: Actor,
+    cylinder: Cylinder,
+    event_type: str,
+    payload: Mapping[str, Any],
+    occurred_at: dt.datetime,
+    now: dt.datetime,
+    event_id: str,
+    signature: bytes | None,
+) -> Event:
+    assert actor.id is not None
+    station = payload.get("station_id") if event_type in ("filled", "fill_blocked") else None
+    site = payload.get("customer_id") if event_type in ("delivered", "returned") else None
+    fields = EventFields(
+        id=event_id,
+        cylinder=cylinder.id,
+        type=event_type,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        actor=actor.id,
+        station=station or actor.station_id,
+        site=site,
+        payload=payload,
+        prev_hash=cylinder.head_hash if cylinder.head_seq else ZERO_HASH,
+        key_id="",
+    )
+    fields, signature = _sign(actor, authority, fields, signature)
+    event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=payload_text(payload))
+    cylinder.head_seq, cylinder.head_hash = event.seq, event.hash
+    session.add(event)
+    session.add(cylinder)
+    session.flush()
+    session.add(LogPending(event_id=event.id))
+    session.flush()
+    return event
+
+
+def _sign(
+    actor: Actor, authority: Authority, fields: EventFields, signature: bytes | None
+) -> tuple[EventFields, bytes]:
+    """Use the device's own signature when it sent one, else the server's."""
+    from dataclasses import replace
+
+    if signature is None:
+        signed = replace(fields, key_id=authority.server_key_id)
+        return signed, authority.server.sign(signing_message(signed))
+    if actor.public_key is None:
+        raise Invalid("this actor has no registered device key to sign with")
+    signed = replace(fields, key_id=device_key_id(actor.public_key))
+    if not verify_ed25519(actor.public_key, signing_message(signed), signature):
+        raise Invalid("the event signature does not verify with the actor's device key")
+    return signed, signature
+
+
+def history(session: Session, cylinder: Cylinder) -> tuple[list[Event], Defect | None]:
+    """A cylinder's events in chain order and the first defect of its chain, if any."""
+    events = list(
+        session.execute(
+            select(Event).where(Event.cylinder_id == cylinder.id).order_by(Event.seq)  # type: ignore[arg-type]
+        ).scalars()
+    )
+    defect = verify_chain(events, signing_keys(session))
+    if defect is None and (
+        cylinder.head_seq != len(events) or (events and cylinder.head_hash != events[-1].hash)
+    ):
+        defect = Defect(
+            cylinder.id,
+            cylinder.id,
+            cylinder.head_seq,
+            "the chain head does not match the last event (an event was removed)",
+        )
+    return events, defect
+
+
+def recompute_hash(event: Event) -> bytes:
+    """The hash an event should have (used by tests and the audit)."""
+    from ledger.chain import fields_of
+
+    return event_hash(fields_of(event))
+
+
+__all__ = ["Authority", "CylinderSpec", "append_event", "history", "register_cylinder"]

@@ -86,7 +86,7 @@ def _chunks(session: Session) -> Iterator[list[tuple[Any, ...]]]:
 
 
 def _order_of(session: Session) -> dict[str, int]:
-    return {e: i for i, e in session.execute(select(LogLeaf.event_id, LogLeaf.leaf_index))}
+    return {e: i for e, i in session.execute(select(LogLeaf.event_id, LogLeaf.leaf_index))}
 
 
 def audit(
@@ -121,6 +121,11 @@ def _audit_chains(
     progress: Progress | None,
 ) -> None:
     pending = {e for (e,) in session.execute(select(LogPending.event_id))}
+    code_of = {i: c for i, c in session.execute(select(Cylinder.id, Cylinder.code))}
+
+    def label(event_id: str, cylinder_id: str, seq: int) -> str:
+        return f"event {event_id} (cylinder {code_of.get(cylinder_id, cylinder_id)}, #{seq})"
+
     last: tuple[str, int, bytes] = ("", 0, ZERO_HASH)
     late = len(order) + 1
 
@@ -135,24 +140,24 @@ def _audit_chains(
             expected_seq, expected_prev = (
                 (last[1] + 1, last[2]) if last[0] == cylinder_id else (1, ZERO_HASH)
             )
-            label = f"event {event_id} (cylinder {cylinder_id}, #{seq})"
+            here = label(event_id, cylinder_id, seq)
             if seq != expected_seq:
                 report.add(
                     where(event_id),
-                    f"{label}: sequence number {seq}, expected {expected_seq} (an event is missing)",
+                    f"{here}: sequence number {seq}, expected {expected_seq} (an event is missing)",
                 )
             elif prev_hash != expected_prev:
                 report.add(
                     where(event_id),
-                    f"{label}: prev_hash does not match the previous event's hash (removed, reordered or changed)",
+                    f"{here}: prev_hash does not match the previous event's hash (removed, reordered or changed)",
                 )
             if event_id not in order and event_id not in pending:
-                report.add(late, f"{label}: neither in the global log nor waiting to be integrated")
+                report.add(late, f"{here}: neither in the global log nor waiting to be integrated")
             last = (cylinder_id, seq, event_hash)
             report.events += 1
 
     def own(rows: list[tuple[Any, ...]], bad: list[tuple[str, str]]) -> None:
-        labels = {r[0]: f"event {r[0]} (cylinder {r[1]}, #{r[2]})" for r in rows}
+        labels = {r[_ID]: label(r[_ID], r[_CYL], r[_SEQ]) for r in rows}
         for event_id, problem in bad:
             report.add(where(event_id), f"{labels[event_id]}: {problem}")
         links(rows)

@@ -180,13 +180,6 @@ def _check_hashes(proof: Sequence[bytes], **hashes: bytes) -> None:
             raise ProofError(f"{name} is {len(value)} bytes, expected {HASH_SIZE}")
 
 
-def _check_length(proof: Sequence[bytes], ranges: Sequence[Range], what: str) -> None:
-    # Redundant with the chaining below, but it turns a structural mistake into a
-    # readable message instead of a bare hash mismatch.
-    if len(proof) != len(ranges):
-        raise ProofError(f"{what} has {len(proof)} hashes, expected {len(ranges)}")
-
-
 def _chain(start: int, end: int, size: int, proof: Sequence[bytes], node: bytes) -> bytes:
     """Evaluate a subtree consistency proof for valid [start, end) with hash node; return root.
 
@@ -195,6 +188,7 @@ def _chain(start: int, end: int, size: int, proof: Sequence[bytes], node: bytes)
     edge and the tree's right edge while climbing from the leaves to the root.
     """
     fn, sn, tn = start, end - 1, size - 1
+    where = f"for [{start}, {end}) in a tree of size {size}"
     # Skip the levels below the first proof hash: the subtree root if the subtree is a
     # node of the tree, else the highest perfect node on the subtree's right edge.
     while fn != sn and (sn == tn or sn & 1):
@@ -202,11 +196,11 @@ def _chain(start: int, end: int, size: int, proof: Sequence[bytes], node: bytes)
     rest = iter(proof)
     seed = node if fn == sn else next(rest, None)
     if seed is None:
-        raise ProofError("proof is empty but the subtree is not a node of the tree")
+        raise ProofError(f"proof is empty {where}")
     fr = sr = seed
     for p in rest:
         if tn == 0:
-            raise ProofError("proof has more hashes than the tree has levels")
+            raise ProofError(f"proof is too long ({len(proof)} hashes) {where}")
         if sn & 1 or sn == tn:
             if fn < sn:  # still below the subtree root: it includes p too
                 fr = node_hash(p, fr)
@@ -217,9 +211,9 @@ def _chain(start: int, end: int, size: int, proof: Sequence[bytes], node: bytes)
             sr = node_hash(sr, p)
         fn, sn, tn = fn >> 1, sn >> 1, tn >> 1
     if tn != 0:
-        raise ProofError("proof ends before reaching the root")
+        raise ProofError(f"proof is too short ({len(proof)} hashes) {where}")
     if fr != node:
-        raise ProofError("proof does not reproduce the old/subtree root")
+        raise ProofError(f"proof does not reproduce the old/subtree root {where}")
     return sr
 
 
@@ -236,7 +230,6 @@ def root_from_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[byte
     _check_hashes(proof, leaf=leaf)
     if index >= size:
         raise ProofError(f"leaf index {index} is not in a tree of size {size}")
-    _check_length(proof, inclusion_ranges(index, size), "inclusion proof")
     return _chain(index, index + 1, size, proof, leaf)
 
 
@@ -262,7 +255,6 @@ def verify_subtree_consistency(
         return
     if not is_valid_subtree(start, end) or end > size:
         raise ProofError(f"[{start}, {end}) is not a valid subtree of a tree of size {size}")
-    _check_length(proof, subtree_consistency_ranges(start, end, size), "consistency proof")
     _expect(_chain(start, end, size, proof, subtree_root), root, "root")
 
 

@@ -330,14 +330,20 @@ def test_verify_consistency_rejects_any_tampering(n: int) -> None:
                 verify_consistency(other_old, n, proof, old_root, root)
         with pytest.raises(ProofError):
             verify_consistency(old, n, proof, root, old_root)  # swapped roots
+        # A wrong old root alone: caught as the old root, or (old a power of two, the
+        # proof then starts from it) as the new root.
+        with pytest.raises(ProofError, match="root"):
+            verify_consistency(old, n, proof, tree.mth(0, old - 1), root)
 
 
 def test_root_from_inclusion_returns_the_implied_root() -> None:
     leaves = _leaves(11)
     proof = inclusion_proof(6, 11, leaves)
     assert root_from_inclusion(leaves[6], 6, 11, proof) == root_from_leaf_hashes(leaves)
-    with pytest.raises(ProofError, match="has 3 hashes, expected 4"):
+    with pytest.raises(ProofError, match=r"too short \(3 hashes\) for \[6, 7\) in a tree of size 11"):
         root_from_inclusion(leaves[6], 6, 11, proof[:-1])
+    with pytest.raises(ProofError, match="too long"):
+        root_from_inclusion(leaves[6], 6, 11, [*proof, proof[0]])
 
 
 # --- Project rules
@@ -440,8 +446,10 @@ def test_subtree_consistency_proofs_match_the_draft_and_verify(n: int) -> None:
         for bad in _mutations(proof):
             with pytest.raises(ProofError):
                 verify_subtree_consistency(start, end, n, bad, tree.mth(start, end), root)
-        with pytest.raises(ProofError):
+        with pytest.raises(ProofError, match="root mismatch"):
             verify_subtree_consistency(start, end, n, proof, tree.mth(start, end), EMPTY_ROOT)
+        with pytest.raises(ProofError):
+            verify_subtree_consistency(start, end, n, proof, EMPTY_ROOT, root)
 
 
 def test_empty_subtree_is_consistent_with_any_tree_of_at_least_its_start() -> None:

@@ -1,0 +1,111 @@
+"""Fixtures: a migrated database on SQLite (always) and PostgreSQL (when TEST_DATABASE_URL is set)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+
+from ledger.store import make_engine, upgrade
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def _pg_schema_url(schema: str) -> str:
+    assert PG_URL is not None
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+        upgrade(url)
+        yield url
+        return
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))  # type: ignore[union-attr]
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = _pg_schema_url(schema)
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
+    """The application on the test database, with the demo seeded."""
+    from app import create_app
+    from app.demo import seed
+    from app.runtime import runtime
+    from ledger.store import transaction
+
+    application = create_app({
+        "TESTING": True, "DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path / "instance"),
+        "KEYS_DIR": str(tmp_path / "keys"), "PUBLIC_BASE_URL": "https://ledger.test",
+        "LEDGER_ORIGIN": "ledger.test/log",
+    })
+    with application.app_context():
+        rt = runtime()
+        with transaction(rt.engine) as session:
+            seed(session, rt.authority, rt.now(), Path(application.instance_path) / "demo.json")
+    yield application
+    application.extensions["ledger"].engine.dispose()
+
+
+@pytest.fixture
+def client(app: Any) -> Any:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Any) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def demo(app: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((Path(app.instance_path) / "demo.json").read_text())
+    return doc
+
+
+def bearer(token: str) -> dict[str, str]:
+    """Authorization header for a demo token."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+def cylinder_body(**overrides: Any) -> dict[str, Any]:
+    """A valid registration body (a 15 kg YSP35.5 made in 2022)."""
+    body: dict[str, Any] = {
+        "serial": f"T{uuid.uuid4().hex[:10].upper()}", "manufacturer": "浙江金盾压力容器有限公司",
+        "manufactured_on": "2022-05-01", "model": "YSP35.5", "capacity_kg": 15.0,
+        "tare_kg": 16.8, "dual_phase": False, "last_inspected_on": None,
+    }
+    body.update(overrides)
+    return body
+
+
+NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)

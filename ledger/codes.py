@@ -85,7 +85,7 @@ def verify_code(code: str, signature: bytes, registry_public_key: bytes) -> bool
 
 def _b64url(text: str) -> bytes:
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ScanError("the code's signature is not base64url") from exc
     return raw

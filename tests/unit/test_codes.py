@@ -1,0 +1,73 @@
+"""Codes and the signed QR payload (DESIGN §4)."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ledger import codes
+from ledger.keys import public_bytes
+from ledger.note import generate_signer_key, signer_from_key
+
+REGISTRY = signer_from_key(generate_signer_key("registry"))
+PUB = public_bytes(REGISTRY)
+
+
+def test_issued_codes_are_short_uppercase_alphanumeric_and_self_checking():
+    for _ in range(200):
+        code = codes.new_code()
+        assert codes.is_valid_code(code) and len(code) == 12
+        assert codes.has_valid_check_char(code)
+        assert not set(code[:-1]) & set("ILOU")
+
+
+def test_a_mistyped_character_or_a_swap_is_caught_by_the_check_character():
+    code = codes.new_code()
+    wrong = code[:3] + ("0" if code[3] != "0" else "1") + code[4:]
+    assert not codes.has_valid_check_char(wrong)
+    swapped = code[:4] + code[5] + code[4] + code[6:]
+    if swapped != code:
+        assert not codes.has_valid_check_char(swapped)
+
+
+def test_a_signed_qr_url_parses_back_and_verifies_offline():
+    url = codes.qr_url("https://ledger.example/", "CQ2024A0001", REGISTRY)
+    assert url.startswith("https://ledger.example/c/CQ2024A0001?s=") and "=" not in url.split("s=")[1]
+    scan = codes.parse_scan(url)
+    assert scan.code == "CQ2024A0001"
+    assert scan.signature is not None and codes.verify_code(scan.code, scan.signature, PUB)
+
+
+def test_a_signature_for_another_code_is_a_forgery():
+    url = codes.qr_url("https://x", "AAA1", REGISTRY)
+    forged = url.replace("/c/AAA1", "/c/AAA2")
+    scan = codes.parse_scan(forged)
+    assert scan.signature is not None and not codes.verify_code(scan.code, scan.signature, PUB)
+
+
+def test_a_bare_code_from_a_keyboard_wedge_is_accepted_with_whitespace_and_lowercase():
+    assert codes.parse_scan("  cq2024a0001\r\n") == codes.Scan("CQ2024A0001", None)
+
+
+def test_a_url_without_a_signature_is_looked_up_online():
+    assert codes.parse_scan("http://127.0.0.1:5000/c/ABC123") == codes.Scan("ABC123", None)
+
+
+@pytest.mark.parametrize("text", [
+    "", "ABC-123", "A" * 21, "https://example.com/other/ABC", "ftp://x/c/ABC",
+    "https://x/c/ABC?s=%%%", "https://x/c/ABC?s=a&s=b", "https://x/c/abc!", "x" * 5000,
+    "微信支付 https://wx.example/p/123",
+])
+def test_garbage_and_other_systems_payloads_are_refused_clearly(text):
+    with pytest.raises(codes.ScanError):
+        codes.parse_scan(text)
+
+
+@given(st.text(max_size=300))
+def test_parsing_any_text_either_yields_a_valid_code_or_a_scan_error(text):
+    try:
+        scan = codes.parse_scan(text)
+    except codes.ScanError:
+        return
+    assert codes.is_valid_code(scan.code)

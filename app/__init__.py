@@ -15,8 +15,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
     """Build the application; test_config overrides the environment."""
     overrides = test_config or {}
     app = APIFlask(
-        __name__, title="Cylinder ledger 一瓶一码", version="v1",
-        spec_path="/api/v1/openapi.json", docs_path="/api/v1/docs",
+        __name__,
+        title="Cylinder ledger 一瓶一码",
+        version="v1",
+        spec_path="/api/v1/openapi.json",
+        docs_path="/api/v1/docs",
         instance_path=overrides.get("INSTANCE_PATH") or os.environ.get("LEDGER_INSTANCE") or None,
         instance_relative_config=True,
     )

@@ -23,14 +23,22 @@ def run_audit(rt: Runtime, vkey: str | None, workers: int | None) -> int:
         return 2
     with Session(rt.engine) as session:
         total = session.execute(select(func.count()).select_from(Event)).scalar_one()
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-               TimeRemainingColumn())
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, disable=total < 10_000) as bar:
         task = bar.add_task("审计 auditing events", total=total)
-        report = audit(rt.engine, verifier, rt.authority.origin if not vkey else None,
-                       workers=workers, progress=lambda n: bar.advance(task, n))
-    summary = (f"{report.events} events, {report.leaves} leaves, "
-               f"{report.checkpoints} checkpoints")
+        report = audit(
+            rt.engine,
+            verifier,
+            rt.authority.origin if not vkey else None,
+            workers=workers,
+            progress=lambda n: bar.advance(task, n),
+        )
+    summary = f"{report.events} events, {report.leaves} leaves, {report.checkpoints} checkpoints"
     if report.ok:
         print(f"OK 审计通过: {summary} verified")
         return 0

@@ -31,8 +31,10 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         SWAGGER_UI_STANDALONE_PRESET_JS="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
         DOCS_FAVICON="/static/vendor/swagger-ui/favicon-32x32.png",
         SECURITY_SCHEMES={"BearerAuth": {"type": "http", "scheme": "bearer"}},
-        INFO={"description": "一瓶一码 LPG cylinder ledger: registry, hash-chained events and a "
-                            "verifiable RFC 6962 log. Errors are RFC 9457 problem details."},
+        INFO={
+            "description": "一瓶一码 LPG cylinder ledger: registry, hash-chained events and a "
+            "verifiable RFC 6962 log. Errors are RFC 9457 problem details."
+        },
     )
     if overrides:
         app.config.update(overrides)

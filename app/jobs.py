@@ -20,6 +20,13 @@ def integrate_and_checkpoint(app: Flask) -> None:
 def run_scheduler(app: Flask, every: float) -> None:
     """Block, running the jobs until interrupted."""
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(integrate_and_checkpoint, "interval", seconds=every, args=[app],
-                      max_instances=1, coalesce=True, id="integrate")
+    scheduler.add_job(
+        integrate_and_checkpoint,
+        "interval",
+        seconds=every,
+        args=[app],
+        max_instances=1,
+        coalesce=True,
+        id="integrate",
+    )
     scheduler.start()

@@ -14,10 +14,18 @@ STATUS_OF = {NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409}
 PROBLEM_JSON = {"Content-Type": "application/problem+json"}
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> tuple[dict[str, Any], int, dict[str, str]]:
+def problem(
+    status: int, title: str, detail: str, **extra: Any
+) -> tuple[dict[str, Any], int, dict[str, str]]:
     """A problem+json response tuple."""
     slug = title.lower().replace(" ", "-")
-    body = {"type": PROBLEM_TYPE + slug, "title": title, "status": status, "detail": detail, **extra}
+    body = {
+        "type": PROBLEM_TYPE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        **extra,
+    }
     return body, status, PROBLEM_JSON
 
 

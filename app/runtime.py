@@ -48,7 +48,9 @@ def init_app(app: Flask) -> None:
     cfg = app.config
     app.extensions["ledger"] = Runtime(
         engine=make_engine(cfg["DATABASE_URL"]),
-        authority=build_authority(Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]),
+        authority=build_authority(
+            Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]
+        ),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
     )
 

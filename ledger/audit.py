@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ledger import merkle
 from ledger.chain import check_event
@@ -149,7 +149,8 @@ def _audit_chains(
             elif prev_hash != expected_prev:
                 report.add(
                     where(event_id),
-                    f"{here}: prev_hash does not match the previous event's hash (removed, reordered or changed)",
+                    f"{here}: prev_hash does not match the previous event's hash "
+                    "(an event was removed, reordered or changed)",
                 )
             if event_id not in order and event_id not in pending:
                 report.add(late, f"{here}: neither in the global log nor waiting to be integrated")
@@ -220,36 +221,30 @@ def _audit_tree(
     report: AuditReport,
     progress: Progress | None,
 ) -> None:
-    checkpoints = list(
-        session.execute(select(Checkpoint).order_by(Checkpoint.size, Checkpoint.id)).scalars()
-    )  # type: ignore[arg-type]
+    by_size: dict[int, list[Checkpoint]] = {}
+    for cp in session.execute(select(Checkpoint).order_by(col(Checkpoint.id))).scalars():
+        by_size.setdefault(cp.size, []).append(cp)
     builder = TreeBuilder(0, lambda keys: {})
-    expected_index = 0
-    cp_iter = iter(checkpoints)
-    cp = next(cp_iter, None)
-    while cp is not None and cp.size == 0:
+    for cp in by_size.pop(0, []):
         _check_checkpoint(cp, merkle.EMPTY_ROOT, verifier, origin, report)
-        cp = next(cp_iter, None)
-    for leaf_index, event_id, event_hash in _leaves(session):
+    for expected_index, (leaf_index, event_id, event_hash) in enumerate(_leaves(session)):
         if leaf_index != expected_index:
             report.add(expected_index, f"leaf {expected_index} is missing from the global log")
             return
         if event_hash is None:
-            report.add(
-                leaf_index, f"leaf {leaf_index} names event {event_id}, which does not exist"
-            )
+            report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
             return
         builder.append(merkle.leaf_hash(event_hash))
-        expected_index += 1
-        while cp is not None and cp.size == builder.size:
+        for cp in by_size.pop(builder.size, []):
             _check_checkpoint(cp, builder.root(), verifier, origin, report)
-            cp = next(cp_iter, None)
     report.leaves = builder.size
-    for cp in [cp, *cp_iter] if cp is not None else []:
-        report.add(
-            cp.size,
-            f"checkpoint #{cp.id} claims size {cp.size}, but the log has only {builder.size} leaves",
-        )
+    for cps in by_size.values():
+        for cp in cps:
+            report.add(
+                cp.size,
+                f"checkpoint #{cp.id} claims size {cp.size}, "
+                f"but the log has only {builder.size} leaves",
+            )
     _compare_stored_tree(session, builder, report)
 
 

@@ -19,8 +19,8 @@ from sqlmodel import Session
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint as CheckpointBody
-from ledger.errors import Invalid
 from ledger.checkpoint import sign_checkpoint
+from ledger.errors import Invalid
 from ledger.model import Checkpoint, Event, LogLeaf, LogPending, LogState, MerkleTile, utcnow
 from ledger.note import Signer
 from ledger.store import advisory_lock

@@ -49,34 +49,55 @@ def add_station(session: Session, enterprise: Enterprise, name: str, address: st
 
 
 def add_licence(
-    session: Session, enterprise: Enterprise, kind: LicenceKind, number: str,
-    valid_from: dt.date, valid_until: dt.date, station: Station | None = None,
+    session: Session,
+    enterprise: Enterprise,
+    kind: LicenceKind,
+    number: str,
+    valid_from: dt.date,
+    valid_until: dt.date,
+    station: Station | None = None,
 ) -> Licence:
     """Record a licence issued to an enterprise (a filling licence names its station)."""
     assert enterprise.id is not None
-    licence = Licence(enterprise_id=enterprise.id, kind=kind, number=number, valid_from=valid_from,
-                      valid_until=valid_until, station_id=station.id if station else None)
+    licence = Licence(
+        enterprise_id=enterprise.id,
+        kind=kind,
+        number=number,
+        valid_from=valid_from,
+        valid_until=valid_until,
+        station_id=station.id if station else None,
+    )
     session.add(licence)
     session.flush()
     return licence
 
 
 def add_actor(
-    session: Session, name: str, role: Role, *, enterprise: Enterprise | None = None,
-    station: Station | None = None, public_key: bytes | None = None, token: str | None = None,
+    session: Session,
+    name: str,
+    role: Role,
+    *,
+    enterprise: Enterprise | None = None,
+    station: Station | None = None,
+    public_key: bytes | None = None,
+    token: str | None = None,
 ) -> tuple[Actor, str]:
     """Create a person or device with a bearer token; returns (actor, token) — the token once."""
     token = token or new_token()
     actor = Actor(
-        name=name, role=role, kind="device" if public_key or station else "person",
+        name=name,
+        role=role,
+        kind="device" if public_key or station else "person",
         enterprise_id=enterprise.id if enterprise else None,
-        station_id=station.id if station else None, token_hash=hash_token(token),
+        station_id=station.id if station else None,
+        token_hash=hash_token(token),
         public_key=public_key,
     )
     session.add(actor)
     session.flush()
     if public_key is not None:
-        session.add(SigningKey(key_id=device_key_id(public_key), public_key=public_key,
-                               actor_id=actor.id))
+        session.add(
+            SigningKey(key_id=device_key_id(public_key), public_key=public_key, actor_id=actor.id)
+        )
         session.flush()
     return actor, token

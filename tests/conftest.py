@@ -1,4 +1,4 @@
-"""Fixtures: a migrated database on SQLite (always) and PostgreSQL (when TEST_DATABASE_URL is set)."""
+"""Fixtures: a migrated database on SQLite, and on PostgreSQL when TEST_DATABASE_URL is set."""
 
 from __future__ import annotations
 
@@ -63,11 +63,16 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
     from app.runtime import runtime
     from ledger.store import transaction
 
-    application = create_app({
-        "TESTING": True, "DATABASE_URL": db_url, "INSTANCE_PATH": str(tmp_path / "instance"),
-        "KEYS_DIR": str(tmp_path / "keys"), "PUBLIC_BASE_URL": "https://ledger.test",
-        "LEDGER_ORIGIN": "ledger.test/log",
-    })
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "KEYS_DIR": str(tmp_path / "keys"),
+            "PUBLIC_BASE_URL": "https://ledger.test",
+            "LEDGER_ORIGIN": "ledger.test/log",
+        }
+    )
     with application.app_context():
         rt = runtime()
         with transaction(rt.engine) as session:
@@ -100,9 +105,14 @@ def bearer(token: str) -> dict[str, str]:
 def cylinder_body(**overrides: Any) -> dict[str, Any]:
     """A valid registration body (a 15 kg YSP35.5 made in 2022)."""
     body: dict[str, Any] = {
-        "serial": f"T{uuid.uuid4().hex[:10].upper()}", "manufacturer": "浙江金盾压力容器有限公司",
-        "manufactured_on": "2022-05-01", "model": "YSP35.5", "capacity_kg": 15.0,
-        "tare_kg": 16.8, "dual_phase": False, "last_inspected_on": None,
+        "serial": f"T{uuid.uuid4().hex[:10].upper()}",
+        "manufacturer": "浙江金盾压力容器有限公司",
+        "manufactured_on": "2022-05-01",
+        "model": "YSP35.5",
+        "capacity_kg": 15.0,
+        "tare_kg": 16.8,
+        "dual_phase": False,
+        "last_inspected_on": None,
     }
     body.update(overrides)
     return body

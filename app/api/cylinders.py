@@ -43,7 +43,8 @@ def register(body: dict[str, Any]) -> Any:
     assert actor is not None
     with transaction(rt.engine) as session:
         cylinder, created = service.register_cylinder(
-            session, rt.authority, actor, body, rt.now(), _idempotency_key())
+            session, rt.authority, actor, body, rt.now(), _idempotency_key()
+        )
         doc = cylinder_document(session, cylinder, rt.authority, full=True)
     _after_write()
     return doc, 201 if created else 200
@@ -91,8 +92,17 @@ def append(code: str, body: dict[str, Any]) -> Any:
     with transaction(rt.engine) as session:
         event_id = body.get("id") or service.idempotent_id(actor, _idempotency_key())
         event, created = service.append_event(
-            session, rt.authority, actor, code.upper(), body["type"], body["payload"], rt.now(),
-            occurred_at=body.get("occurred_at"), event_id=event_id, signature=signature)
+            session,
+            rt.authority,
+            actor,
+            code.upper(),
+            body["type"],
+            body["payload"],
+            rt.now(),
+            occurred_at=body.get("occurred_at"),
+            event_id=event_id,
+            signature=signature,
+        )
         doc = event_response(session, event)
     _after_write()
     return doc, 201 if created else 200

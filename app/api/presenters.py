@@ -12,8 +12,9 @@ from ledger.model import Cylinder, Enterprise, Event
 from ledger.service import Authority
 
 
-def cylinder_document(session: Session, cylinder: Cylinder, authority: Authority, *,
-                      full: bool) -> dict[str, Any]:
+def cylinder_document(
+    session: Session, cylinder: Cylinder, authority: Authority, *, full: bool
+) -> dict[str, Any]:
     """A cylinder's state: public fields for everyone, the rest for its owner and regulators."""
     owner = session.get(Enterprise, cylinder.owner_id)
     doc: dict[str, Any] = {
@@ -30,9 +31,13 @@ def cylinder_document(session: Session, cylinder: Cylinder, authority: Authority
     }
     if full:
         doc.update(
-            id=cylinder.id, serial=cylinder.serial, manufacturer=cylinder.manufacturer,
-            tare_kg=cylinder.tare_kg, service_life_years=cylinder.service_life_years,
-            registered_at=cylinder.registered_at.isoformat(), head_hash=cylinder.head_hash.hex(),
+            id=cylinder.id,
+            serial=cylinder.serial,
+            manufacturer=cylinder.manufacturer,
+            tare_kg=cylinder.tare_kg,
+            service_life_years=cylinder.service_life_years,
+            registered_at=cylinder.registered_at.isoformat(),
+            head_hash=cylinder.head_hash.hex(),
         )
     return doc
 

@@ -28,10 +28,20 @@ class EventIn(Schema):
     type = String(required=True, validate=OneOf(sorted(set(EVENT_TYPES) - {"registered"})))
     occurred_at = DateTime(load_default=None, allow_none=True, metadata={"format": "date-time"})
     payload = Dict(load_default=dict)
-    id = String(load_default=None, allow_none=True, validate=Regexp(
-        r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", error="a lowercase UUID"))
-    signature = String(load_default=None, allow_none=True, validate=Length(1, 200), metadata={
-        "description": "base64 Ed25519 signature of the claim by the actor's device key"})
+    id = String(
+        load_default=None,
+        allow_none=True,
+        validate=Regexp(
+            r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+            error="a lowercase UUID",
+        ),
+    )
+    signature = String(
+        load_default=None,
+        allow_none=True,
+        validate=Length(1, 200),
+        metadata={"description": "base64 Ed25519 signature of the claim by the actor's device key"},
+    )
 
 
 class InclusionQuery(Schema):

@@ -56,8 +56,12 @@ def registry_key() -> Any:
 def inclusion(query: dict[str, int]) -> Any:
     with transaction(runtime().engine, write=False) as session:
         leaf, path = log.inclusion_proof(session, query["index"], query["size"])
-    return {"index": query["index"], "size": query["size"], "leaf_hash": _b64(leaf),
-            "hashes": [_b64(h) for h in path]}
+    return {
+        "index": query["index"],
+        "size": query["size"],
+        "leaf_hash": _b64(leaf),
+        "hashes": [_b64(h) for h in path],
+    }
 
 
 @api.get("/ledger/proofs/consistency")
@@ -71,7 +75,9 @@ def consistency(query: dict[str, int]) -> Any:
 
 @api.get("/ledger/leaves/<int:index>")
 @api.auth_required(auth)
-@api.doc(summary="The event at a leaf index, with exactly its hashed fields", responses=[200, 403, 404])
+@api.doc(
+    summary="The event at a leaf index, with exactly its hashed fields", responses=[200, 403, 404]
+)
 def leaf(index: int) -> Any:
     actor = current_actor()
     if actor is None or actor.role not in (Role.REGULATOR, Role.ADMIN):

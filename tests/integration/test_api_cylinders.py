@@ -8,8 +8,11 @@ from tests.conftest import bearer, cylinder_body
 
 
 def register(client: Any, demo: dict[str, Any], **overrides: Any) -> dict[str, Any]:
-    resp = client.post("/api/v1/cylinders", json=cylinder_body(**overrides),
-                       headers=bearer(demo["tokens"]["enterprise_a"]))
+    resp = client.post(
+        "/api/v1/cylinders",
+        json=cylinder_body(**overrides),
+        headers=bearer(demo["tokens"]["enterprise_a"]),
+    )
     assert resp.status_code == 201, resp.get_json()
     doc: dict[str, Any] = resp.get_json()
     return doc
@@ -25,8 +28,11 @@ def test_an_enterprise_registers_a_cylinder_and_gets_a_signed_qr(client, demo):
 
 def test_registration_with_bad_input_is_a_problem_and_changes_nothing(client, demo):
     before = client.get("/api/v1/ledger/proofs/consistency?old=0&new=0").status_code
-    resp = client.post("/api/v1/cylinders", json=cylinder_body(capacity_kg=-3),
-                       headers=bearer(demo["tokens"]["enterprise_a"]))
+    resp = client.post(
+        "/api/v1/cylinders",
+        json=cylinder_body(capacity_kg=-3),
+        headers=bearer(demo["tokens"]["enterprise_a"]),
+    )
     assert resp.status_code == 422
     assert resp.headers["Content-Type"] == "application/problem+json"
     problem = resp.get_json()
@@ -35,16 +41,20 @@ def test_registration_with_bad_input_is_a_problem_and_changes_nothing(client, de
 
 
 def test_a_future_manufacture_date_is_refused(client, demo):
-    resp = client.post("/api/v1/cylinders", json=cylinder_body(manufactured_on="2099-01-01"),
-                       headers=bearer(demo["tokens"]["enterprise_a"]))
+    resp = client.post(
+        "/api/v1/cylinders",
+        json=cylinder_body(manufactured_on="2099-01-01"),
+        headers=bearer(demo["tokens"]["enterprise_a"]),
+    )
     assert resp.status_code == 422
     assert "manufactured_on" in resp.get_json()["detail"]
 
 
 def test_only_enterprise_admins_register(client, demo):
     for who in ("station_a", "driver_a", "regulator", "inspector"):
-        resp = client.post("/api/v1/cylinders", json=cylinder_body(),
-                           headers=bearer(demo["tokens"][who]))
+        resp = client.post(
+            "/api/v1/cylinders", json=cylinder_body(), headers=bearer(demo["tokens"][who])
+        )
         assert resp.status_code == 403, who
     assert client.post("/api/v1/cylinders", json=cylinder_body()).status_code == 401
     resp = client.post("/api/v1/cylinders", json=cylinder_body(), headers=bearer("nonsense"))
@@ -54,8 +64,11 @@ def test_only_enterprise_admins_register(client, demo):
 
 def test_a_code_is_never_reused(client, demo):
     register(client, demo, code="CQ0000000001")
-    resp = client.post("/api/v1/cylinders", json=cylinder_body(code="CQ0000000001"),
-                       headers=bearer(demo["tokens"]["enterprise_b"]))
+    resp = client.post(
+        "/api/v1/cylinders",
+        json=cylinder_body(code="CQ0000000001"),
+        headers=bearer(demo["tokens"]["enterprise_b"]),
+    )
     assert resp.status_code == 409
 
 
@@ -72,11 +85,13 @@ def test_the_public_sees_public_fields_and_the_owner_sees_more(client, demo):
     doc = register(client, demo)
     public = client.get(f"/api/v1/cylinders/{doc['code']}").get_json()
     assert "serial" not in public and public["model"] == "YSP35.5"
-    other = client.get(f"/api/v1/cylinders/{doc['code']}",
-                       headers=bearer(demo["tokens"]["enterprise_b"])).get_json()
+    other = client.get(
+        f"/api/v1/cylinders/{doc['code']}", headers=bearer(demo["tokens"]["enterprise_b"])
+    ).get_json()
     assert "serial" not in other
-    owner = client.get(f"/api/v1/cylinders/{doc['code']}",
-                       headers=bearer(demo["tokens"]["enterprise_a"])).get_json()
+    owner = client.get(
+        f"/api/v1/cylinders/{doc['code']}", headers=bearer(demo["tokens"]["enterprise_a"])
+    ).get_json()
     assert owner["serial"] == doc["serial"]
     assert client.get("/api/v1/cylinders/NOSUCHCODE").status_code == 404
 
@@ -84,13 +99,19 @@ def test_the_public_sees_public_fields_and_the_owner_sees_more(client, demo):
 def test_events_chain_onto_each_other_and_verify(client, demo):
     doc = register(client, demo)
     code = doc["code"]
-    resp = client.post(f"/api/v1/cylinders/{code}/events", headers=bearer(demo["tokens"]["station_a"]),
-                       json={"type": "filled", "payload": {"station_id": demo["stations"]["a"],
-                                                           "gross_kg": 31.8, "net_kg": 15.0}})
+    resp = client.post(
+        f"/api/v1/cylinders/{code}/events",
+        headers=bearer(demo["tokens"]["station_a"]),
+        json={
+            "type": "filled",
+            "payload": {"station_id": demo["stations"]["a"], "gross_kg": 31.8, "net_kg": 15.0},
+        },
+    )
     assert resp.status_code == 201, resp.get_json()
     filled = resp.get_json()
-    history = client.get(f"/api/v1/cylinders/{code}/events",
-                         headers=bearer(demo["tokens"]["regulator"])).get_json()
+    history = client.get(
+        f"/api/v1/cylinders/{code}/events", headers=bearer(demo["tokens"]["regulator"])
+    ).get_json()
     assert history["chain_valid"] is True
     assert [e["type"] for e in history["events"]] == ["registered", "filled"]
     assert filled["prev_hash"] == history["events"][0]["hash"]
@@ -101,11 +122,20 @@ def test_events_chain_onto_each_other_and_verify(client, demo):
 
 def test_another_enterprise_can_neither_read_nor_write_the_history(client, demo):
     code = register(client, demo)["code"]
-    assert client.get(f"/api/v1/cylinders/{code}/events",
-                      headers=bearer(demo["tokens"]["enterprise_b"])).status_code == 403
-    resp = client.post(f"/api/v1/cylinders/{code}/events", headers=bearer(demo["tokens"]["station_b"]),
-                       json={"type": "filled", "payload": {"station_id": demo["stations"]["b"],
-                                                           "gross_kg": 31.8, "net_kg": 15.0}})
+    assert (
+        client.get(
+            f"/api/v1/cylinders/{code}/events", headers=bearer(demo["tokens"]["enterprise_b"])
+        ).status_code
+        == 403
+    )
+    resp = client.post(
+        f"/api/v1/cylinders/{code}/events",
+        headers=bearer(demo["tokens"]["station_b"]),
+        json={
+            "type": "filled",
+            "payload": {"station_id": demo["stations"]["b"], "gross_kg": 31.8, "net_kg": 15.0},
+        },
+    )
     assert resp.status_code == 403
 
 
@@ -125,10 +155,15 @@ def test_malformed_events_are_refused_and_nothing_is_recorded(client, demo):
         resp = client.post(f"/api/v1/cylinders/{code}/events", headers=headers, json=body)
         assert resp.status_code == 422, (body, resp.get_json())
         assert resp.headers["Content-Type"] == "application/problem+json"
-    assert client.post(f"/api/v1/cylinders/{code}/events", headers=headers,
-                       data="{not json", content_type="application/json").status_code in (400, 422)
-    history = client.get(f"/api/v1/cylinders/{code}/events",
-                         headers=bearer(demo["tokens"]["regulator"])).get_json()
+    assert client.post(
+        f"/api/v1/cylinders/{code}/events",
+        headers=headers,
+        data="{not json",
+        content_type="application/json",
+    ).status_code in (400, 422)
+    history = client.get(
+        f"/api/v1/cylinders/{code}/events", headers=bearer(demo["tokens"]["regulator"])
+    ).get_json()
     assert len(history["events"]) == 1
 
 
@@ -140,13 +175,20 @@ def test_a_retried_event_with_the_same_idempotency_key_is_recorded_once(client, 
     again = client.post(f"/api/v1/cylinders/{code}/events", headers=headers, json=body)
     assert (first.status_code, again.status_code) == (201, 200)
     assert first.get_json()["id"] == again.get_json()["id"]
-    other = client.post(f"/api/v1/cylinders/{code}/events", headers=headers,
-                        json={"type": "returned", "payload": {}})
+    other = client.post(
+        f"/api/v1/cylinders/{code}/events",
+        headers=headers,
+        json={"type": "returned", "payload": {}},
+    )
     assert other.status_code == 409
 
 
 def test_an_oversized_body_is_413(client, demo):
-    resp = client.post("/api/v1/cylinders", data="x" * 300_000, content_type="application/json",
-                       headers=bearer(demo["tokens"]["enterprise_a"]))
+    resp = client.post(
+        "/api/v1/cylinders",
+        data="x" * 300_000,
+        content_type="application/json",
+        headers=bearer(demo["tokens"]["enterprise_a"]),
+    )
     assert resp.status_code == 413
     assert resp.headers["Content-Type"] == "application/problem+json"

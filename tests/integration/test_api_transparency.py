@@ -19,8 +19,11 @@ def b64(text: str) -> bytes:
 
 def grow(client, demo, n: int) -> None:
     for _ in range(n):
-        resp = client.post("/api/v1/cylinders", json=cylinder_body(),
-                           headers=bearer(demo["tokens"]["enterprise_a"]))
+        resp = client.post(
+            "/api/v1/cylinders",
+            json=cylinder_body(),
+            headers=bearer(demo["tokens"]["enterprise_a"]),
+        )
         assert resp.status_code == 201
 
 
@@ -44,25 +47,33 @@ def test_every_leaf_is_included_in_the_checkpointed_tree(client, demo, runner):
     grow(client, demo, 6)
     cp = checkpoint(client, runner)
     for index in range(cp.size):
-        proof = client.get(f"/api/v1/ledger/proofs/inclusion?index={index}&size={cp.size}").get_json()
-        merkle.verify_inclusion(b64(proof["leaf_hash"]), index, cp.size,
-                                [b64(h) for h in proof["hashes"]], cp.root)
+        proof = client.get(
+            f"/api/v1/ledger/proofs/inclusion?index={index}&size={cp.size}"
+        ).get_json()
+        merkle.verify_inclusion(
+            b64(proof["leaf_hash"]), index, cp.size, [b64(h) for h in proof["hashes"]], cp.root
+        )
 
 
 def test_an_old_checkpoint_is_consistent_with_a_newer_one(client, demo, runner):
     old = checkpoint(client, runner)
     grow(client, demo, 7)
     new = checkpoint(client, runner)
-    proof = client.get(f"/api/v1/ledger/proofs/consistency?old={old.size}&new={new.size}").get_json()
-    merkle.verify_consistency(old.size, new.size, [b64(h) for h in proof["hashes"]],
-                              old.root, new.root)
+    proof = client.get(
+        f"/api/v1/ledger/proofs/consistency?old={old.size}&new={new.size}"
+    ).get_json()
+    merkle.verify_consistency(
+        old.size, new.size, [b64(h) for h in proof["hashes"]], old.root, new.root
+    )
     empty = client.get(f"/api/v1/ledger/proofs/consistency?old=0&new={new.size}").get_json()
     assert empty["hashes"] == []
 
 
 def test_a_regulator_recomputes_a_leafs_event_hash_from_the_leaf_alone(client, demo, runner):
     cp = checkpoint(client, runner)
-    leaf = client.get("/api/v1/ledger/leaves/2", headers=bearer(demo["tokens"]["regulator"])).get_json()
+    leaf = client.get(
+        "/api/v1/ledger/leaves/2", headers=bearer(demo["tokens"]["regulator"])
+    ).get_json()
     event = dict(leaf["event"])
     stored = event.pop("hash")
     event.pop("signature")
@@ -75,16 +86,30 @@ def test_a_regulator_recomputes_a_leafs_event_hash_from_the_leaf_alone(client, d
 
 def test_leaves_are_for_regulators(client, demo):
     assert client.get("/api/v1/ledger/leaves/0").status_code == 401
-    assert client.get("/api/v1/ledger/leaves/0",
-                      headers=bearer(demo["tokens"]["enterprise_a"])).status_code == 403
-    assert client.get("/api/v1/ledger/leaves/999",
-                      headers=bearer(demo["tokens"]["regulator"])).status_code == 404
+    assert (
+        client.get(
+            "/api/v1/ledger/leaves/0", headers=bearer(demo["tokens"]["enterprise_a"])
+        ).status_code
+        == 403
+    )
+    assert (
+        client.get(
+            "/api/v1/ledger/leaves/999", headers=bearer(demo["tokens"]["regulator"])
+        ).status_code
+        == 404
+    )
 
 
 def test_proofs_outside_the_log_are_clear_errors(client):
-    for query in ("inclusion?index=5&size=5", "inclusion?index=0&size=999", "inclusion?index=-1&size=3",
-                  "inclusion?index=a&size=3", "inclusion", "consistency?old=4&new=3",
-                  "consistency?old=0&new=999"):
+    for query in (
+        "inclusion?index=5&size=5",
+        "inclusion?index=0&size=999",
+        "inclusion?index=-1&size=3",
+        "inclusion?index=a&size=3",
+        "inclusion",
+        "consistency?old=4&new=3",
+        "consistency?old=0&new=999",
+    ):
         resp = client.get(f"/api/v1/ledger/proofs/{query}")
         assert resp.status_code in (400, 422), query
         assert resp.headers["Content-Type"] == "application/problem+json"

@@ -33,7 +33,9 @@ def test_a_mistyped_character_or_a_swap_is_caught_by_the_check_character():
 
 def test_a_signed_qr_url_parses_back_and_verifies_offline():
     url = codes.qr_url("https://ledger.example/", "CQ2024A0001", REGISTRY)
-    assert url.startswith("https://ledger.example/c/CQ2024A0001?s=") and "=" not in url.split("s=")[1]
+    assert (
+        url.startswith("https://ledger.example/c/CQ2024A0001?s=") and "=" not in url.split("s=")[1]
+    )
     scan = codes.parse_scan(url)
     assert scan.code == "CQ2024A0001"
     assert scan.signature is not None and codes.verify_code(scan.code, scan.signature, PUB)
@@ -54,11 +56,21 @@ def test_a_url_without_a_signature_is_looked_up_online():
     assert codes.parse_scan("http://127.0.0.1:5000/c/ABC123") == codes.Scan("ABC123", None)
 
 
-@pytest.mark.parametrize("text", [
-    "", "ABC-123", "A" * 21, "https://example.com/other/ABC", "ftp://x/c/ABC",
-    "https://x/c/ABC?s=%%%", "https://x/c/ABC?s=a&s=b", "https://x/c/abc!", "x" * 5000,
-    "微信支付 https://wx.example/p/123",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "ABC-123",
+        "A" * 21,
+        "https://example.com/other/ABC",
+        "ftp://x/c/ABC",
+        "https://x/c/ABC?s=%%%",
+        "https://x/c/ABC?s=a&s=b",
+        "https://x/c/abc!",
+        "x" * 5000,
+        "微信支付 https://wx.example/p/123",
+    ],
+)
 def test_garbage_and_other_systems_payloads_are_refused_clearly(text):
     with pytest.raises(codes.ScanError):
         codes.parse_scan(text)

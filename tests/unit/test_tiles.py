@@ -11,7 +11,9 @@ from ledger.tiles import Tile, TreeBuilder, tile_key
 
 
 def leaves(n: int, salt: bytes = b"") -> list[bytes]:
-    return [merkle.leaf_hash(hashlib.sha256(salt + i.to_bytes(8, "big")).digest()) for i in range(n)]
+    return [
+        merkle.leaf_hash(hashlib.sha256(salt + i.to_bytes(8, "big")).digest()) for i in range(n)
+    ]
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 3, 255, 256, 257, 511, 512, 65535, 65536, 65537, 70001])

@@ -86,7 +86,9 @@ def _chunks(session: Session) -> Iterator[list[tuple[Any, ...]]]:
 
 
 def _order_of(session: Session) -> dict[str, int]:
-    return {e: i for e, i in session.execute(select(LogLeaf.event_id, LogLeaf.leaf_index))}
+    return {
+        e: i for e, i in session.execute(select(col(LogLeaf.event_id), col(LogLeaf.leaf_index)))
+    }
 
 
 def audit(
@@ -100,7 +102,10 @@ def audit(
     """Recompute and check the whole ledger; never writes."""
     report = AuditReport()
     with Session(engine) as session:
-        keys = {k: v for k, v in session.execute(select(SigningKey.key_id, SigningKey.public_key))}
+        keys = {
+            k: v
+            for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
+        }
         order = _order_of(session)
         total = session.execute(select(func.count()).select_from(Event)).scalar_one()
         workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -120,8 +125,8 @@ def _audit_chains(
     workers: int,
     progress: Progress | None,
 ) -> None:
-    pending = {e for (e,) in session.execute(select(LogPending.event_id))}
-    code_of = {i: c for i, c in session.execute(select(Cylinder.id, Cylinder.code))}
+    pending = {e for (e,) in session.execute(select(col(LogPending.event_id)))}
+    code_of = {i: c for i, c in session.execute(select(col(Cylinder.id), col(Cylinder.code)))}
 
     def label(event_id: str, cylinder_id: str, seq: int) -> str:
         return f"event {event_id} (cylinder {code_of.get(cylinder_id, cylinder_id)}, #{seq})"
@@ -183,16 +188,23 @@ def _audit_chains(
 def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -> None:
     """The cylinder rows' chain heads must name each chain's last event."""
     last = (
-        select(Event.cylinder_id, func.max(Event.seq).label("seq"))
-        .group_by(Event.cylinder_id)
+        select(col(Event.cylinder_id), func.max(col(Event.seq)).label("seq"))
+        .group_by(col(Event.cylinder_id))
         .subquery()
     )
     rows = session.execute(
         select(
-            Cylinder.id, Cylinder.code, Cylinder.head_seq, Cylinder.head_hash, Event.hash, Event.id
+            col(Cylinder.id),
+            col(Cylinder.code),
+            col(Cylinder.head_seq),
+            col(Cylinder.head_hash),
+            col(Event.hash),
+            col(Event.id),
         )
-        .outerjoin(last, last.c.cylinder_id == Cylinder.id)
-        .outerjoin(Event, (Event.cylinder_id == Cylinder.id) & (Event.seq == last.c.seq))
+        .outerjoin(last, last.c.cylinder_id == col(Cylinder.id))
+        .outerjoin(
+            Event, (col(Event.cylinder_id) == col(Cylinder.id)) & (col(Event.seq) == last.c.seq)
+        )
     )
     for cyl_id, code, head_seq, head_hash, last_hash, last_id in rows:
         if head_seq and (last_hash is None or head_hash != last_hash):
@@ -206,11 +218,12 @@ def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -
 
 def _leaves(session: Session) -> Iterator[tuple[int, str, bytes]]:
     query = (
-        select(LogLeaf.leaf_index, LogLeaf.event_id, Event.hash)
-        .outerjoin(Event, Event.id == LogLeaf.event_id)
-        .order_by(LogLeaf.leaf_index)
+        select(col(LogLeaf.leaf_index), col(LogLeaf.event_id), col(Event.hash))
+        .outerjoin(Event, col(Event.id) == col(LogLeaf.event_id))
+        .order_by(col(LogLeaf.leaf_index))
     )
-    yield from session.execute(query.execution_options(yield_per=10_000))  # type: ignore[misc]
+    for row in session.execute(query.execution_options(yield_per=10_000)):
+        yield row[0], row[1], row[2]
 
 
 def _audit_tree(
@@ -275,7 +288,12 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
             f"the stored log state (size {state.size}) differs from the recomputed tree",
         )
     stored = session.execute(
-        select(MerkleTile.level, MerkleTile.index, MerkleTile.width, MerkleTile.hashes)
+        select(
+            col(MerkleTile.level),
+            col(MerkleTile.index),
+            col(MerkleTile.width),
+            col(MerkleTile.hashes),
+        )
     )
     for level, index, width, data in stored:
         mine = builder.tiles.get((level, index))

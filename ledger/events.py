@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import rfc8785
@@ -156,7 +157,7 @@ def _date(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
     if value is None and not required:
         return
     try:
-        dt.date.fromisoformat(value)
+        dt.date.fromisoformat(str(value))
     except (TypeError, ValueError) as exc:
         raise PayloadError(f"'{key}' must be a date YYYY-MM-DD") from exc
 
@@ -170,29 +171,43 @@ def _checklist(p: Mapping[str, Any]) -> None:
         raise PayloadError(f"checklist items missing or not true/false: {', '.join(missing)}")
 
 
-_SCHEMAS: dict[str, tuple[set[str], Callable[[Mapping[str, Any]], None]]] = {
+Check = Callable[[Mapping[str, Any]], None]
+
+
+def _checks(*checks: Check) -> Check:
+    def run(p: Mapping[str, Any]) -> None:
+        for check in checks:
+            check(p)
+
+    return run
+
+
+_SCHEMAS: dict[str, tuple[set[str], Check]] = {
     "registered": ({"code", "serial", "manufacturer", "manufactured_on", "model", "capacity_kg",
                     "tare_kg", "dual_phase", "owner", "last_inspected_on", "service_life_years"},
-                   lambda p: (_text(p, "code"), _text(p, "serial"))),
+                   _checks(partial(_text, key="code"), partial(_text, key="serial"))),
     "filled": ({"station_id", "gross_kg", "tare_kg", "net_kg"},
-               lambda p: (_int(p, "station_id"), _number(p, "gross_kg"), _number(p, "net_kg"),
-                          _number(p, "tare_kg", required=False))),
-    "fill_blocked": ({"station_id", "reasons", "scan"}, lambda p: _int(p, "station_id")),
+               _checks(partial(_int, key="station_id"), partial(_number, key="gross_kg"),
+                       partial(_number, key="net_kg"),
+                       partial(_number, key="tare_kg", required=False))),
+    "fill_blocked": ({"station_id", "reasons", "scan"}, partial(_int, key="station_id")),
     "dispatched": ({"vehicle", "driver"},
-                   lambda p: (_text(p, "vehicle", max_len=16), _int(p, "driver", required=False))),
+                   _checks(partial(_text, key="vehicle", max_len=16),
+                           partial(_int, key="driver", required=False))),
     "delivered": ({"customer_id", "checklist"},
-                  lambda p: (_int(p, "customer_id"), _checklist(p))),
-    "returned": ({"customer_id"}, lambda p: _int(p, "customer_id", required=False)),
+                  _checks(partial(_int, key="customer_id"), _checklist)),
+    "returned": ({"customer_id"}, partial(_int, key="customer_id", required=False)),
     "inspected": ({"result", "next_due", "agency"},
-                  lambda p: (_choice(p, "result", INSPECTION_RESULTS),
-                             _date(p, "next_due", required=False))),
-    "relabelled": ({"new_code"}, lambda p: _text(p, "new_code", max_len=20)),
-    "ownership_transferred": ({"to_enterprise"}, lambda p: _int(p, "to_enterprise")),
-    "reported": ({"kind", "note"}, lambda p: (_choice(p, "kind", REPORT_KINDS),
-                                             _text(p, "note", required=False))),
-    "held": ({"reason"}, lambda p: _text(p, "reason")),
-    "released": ({"reason"}, lambda p: _text(p, "reason", required=False)),
-    "scrapped": ({"reason"}, lambda p: _text(p, "reason", required=False)),
+                  _checks(partial(_choice, key="result", choices=INSPECTION_RESULTS),
+                          partial(_date, key="next_due", required=False))),
+    "relabelled": ({"new_code"}, partial(_text, key="new_code", max_len=20)),
+    "ownership_transferred": ({"to_enterprise"}, partial(_int, key="to_enterprise")),
+    "reported": ({"kind", "note"},
+                 _checks(partial(_choice, key="kind", choices=REPORT_KINDS),
+                         partial(_text, key="note", required=False))),
+    "held": ({"reason"}, partial(_text, key="reason")),
+    "released": ({"reason"}, partial(_text, key="reason", required=False)),
+    "scrapped": ({"reason"}, partial(_text, key="reason", required=False)),
 }  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, tuple_
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ledger import merkle
 from ledger.checkpoint import Checkpoint as CheckpointBody
@@ -48,16 +48,19 @@ def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]
     if not wanted:
         return {}
     rows = session.execute(
-        select(MerkleTile.level, MerkleTile.index, MerkleTile.width, MerkleTile.hashes).where(
-            tuple_(MerkleTile.level, MerkleTile.index).in_(wanted)
-        )
+        select(
+            col(MerkleTile.level),
+            col(MerkleTile.index),
+            col(MerkleTile.width),
+            col(MerkleTile.hashes),
+        ).where(tuple_(MerkleTile.level, MerkleTile.index).in_(wanted))
     )
     return {(lv, ix): Tile.from_bytes(w, data) for lv, ix, w, data in rows}
 
 
 def log_state(session: Session, *, for_update: bool = False) -> LogState:
     """The integrated size and root (creating the empty state on first use)."""
-    query = select(LogState).where(LogState.id == 1)
+    query = select(LogState).where(col(LogState.id) == 1)
     if for_update:
         query = query.with_for_update()
     state = session.execute(query).scalar_one_or_none()
@@ -80,9 +83,9 @@ def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> I
     state = log_state(session, for_update=True)
     old_size = state.size
     pending = session.execute(
-        select(LogPending.seq, Event.id, Event.hash)
-        .join(Event, Event.id == LogPending.event_id)
-        .order_by(LogPending.seq)
+        select(col(LogPending.seq), col(Event.id), col(Event.hash))
+        .join(Event, col(Event.id) == col(LogPending.event_id))
+        .order_by(col(LogPending.seq))
         .limit(batch)
     ).all()
     if not pending:
@@ -94,7 +97,7 @@ def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> I
         builder.append(merkle.leaf_hash(event_hash))
     session.execute(insert(LogLeaf), leaves)
     # Delete exactly what was integrated: a lower seq may still be uncommitted (PostgreSQL).
-    integrated = select(LogLeaf.event_id).where(LogLeaf.leaf_index >= old_size)
+    integrated = select(col(LogLeaf.event_id)).where(col(LogLeaf.leaf_index) >= old_size)
     session.execute(delete(LogPending).where(LogPending.event_id.in_(integrated)))  # type: ignore[attr-defined]
     _store_tiles(session, builder)
     state.size, state.root, state.updated_at = builder.size, builder.root(), utcnow()
@@ -130,7 +133,9 @@ def publish_checkpoint(session: Session, signer: Signer, origin: str) -> Checkpo
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:
     """The newest stored checkpoint."""
-    query = select(Checkpoint).order_by(Checkpoint.size.desc(), Checkpoint.id.desc()).limit(1)  # type: ignore[attr-defined]
+    query = (
+        select(Checkpoint).order_by(col(Checkpoint.size).desc(), col(Checkpoint.id).desc()).limit(1)
+    )
     return session.execute(query).scalar_one_or_none()
 
 
@@ -189,13 +194,13 @@ def root_at(session: Session, size: int) -> bytes:
 
 def leaf_event(session: Session, index: int) -> Event | None:
     """The event at a leaf index."""
-    query = select(Event).join(LogLeaf, LogLeaf.event_id == Event.id)
-    return session.execute(query.where(LogLeaf.leaf_index == index)).scalar_one_or_none()
+    query = select(Event).join(LogLeaf, col(LogLeaf.event_id) == col(Event.id))
+    return session.execute(query.where(col(LogLeaf.leaf_index) == index)).scalar_one_or_none()
 
 
 def leaf_index_of(session: Session, event_id: str) -> int | None:
     """The leaf index of an integrated event."""
-    query = select(LogLeaf.leaf_index).where(LogLeaf.event_id == event_id)
+    query = select(col(LogLeaf.leaf_index)).where(col(LogLeaf.event_id) == event_id)
     return session.execute(query).scalar_one_or_none()
 
 

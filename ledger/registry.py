@@ -7,7 +7,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ledger.keys import device_key_id
 from ledger.model import Actor, Enterprise, Licence, LicenceKind, Role, SigningKey, Station
@@ -27,7 +27,9 @@ def new_token() -> str:
 
 def actor_for_token(session: Session, token: str) -> Actor | None:
     """The active actor holding this bearer token."""
-    query = select(Actor).where(Actor.token_hash == hash_token(token), Actor.active.is_(True))  # type: ignore[union-attr,attr-defined]
+    query = select(Actor).where(
+        col(Actor.token_hash) == hash_token(token), col(Actor.active).is_(True)
+    )
     return session.execute(query).scalar_one_or_none()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ledger import codes, permissions
 from ledger.chain import Defect, seal, verify_chain
@@ -66,7 +66,9 @@ def ensure_server_key(session: Session, authority: Authority) -> None:
 
 def signing_keys(session: Session) -> dict[str, bytes]:
     """Every registered event-signing key by id."""
-    return {k: v for k, v in session.execute(select(SigningKey.key_id, SigningKey.public_key))}
+    return {
+        k: v for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
+    }
 
 
 def idempotent_id(actor: Actor, key: str | None) -> str | None:
@@ -80,10 +82,10 @@ def idempotent_id(actor: Actor, key: str | None) -> str | None:
 
 def find_cylinder(session: Session, code: str, *, lock: bool = False) -> Cylinder:
     """The cylinder with this code (row-locked for an append), or NotFound."""
-    query = select(Cylinder).where(Cylinder.code == code)
+    query = select(Cylinder).where(col(Cylinder.code) == code)
     if lock:
         query = query.with_for_update()
-    cylinder = session.execute(query).scalar_one_or_none()
+    cylinder: Cylinder | None = session.execute(query).scalar_one_or_none()
     if cylinder is None:
         raise NotFound(f"no cylinder with code {code}")
     return cylinder
@@ -108,7 +110,10 @@ def register_cylinder(
             raise Conflict("this Idempotency-Key was used for a different cylinder")
         return existing, False
     code = spec.code or _fresh_code(session)
-    if spec.code and session.execute(select(Cylinder.id).where(Cylinder.code == code)).first():
+    if (
+        spec.code
+        and session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).first()
+    ):
         raise Conflict(f"code {code} is already taken (codes are never reused)")
     assert actor.enterprise_id is not None
     cylinder = spec.to_cylinder(cylinder_id, code, actor.enterprise_id, now)
@@ -132,7 +137,7 @@ def register_cylinder(
 def _fresh_code(session: Session) -> str:
     for _ in range(8):
         code = codes.new_code()
-        if not session.execute(select(Cylinder.id).where(Cylinder.code == code)).first():
+        if not session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).first():
             return code
     raise Conflict("could not draw an unused code")  # 55 random bits: practically never
 

@@ -24,6 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
         instance_relative_config=True,
     )
     config.load(app, test_config)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
     problems.init_app(app)
     runtime.init_app(app)
     app.register_blueprint(api)

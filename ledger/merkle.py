@@ -3,8 +3,9 @@
 Conventions where the published vector sets disagree (project rules):
 
 * Consistency from size 0 is trivially valid, but only with an EMPTY proof and an old
-  root equal to EMPTY_ROOT (the only possible hash of an empty tree); any non-empty proof
-  for old == 0 is an error.  transparency-dev rejects every size1 == 0 proof instead.
+  root equal to EMPTY_ROOT (the only possible hash of an empty tree, which rgdd/CCTV's
+  invalid set relies on); any non-empty proof for old == 0 is an error.
+  transparency-dev rejects every size1 == 0 proof instead.
 * old == new requires an empty proof and equal roots; old > new is an error.
 * Every hash (leaf, root, proof element) must be exactly HASH_SIZE bytes, else
   ProofError - also where transparency-dev skips the check (e.g. equal sizes).
@@ -13,7 +14,7 @@ Conventions where the published vector sets disagree (project rules):
   tree-certs, appendix B) cover a subtree [start, end) with 0 <= start < end and start a
   multiple of BIT_CEIL(end - start).  Following transparency-dev, an empty subtree
   (start == end <= size) is consistent with any tree via an empty proof, provided its
-  root is EMPTY_ROOT.
+  root is EMPTY_ROOT (and the tree root too when size == 0).
 
 Every verify_* raises ProofError (a ValueError) with a readable message on any failure.
 Proof builders raise plain ValueError for arguments that cannot have a proof.
@@ -252,6 +253,8 @@ def verify_subtree_consistency(
         if proof:
             raise ProofError(f"proof from an empty (sub)tree must be empty, got {len(proof)}")
         _expect(subtree_root, EMPTY_ROOT, "empty (sub)tree root")
+        if size == 0:  # then the whole tree is empty too
+            _expect(root, EMPTY_ROOT, "empty tree root")
         return
     if not is_valid_subtree(start, end) or end > size:
         raise ProofError(f"[{start}, {end}) is not a valid subtree of a tree of size {size}")

@@ -127,8 +127,10 @@ def _assert_proof_range(lo: int, hi: int) -> None:
 
 def test_leaf_and_node_hash_use_rfc6962_domain_separation() -> None:
     assert leaf_hash(b"abc") == hashlib.sha256(b"\x00abc").digest()
-    assert node_hash(b"L" * 32, b"R" * 32) == hashlib.sha256(b"\x01" + b"L" * 32 + b"R" * 32).digest()
-    assert EMPTY_ROOT == hashlib.sha256(b"").digest()
+    assert (
+        node_hash(b"L" * 32, b"R" * 32) == hashlib.sha256(b"\x01" + b"L" * 32 + b"R" * 32).digest()
+    )
+    assert hashlib.sha256(b"").digest() == EMPTY_ROOT
     assert HASH_SIZE == len(EMPTY_ROOT) == 32
 
 
@@ -340,7 +342,9 @@ def test_root_from_inclusion_returns_the_implied_root() -> None:
     leaves = _leaves(11)
     proof = inclusion_proof(6, 11, leaves)
     assert root_from_inclusion(leaves[6], 6, 11, proof) == root_from_leaf_hashes(leaves)
-    with pytest.raises(ProofError, match=r"too short \(3 hashes\) for \[6, 7\) in a tree of size 11"):
+    with pytest.raises(
+        ProofError, match=r"too short \(3 hashes\) for \[6, 7\) in a tree of size 11"
+    ):
         root_from_inclusion(leaves[6], 6, 11, proof[:-1])
     with pytest.raises(ProofError, match="too long"):
         root_from_inclusion(leaves[6], 6, 11, [*proof, proof[0]])
@@ -354,6 +358,8 @@ def test_consistency_from_size_zero_needs_empty_proof_and_empty_root() -> None:
     root = root_from_leaf_hashes(leaves)
     verify_consistency(0, 5, [], EMPTY_ROOT, root)
     verify_consistency(0, 0, [], EMPTY_ROOT, EMPTY_ROOT)
+    with pytest.raises(ProofError, match="empty tree root mismatch"):
+        verify_consistency(0, 0, [], EMPTY_ROOT, root)
     with pytest.raises(ProofError, match="must be empty"):
         verify_consistency(0, 5, [root], EMPTY_ROOT, root)
     with pytest.raises(ProofError, match="empty \\(sub\\)tree root mismatch"):
@@ -482,6 +488,8 @@ def test_subtree_inclusion_proofs_verify_and_reject_tampering(n: int) -> None:
             verify_subtree_inclusion(tree.leaves[index], index, start, end, proof, subtree_root)
             for bad in _mutations(proof):
                 with pytest.raises(ProofError):
-                    verify_subtree_inclusion(tree.leaves[index], index, start, end, bad, subtree_root)
+                    verify_subtree_inclusion(
+                        tree.leaves[index], index, start, end, bad, subtree_root
+                    )
         with pytest.raises(ProofError, match="outside subtree"):
             verify_subtree_inclusion(tree.leaves[0], end, start, end, [], subtree_root)

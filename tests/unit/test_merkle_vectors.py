@@ -186,7 +186,9 @@ def test_reference_hasher_vectors() -> None:
 
 @pytest.mark.parametrize("size", range(9))
 def test_reference_root_for_each_tree_size(size: int) -> None:
-    assert root_from_leaf_hashes(REF_LEAVES[:size]).hex() == REF["root_hash_by_tree_size"][str(size)]
+    assert (
+        root_from_leaf_hashes(REF_LEAVES[:size]).hex() == REF["root_hash_by_tree_size"][str(size)]
+    )
 
 
 def test_reference_node_hashes_are_the_perfect_subtrees() -> None:
@@ -224,7 +226,9 @@ def test_reference_consistency_proof_is_reproduced_and_verifies(case: Case) -> N
     proof = consistency_proof(old, new, REF_LEAVES)
     assert [p.hex() for p in proof] == case["proof"]
     roots = REF["root_hash_by_tree_size"]
-    verify_consistency(old, new, proof, bytes.fromhex(roots[str(old)]), bytes.fromhex(roots[str(new)]))
+    verify_consistency(
+        old, new, proof, bytes.fromhex(roots[str(old)]), bytes.fromhex(roots[str(new)])
+    )
 
 
 # --- rgdd/CCTV merkle vectors
@@ -266,7 +270,11 @@ def test_cctv_invalid_inclusion_is_rejected(case: Case) -> None:
     proof = [_b64(p) for p in case["inclusion_path"]]
     with pytest.raises(ProofError):
         verify_inclusion(
-            _b64(case["leaf_hash"]), case["leaf_index"], case["tree_size"], proof, _b64(case["root_hash"])
+            _b64(case["leaf_hash"]),
+            case["leaf_index"],
+            case["tree_size"],
+            proof,
+            _b64(case["root_hash"]),
         )
 
 
@@ -285,5 +293,9 @@ def test_cctv_invalid_consistency_is_rejected(case: Case) -> None:
     proof = [_b64(p) for p in case["consistency_path"]]
     with pytest.raises(ProofError):
         verify_consistency(
-            case["old_size"], case["new_size"], proof, _b64(case["old_root"]), _b64(case["new_root"])
+            case["old_size"],
+            case["new_size"],
+            proof,
+            _b64(case["old_root"]),
+            _b64(case["new_root"]),
         )

@@ -235,7 +235,14 @@ def payload_text(payload: Mapping[str, Any]) -> str:
 
 
 def load_payload(text: str) -> dict[str, Any]:
-    """The stored payload as a dict."""
+    """The stored payload as a dict; ValueError unless it is exactly a canonical JSON object.
+
+    Comparing with the canonical form catches an edit that keeps the JSON value
+    (1e-7 written 1E-7), which re-hashing the parsed value alone would miss.
+    """
     value = json.loads(text)
-    assert isinstance(value, dict)
+    if not isinstance(value, dict):
+        raise ValueError("the stored payload is not a JSON object")
+    if canonical(value).decode() != text:
+        raise ValueError("the stored payload is not in its canonical form (it was edited)")
     return value

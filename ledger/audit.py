@@ -8,8 +8,9 @@ worker processes; links, the tree and checkpoints are checked in order here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,20 +51,26 @@ class AuditReport:
     events: int = 0
     leaves: int = 0
     checkpoints: int = 0
-    problems: list[tuple[int, str]] = field(default_factory=list)  # (sort key, message)
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (leaf order, message)
+    # 0 for a problem of one event, 1 for one of the tree or a checkpoint: the verdict
+    # names an event when there is one, since that is what an auditor looks up.
+    ranks: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """True when nothing was found wrong."""
         return not self.problems
 
-    def add(self, order: int, message: str) -> None:
+    def add(self, order: int, message: str, *, structural: bool = False) -> None:
         """Record a problem; order is its leaf index (or later, for unintegrated events)."""
         self.problems.append((order, message))
+        self.ranks.append(int(structural))
 
     def first(self) -> str | None:
         """The earliest problem in log order."""
-        return min(self.problems)[1] if self.problems else None
+        if not self.problems:
+            return None
+        return min(zip(self.ranks, self.problems, strict=True))[1][1]
 
 
 def _check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[tuple[str, str]]:
@@ -212,18 +219,23 @@ def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -
             report.add(
                 where,
                 f"cylinder {code} ({cyl_id}): its chain head (#{head_seq}) is not its "
-                f"last stored event: events were removed from the end of the chain",
+                f"last stored event (the last event was removed or its hash changed)",
+                structural=True,
             )
 
 
-def _leaves(session: Session) -> Iterator[tuple[int, str, bytes]]:
+def _leaves(session: Session) -> Generator[tuple[int, str, bytes], None, None]:
     query = (
         select(col(LogLeaf.leaf_index), col(LogLeaf.event_id), col(Event.hash))
         .outerjoin(Event, col(Event.id) == col(LogLeaf.event_id))
         .order_by(col(LogLeaf.leaf_index))
     )
-    for row in session.execute(query.execution_options(yield_per=10_000)):
-        yield row[0], row[1], row[2]
+    result = session.execute(query.execution_options(yield_per=10_000))
+    try:
+        for row in result:
+            yield row[0], row[1], row[2]
+    finally:
+        result.close()  # a server-side cursor on PostgreSQL: never leave it open
 
 
 def _audit_tree(
@@ -240,16 +252,9 @@ def _audit_tree(
     builder = TreeBuilder(0, lambda keys: {})
     for cp in by_size.pop(0, []):
         _check_checkpoint(cp, merkle.EMPTY_ROOT, verifier, origin, report)
-    for expected_index, (leaf_index, event_id, event_hash) in enumerate(_leaves(session)):
-        if leaf_index != expected_index:
-            report.add(expected_index, f"leaf {expected_index} is missing from the global log")
-            return
-        if event_hash is None:
-            report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
-            return
-        builder.append(merkle.leaf_hash(event_hash))
-        for cp in by_size.pop(builder.size, []):
-            _check_checkpoint(cp, builder.root(), verifier, origin, report)
+    with closing(_leaves(session)) as leaves:
+        if not _grow(builder, leaves, by_size, verifier, origin, report):
+            return  # the log itself is broken: nothing after this point can be trusted
     report.leaves = builder.size
     for cps in by_size.values():
         for cp in cps:
@@ -257,8 +262,31 @@ def _audit_tree(
                 cp.size,
                 f"checkpoint #{cp.id} claims size {cp.size}, "
                 f"but the log has only {builder.size} leaves",
+                structural=True,
             )
     _compare_stored_tree(session, builder, report)
+
+
+def _grow(
+    builder: TreeBuilder,
+    leaves: Iterator[tuple[int, str, bytes]],
+    by_size: dict[int, list[Checkpoint]],
+    verifier: Verifier,
+    origin: str | None,
+    report: AuditReport,
+) -> bool:
+    """Rebuild the tree leaf by leaf, checking each checkpoint when its size is reached."""
+    for expected_index, (leaf_index, event_id, event_hash) in enumerate(leaves):
+        if leaf_index != expected_index:
+            report.add(expected_index, f"leaf {expected_index} is missing from the global log")
+            return False
+        if event_hash is None:
+            report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
+            return False
+        builder.append(merkle.leaf_hash(event_hash))
+        for cp in by_size.pop(builder.size, []):
+            _check_checkpoint(cp, builder.root(), verifier, origin, report)
+    return True
 
 
 def _check_checkpoint(
@@ -268,15 +296,22 @@ def _check_checkpoint(
     try:
         body = open_checkpoint(cp.note, verifier, origin)
     except (NoteError, CheckpointError) as exc:
-        report.add(cp.size, f"checkpoint #{cp.id} (size {cp.size}) does not verify: {exc}")
+        report.add(
+            cp.size, f"checkpoint #{cp.id} (size {cp.size}) does not verify: {exc}", structural=True
+        )
         return
     if body.size != cp.size or body.root != cp.root:
-        report.add(cp.size, f"checkpoint #{cp.id}: stored size/root differ from its signed note")
+        report.add(
+            cp.size,
+            f"checkpoint #{cp.id}: stored size/root differ from its signed note",
+            structural=True,
+        )
     if body.root != root:
         report.add(
             max(cp.size - 1, 0),
             f"checkpoint #{cp.id} (size {cp.size}) signed a root that "
             f"differs from the root recomputed from the events: the log was altered",
+            structural=True,
         )
 
 
@@ -286,6 +321,7 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
         report.add(
             builder.size,
             f"the stored log state (size {state.size}) differs from the recomputed tree",
+            structural=True,
         )
     stored = session.execute(
         select(
@@ -303,4 +339,5 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
                 first_leaf,
                 f"stored tree tile ({level}, {index}) differs from the recomputed tree "
                 f"near leaf {first_leaf}",
+                structural=True,
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,7 @@ from ledger import codes, params
 from ledger.errors import Invalid
 from ledger.model import Cylinder
 
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")  # never on a nameplate; NUL breaks PostgreSQL text
 _TEXT_LIMITS = {"serial": 64, "manufacturer": 200, "model": 32}
 
 
@@ -73,6 +75,8 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"'{key}' is required and must be text", field=key)
+    if CONTROL_CHARS.search(value):
+        raise Invalid(f"'{key}' contains control characters", field=key)
     if len(value.strip()) > _TEXT_LIMITS[key]:
         raise Invalid(f"'{key}' is longer than {_TEXT_LIMITS[key]} characters", field=key)
     return value.strip()

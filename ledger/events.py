@@ -17,6 +17,7 @@ from typing import Any
 import rfc8785
 
 ZERO_HASH = bytes(32)
+MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns in PostgreSQL
 SIGNATURE_CONTEXT = b"cylinder-event:v1:"
 
 
@@ -135,7 +136,7 @@ def _int(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
     value = p.get(key)
     if value is None and not required:
         return
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise PayloadError(f"'{key}' must be a positive integer id")
 
 

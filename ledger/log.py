@@ -14,7 +14,7 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, tuple_
+from sqlalchemy import ColumnElement, and_, delete, insert, or_, select
 from sqlmodel import Session, col
 
 from ledger import merkle
@@ -44,7 +44,7 @@ class Integration:
 
 def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]:
     """Read the given tiles in one query; absent tiles are simply missing."""
-    wanted = list(set(keys))
+    wanted = sorted(set(keys))
     if not wanted:
         return {}
     rows = session.execute(
@@ -53,9 +53,15 @@ def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]
             col(MerkleTile.index),
             col(MerkleTile.width),
             col(MerkleTile.hashes),
-        ).where(tuple_(MerkleTile.level, MerkleTile.index).in_(wanted))
+        ).where(_tiles_matching(wanted))
     )
     return {(lv, ix): Tile.from_bytes(w, data) for lv, ix, w, data in rows}
+
+
+def _tiles_matching(keys: Iterable[TileKey]) -> ColumnElement[bool]:
+    # OR of primary-key equalities: both SQLite and PostgreSQL answer it with index
+    # lookups, where a row-value IN (…) makes SQLite scan every tile.
+    return or_(*(and_(col(MerkleTile.level) == lv, col(MerkleTile.index) == ix) for lv, ix in keys))
 
 
 def log_state(session: Session, *, for_update: bool = False) -> LogState:
@@ -95,7 +101,7 @@ def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> I
     for _seq, event_id, event_hash in pending:
         leaves.append({"leaf_index": builder.size, "event_id": event_id})
         builder.append(merkle.leaf_hash(event_hash))
-    session.execute(insert(LogLeaf), leaves)
+    session.execute(insert(LogLeaf.__table__), leaves)  # type: ignore[attr-defined]
     # Delete exactly what was integrated: a lower seq may still be uncommitted (PostgreSQL).
     integrated = select(col(LogLeaf.event_id)).where(col(LogLeaf.leaf_index) >= old_size)
     session.execute(delete(LogPending).where(LogPending.event_id.in_(integrated)))  # type: ignore[attr-defined]
@@ -108,14 +114,14 @@ def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> I
 
 def _store_tiles(session: Session, builder: TreeBuilder) -> None:
     keys = sorted(builder.dirty)
-    session.execute(delete(MerkleTile).where(tuple_(MerkleTile.level, MerkleTile.index).in_(keys)))
+    session.execute(delete(MerkleTile).where(_tiles_matching(keys)))
     rows = []
     for level, index in keys:
         tile = builder.tiles[(level, index)]
         rows.append(
             {"level": level, "index": index, "width": tile.width, "hashes": tile.to_bytes()}
         )
-    session.execute(insert(MerkleTile), rows)
+    session.execute(insert(MerkleTile.__table__), rows)  # type: ignore[attr-defined]
 
 
 def publish_checkpoint(session: Session, signer: Signer, origin: str) -> Checkpoint:

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
 from ledger import codes, permissions
@@ -231,13 +232,40 @@ def _append(
     )
     fields, signature = _sign(actor, authority, fields, signature)
     event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=payload_text(payload))
-    cylinder.head_seq, cylinder.head_hash = event.seq, event.hash
-    session.add(event)
-    session.add(cylinder)
-    session.flush()
-    session.add(LogPending(event_id=event.id))
-    session.flush()
+    _write(session, event)
+    # The row was written above; keep the loaded object in step without a second UPDATE.
+    set_committed_value(cylinder, "head_seq", event.seq)
+    set_committed_value(cylinder, "head_hash", event.hash)
     return event
+
+
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+_PENDING = LogPending.__table__  # type: ignore[attr-defined]
+_CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = tuple(Event.model_fields)
+
+
+def _write(session: Session, event: Event) -> None:
+    """Store the event, queue it for the log and move the chain head: core statements, since
+    this is the hot path of every scan and the ORM's unit of work costs more than the I/O."""
+    row = {c: getattr(event, c) for c in _EVENT_COLUMNS}
+    head = {"head_seq": event.seq, "head_hash": event.hash}
+    if session.get_bind().dialect.name == "postgresql":
+        # One round trip for the three writes.
+        ins = insert(_EVENTS).values(row).returning(_EVENTS.c.id).cte("ins")
+        queued = insert(_PENDING).from_select(["event_id"], select(ins.c.id)).cte("queued")
+        move = (
+            update(_CYLINDERS)
+            .where(_CYLINDERS.c.id == event.cylinder_id)
+            .values(head)
+            .add_cte(ins)
+            .add_cte(queued)
+        )
+        session.execute(move)
+        return
+    session.execute(insert(_EVENTS), [row])
+    session.execute(insert(_PENDING), [{"event_id": event.id}])
+    session.execute(update(_CYLINDERS).where(_CYLINDERS.c.id == event.cylinder_id).values(head))
 
 
 def _sign(

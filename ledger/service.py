@@ -252,8 +252,8 @@ def _write(session: Session, event: Event) -> None:
     head = {"head_seq": event.seq, "head_hash": event.hash}
     if session.get_bind().dialect.name == "postgresql":
         # One round trip for the three writes.
-        ins = insert(_EVENTS).values(row).returning(_EVENTS.c.id).cte("ins")
-        queued = insert(_PENDING).from_select(["event_id"], select(ins.c.id)).cte("queued")
+        ins = insert(_EVENTS).values(row).returning(_EVENTS.c.id, _EVENTS.c.hash).cte("ins")
+        queued = insert(_PENDING).from_select(["event_id", "event_hash"], select(ins)).cte("queued")
         move = (
             update(_CYLINDERS)
             .where(_CYLINDERS.c.id == event.cylinder_id)
@@ -264,7 +264,7 @@ def _write(session: Session, event: Event) -> None:
         session.execute(move)
         return
     session.execute(insert(_EVENTS), [row])
-    session.execute(insert(_PENDING), [{"event_id": event.id}])
+    session.execute(insert(_PENDING), [{"event_id": event.id, "event_hash": event.hash}])
     session.execute(update(_CYLINDERS).where(_CYLINDERS.c.id == event.cylinder_id).values(head))
 
 

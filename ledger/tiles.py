@@ -13,8 +13,9 @@ of n leaves reads at most ~2·log256(n) rows.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from hashlib import sha256
 
-from ledger.merkle import HASH_SIZE, node_hash
+from ledger.merkle import HASH_SIZE
 
 TILE_HEIGHT = 8
 TILE_WIDTH = 1 << TILE_HEIGHT
@@ -84,12 +85,6 @@ class TreeBuilder:
             level += 1
         self.tiles.update(self._load(keys))
 
-    def _tile(self, key: TileKey) -> Tile:
-        tile = self.tiles.get(key)
-        if tile is None:
-            tile = self.tiles[key] = Tile()
-        return tile
-
     def node(self, height: int, index: int) -> bytes:
         """A node already in the builder's tiles."""
         key, row, pos = tile_key(height, index)
@@ -97,18 +92,24 @@ class TreeBuilder:
 
     def append(self, leaf: bytes) -> None:
         """Add one leaf hash and every parent it completes."""
-        height, index, value = 0, self.size, leaf
+        # The integrator's inner loop: tile_key() and node_hash() are inlined on purpose.
+        tiles, height, index, value = self.tiles, 0, self.size, leaf
         while True:
-            key, row, pos = tile_key(height, index)
-            tile = self._tile(key)
+            level, row = divmod(height, TILE_HEIGHT)
+            shift = TILE_HEIGHT - row
+            tile_index = index >> shift
+            key = (level, tile_index)
+            tile = tiles.get(key)
+            if tile is None:
+                tile = tiles[key] = Tile()
             cells = tile.rows[row]
-            if len(cells) != pos:
+            if len(cells) != index - (tile_index << shift):
                 raise ValueError(f"stored tree is inconsistent at node ({height}, {index})")
             cells.append(value)
             self.dirty.add(key)
             if index & 1 == 0:
                 break
-            value = node_hash(cells[pos - 1], value)
+            value = sha256(b"\x01" + cells[-2] + value).digest()  # node_hash
             height, index = height + 1, index >> 1
         self.size += 1
 

@@ -196,16 +196,14 @@ def upgrade() -> None:
     op.create_table('log_leaves',
     sa.Column('leaf_index', sa.BigInteger(), autoincrement=False, nullable=False),
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['event_id'], ['events.id'], ),
     sa.PrimaryKeyConstraint('leaf_index'),
     sa.UniqueConstraint('event_id')
     )
     op.create_table('log_pending',
     sa.Column('seq', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('event_id', sqlmodel.sql.sqltypes.AutoString(length=36), nullable=False),
-    sa.ForeignKeyConstraint(['event_id'], ['events.id'], ),
-    sa.PrimaryKeyConstraint('seq'),
-    sa.UniqueConstraint('event_id')
+    sa.Column('event_hash', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('seq')
     )
     # ### end Alembic commands ###
     _append_only(APPEND_ONLY_TABLES)

@@ -141,13 +141,16 @@ def _insert_leaves(session: Session, leaves: list[tuple[int, str]]) -> None:
 
 def _dequeue(session: Session, seqs: list[int]) -> None:
     """Remove exactly the integrated entries from the queue."""
+    queue = LogPending.__table__  # type: ignore[attr-defined]  # core: no ORM session sync
     if session.get_bind().dialect.name == "postgresql":
-        # A lower seq may belong to a transaction that commits later: delete by value.
-        values = bindparam("seqs", seqs, type_=ARRAY(BigInteger))  # one parameter, any size
-        session.execute(delete(LogPending).where(col(LogPending.seq) == any_(values)))
+        # A lower seq may belong to a transaction that commits later: delete by value
+        # (the range lets PostgreSQL use the primary key; the array, one parameter, decides).
+        values = bindparam("seqs", seqs, type_=ARRAY(BigInteger))
+        span = queue.c.seq.between(seqs[0], seqs[-1])
+        session.execute(delete(queue).where(span, queue.c.seq == any_(values)))
     else:
         # SQLite has one writer at a time, so seq order is commit order: a range is exact.
-        session.execute(delete(LogPending).where(col(LogPending.seq) <= seqs[-1]))
+        session.execute(delete(queue).where(queue.c.seq <= seqs[-1]))
 
 
 def _store_tiles(session: Session, builder: TreeBuilder) -> None:

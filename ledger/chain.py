@@ -5,14 +5,38 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ledger.events import ZERO_HASH, EventFields, event_hash, load_payload, signing_message
 from ledger.keys import verify_ed25519
 from ledger.model import Event
 
 
-def fields_of(event: Event) -> EventFields:
+class EventRow(NamedTuple):
+    """An event's columns as a plain tuple, in the model's column order (cheap to build)."""
+
+    id: str
+    cylinder_id: str
+    seq: int
+    type: str
+    occurred_at: dt.datetime
+    recorded_at: dt.datetime
+    actor_id: int
+    station_id: int | None
+    site_id: int | None
+    payload: str
+    prev_hash: bytes
+    hash: bytes
+    key_id: str
+    signature: bytes
+
+
+assert EventRow._fields == tuple(Event.model_fields), "EventRow must follow the Event columns"
+
+StoredEvent = Event | EventRow  # an Event row, or its columns as a tuple (the audit)
+
+
+def fields_of(event: StoredEvent) -> EventFields:
     """The hashed fields of a stored event."""
     return EventFields(
         id=event.id,
@@ -26,6 +50,7 @@ def fields_of(event: Event) -> EventFields:
         payload=load_payload(event.payload),
         prev_hash=event.prev_hash,
         key_id=event.key_id,
+        payload_json=event.payload,
     )
 
 
@@ -63,7 +88,7 @@ class Defect:
 
 
 def check_event(
-    event: Event, expected_prev: bytes, expected_seq: int, keys: Mapping[str, bytes]
+    event: StoredEvent, expected_prev: bytes, expected_seq: int, keys: Mapping[str, bytes]
 ) -> str | None:
     """The first thing wrong with one event given its predecessor, or None."""
     if event.seq != expected_seq:

@@ -88,6 +88,9 @@ class EventFields:
     payload: Mapping[str, Any]
     prev_hash: bytes
     key_id: str
+    # The payload's canonical JSON when already known (the stored text), saving a
+    # canonicalisation per event on the append and audit paths.
+    payload_json: str | None = None
 
     def claim(self) -> dict[str, Any]:
         """What the actor attests and signs: the fields known before the server chains it."""
@@ -111,14 +114,51 @@ class EventFields:
         return doc
 
 
+def _scalar(value: str | int | None) -> str:
+    # For text, integers and null, json.dumps is byte-for-byte RFC 8785 (JCS escapes the
+    # same characters, with lowercase hex, and leaves non-ASCII text as it is).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _members(fields: EventFields, *, hashed: bool) -> bytes:
+    """JCS of the claim or hashed document, assembled around the canonical payload."""
+    payload = fields.payload_json
+    if payload is None:
+        payload = canonical(dict(fields.payload)).decode()
+    members = {
+        "actor": _scalar(fields.actor),
+        "cylinder": _scalar(fields.cylinder),
+        "id": _scalar(fields.id),
+        "occurred_at": _scalar(rfc3339(fields.occurred_at)),
+        "payload": payload,
+        "site": _scalar(fields.site),
+        "station": _scalar(fields.station),
+        "type": _scalar(fields.type),
+    }
+    if hashed:
+        members.update(
+            key_id=_scalar(fields.key_id),
+            prev_hash=_scalar(fields.prev_hash.hex()),
+            recorded_at=_scalar(rfc3339(fields.recorded_at)),
+        )
+    # Every key is ASCII, so sorting by code point is JCS's UTF-16 order.
+    body = ",".join(f'"{key}":{members[key]}' for key in sorted(members))
+    return ("{" + body + "}").encode()
+
+
 def event_hash(fields: EventFields) -> bytes:
     """SHA-256 of the canonical bytes of the hashed fields."""
-    return hashlib.sha256(canonical(fields.hashed())).digest()
+    return hashlib.sha256(_members(fields, hashed=True)).digest()
 
 
 def signing_message(fields: EventFields) -> bytes:
     """The bytes an actor signs: a context string and the canonical claim."""
-    return SIGNATURE_CONTEXT + canonical(fields.claim())
+    return SIGNATURE_CONTEXT + _members(fields, hashed=False)
+
+
+def hashed_bytes(fields: EventFields) -> bytes:
+    """The canonical bytes the event hash is taken of (equal to JCS of ``hashed()``)."""
+    return _members(fields, hashed=True)
 
 
 # --- payload schemas -------------------------------------------------------------

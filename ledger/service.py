@@ -229,9 +229,11 @@ def _append(
         payload=payload,
         prev_hash=cylinder.head_hash if cylinder.head_seq else ZERO_HASH,
         key_id="",
+        payload_json=payload_text(payload),
     )
     fields, signature = _sign(actor, authority, fields, signature)
-    event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=payload_text(payload))
+    assert fields.payload_json is not None
+    event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
     _write(session, event)
     # The row was written above; keep the loaded object in step without a second UPDATE.
     set_committed_value(cylinder, "head_seq", event.seq)

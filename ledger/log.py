@@ -219,8 +219,11 @@ def inclusion_proof(session: Session, index: int, size: int) -> tuple[bytes, lis
     _check_size(session, size)
     if not 0 <= index < size:
         raise LogRangeError(f"leaf index {index} is not below tree size {size}")
-    leaf = _hashes_of_ranges(session, [(index, index + 1)], size)[0]
-    return leaf, _hashes_of_ranges(session, merkle.inclusion_ranges(index, size), size)
+    # One tile query for the leaf and its path together.
+    leaf, *path = _hashes_of_ranges(
+        session, [(index, index + 1), *merkle.inclusion_ranges(index, size)], size
+    )
+    return leaf, path
 
 
 def consistency_proof(session: Session, old: int, new: int) -> list[bytes]:

@@ -1,5 +1,7 @@
 """Verify everything from the database alone: chains, signatures, the tree, checkpoints.
 
+This module checks every event and chain; ledger.audit_tree checks the log built of them.
+
 Runs against any database URL (a regulator's offline copy), trusting only the
 checkpoint verifier key it is given. Hashing and signature checks fan out to
 worker processes; links, the tree and checkpoints are checked in order here.
@@ -8,31 +10,25 @@ worker processes; links, the tree and checkpoints are checked in order here.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import closing
-from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
-from ledger import merkle
+from ledger.audit_report import AuditReport
+from ledger.audit_tree import audit_tree
 from ledger.chain import EventRow, check_event
-from ledger.checkpoint import CheckpointError, open_checkpoint
 from ledger.events import ZERO_HASH
 from ledger.model import (
-    Checkpoint,
     Cylinder,
     Event,
     LogLeaf,
     LogPending,
-    LogState,
-    MerkleTile,
     SigningKey,
 )
-from ledger.note import NoteError, Verifier
-from ledger.tiles import TreeBuilder
+from ledger.note import Verifier
 
 CHUNK = 2000
 PARALLEL_THRESHOLD = 20_000
@@ -42,35 +38,6 @@ _EVENT_COLUMNS = [getattr(Event, c) for c in _EVENT_FIELDS]
 _ID, _CYL, _SEQ, _PREV, _HASH = (
     _EVENT_FIELDS.index(c) for c in ("id", "cylinder_id", "seq", "prev_hash", "hash")
 )
-
-
-@dataclass
-class AuditReport:
-    """Everything the audit found, in log order."""
-
-    events: int = 0
-    leaves: int = 0
-    checkpoints: int = 0
-    problems: list[tuple[int, str]] = field(default_factory=list)  # (leaf order, message)
-    # 0 for a problem of one event, 1 for one of the tree or a checkpoint: the verdict
-    # names an event when there is one, since that is what an auditor looks up.
-    ranks: list[int] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when nothing was found wrong."""
-        return not self.problems
-
-    def add(self, order: int, message: str, *, structural: bool = False) -> None:
-        """Record a problem; order is its leaf index (or later, for unintegrated events)."""
-        self.problems.append((order, message))
-        self.ranks.append(int(structural))
-
-    def first(self) -> str | None:
-        """The earliest problem in log order."""
-        if not self.problems:
-            return None
-        return min(zip(self.ranks, self.problems, strict=True))[1][1]
 
 
 def _check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[tuple[str, str]]:
@@ -120,7 +87,7 @@ def audit(
         parallel = workers if total >= PARALLEL_THRESHOLD else 1
         _audit_chains(session, keys, order, report, parallel, progress)
         _audit_heads(session, report, order)
-        _audit_tree(session, verifier, origin, order, report, progress)
+        audit_tree(session, verifier, origin, report)
     return report
 
 
@@ -220,124 +187,5 @@ def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -
                 where,
                 f"cylinder {code} ({cyl_id}): its chain head (#{head_seq}) is not its "
                 f"last stored event (the last event was removed or its hash changed)",
-                structural=True,
-            )
-
-
-def _leaves(session: Session) -> Generator[tuple[int, str, bytes], None, None]:
-    query = (
-        select(col(LogLeaf.leaf_index), col(LogLeaf.event_id), col(Event.hash))
-        .outerjoin(Event, col(Event.id) == col(LogLeaf.event_id))
-        .order_by(col(LogLeaf.leaf_index))
-    )
-    result = session.execute(query.execution_options(yield_per=10_000))
-    try:
-        for row in result:
-            yield row[0], row[1], row[2]
-    finally:
-        result.close()  # a server-side cursor on PostgreSQL: never leave it open
-
-
-def _audit_tree(
-    session: Session,
-    verifier: Verifier,
-    origin: str | None,
-    order: dict[str, int],
-    report: AuditReport,
-    progress: Progress | None,
-) -> None:
-    by_size: dict[int, list[Checkpoint]] = {}
-    for cp in session.execute(select(Checkpoint).order_by(col(Checkpoint.id))).scalars():
-        by_size.setdefault(cp.size, []).append(cp)
-    builder = TreeBuilder(0, lambda keys: {})
-    for cp in by_size.pop(0, []):
-        _check_checkpoint(cp, merkle.EMPTY_ROOT, verifier, origin, report)
-    with closing(_leaves(session)) as leaves:
-        if not _grow(builder, leaves, by_size, verifier, origin, report):
-            return  # the log itself is broken: nothing after this point can be trusted
-    report.leaves = builder.size
-    for cps in by_size.values():
-        for cp in cps:
-            report.add(
-                cp.size,
-                f"checkpoint #{cp.id} claims size {cp.size}, "
-                f"but the log has only {builder.size} leaves",
-                structural=True,
-            )
-    _compare_stored_tree(session, builder, report)
-
-
-def _grow(
-    builder: TreeBuilder,
-    leaves: Iterator[tuple[int, str, bytes]],
-    by_size: dict[int, list[Checkpoint]],
-    verifier: Verifier,
-    origin: str | None,
-    report: AuditReport,
-) -> bool:
-    """Rebuild the tree leaf by leaf, checking each checkpoint when its size is reached."""
-    for expected_index, (leaf_index, event_id, event_hash) in enumerate(leaves):
-        if leaf_index != expected_index:
-            report.add(expected_index, f"leaf {expected_index} is missing from the global log")
-            return False
-        if event_hash is None:
-            report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
-            return False
-        builder.append(merkle.leaf_hash(event_hash))
-        for cp in by_size.pop(builder.size, []):
-            _check_checkpoint(cp, builder.root(), verifier, origin, report)
-    return True
-
-
-def _check_checkpoint(
-    cp: Checkpoint, root: bytes, verifier: Verifier, origin: str | None, report: AuditReport
-) -> None:
-    report.checkpoints += 1
-    try:
-        body = open_checkpoint(cp.note, verifier, origin)
-    except (NoteError, CheckpointError) as exc:
-        report.add(
-            cp.size, f"checkpoint #{cp.id} (size {cp.size}) does not verify: {exc}", structural=True
-        )
-        return
-    if body.size != cp.size or body.root != cp.root:
-        report.add(
-            cp.size,
-            f"checkpoint #{cp.id}: stored size/root differ from its signed note",
-            structural=True,
-        )
-    if body.root != root:
-        report.add(
-            max(cp.size - 1, 0),
-            f"checkpoint #{cp.id} (size {cp.size}) signed a root that "
-            f"differs from the root recomputed from the events: the log was altered",
-            structural=True,
-        )
-
-
-def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditReport) -> None:
-    state = session.get(LogState, 1)
-    if state is not None and (state.size != builder.size or state.root != builder.root()):
-        report.add(
-            builder.size,
-            f"the stored log state (size {state.size}) differs from the recomputed tree",
-            structural=True,
-        )
-    stored = session.execute(
-        select(
-            col(MerkleTile.level),
-            col(MerkleTile.index),
-            col(MerkleTile.width),
-            col(MerkleTile.hashes),
-        )
-    )
-    for level, index, width, data in stored:
-        mine = builder.tiles.get((level, index))
-        if mine is None or mine.width != width or mine.to_bytes() != data:
-            first_leaf = index << (8 * (level + 1))
-            report.add(
-                first_leaf,
-                f"stored tree tile ({level}, {index}) differs from the recomputed tree "
-                f"near leaf {first_leaf}",
                 structural=True,
             )

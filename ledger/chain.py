@@ -140,8 +140,6 @@ def event_document(event: Event, leaf_index: int | None) -> dict[str, Any]:
     return doc
 
 
-def utc(ts: dt.datetime) -> dt.datetime:
-    """A timestamp in UTC, refusing naive ones."""
-    if ts.tzinfo is None:
-        raise ValueError("naive datetime")
-    return ts.astimezone(dt.UTC)
+def recompute_hash(event: StoredEvent) -> bytes:
+    """The hash a stored event should have, from its stored fields."""
+    return event_hash(fields_of(event))

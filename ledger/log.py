@@ -10,7 +10,6 @@ Proofs read O(log n) stored nodes; nothing is ever rebuilt.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from hashlib import sha256
@@ -252,9 +251,3 @@ def leaf_index_of(session: Session, event_id: str) -> int | None:
     """The leaf index of an integrated event."""
     query = select(col(LogLeaf.leaf_index)).where(col(LogLeaf.event_id) == event_id)
     return session.execute(query).scalar_one_or_none()
-
-
-def checkpoint_age(session: Session, now: dt.datetime) -> dt.timedelta | None:
-    """How old the newest checkpoint is."""
-    newest = latest_checkpoint(session)
-    return None if newest is None else now - newest.created_at

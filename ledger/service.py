@@ -18,13 +18,12 @@ from sqlmodel import Session, col
 
 from ledger import codes, permissions
 from ledger.chain import Defect, seal, verify_chain
-from ledger.cylinders import CylinderSpec, parse_cylinder_spec
+from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.events import (
     ZERO_HASH,
     EventFields,
     PayloadError,
-    event_hash,
     payload_text,
     signing_message,
     validate_payload,
@@ -305,13 +304,3 @@ def history(session: Session, cylinder: Cylinder) -> tuple[list[Event], Defect |
             "the chain head does not match the last event (an event was removed)",
         )
     return events, defect
-
-
-def recompute_hash(event: Event) -> bytes:
-    """The hash an event should have (used by tests and the audit)."""
-    from ledger.chain import fields_of
-
-    return event_hash(fields_of(event))
-
-
-__all__ = ["Authority", "CylinderSpec", "append_event", "history", "register_cylinder"]

@@ -1,0 +1,34 @@
+"""What an audit found: problems in log order, each naming what an auditor can look up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class AuditReport:
+    """Everything the audit found, in log order."""
+
+    events: int = 0
+    leaves: int = 0
+    checkpoints: int = 0
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (leaf order, message)
+    # 0 for a problem of one event, 1 for one of the tree or a checkpoint: the verdict
+    # names an event when there is one, since that is what an auditor looks up.
+    ranks: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing was found wrong."""
+        return not self.problems
+
+    def add(self, order: int, message: str, *, structural: bool = False) -> None:
+        """Record a problem; order is its leaf index (or later, for unintegrated events)."""
+        self.problems.append((order, message))
+        self.ranks.append(int(structural))
+
+    def first(self) -> str | None:
+        """The earliest problem in log order."""
+        if not self.problems:
+            return None
+        return min(zip(self.ranks, self.problems, strict=True))[1][1]

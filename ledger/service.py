@@ -28,6 +28,7 @@ from ledger.events import (
     signing_message,
     validate_payload,
 )
+from ledger.ids import new_id
 from ledger.keys import device_key_id, public_bytes, verify_ed25519
 from ledger.model import Actor, Cylinder, Event, LogPending, SigningKey
 from ledger.note import Signer
@@ -103,7 +104,7 @@ def register_cylinder(
     if not permissions.can_register(actor):
         raise Forbidden("only an enterprise administrator registers cylinders")
     spec = parse_cylinder_spec(data, today=now.date())
-    cylinder_id = idempotent_id(actor, idempotency_key) or str(uuid.uuid4())
+    cylinder_id = idempotent_id(actor, idempotency_key) or new_id()
     existing = session.get(Cylinder, cylinder_id)
     if existing is not None:
         if spec.code not in (None, existing.code) or spec.serial != existing.serial:
@@ -128,7 +129,7 @@ def register_cylinder(
         spec.registration_payload(code, actor.enterprise_id),
         now,
         now,
-        str(uuid.uuid4()),
+        new_id(),
         None,
     )
     return cylinder, True
@@ -181,7 +182,7 @@ def append_event(
         clean,
         occurred_at,
         now,
-        event_id or str(uuid.uuid4()),
+        event_id or new_id(),
         signature,
     )
     return event, True

@@ -38,7 +38,7 @@ from ledger.note import Signer
 from ledger.store import advisory_lock
 from ledger.tiles import Tile, TileKey, TreeBuilder, tile_key
 
-INTEGRATOR_LOCK = 0x1ED6E5  # advisory lock id of the integrator
+INTEGRATOR_LOCK = "ledger-integrator"  # advisory lock name (per schema) of the integrator
 
 
 class LogRangeError(Invalid):
@@ -71,9 +71,18 @@ def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]
 
 
 def _tiles_matching(keys: Iterable[TileKey]) -> ColumnElement[bool]:
-    # OR of primary-key equalities: both SQLite and PostgreSQL answer it with index
-    # lookups, where a row-value IN (…) makes SQLite scan every tile.
-    return or_(*(and_(col(MerkleTile.level) == lv, col(MerkleTile.index) == ix) for lv, ix in keys))
+    # One "level = ? AND index IN (…)" per level: both databases answer it from the primary
+    # key, where a row-value IN makes SQLite scan every tile, and one OR term per tile
+    # would exceed SQLite's expression depth of 1000 on a large integration.
+    by_level: dict[int, list[int]] = {}
+    for level, index in keys:
+        by_level.setdefault(level, []).append(index)
+    return or_(
+        *(
+            and_(col(MerkleTile.level) == level, col(MerkleTile.index).in_(indexes))
+            for level, indexes in sorted(by_level.items())
+        )
+    )
 
 
 def log_state(session: Session, *, for_update: bool = False) -> LogState:
@@ -208,7 +217,8 @@ def _hashes_of_ranges(
 
 
 def _check_size(session: Session, size: int) -> None:
-    integrated = log_state(session).size
+    integrated = session.execute(select(col(LogState.size)).where(col(LogState.id) == 1)).scalar()
+    integrated = integrated or 0
     if size < 0 or size > integrated:
         raise LogRangeError(f"tree size {size} is outside the integrated log (0…{integrated})")
 

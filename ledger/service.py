@@ -10,10 +10,12 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, col
 
 from ledger import codes, permissions
@@ -46,7 +48,7 @@ class Authority:
     base_url: str
     origin: str
 
-    @property
+    @cached_property
     def server_key_id(self) -> str:
         """Event key id of the server key."""
         return device_key_id(public_bytes(self.server))
@@ -81,11 +83,9 @@ def idempotent_id(actor: Actor, key: str | None) -> str | None:
     return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{actor.id}:{key}"))
 
 
-def find_cylinder(session: Session, code: str, *, lock: bool = False) -> Cylinder:
-    """The cylinder with this code (row-locked for an append), or NotFound."""
+def find_cylinder(session: Session, code: str) -> Cylinder:
+    """The cylinder with this code, or NotFound."""
     query = select(Cylinder).where(col(Cylinder.code) == code)
-    if lock:
-        query = query.with_for_update()
     cylinder: Cylinder | None = session.execute(query).scalar_one_or_none()
     if cylinder is None:
         raise NotFound(f"no cylinder with code {code}")
@@ -166,7 +166,7 @@ def append_event(
     occurred_at = occurred_at or now
     if occurred_at > now + MAX_CLOCK_SKEW:
         raise Invalid("occurred_at is in the future")
-    cylinder = find_cylinder(session, code, lock=True)
+    cylinder = _lock_head(session, code)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
     if event_id is not None:
@@ -188,8 +188,32 @@ def append_event(
     return event, True
 
 
+class ChainHead(NamedTuple):
+    """What an append needs of its cylinder: identity, owner and the head of its chain."""
+
+    id: str
+    owner_id: int
+    head_seq: int
+    head_hash: bytes
+
+
+def _lock_head(session: Session, code: str) -> ChainHead:
+    """Lock the cylinder's row (PostgreSQL) and read its chain head: appends never fork."""
+    query = (
+        select(
+            _CYLINDERS.c.id, _CYLINDERS.c.owner_id, _CYLINDERS.c.head_seq, _CYLINDERS.c.head_hash
+        )
+        .where(_CYLINDERS.c.code == code)
+        .with_for_update()
+    )
+    row = session.execute(query).first()
+    if row is None:
+        raise NotFound(f"no cylinder with code {code}")
+    return ChainHead(*row)
+
+
 def _replayed(
-    event: Event, actor: Actor, cylinder: Cylinder, event_type: str, payload: Mapping[str, Any]
+    event: Event, actor: Actor, cylinder: ChainHead, event_type: str, payload: Mapping[str, Any]
 ) -> Event:
     same = (
         event.actor_id == actor.id
@@ -206,7 +230,7 @@ def _append(
     session: Session,
     authority: Authority,
     actor: Actor,
-    cylinder: Cylinder,
+    cylinder: Cylinder | ChainHead,
     event_type: str,
     payload: Mapping[str, Any],
     occurred_at: dt.datetime,
@@ -235,9 +259,9 @@ def _append(
     assert fields.payload_json is not None
     event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
     _write(session, event)
-    # The row was written above; keep the loaded object in step without a second UPDATE.
-    set_committed_value(cylinder, "head_seq", event.seq)
-    set_committed_value(cylinder, "head_hash", event.hash)
+    if isinstance(cylinder, Cylinder):  # a loaded row: keep it in step without an UPDATE
+        set_committed_value(cylinder, "head_seq", event.seq)
+        set_committed_value(cylinder, "head_hash", event.hash)
     return event
 
 
@@ -247,23 +271,37 @@ _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
 _EVENT_COLUMNS = tuple(Event.model_fields)
 
 
+def _pg_append_statement() -> Executable:
+    """Insert the event, queue it and move the chain head in one PostgreSQL round trip.
+
+    Built once with bind parameters, so SQLAlchemy compiles it once.
+    """
+    ins = (
+        insert(_EVENTS)
+        .values({c: bindparam(f"e_{c}") for c in _EVENT_COLUMNS})
+        .returning(_EVENTS.c.id, _EVENTS.c.hash)
+        .cte("ins")
+    )
+    queued = insert(_PENDING).from_select(["event_id", "event_hash"], select(ins)).cte("queued")
+    return (
+        update(_CYLINDERS)
+        .where(_CYLINDERS.c.id == bindparam("e_cylinder_id"))
+        .values(head_seq=bindparam("e_seq"), head_hash=bindparam("e_hash"))
+        .add_cte(ins)
+        .add_cte(queued)
+    )
+
+
+_PG_APPEND = _pg_append_statement()
+
+
 def _write(session: Session, event: Event) -> None:
     """Store the event, queue it for the log and move the chain head: core statements, since
     this is the hot path of every scan and the ORM's unit of work costs more than the I/O."""
     row = {c: getattr(event, c) for c in _EVENT_COLUMNS}
     head = {"head_seq": event.seq, "head_hash": event.hash}
     if session.get_bind().dialect.name == "postgresql":
-        # One round trip for the three writes.
-        ins = insert(_EVENTS).values(row).returning(_EVENTS.c.id, _EVENTS.c.hash).cte("ins")
-        queued = insert(_PENDING).from_select(["event_id", "event_hash"], select(ins)).cte("queued")
-        move = (
-            update(_CYLINDERS)
-            .where(_CYLINDERS.c.id == event.cylinder_id)
-            .values(head)
-            .add_cte(ins)
-            .add_cte(queued)
-        )
-        session.execute(move)
+        session.execute(_PG_APPEND, {f"e_{c}": v for c, v in row.items()})
         return
     session.execute(insert(_EVENTS), [row])
     session.execute(insert(_PENDING), [{"event_id": event.id, "event_hash": event.hash}])

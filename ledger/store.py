@@ -22,7 +22,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping: it costs a round trip per transaction; connections are recycled instead
+    # and a request that meets a dead connection fails cleanly and is retried by its client.
+    kwargs.setdefault("pool_recycle", 1800)
     return create_engine(url, **kwargs)
 
 
@@ -64,17 +66,21 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
             raise
 
 
-def advisory_lock(session: Session, key: int, *, wait: bool = True) -> bool:
+def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
     """Hold a PostgreSQL advisory lock until the transaction ends; False if busy and not waiting.
 
+    Advisory locks are database-wide: the key is taken from the name *and* the schema, so
+    two ledgers in one database (tests, benchmarks, tenants) never block each other.
     On SQLite the writer's BEGIN IMMEDIATE already serialises writers.
     """
     if session.get_bind().dialect.name != "postgresql":
         return True
+    key = "hashtext(current_schema() || ':' || :name)"
     if wait:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+        session.execute(text(f"SELECT pg_advisory_xact_lock({key})"), {"name": name})
         return True
-    return bool(session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": key}).scalar())
+    query = text(f"SELECT pg_try_advisory_xact_lock({key})")
+    return bool(session.execute(query, {"name": name}).scalar())
 
 
 def alembic_config(url: str) -> Any:

@@ -103,7 +103,7 @@ def append(code: str, body: dict[str, Any]) -> Any:
             event_id=event_id,
             signature=signature,
         )
-        doc = event_response(session, event)
+        doc = event_response(session, event, fresh=created)
     _after_write()
     return doc, 201 if created else 200
 

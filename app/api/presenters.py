@@ -42,9 +42,12 @@ def cylinder_document(
     return doc
 
 
-def event_response(session: Session, event: Event) -> dict[str, Any]:
-    """An event with its hash, signature and (once integrated) leaf index."""
-    return event_document(event, log.leaf_index_of(session, event.id))
+def event_response(session: Session, event: Event, *, fresh: bool = False) -> dict[str, Any]:
+    """An event with its hash, signature and (once integrated) leaf index.
+
+    A fresh event was written in this very transaction: it has no leaf yet, no query needed.
+    """
+    return event_document(event, None if fresh else log.leaf_index_of(session, event.id))
 
 
 def _iso(value: Any) -> str | None:

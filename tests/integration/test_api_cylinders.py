@@ -192,3 +192,16 @@ def test_an_oversized_body_is_413(client, demo):
     )
     assert resp.status_code == 413
     assert resp.headers["Content-Type"] == "application/problem+json"
+
+
+def test_a_database_that_is_down_is_a_503_problem_not_a_crash(tmp_path):
+    from app import create_app
+
+    app = create_app({
+        "TESTING": True, "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "INSTANCE_PATH": str(tmp_path / "instance"), "KEYS_DIR": str(tmp_path / "keys"),
+    })  # fmt: skip
+    resp = app.test_client().get("/api/v1/cylinders/ABC123")
+    assert resp.status_code == 503
+    assert resp.headers["Content-Type"] == "application/problem+json"
+    assert resp.headers["Retry-After"] and "nothing was recorded" in resp.get_json()["detail"]

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from ledger import log, registry, service
+from ledger.authority import Authority, ensure_server_key
 from ledger.model import Enterprise, LicenceKind, Role, Vehicle
-from ledger.service import Authority
 
 ENTERPRISE_NAMES = {"a": "重庆渝安燃气有限公司", "b": "重庆山城液化气有限公司"}
 TOKEN_NAMES = (
@@ -32,7 +32,7 @@ TOKEN_NAMES = (
 
 def seed(session: Session, authority: Authority, now: dt.datetime, out: Path) -> dict[str, Any]:
     """Create the demo data unless present; write and return the demo.json document."""
-    service.ensure_server_key(session, authority)
+    ensure_server_key(session, authority)
     existing = session.execute(
         select(Enterprise).where(Enterprise.name == ENTERPRISE_NAMES["a"])
     ).scalar_one_or_none()

@@ -10,8 +10,8 @@ from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from ledger import log
+from ledger.authority import Authority
 from ledger.keys import REGISTRY_KEY_FILE, SERVER_KEY_FILE, load_or_create_signer
-from ledger.service import Authority
 from ledger.store import make_engine, transaction
 
 

@@ -59,6 +59,7 @@ from sqlalchemy.engine import Engine  # noqa: E402
 
 from ledger import log, merkle, registry, service  # noqa: E402
 from ledger.audit import audit  # noqa: E402
+from ledger.authority import Authority, ensure_server_key  # noqa: E402
 from ledger.chain import fields_of  # noqa: E402
 from ledger.events import (  # noqa: E402
     ZERO_HASH,
@@ -67,9 +68,9 @@ from ledger.events import (  # noqa: E402
     payload_text,
     signing_message,
 )
+from ledger.ids import new_id  # noqa: E402
 from ledger.model import Actor, Cylinder, Event, Role  # noqa: E402
 from ledger.note import verifier_from_key, verifier_key_for  # noqa: E402
-from ledger.service import Authority  # noqa: E402
 from ledger.store import make_engine, transaction, upgrade  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
@@ -429,7 +430,7 @@ class SyntheticLog:
         self.authority = authority
         self.per_cylinder = per_cylinder
         with transaction(self.engine) as session:
-            service.ensure_server_key(session, authority)
+            ensure_server_key(session, authority)
             ent = registry.add_enterprise(session, "Bench synthetic gas company")
             st = registry.add_station(session, ent, "Bench station")
             actor, _ = registry.add_actor(
@@ -475,10 +476,10 @@ class SyntheticLog:
         left = n
         while left:
             m = min(self.per_cylinder, left)
-            cid = str(uuid.uuid4())
+            cid = new_id()
             prev = ZERO_HASH
             for seq in range(1, m + 1):
-                eid = str(uuid.uuid4())
+                eid = new_id()
                 fields = EventFields(
                     id=eid,
                     cylinder=cid,

@@ -9,69 +9,26 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger import codes, permissions
-from ledger.chain import Defect, seal, verify_chain
+from ledger import codes, permissions, writer
+from ledger.authority import Authority, signing_keys
+from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.events import (
-    ZERO_HASH,
-    EventFields,
     PayloadError,
     payload_text,
-    signing_message,
     validate_payload,
 )
 from ledger.ids import new_id
-from ledger.keys import device_key_id, public_bytes, verify_ed25519
-from ledger.model import Actor, Cylinder, Event, LogPending, SigningKey
-from ledger.note import Signer
+from ledger.model import Actor, Cylinder, Event
 
 _IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
-
-
-@dataclass(frozen=True)
-class Authority:
-    """The server's keys and public identity."""
-
-    server: Signer  # signs checkpoints and events of actors without a device key
-    registry: Signer  # signs the codes printed in QR labels
-    base_url: str
-    origin: str
-
-    @cached_property
-    def server_key_id(self) -> str:
-        """Event key id of the server key."""
-        return device_key_id(public_bytes(self.server))
-
-    def qr(self, code: str) -> str:
-        """The signed QR URL of a code."""
-        return codes.qr_url(self.base_url, code, self.registry)
-
-
-def ensure_server_key(session: Session, authority: Authority) -> None:
-    """Register the server's public key so server-signed events verify."""
-    if session.get(SigningKey, authority.server_key_id) is None:
-        session.add(
-            SigningKey(key_id=authority.server_key_id, public_key=public_bytes(authority.server))
-        )
-        session.flush()
-
-
-def signing_keys(session: Session) -> dict[str, bytes]:
-    """Every registered event-signing key by id."""
-    return {
-        k: v for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
-    }
 
 
 def idempotent_id(actor: Actor, key: str | None) -> str | None:
@@ -120,7 +77,7 @@ def register_cylinder(
     cylinder = spec.to_cylinder(cylinder_id, code, actor.enterprise_id, now)
     session.add(cylinder)
     session.flush()
-    _append(
+    writer.append(
         session,
         authority,
         actor,
@@ -166,14 +123,14 @@ def append_event(
     occurred_at = occurred_at or now
     if occurred_at > now + MAX_CLOCK_SKEW:
         raise Invalid("occurred_at is in the future")
-    cylinder = _lock_head(session, code)
+    cylinder = writer.lock_head(session, code)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
     if event_id is not None:
         existing = session.get(Event, event_id)
         if existing is not None:
             return _replayed(existing, actor, cylinder, event_type, clean), False
-    event = _append(
+    event = writer.append(
         session,
         authority,
         actor,
@@ -188,32 +145,12 @@ def append_event(
     return event, True
 
 
-class ChainHead(NamedTuple):
-    """What an append needs of its cylinder: identity, owner and the head of its chain."""
-
-    id: str
-    owner_id: int
-    head_seq: int
-    head_hash: bytes
-
-
-def _lock_head(session: Session, code: str) -> ChainHead:
-    """Lock the cylinder's row (PostgreSQL) and read its chain head: appends never fork."""
-    query = (
-        select(
-            _CYLINDERS.c.id, _CYLINDERS.c.owner_id, _CYLINDERS.c.head_seq, _CYLINDERS.c.head_hash
-        )
-        .where(_CYLINDERS.c.code == code)
-        .with_for_update()
-    )
-    row = session.execute(query).first()
-    if row is None:
-        raise NotFound(f"no cylinder with code {code}")
-    return ChainHead(*row)
-
-
 def _replayed(
-    event: Event, actor: Actor, cylinder: ChainHead, event_type: str, payload: Mapping[str, Any]
+    event: Event,
+    actor: Actor,
+    cylinder: writer.ChainHead,
+    event_type: str,
+    payload: Mapping[str, Any],
 ) -> Event:
     same = (
         event.actor_id == actor.id
@@ -224,105 +161,6 @@ def _replayed(
     if not same:
         raise Conflict("this event id or Idempotency-Key was used for a different event")
     return event
-
-
-def _append(
-    session: Session,
-    authority: Authority,
-    actor: Actor,
-    cylinder: Cylinder | ChainHead,
-    event_type: str,
-    payload: Mapping[str, Any],
-    occurred_at: dt.datetime,
-    now: dt.datetime,
-    event_id: str,
-    signature: bytes | None,
-) -> Event:
-    assert actor.id is not None
-    station = payload.get("station_id") if event_type in ("filled", "fill_blocked") else None
-    site = payload.get("customer_id") if event_type in ("delivered", "returned") else None
-    fields = EventFields(
-        id=event_id,
-        cylinder=cylinder.id,
-        type=event_type,
-        occurred_at=occurred_at,
-        recorded_at=now,
-        actor=actor.id,
-        station=station or actor.station_id,
-        site=site,
-        payload=payload,
-        prev_hash=cylinder.head_hash if cylinder.head_seq else ZERO_HASH,
-        key_id="",
-        payload_json=payload_text(payload),
-    )
-    fields, signature = _sign(actor, authority, fields, signature)
-    assert fields.payload_json is not None
-    event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
-    _write(session, event)
-    if isinstance(cylinder, Cylinder):  # a loaded row: keep it in step without an UPDATE
-        set_committed_value(cylinder, "head_seq", event.seq)
-        set_committed_value(cylinder, "head_hash", event.hash)
-    return event
-
-
-_EVENTS = Event.__table__  # type: ignore[attr-defined]
-_PENDING = LogPending.__table__  # type: ignore[attr-defined]
-_CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
-_EVENT_COLUMNS = tuple(Event.model_fields)
-
-
-def _pg_append_statement() -> Executable:
-    """Insert the event, queue it and move the chain head in one PostgreSQL round trip.
-
-    Built once with bind parameters, so SQLAlchemy compiles it once.
-    """
-    ins = (
-        insert(_EVENTS)
-        .values({c: bindparam(f"e_{c}") for c in _EVENT_COLUMNS})
-        .returning(_EVENTS.c.id, _EVENTS.c.hash)
-        .cte("ins")
-    )
-    queued = insert(_PENDING).from_select(["event_id", "event_hash"], select(ins)).cte("queued")
-    return (
-        update(_CYLINDERS)
-        .where(_CYLINDERS.c.id == bindparam("e_cylinder_id"))
-        .values(head_seq=bindparam("e_seq"), head_hash=bindparam("e_hash"))
-        .add_cte(ins)
-        .add_cte(queued)
-    )
-
-
-_PG_APPEND = _pg_append_statement()
-
-
-def _write(session: Session, event: Event) -> None:
-    """Store the event, queue it for the log and move the chain head: core statements, since
-    this is the hot path of every scan and the ORM's unit of work costs more than the I/O."""
-    row = {c: getattr(event, c) for c in _EVENT_COLUMNS}
-    head = {"head_seq": event.seq, "head_hash": event.hash}
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_APPEND, {f"e_{c}": v for c, v in row.items()})
-        return
-    session.execute(insert(_EVENTS), [row])
-    session.execute(insert(_PENDING), [{"event_id": event.id, "event_hash": event.hash}])
-    session.execute(update(_CYLINDERS).where(_CYLINDERS.c.id == event.cylinder_id).values(head))
-
-
-def _sign(
-    actor: Actor, authority: Authority, fields: EventFields, signature: bytes | None
-) -> tuple[EventFields, bytes]:
-    """Use the device's own signature when it sent one, else the server's."""
-    from dataclasses import replace
-
-    if signature is None:
-        signed = replace(fields, key_id=authority.server_key_id)
-        return signed, authority.server.sign(signing_message(signed))
-    if actor.public_key is None:
-        raise Invalid("this actor has no registered device key to sign with")
-    signed = replace(fields, key_id=device_key_id(actor.public_key))
-    if not verify_ed25519(actor.public_key, signing_message(signed), signature):
-        raise Invalid("the event signature does not verify with the actor's device key")
-    return signed, signature
 
 
 def history(session: Session, cylinder: Cylinder) -> tuple[list[Event], Defect | None]:

@@ -7,9 +7,9 @@ from typing import Any
 from sqlmodel import Session
 
 from ledger import log
+from ledger.authority import Authority
 from ledger.chain import event_document
 from ledger.model import Cylinder, Enterprise, Event
-from ledger.service import Authority
 
 
 def cylinder_document(

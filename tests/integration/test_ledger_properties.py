@@ -30,12 +30,12 @@ from sqlmodel import Session
 
 from ledger import log, merkle, registry, service
 from ledger.audit import AuditReport, audit
+from ledger.authority import Authority, ensure_server_key
 from ledger.checkpoint import open_checkpoint
 from ledger.errors import Invalid
 from ledger.events import CHECKLIST_ITEMS, INSPECTION_RESULTS, REPORT_KINDS, payload_text
 from ledger.model import Actor, Checkpoint, Event, Role
 from ledger.note import generate_signer_key, signer_from_key, verifier_from_key, verifier_key_for
-from ledger.service import Authority
 from ledger.store import make_engine, transaction
 
 ORIGIN = "ledger.test/log"
@@ -75,7 +75,7 @@ class World:
 @pytest.fixture
 def world(engine: Engine, db_url: str) -> Iterator[World]:
     with transaction(engine) as s:
-        service.ensure_server_key(s, AUTHORITY)
+        ensure_server_key(s, AUTHORITY)
         ent = registry.add_enterprise(s, "重庆渝安燃气有限公司")
         first = registry.add_station(s, ent, "渝安充装站")
         second = registry.add_station(s, ent, "渝北充装站")

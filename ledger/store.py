@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+@lru_cache(maxsize=64)
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions take SQLite's write lock when they begin."""
     if engine.dialect.name == "sqlite":
@@ -54,10 +56,23 @@ def writer(engine: Engine) -> Engine:
     return engine
 
 
+@lru_cache(maxsize=64)
+def reader(engine: Engine) -> Engine:
+    """The same engine for reads; on PostgreSQL without BEGIN and COMMIT round trips.
+
+    Safe because everything a read can see only ever grows: events, leaves and checkpoints
+    are never changed, and a rewritten right-edge tile keeps every node it had, so the
+    statements of one read need no shared snapshot.
+    """
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
+    return engine
+
+
 @contextmanager
 def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
-    with Session(writer(engine) if write else engine, expire_on_commit=False) as session:
+    with Session(writer(engine) if write else reader(engine), expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from hashlib import sha256
 
 from sqlalchemy import (
     BigInteger,
@@ -120,7 +119,7 @@ def integrate(session: Session, batch: int = 200_000, *, wait: bool = True) -> I
     leaves = []
     for _seq, event_id, event_hash in pending:
         leaves.append((builder.size, event_id))
-        builder.append(sha256(b"\x00" + bytes(event_hash)).digest())  # merkle.leaf_hash
+        builder.append(merkle.leaf_hash(bytes(event_hash)))
     _insert_leaves(session, leaves)
     _dequeue(session, [p[0] for p in pending])
     _store_tiles(session, builder)

@@ -120,13 +120,12 @@ _PG_APPEND = _pg_append_statement()
 def _write(session: Session, event: Event) -> None:
     """Store the event, queue it for the log and move the chain head: core statements, since
     this is the hot path of every scan and the ORM's unit of work costs more than the I/O."""
-    row = {c: getattr(event, c) for c in _EVENT_COLUMNS}
-    head = {"head_seq": event.seq, "head_hash": event.hash}
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_APPEND, {f"e_{c}": v for c, v in row.items()})
+        session.execute(_PG_APPEND, {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS})
         return
-    session.execute(insert(_EVENTS), [row])
+    session.execute(insert(_EVENTS), [{c: getattr(event, c) for c in _EVENT_COLUMNS}])
     session.execute(insert(_PENDING), [{"event_id": event.id, "event_hash": event.hash}])
+    head = {"head_seq": event.seq, "head_hash": event.hash}
     session.execute(update(_CYLINDERS).where(_CYLINDERS.c.id == event.cylinder_id).values(head))
 
 

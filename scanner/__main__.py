@@ -1,0 +1,7 @@
+"""``python -m scanner`` (see scanner.cli)."""
+
+import sys
+
+from scanner.cli import main
+
+sys.exit(main())

@@ -1,0 +1,126 @@
+"""``python -m scanner``: ``decode`` images, or ``run`` a filling station (DESIGN §8)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from scanner.decode import decode_file
+
+
+def _decode(args: argparse.Namespace) -> int:
+    ok = True
+    for path in args.files:
+        result = decode_file(path)
+        ok = ok and bool(result.texts)
+        if args.json:
+            print(json.dumps(result.to_dict(path), ensure_ascii=False), flush=True)
+        elif result.texts:
+            for text in result.texts:
+                print(f"{path}\t{text}\t({result.decoder}, {result.ms:.1f} ms)", flush=True)
+        else:
+            print(f"{path}\t未识别到二维码 no QR code found\t({result.ms:.1f} ms)", flush=True)
+    return 0 if ok else 1
+
+
+def _queue(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scanner.cache import StationCache
+
+    path = Path(args.data_dir) / "station.sqlite3"
+    if not path.exists():
+        print(f"没有本站数据 no station data at {path}", file=sys.stderr)
+        return 1
+    items = StationCache(path).all()
+    counts = {
+        s: sum(1 for i in items if i.status == s)
+        for s in ("pending", "sent", "conflict", "rejected")
+    }
+    print(json.dumps(counts) if args.json else "  ".join(f"{k} {v}" for k, v in counts.items()))
+    for item in items:
+        if item.status in ("pending", "conflict", "rejected"):
+            line = {
+                "seq": item.seq,
+                "status": item.status,
+                "kind": item.kind,
+                "code": item.code,
+                "type": item.body.get("type"),
+                "attempts": item.attempts,
+                "answer": item.answer,
+            }
+            print(json.dumps(line, ensure_ascii=False))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from scanner.runner import run_station
+
+    if not args.token:
+        print("缺少令牌 / missing token: --token=TOKEN or LEDGER_TOKEN", file=sys.stderr)
+        return 2
+
+    return run_station(args)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command-line interface."""
+    p = argparse.ArgumentParser(prog="python -m scanner", description="一瓶一码 充装站扫码程序")
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("decode", help="decode QR codes in image files")
+    d.add_argument("--json", action="store_true", help="one JSON line per file")
+    d.add_argument("files", nargs="+", metavar="FILE")
+    d.set_defaults(func=_decode)
+    q = sub.add_parser("queue", help="what the station has not sent, or the server refused")
+    q.add_argument("--data-dir", default="station-data")
+    q.add_argument("--json", action="store_true", help="counts as JSON")
+    q.set_defaults(func=_queue)
+    r = sub.add_parser("run", help="run a filling station")
+    r.add_argument("--server", required=True, help="ledger URL, e.g. http://127.0.0.1:5000")
+    r.add_argument(
+        "--token",
+        default=os.environ.get("LEDGER_TOKEN"),
+        help="the station's bearer token (default: $LEDGER_TOKEN, kept out of `ps`)",
+    )
+    r.add_argument("--station", required=True, type=int, help="the station's id")
+    r.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        help="camera:N | dir:PATH | stdin (repeatable; default stdin)",
+    )
+    r.add_argument(
+        "--interlock",
+        default="none",
+        help="none | cmd:ALLOW_CMD[;;DENY_CMD] | serial:PORT[:BAUD] (default none: display only)",
+    )
+    r.add_argument(
+        "--scale", default="typed", help="typed | serial:PORT[:BAUD] | none (fill weights)"
+    )
+    r.add_argument("--data-dir", default="station-data", help="device key, cache and queue")
+    r.add_argument("--json", action="store_true", help="one JSON line per scan")
+    r.add_argument("--sync-seconds", type=float, default=60.0, help="cache sync period")
+    r.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds")
+    r.add_argument(
+        "--max-offline-hours",
+        type=float,
+        default=24.0,
+        help="refuse offline decisions when the cache is older than this",
+    )
+    r.add_argument("--once", action="store_true", help="exit when the sources are exhausted")
+    r.set_defaults(func=_run)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = parser().parse_args(argv)
+    status: int = args.func(args)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Deciding without the server: the same rules (``ledger.rules``) on the cached copies.
+
+A forged code is caught with the cached registry key, the deny list always blocks,
+and a cache that was never filled, or is older than the station allows, blocks with
+its own reason: with nothing trustworthy to decide on, the scale stays locked.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ledger.codes import Scan, verify_code
+from ledger.facts import EnterpriseView, StationView
+from ledger.params import Jurisdiction
+from ledger.reasons import Reason, reason
+from ledger.rules import Decision, fill_check, unknown
+from ledger.state import CylinderState
+from scanner.cache import StationCache
+
+# Station-local reasons: they never come from the server, so they live here.
+NO_CACHE = Reason(
+    "OFFLINE_NO_CACHE",
+    "服务器无法连接，且本站没有可用的离线数据，禁止充装",
+    "the server is unreachable and this station has no usable offline data",
+)
+CACHE_TOO_OLD = "离线数据已过期（{}同步），禁止充装", "offline data too old (synced {})"
+DENIED = "监管禁止名单", "on the regulator's deny list"
+
+
+@dataclass(frozen=True)
+class OfflineCheck:
+    """An offline decision and the cached cylinder state it was taken on."""
+
+    decision: Decision
+    cylinder: dict[str, Any] | None
+
+
+def _block(*reasons: Reason) -> OfflineCheck:
+    return OfflineCheck(Decision(False, tuple(reasons)), None)
+
+
+def _jurisdiction(cache: StationCache) -> Jurisdiction:
+    doc = json.loads(cache.meta("jurisdiction") or "{}")
+    known = {k: v for k, v in doc.items() if k in Jurisdiction.__dataclass_fields__}
+    return Jurisdiction.from_dict(known)
+
+
+def offline_check(
+    cache: StationCache, scan: Scan, now: dt.datetime, max_age: dt.timedelta
+) -> OfflineCheck:
+    """May this cylinder be filled here now, judged from the local cache alone?"""
+    synced = cache.synced_at()
+    station_doc, key = cache.meta("station"), cache.meta("registry_key")
+    if synced is None or station_doc is None or key is None:
+        return _block(NO_CACHE)
+    if now - synced > max_age:
+        zh, en = CACHE_TOO_OLD
+        stamp = f"{synced.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        return _block(Reason("OFFLINE_CACHE_TOO_OLD", zh.format(stamp), en.format(stamp)))
+    try:
+        station = StationView.from_dict(json.loads(station_doc))
+        params = _jurisdiction(cache)
+        enterprises = json.loads(cache.meta("enterprises") or "{}")
+    except (ValueError, KeyError, TypeError):
+        return _block(NO_CACHE)
+    forged = scan.signature is not None and not verify_code(
+        scan.code, scan.signature, base64.b64decode(key)
+    )
+    if cache.denied(scan.code):
+        held = reason("HELD", *DENIED)
+        return _block(*([reason("FORGED_CODE")] if forged else []), held)
+    doc = cache.cylinder(scan.code)
+    if doc is None:
+        # Not one of this station's cylinders, or unknown: offline, it cannot be filled here.
+        decision = unknown(scan.code, retired=cache.retired(scan.code))
+        if forged:
+            decision = Decision(False, (reason("FORGED_CODE"), *decision.reasons))
+        return OfflineCheck(decision, None)
+    state = CylinderState.from_dict(doc)
+    owner_doc = enterprises.get(str(state.owner_id))
+    owner = EnterpriseView.from_dict(owner_doc) if owner_doc else None
+    decision = fill_check(state, station, owner, now, params, forged=forged)
+    return OfflineCheck(decision, doc)
+
+
+def after_offline_fill(
+    cache: StationCache, cylinder: dict[str, Any], station_id: int, now: dt.datetime, net_kg: float
+) -> None:
+    """Fold an offline fill into the cached state, so a second fill is caught offline too."""
+    updated = dict(cylinder)
+    updated.update(
+        status="full",
+        last_filled_at=now.astimezone(dt.UTC).isoformat(),
+        last_fill_station=station_id,
+        last_net_kg=net_kg,
+        moved_since_fill=False,
+        last_scan_at=now.astimezone(dt.UTC).isoformat(),
+        last_scan_station=station_id,
+    )
+    cache.put_cylinder(updated)

@@ -1,0 +1,190 @@
+"""The station's link to the server: device key registration, cache sync, outbox flush.
+
+The outbox is sent strictly in order, each write with its Idempotency-Key (and its
+client-chosen event id), so a write whose answer was lost is simply sent again and the
+server records it once. The first write the server cannot take now (no answer, 5xx)
+stops the flush until the next attempt; a write the server refuses (4xx) is kept with
+the server's answer and reported, never retried forever.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.events import parse_rfc3339
+from scanner.cache import Outgoing, StationCache
+from scanner.client import LedgerClient, Refused, Unavailable
+from scanner.device import DeviceKey
+from scanner.display import Display, reasons_text
+
+FULL_SYNC_EVERY = dt.timedelta(hours=1)
+
+
+@dataclass
+class Identity:
+    """Who the station is on the server: its actor id and whether its key is the registered one."""
+
+    actor_id: int | None = None
+    signing: bool = False
+
+
+@dataclass
+class Uplink:
+    """Registration, sync and the ordered, idempotent flush of the outbox."""
+
+    client: LedgerClient
+    cache: StationCache
+    key: DeviceKey
+    station_id: int
+    display: Display
+    now: Callable[[], dt.datetime]
+    identity: Identity = field(default_factory=Identity)
+    online: bool = False
+    # Held while the outbox or the cached states change: a sync never overwrites a local
+    # fill that is being queued, and two flushes never interleave.
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def register(self) -> None:
+        """Learn the actor id, register the device key on first run (trust on first use)."""
+        cached = self.cache.meta("actor_id")
+        if cached:
+            self.identity.actor_id = int(cached)
+            self.identity.signing = self.cache.meta("key_id") == self.key.key_id
+        me = self.client.me()
+        if me.get("key_id") is None:
+            try:
+                me = self.client.register_key(self.key.public_b64())
+            except Refused as exc:
+                if exc.status != 409:  # 409: registered meanwhile (another start): re-read
+                    raise
+                me = self.client.me()
+        self.identity.actor_id = int(me["id"])
+        self.identity.signing = me.get("key_id") == self.key.key_id
+        self.cache.set_meta("actor_id", str(me["id"]))
+        self.cache.set_meta("key_id", str(me.get("key_id")))
+        if not self.identity.signing:
+            self.display.message(
+                "本站登记的设备密钥与本机不符，事件将由服务器签名",
+                "the registered device key is not this PC's: events are signed by the server",
+                alert=True,
+            )
+
+    def sync(self) -> None:
+        """Refresh the offline cache (only once the outbox is empty, so no local fill is
+        lost): the cylinders changed since the last sync, and all of them every hour."""
+        full_at, since = self.cache.meta("full_synced_at"), self.cache.meta("generated_at")
+        full = (
+            not full_at
+            or not since
+            or self.now() - dt.datetime.fromisoformat(full_at) >= FULL_SYNC_EVERY
+        )
+        if self.cache.pending():
+            return
+        doc = self.client.sync(self.station_id, None if full else since)
+        with self.lock:
+            if not self.cache.pending():  # a fill queued meanwhile waits for the next sync
+                self.cache.store_sync(doc, self.now(), full=full)
+
+    def tick(self) -> bool:
+        """Register if needed, flush, then sync; True when the server answered throughout."""
+        try:
+            if self.identity.actor_id is None or not self.cache.meta("key_id"):
+                self.register()
+            self.flush()
+            self.sync()
+        except Unavailable:
+            self.online = False
+            return False
+        except Refused as exc:
+            self.display.message("服务器拒绝", f"server refused: {exc}", alert=True)
+            self.online = True
+            return False
+        except (KeyError, TypeError, ValueError) as exc:  # an answer that is not what it should be
+            self.display.message("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
+            self.online = False
+            return False
+        self.online = True
+        return True
+
+    def flush(self) -> int:
+        """Send every pending write in order; returns how many were answered."""
+        sent = 0
+        with self.lock:
+            for item in self.cache.pending():
+                try:
+                    self._send(item)
+                except Unavailable:
+                    self.cache.attempted(item.seq)
+                    self.online = False
+                    raise
+                sent += 1
+        return sent
+
+    def _send(self, item: Outgoing) -> None:
+        try:
+            answer = self._post(item)
+        except Refused as exc:
+            if self._expired_online_fill(item, exc):
+                return self._send(self._as_offline(item))
+            answer = {"status": exc.status, **exc.problem}
+            self.cache.finish(item.seq, "rejected", answer, self.now())
+            self.display.message(
+                f"服务器拒收记录（{item.kind} {item.code}）：{reasons_text(exc.reasons) or exc}",
+                f"the server refused a queued record ({exc.status})",
+                alert=True,
+            )
+            return None
+        conflict = answer.get("offline_conflict")
+        if conflict:
+            self.cache.finish(item.seq, "conflict", answer, self.now())
+            self.display.message(
+                f"离线充装冲突，已报监管部门：{item.code} {reasons_text(conflict)}",
+                "offline fill conflict: the server would have blocked it; the regulator is told",
+                alert=True,
+            )
+        else:
+            self.cache.finish(item.seq, "sent", answer, self.now())
+        return None
+
+    def _post(self, item: Outgoing) -> dict[str, Any]:
+        if item.kind == "check":
+            return self.client.fill_check(self.station_id, item.body["scan"], item.idempotency_key)
+        # `cylinder` (the UUID the claim names) is kept for re-signing, not sent.
+        body = {k: v for k, v in item.body.items() if k != "cylinder"}
+        return self.client.post_event(item.code, body, item.idempotency_key)
+
+    @staticmethod
+    def _expired_online_fill(item: Outgoing, exc: Refused) -> bool:
+        payload = item.body.get("payload", {})
+        return (
+            item.kind == "event"
+            and item.body.get("type") == "filled"
+            and exc.status == 409
+            and not payload.get("offline")
+            and any(r.get("code") == "NO_ALLOWING_CHECK" for r in exc.reasons)
+        )
+
+    def _as_offline(self, item: Outgoing) -> Outgoing:
+        """An online fill the server could not take before its check expired: resend it as
+        an offline fill (the server re-runs the rules as of the fill), same event id."""
+        body = dict(item.body)
+        body["payload"] = {**body["payload"], "offline": True}
+        if "signature" in body:
+            body["signature"] = self.sign(item.code, body)
+        key = f"{item.idempotency_key}-offline-{uuid.uuid4().hex[:8]}"
+        self.cache.replace_body(item.seq, body, key)
+        return Outgoing(item.seq, key, item.kind, item.code, body, item.status, item.attempts, None)
+
+    def sign(self, code: str, body: dict[str, Any]) -> str:
+        """The device signature of a queued event body (FORMAT.md §3)."""
+        assert self.identity.actor_id is not None
+        return self.key.sign_claim(
+            event_id=body["id"], cylinder=body["cylinder"], type=body["type"],
+            occurred_at=parse_rfc3339(body["occurred_at"]), actor=self.identity.actor_id,
+            station=int(body["payload"]["station_id"]), payload=body["payload"],
+        )  # fmt: skip

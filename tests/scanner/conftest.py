@@ -1,0 +1,147 @@
+"""A live ledger server on a free local port (stoppable and restartable), and a station."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from scanner.cache import StationCache
+from scanner.client import LedgerClient
+from scanner.device import load_or_create
+from scanner.interlock import InterlockError
+from scanner.outcome import Outcome
+from scanner.station import Station
+from scanner.uplink import Uplink
+from tests.conftest import bearer, cylinder_body
+
+
+class LiveServer:
+    """The Flask app served by werkzeug in a thread on 127.0.0.1; stop() and start() again."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self.server: BaseWSGIServer | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL."""
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        """Serve (on the same port as before, after a stop)."""
+        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        """Stop serving: connections are refused until start()."""
+        assert self.server is not None and self.thread is not None
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+        self.server = None
+
+
+@pytest.fixture
+def live(app: Any) -> Iterator[LiveServer]:
+    server = LiveServer(app)
+    server.start()
+    yield server
+    if server.server is not None:
+        server.stop()
+
+
+class FakeInterlock:
+    """Records every allow/deny; can be told to fail."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.fail = False
+
+    def allow(self, code: str) -> None:
+        if self.fail:
+            raise InterlockError("relay not answering")
+        self.calls.append(f"allow:{code}")
+
+    def deny(self) -> None:
+        self.calls.append("deny")
+
+    @property
+    def enabled(self) -> bool:
+        """True when the last call enabled the scale."""
+        return bool(self.calls) and self.calls[-1].startswith("allow")
+
+
+@dataclass
+class RecordingDisplay:
+    """Keeps every decision and message."""
+
+    outcomes: list[Outcome] = field(default_factory=list)
+    messages: list[tuple[str, str, bool]] = field(default_factory=list)
+
+    def decision(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    def message(self, zh: str, en: str, *, alert: bool = False) -> None:
+        self.messages.append((zh, en, alert))
+
+
+@dataclass
+class Clock:
+    """A settable clock (real time by default)."""
+
+    offset: dt.timedelta = dt.timedelta(0)
+
+    def __call__(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC) + self.offset
+
+
+@dataclass
+class Rig:
+    """A station wired to the live server, with its fakes."""
+
+    station: Station
+    interlock: FakeInterlock
+    display: RecordingDisplay
+    cache: StationCache
+    clock: Clock
+
+
+def make_rig(url: str, token: str, station_id: int, data: Path, **client_kw: Any) -> Rig:
+    """A station for ``station_id`` whose state lives under ``data``."""
+    display, interlock, clock = RecordingDisplay(), FakeInterlock(), Clock()
+    cache = StationCache(data / "station.sqlite3")
+    key = load_or_create(data / "device.key")
+    client = LedgerClient(url, token, timeout=30.0, **client_kw)  # a busy CI machine
+    uplink = Uplink(client, cache, key, station_id, display, clock)
+    station = Station(station_id, client, cache, uplink, interlock, display, clock)
+    return Rig(station, interlock, display, cache, clock)
+
+
+@pytest.fixture
+def rig(live: LiveServer, demo: dict[str, Any], tmp_path: Path) -> Iterator[Rig]:
+    r = make_rig(live.url, demo["tokens"]["station_a"], demo["stations"]["a"], tmp_path / "st")
+    yield r
+    r.station.client.close()
+
+
+def register_cylinder(client: Any, token: str, **overrides: Any) -> dict[str, Any]:
+    """Register a legal cylinder (made last year) through the API; returns its document."""
+    made = (dt.datetime.now(dt.UTC) - dt.timedelta(days=300)).date().isoformat()
+    body = cylinder_body(**{"manufactured_on": made, **overrides})
+    response = client.post("/api/v1/cylinders", json=body, headers=bearer(token))
+    assert response.status_code == 201, response.get_json()
+    doc: dict[str, Any] = response.get_json()
+    return doc

@@ -1,0 +1,121 @@
+"""Labels: one cylinder's label as PNG or SVG, and A4 PDF sheets (DESIGN §8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiflask import Schema
+from apiflask.fields import Boolean, Float, Integer, List, Raw, String
+from apiflask.schemas import FileSchema
+from apiflask.validators import Length, Range
+from flask import Response
+
+from app.api import api
+from app.auth import auth, current_actor
+from app.runtime import runtime
+from labels import png, records, sheet, svg
+from labels.layout import Label, LabelData, layout
+from ledger.errors import Invalid
+from ledger.store import transaction
+
+LABEL_MM = (sheet.LAYOUTS["3x8"].width_mm, sheet.LAYOUTS["3x8"].height_mm)
+
+
+class LabelQuery(Schema):
+    width_mm = Float(
+        load_default=None,
+        allow_none=True,
+        validate=Range(20, 200),
+        metadata={"description": f"label width, default {LABEL_MM[0]:g} mm (the 3x8 stock)"},
+    )
+    height_mm = Float(
+        load_default=None,
+        allow_none=True,
+        validate=Range(15, 200),
+        metadata={"description": f"label height, default {LABEL_MM[1]:g} mm"},
+    )
+
+
+class PngQuery(LabelQuery):
+    dpi = Integer(load_default=png.DEFAULT_DPI, validate=Range(png.MIN_DPI, png.MAX_DPI))
+
+
+class SvgQuery(LabelQuery):
+    engrave = Boolean(
+        load_default=False,
+        metadata={"description": "SVG only: single-colour paths for laser-marking a nameplate"},
+    )
+
+
+class SheetIn(Schema):
+    codes = List(
+        String(validate=Length(1, 20)), required=True, validate=Length(1, sheet.MAX_LABELS)
+    )
+    layout = Raw(
+        load_default=None,
+        metadata={
+            "description": f"a layout name ({', '.join(sheet.LAYOUTS)}; default "
+            f"{sheet.DEFAULT_LAYOUT}) or an object {{columns, rows, width_mm, height_mm, "
+            "left_mm?, top_mm?, gap_x_mm?, gap_y_mm?}} in millimetres"
+        },
+    )
+
+
+def _one_label(code: str, query: dict[str, Any]) -> Label:
+    rt = runtime()
+    actor = current_actor()
+    assert actor is not None
+    with transaction(rt.engine, write=False) as session:
+        (data,) = records.labels_for(session, rt.authority, actor, [code])
+    width, height = query["width_mm"] or LABEL_MM[0], query["height_mm"] or LABEL_MM[1]
+    return layout(data, width, height)
+
+
+def _file(body: bytes | str, mimetype: str, name: str) -> Response:
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
+    )
+
+
+@api.get("/cylinders/<code>/label.png")
+@api.auth_required(auth)
+@api.input(PngQuery, location="query", arg_name="query")
+@api.output(FileSchema(), content_type="image/png")
+@api.doc(summary="A cylinder's label as PNG (owner's staff, regulators)", responses=[200, 403, 404])
+def label_png(code: str, query: dict[str, Any]) -> Any:
+    label = _one_label(code, query)
+    return _file(png.to_png(label, query["dpi"]), "image/png", f"{label.data.code}.png")
+
+
+@api.get("/cylinders/<code>/label.svg")
+@api.auth_required(auth)
+@api.input(SvgQuery, location="query", arg_name="query")
+@api.output(FileSchema(), content_type="image/svg+xml")
+@api.doc(
+    summary="A cylinder's label as SVG; ?engrave=true for a laser-marking nameplate",
+    responses=[200, 403, 404],
+)
+def label_svg(code: str, query: dict[str, Any]) -> Any:
+    label = _one_label(code, query)
+    body = svg.to_engraving_svg(label) if query["engrave"] else svg.to_svg(label)
+    return _file(body, "image/svg+xml", f"{label.data.code}.svg")
+
+
+@api.post("/labels/sheet")
+@api.auth_required(auth)
+@api.input(SheetIn, arg_name="body")
+@api.output(FileSchema(), content_type="application/pdf")
+@api.doc(summary="A4 PDF sheets of labels, CJK font embedded", responses=[200, 403, 404, 422])
+def label_sheet(body: dict[str, Any]) -> Any:
+    value = body["layout"]
+    if value is not None and not isinstance(value, str | dict):
+        raise Invalid("'layout' must be a layout name or an object", field="layout")
+    grid = sheet.resolve_layout(value)
+    rt = runtime()
+    actor = current_actor()
+    assert actor is not None
+    with transaction(rt.engine, write=False) as session:
+        items: list[LabelData] = records.labels_for(session, rt.authority, actor, body["codes"])
+    return _file(sheet.render_sheet(items, grid), "application/pdf", "labels.pdf")

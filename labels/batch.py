@@ -1,0 +1,208 @@
+"""Batch issuing: a CSV of cylinders → registrations → codes, bad rows reported by line.
+
+Each row is checked here first (the ledger's own validation, no server needed),
+then registered on its own (one transaction or one HTTP request per row), so a
+bad row is reported and skipped and never leaves half a registration, while the
+good rows are kept. Every row carries an idempotency key derived from the file
+name and the cylinder's manufacturer and serial, so running the same file again
+(after a crash, a dropped network, or a fixed bad row) never registers a
+cylinder twice: the server answers with the first registration.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from labels.layout import LabelData
+from ledger.cylinders import parse_cylinder_spec
+from ledger.errors import Invalid, LedgerError
+
+REQUIRED = (
+    "serial",
+    "manufacturer",
+    "manufactured_on",
+    "model",
+    "capacity_kg",
+    "tare_kg",
+    "dual_phase",
+    "last_inspected_on",
+)
+OPTIONAL = ("service_life_years", "code")
+_TRUE = {"true", "1", "yes", "y", "是", "t"}
+_FALSE = {"false", "0", "no", "n", "否", "f"}
+MAX_ROWS = 100_000
+
+
+@dataclass(frozen=True)
+class Row:
+    """One CSV data row: its line number in the file, the registration body, its key."""
+
+    line: int
+    body: dict[str, Any]
+    key: str
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A row that was not registered, and why."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"第 {self.line} 行 / line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A registered cylinder: its line, code and what its label shows."""
+
+    line: int
+    serial: str
+    label: LabelData
+    created: bool = True
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: the issued codes and the rows refused, both by line."""
+
+    issued: list[Issued] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every row was registered."""
+        return not self.errors
+
+
+def idempotency_key(file_name: str, body: dict[str, Any]) -> str:
+    """The Idempotency-Key of a row: file name, manufacturer and serial (not its line,
+    which moves when a row is added above it)."""
+    ident = "\x1f".join((file_name, str(body["manufacturer"]).strip(), str(body["serial"]).strip()))
+    return "labels-v1-" + hashlib.sha256(ident.encode()).hexdigest()[:40]
+
+
+def _cell(raw: dict[str, str | None], name: str) -> str:
+    return (raw.get(name) or "").strip()
+
+
+def _number(raw: dict[str, str | None], name: str, integral: bool = False) -> Any:
+    text = _cell(raw, name)
+    try:
+        return int(text) if integral else float(text)
+    except ValueError:
+        kind = "a whole number" if integral else "a number"
+        raise Invalid(f"'{name}' must be {kind}, not {text!r}", field=name) from None
+
+
+def _bool(raw: dict[str, str | None], name: str) -> bool:
+    text = _cell(raw, name).lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE or text == "":
+        return False
+    raise Invalid(f"'{name}' must be true/false (是/否), not {text!r}", field=name)
+
+
+def row_body(raw: dict[str, str | None]) -> dict[str, Any]:
+    """A CSV row's cells as a registration body (the JSON the API takes)."""
+    body: dict[str, Any] = {k: _cell(raw, k) for k in ("serial", "manufacturer", "model")}
+    body["manufactured_on"] = _cell(raw, "manufactured_on")
+    body["capacity_kg"] = _number(raw, "capacity_kg")
+    body["tare_kg"] = _number(raw, "tare_kg")
+    body["dual_phase"] = _bool(raw, "dual_phase")
+    body["last_inspected_on"] = _cell(raw, "last_inspected_on") or None
+    if _cell(raw, "service_life_years"):
+        body["service_life_years"] = _number(raw, "service_life_years", integral=True)
+    if _cell(raw, "code"):
+        body["code"] = _cell(raw, "code").upper()
+    return body
+
+
+def read_csv(text: str, file_name: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
+    """Parse and check every row; Invalid when the header itself is wrong."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    header = [h.strip() for h in reader.fieldnames or []]
+    reader.fieldnames = header
+    missing = [c for c in REQUIRED if c not in header]
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    if missing or unknown:
+        parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
+        parts += [f"unknown column(s): {', '.join(unknown)}"] if unknown else []
+        raise Invalid(f"CSV 表头错误 / bad CSV header (line 1): {'; '.join(parts)}")
+    rows: list[Row] = []
+    errors: list[RowError] = []
+    seen: dict[tuple[str, str], int] = {}
+    for raw in reader:
+        line = reader.line_num
+        if len(rows) + len(errors) >= MAX_ROWS:
+            raise Invalid(f"at most {MAX_ROWS} rows per file")
+        if None in raw:
+            cells = len(header) + len(raw[None])  # DictReader puts extra cells under None
+            errors.append(RowError(line, f"{cells} cells, the header has {len(header)}"))
+            continue
+        if not any((v or "").strip() for v in raw.values()):
+            continue  # a blank line
+        try:
+            body = row_body(raw)
+            parse_cylinder_spec(body, today)
+        except Invalid as exc:
+            errors.append(RowError(line, exc.detail))
+            continue
+        ident = (body["manufacturer"], body["serial"])
+        if ident in seen:
+            errors.append(
+                RowError(
+                    line,
+                    f"serial {body['serial']} of {body['manufacturer']} "
+                    f"is already on line {seen[ident]}",
+                )
+            )
+            continue
+        seen[ident] = line
+        rows.append(Row(line, body, idempotency_key(file_name, body)))
+    return rows, errors
+
+
+class RowFailed(Exception):
+    """A row the server refused or could not take (raised by a register callable)."""
+
+
+Register = Callable[[Row], Issued]
+
+
+def issue(
+    rows: Iterable[Row], register: Register, advance: Callable[[], None] = lambda: None
+) -> BatchReport:
+    """Register each row on its own; refusals are collected by line, the rest kept."""
+    report = BatchReport()
+    for row in rows:
+        try:
+            report.issued.append(register(row))
+        except (LedgerError, RowFailed) as exc:
+            reason = exc.detail if isinstance(exc, LedgerError) else str(exc)
+            report.errors.append(RowError(row.line, reason))
+        advance()
+    report.errors.sort(key=lambda e: e.line)
+    return report
+
+
+def summary(report: BatchReport, checked_errors: list[RowError]) -> list[str]:
+    """Lines for the operator: how many were issued, then each refused row by line."""
+    errors = sorted([*checked_errors, *report.errors], key=lambda e: e.line)
+    again = sum(not i.created for i in report.issued)
+    head = f"已赋码 {len(report.issued)} 只 / issued {len(report.issued)} codes"
+    if again:
+        head += f" ({again} already registered by an earlier run)"
+    out = [head]
+    if errors:
+        out.append(f"未登记 {len(errors)} 行 / {len(errors)} rows not registered:")
+        out += [f"  {e}" for e in errors]
+    return out

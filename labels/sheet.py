@@ -1,0 +1,187 @@
+"""A4 sheets of labels as PDF (reportlab), with the label fonts subset-embedded.
+
+Layouts are named after the common A4 label stocks, or given in millimetres
+(``custom_layout``). A layout that does not fit the page, or labels too small
+for a readable QR, is refused with an error that names the dimension at fault.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from functools import cache
+from typing import Any
+
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfgen import canvas
+
+from labels import fonts, qr
+from labels.layout import Label, LabelData, layout
+from ledger.errors import Invalid
+
+PAGE_MM = (210.0, 297.0)  # A4 portrait
+MAX_LABELS = 480  # 20 pages of 3×8 in one API request (~5 s); a CSV batch has no limit
+
+
+@dataclass(frozen=True)
+class SheetLayout:
+    """A grid of equal labels on A4, all in millimetres from the page's top-left corner."""
+
+    columns: int
+    rows: int
+    width_mm: float
+    height_mm: float
+    left_mm: float = 0.0
+    top_mm: float = 0.0
+    gap_x_mm: float = 0.0
+    gap_y_mm: float = 0.0
+
+    @property
+    def per_page(self) -> int:
+        """Labels per sheet."""
+        return self.columns * self.rows
+
+    def origin(self, index: int) -> tuple[float, float]:
+        """Top-left corner (mm) of the index-th label on its page, row by row."""
+        row, col = divmod(index % self.per_page, self.columns)
+        return (
+            self.left_mm + col * (self.width_mm + self.gap_x_mm),
+            self.top_mm + row * (self.height_mm + self.gap_y_mm),
+        )
+
+
+# Common A4 stocks (Avery/Herma numbering in the comment).
+LAYOUTS: dict[str, SheetLayout] = {
+    "3x8": SheetLayout(3, 8, 70.0, 37.0, 0.0, 0.5),  # Avery 3474, Herma 4453: 24 per sheet
+    "3x7": SheetLayout(3, 7, 70.0, 42.3, 0.0, 0.45),  # Avery 3652: 21 per sheet
+    "2x7": SheetLayout(2, 7, 99.1, 38.1, 4.65, 15.15, 2.5, 0.0),  # Avery L7163: 14 per sheet
+    "2x4": SheetLayout(2, 4, 99.1, 67.7, 4.65, 13.1, 2.5, 0.0),  # Avery L7165: 8 per sheet
+}
+DEFAULT_LAYOUT = "3x8"
+
+
+def check_fits(sheet: SheetLayout) -> SheetLayout:
+    """The layout, or Invalid naming what does not fit on an A4 page."""
+    if sheet.columns < 1 or sheet.rows < 1:
+        raise Invalid(
+            "版面至少一行一列 / a layout needs at least one column and one row", field="layout"
+        )
+    for name in ("width_mm", "height_mm"):
+        if getattr(sheet, name) <= 0:
+            raise Invalid(f"layout.{name} must be positive", field=f"layout.{name}")
+    for name in ("left_mm", "top_mm", "gap_x_mm", "gap_y_mm"):
+        if getattr(sheet, name) < 0:
+            raise Invalid(f"layout.{name} cannot be negative", field=f"layout.{name}")
+    across = sheet.left_mm + sheet.columns * sheet.width_mm + (sheet.columns - 1) * sheet.gap_x_mm
+    down = sheet.top_mm + sheet.rows * sheet.height_mm + (sheet.rows - 1) * sheet.gap_y_mm
+    for total, page, what, axis in (
+        (across, PAGE_MM[0], f"{sheet.columns} columns of {sheet.width_mm:g} mm", "wide"),
+        (down, PAGE_MM[1], f"{sheet.rows} rows of {sheet.height_mm:g} mm", "tall"),
+    ):
+        if total > page + 1e-6:
+            raise Invalid(
+                f"版面超出 A4 纸 / the layout does not fit the page: {what} with their margin "
+                f"and gaps need {total:g} mm, A4 is {page:g} mm {axis}",
+                field="layout",
+            )
+    return sheet
+
+
+def custom_layout(spec: Mapping[str, Any]) -> SheetLayout:
+    """A layout from a mapping of SheetLayout's fields (mm); Invalid names a bad field."""
+    known = {f.name: f for f in fields(SheetLayout)}
+    unknown = sorted(set(spec) - set(known))
+    if unknown:
+        raise Invalid(
+            f"unknown layout field(s): {', '.join(unknown)}; known: {', '.join(known)}",
+            field="layout",
+        )
+    values: dict[str, Any] = {}
+    for name in known:
+        if name not in spec:
+            if name in ("columns", "rows", "width_mm", "height_mm"):
+                raise Invalid(f"layout.{name} is required", field=f"layout.{name}")
+            continue
+        value = spec[name]
+        integral = name in ("columns", "rows")
+        if isinstance(value, bool) or not isinstance(value, int if integral else int | float):
+            kind = "a whole number" if integral else "a number of millimetres"
+            raise Invalid(f"layout.{name} must be {kind}", field=f"layout.{name}")
+        values[name] = value if integral else float(value)
+    return check_fits(SheetLayout(**values))
+
+
+def resolve_layout(value: str | Mapping[str, Any] | None) -> SheetLayout:
+    """A named layout ("3x8" when None) or a custom one."""
+    if value is None:
+        return LAYOUTS[DEFAULT_LAYOUT]
+    if isinstance(value, str):
+        if value not in LAYOUTS:
+            raise Invalid(
+                f"unknown layout {value!r}; named layouts: {', '.join(LAYOUTS)}", field="layout"
+            )
+        return LAYOUTS[value]
+    return custom_layout(value)
+
+
+@cache
+def _pdf_font(name: str) -> str:
+    """Register a label face with reportlab (TrueType, subset-embedded) and return its name."""
+    pdf_name = f"Label-{name}"
+    pdfmetrics.registerFont(TTFont(pdf_name, str(fonts.face(name).path)))
+    return pdf_name
+
+
+def draw_label(pdf: canvas.Canvas, label: Label, x_mm: float, top_mm: float) -> None:
+    """Draw one laid-out label with its top-left corner at (x_mm, top_mm) on the page."""
+    page_h = PAGE_MM[1]
+    m = label.module
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        return (x_mm + x) * mm, (page_h - top_mm - y) * mm
+
+    pdf.setFillColorRGB(0, 0, 0)
+    ox, oy = label.qr_x + m * qr.QUIET_MODULES, label.qr_y + m * qr.QUIET_MODULES
+    path = pdf.beginPath()
+    for row, col, length in label.symbol.runs():
+        x, y = at(ox + col * m, oy + (row + 1) * m)
+        path.rect(x, y, length * m * mm, m * mm)
+    pdf.drawPath(path, stroke=0, fill=1)
+    for text in label.texts:
+        x = text.x
+        for face, part in fonts.runs(text.text, text.primary):
+            pdf.setFont(_pdf_font(face.name), text.size * mm)
+            pdf.drawString(*at(x, text.baseline), part)
+            x += sum(face.advance(c) for c in part) * text.size
+
+
+def render_sheet(items: Sequence[LabelData], sheet: SheetLayout) -> bytes:
+    """A PDF of A4 pages holding the labels in order, page after page."""
+    if not items:
+        raise Invalid("没有要打印的标签 / no labels to print: 'codes' is empty", field="codes")
+    check_fits(sheet)
+    buf = io.BytesIO()
+    pdf = canvas.Canvas(
+        buf,
+        pagesize=(PAGE_MM[0] * mm, PAGE_MM[1] * mm),
+        invariant=True,
+        # not Helvetica: every font in the file is embedded (the stub mistypes this argument)
+        initialFontName=_pdf_font("sans"),  # type: ignore[arg-type]
+    )
+    pdf.setTitle("一瓶一码 标签 / cylinder labels")
+    pdf.setCreator("cylinder-ledger labels")
+    for i, item in enumerate(items):
+        if i and i % sheet.per_page == 0:
+            pdf.showPage()
+        x, y = sheet.origin(i)
+        try:
+            label = layout(item, sheet.width_mm, sheet.height_mm)
+        except Invalid as exc:
+            raise Invalid(f"{item.code}: {exc.detail}", **exc.extra) from exc
+        draw_label(pdf, label, x, y)
+    pdf.showPage()
+    pdf.save()
+    return buf.getvalue()

@@ -20,6 +20,7 @@ from sqlmodel import Session, col
 from ledger.audit_report import AuditReport
 from ledger.audit_tree import audit_tree
 from ledger.chain import EventRow, check_event
+from ledger.checkpoint import Verifiers
 from ledger.events import ZERO_HASH
 from ledger.model import (
     Cylinder,
@@ -28,7 +29,6 @@ from ledger.model import (
     LogPending,
     SigningKey,
 )
-from ledger.note import Verifier
 
 CHUNK = 2000
 PARALLEL_THRESHOLD = 20_000
@@ -67,7 +67,7 @@ def _order_of(session: Session) -> dict[str, int]:
 
 def audit(
     engine: Engine,
-    verifier: Verifier,
+    verifier: Verifiers,
     origin: str | None = None,
     *,
     workers: int | None = None,

@@ -11,9 +11,9 @@ from sqlmodel import Session, col
 
 from ledger import merkle
 from ledger.audit_report import AuditReport
-from ledger.checkpoint import CheckpointError, open_checkpoint
+from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.model import Checkpoint, Event, LogLeaf, LogState, MerkleTile
-from ledger.note import NoteError, Verifier
+from ledger.note import NoteError
 from ledger.tiles import TreeBuilder
 
 
@@ -32,7 +32,7 @@ def _leaves(session: Session) -> Generator[tuple[int, str, bytes], None, None]:
 
 
 def audit_tree(
-    session: Session, verifier: Verifier, origin: str | None, report: AuditReport
+    session: Session, verifier: Verifiers, origin: str | None, report: AuditReport
 ) -> None:
     """Rebuild the tree in leaf order; check each checkpoint at its size and the stored tree."""
     by_size: dict[int, list[Checkpoint]] = {}
@@ -60,7 +60,7 @@ def _grow(
     builder: TreeBuilder,
     leaves: Iterator[tuple[int, str, bytes]],
     by_size: dict[int, list[Checkpoint]],
-    verifier: Verifier,
+    verifier: Verifiers,
     origin: str | None,
     report: AuditReport,
 ) -> bool:
@@ -79,7 +79,7 @@ def _grow(
 
 
 def _check_checkpoint(
-    cp: Checkpoint, root: bytes, verifier: Verifier, origin: str | None, report: AuditReport
+    cp: Checkpoint, root: bytes, verifier: Verifiers, origin: str | None, report: AuditReport
 ) -> None:
     report.checkpoints += 1
     try:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ledger.note import NoteError, Signer, Verifier, open_note, sign_note
@@ -118,10 +119,15 @@ def sign_checkpoint(cp: Checkpoint, signer: Signer) -> str:
     return sign_note(cp.body(), signer)
 
 
-def open_checkpoint(note: str, verifier: Verifier, origin: str | None = None) -> Checkpoint:
-    """Verify `note` with `verifier`, parse its body and check its origin if given."""
+Verifiers = Verifier | Sequence[Verifier]
+
+
+def open_checkpoint(note: str, verifier: Verifiers, origin: str | None = None) -> Checkpoint:
+    """Verify `note` with `verifier` (or any of several, e.g. across a key rotation), parse
+    its body and check its origin if given."""
+    verifiers = [verifier] if isinstance(verifier, Verifier) else list(verifier)
     try:
-        opened = open_note(note, [verifier])
+        opened = open_note(note, verifiers)
     except NoteError as exc:
         raise CheckpointError(f"checkpoint signature: {exc}") from exc
     cp = parse_checkpoint_body(opened.text)

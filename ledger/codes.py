@@ -26,6 +26,7 @@ _RANDOM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ISO7064_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _RANDOM_LENGTH = 11
 MAX_SCAN_LENGTH = 2048
+_PRINTED_GROUPS = re.compile(r"^(?:[A-Z0-9]{4} )+[A-Z0-9]{1,4}$")
 
 
 class ScanError(ValueError):
@@ -98,10 +99,15 @@ def parse_scan(text: str) -> Scan:
     text = text.strip()
     if "://" not in text:
         code = text.upper()
+        if _PRINTED_GROUPS.match(code):  # typed as printed on the label, in groups of four
+            code = code.replace(" ", "")
         if not is_valid_code(code):
             raise ScanError(f"not a cylinder code: {text[:40]!r}")
         return Scan(code, None)
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. "http://[/c/…": an unbalanced IPv6 bracket (found by hypothesis)
+        raise ScanError("not a cylinder URL") from None
     if parts.scheme.lower() not in ("http", "https"):
         raise ScanError("not a cylinder URL")
     match = re.fullmatch(r"(?:.*/)?c/([^/]+)/?", unquote(parts.path))

@@ -12,7 +12,9 @@ from ledger import codes, params
 from ledger.errors import Invalid
 from ledger.model import Cylinder
 
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")  # never on a nameplate; NUL breaks PostgreSQL text
+# Never on a nameplate: control characters (NUL breaks PostgreSQL text), and lone
+# surrogates, which JSON lets through ("\ud800") but UTF-8 cannot store.
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _TEXT_LIMITS = {"serial": 64, "manufacturer": 200, "model": 32}
 
 
@@ -76,7 +78,7 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"'{key}' is required and must be text", field=key)
     if CONTROL_CHARS.search(value):
-        raise Invalid(f"'{key}' contains control characters", field=key)
+        raise Invalid(f"'{key}' contains control characters or broken text", field=key)
     if len(value.strip()) > _TEXT_LIMITS[key]:
         raise Invalid(f"'{key}' is longer than {_TEXT_LIMITS[key]} characters", field=key)
     return value.strip()

@@ -9,15 +9,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 import rfc8785
 
 ZERO_HASH = bytes(32)
-MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns in PostgreSQL
 SIGNATURE_CONTEXT = b"cylinder-event:v1:"
 
 
@@ -30,6 +28,7 @@ EVENT_TYPES: dict[str, str] = {
     "registered": "commissioning",
     "filled": "filling",
     "fill_blocked": "inspecting",
+    "delivery_blocked": "inspecting",
     "dispatched": "shipping",
     "delivered": "receiving",
     "returned": "returning",
@@ -41,13 +40,6 @@ EVENT_TYPES: dict[str, str] = {
     "released": "releasing",
     "scrapped": "destroying",
 }
-
-REPORT_KINDS = ("lost", "stolen", "seized", "suspected_fake", "refurbished", "label_damaged")
-INSPECTION_RESULTS = ("pass", "fail", "scrap")
-CHECKLIST_ITEMS = (
-    "valve", "hose", "regulator", "leak_test", "ventilation",
-    "single_gas_source", "storage_room", "not_basement",
-)  # fmt: skip
 
 
 def rfc3339(ts: dt.datetime) -> str:
@@ -159,115 +151,6 @@ def signing_message(fields: EventFields) -> bytes:
 def hashed_bytes(fields: EventFields) -> bytes:
     """The canonical bytes the event hash is taken of (equal to JCS of ``hashed()``)."""
     return _members(fields, hashed=True)
-
-
-# --- payload schemas -------------------------------------------------------------
-
-
-def _number(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
-    value = p.get(key)
-    if value is None and not required:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise PayloadError(f"'{key}' must be a non-negative number")
-
-
-def _int(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
-    value = p.get(key)
-    if value is None and not required:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise PayloadError(f"'{key}' must be a positive integer id")
-
-
-def _text(p: Mapping[str, Any], key: str, *, required: bool = True, max_len: int = 500) -> None:
-    value = p.get(key)
-    if value is None and not required:
-        return
-    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise PayloadError(f"'{key}' must be a non-empty string of at most {max_len} characters")
-
-
-def _choice(p: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
-    if p.get(key) not in choices:
-        raise PayloadError(f"'{key}' must be one of: {', '.join(choices)}")
-
-
-def _date(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
-    value = p.get(key)
-    if value is None and not required:
-        return
-    try:
-        dt.date.fromisoformat(str(value))
-    except (TypeError, ValueError) as exc:
-        raise PayloadError(f"'{key}' must be a date YYYY-MM-DD") from exc
-
-
-def _checklist(p: Mapping[str, Any]) -> None:
-    checklist = p.get("checklist")
-    if not isinstance(checklist, dict):
-        raise PayloadError("'checklist' must be an object of booleans")
-    missing = [item for item in CHECKLIST_ITEMS if not isinstance(checklist.get(item), bool)]
-    if missing:
-        raise PayloadError(f"checklist items missing or not true/false: {', '.join(missing)}")
-
-
-Check = Callable[[Mapping[str, Any]], None]
-
-
-def _checks(*checks: Check) -> Check:
-    def run(p: Mapping[str, Any]) -> None:
-        for check in checks:
-            check(p)
-
-    return run
-
-
-_SCHEMAS: dict[str, tuple[set[str], Check]] = {
-    "registered": ({"code", "serial", "manufacturer", "manufactured_on", "model", "capacity_kg",
-                    "tare_kg", "dual_phase", "owner", "last_inspected_on", "service_life_years"},
-                   _checks(partial(_text, key="code"), partial(_text, key="serial"))),
-    "filled": ({"station_id", "gross_kg", "tare_kg", "net_kg"},
-               _checks(partial(_int, key="station_id"), partial(_number, key="gross_kg"),
-                       partial(_number, key="net_kg"),
-                       partial(_number, key="tare_kg", required=False))),
-    "fill_blocked": ({"station_id", "reasons", "scan"}, partial(_int, key="station_id")),
-    "dispatched": ({"vehicle", "driver"},
-                   _checks(partial(_text, key="vehicle", max_len=16),
-                           partial(_int, key="driver", required=False))),
-    "delivered": ({"customer_id", "checklist"},
-                  _checks(partial(_int, key="customer_id"), _checklist)),
-    "returned": ({"customer_id"}, partial(_int, key="customer_id", required=False)),
-    "inspected": ({"result", "next_due", "agency"},
-                  _checks(partial(_choice, key="result", choices=INSPECTION_RESULTS),
-                          partial(_date, key="next_due", required=False))),
-    "relabelled": ({"new_code"}, partial(_text, key="new_code", max_len=20)),
-    "ownership_transferred": ({"to_enterprise"}, partial(_int, key="to_enterprise")),
-    "reported": ({"kind", "note"},
-                 _checks(partial(_choice, key="kind", choices=REPORT_KINDS),
-                         partial(_text, key="note", required=False))),
-    "held": ({"reason"}, partial(_text, key="reason")),
-    "released": ({"reason"}, partial(_text, key="reason", required=False)),
-    "scrapped": ({"reason"}, partial(_text, key="reason", required=False)),
-}  # fmt: skip
-
-
-def validate_payload(event_type: str, payload: Any) -> dict[str, Any]:
-    """Check a payload against its type's schema; return it as a plain dict."""
-    if event_type not in _SCHEMAS:
-        raise PayloadError(f"unknown event type {event_type!r}")
-    if not isinstance(payload, dict):
-        raise PayloadError("payload must be a JSON object")
-    allowed, check = _SCHEMAS[event_type]
-    unknown = sorted(set(payload) - allowed)
-    if unknown:
-        raise PayloadError(f"unknown payload fields for {event_type}: {', '.join(unknown)}")
-    check(payload)
-    try:
-        canonical(payload)  # floats that JSON cannot carry (NaN, huge ints) fail here
-    except Exception as exc:
-        raise PayloadError(f"payload cannot be canonicalised: {exc}") from exc
-    return dict(payload)
 
 
 def payload_text(payload: Mapping[str, Any]) -> str:

@@ -10,7 +10,15 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Column, DateTime, Integer, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -103,6 +111,7 @@ class Enterprise(SQLModel, table=True):
     credit_code: str | None = Field(default=None, max_length=18, unique=True)  # 统一社会信用代码
     gs1_prefix: str | None = Field(default=None, max_length=12)
     blacklisted: bool = False
+    blacklist_reason: str | None = Field(default=None, max_length=500)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
 
 
@@ -146,6 +155,7 @@ class Actor(SQLModel, table=True):
     public_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     active: bool = True
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    revoked_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
 
 
 class SigningKey(SQLModel, table=True):
@@ -183,6 +193,7 @@ class Customer(SQLModel, table=True):
     phone: str | None = Field(default=None, max_length=32)
     basement: bool = False
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
+    erased_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))  # PIPL
 
 
 class Cylinder(SQLModel, table=True):

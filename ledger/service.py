@@ -9,23 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger import codes, permissions, writer
+from ledger import codes, lifecycle, permissions, projection, rules, writer
 from ledger.authority import Authority, signing_keys
 from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
-from ledger.events import (
-    PayloadError,
-    payload_text,
-    validate_payload,
-)
+from ledger.events import PayloadError, load_payload, payload_text
 from ledger.ids import new_id
 from ledger.model import Actor, Cylinder, Event
+from ledger.model_rules import RetiredCode
+from ledger.params import DEFAULT, Jurisdiction
+from ledger.payloads import validate_payload
+from ledger.reasons import Reason, reason
+from ledger.rules import Decision
+from ledger.state import CylinderState, apply, registered
+from ledger.transitions import transition_error
 
 _IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
@@ -56,6 +60,7 @@ def register_cylinder(
     data: Mapping[str, Any],
     now: dt.datetime,
     idempotency_key: str | None = None,
+    params: Jurisdiction = DEFAULT,
 ) -> tuple[Cylinder, bool]:
     """Register a cylinder for the actor's enterprise; (cylinder, created)."""
     if not permissions.can_register(actor):
@@ -68,36 +73,63 @@ def register_cylinder(
             raise Conflict("this Idempotency-Key was used for a different cylinder")
         return existing, False
     code = spec.code or _fresh_code(session)
-    if (
-        spec.code
-        and session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).first()
-    ):
+    if spec.code and _code_taken(session, code):
         raise Conflict(f"code {code} is already taken (codes are never reused)")
     assert actor.enterprise_id is not None
     cylinder = spec.to_cylinder(cylinder_id, code, actor.enterprise_id, now)
     session.add(cylinder)
     session.flush()
-    writer.append(
-        session,
-        authority,
-        actor,
-        cylinder,
-        "registered",
-        spec.registration_payload(code, actor.enterprise_id),
-        now,
-        now,
-        new_id(),
-        None,
+    payload = spec.registration_payload(code, actor.enterprise_id)
+    twin = _same_serial(session, spec.manufacturer, spec.serial, cylinder_id)
+    if twin is not None:
+        payload["duplicate_serial_of"] = twin  # refurbished or cloned: recorded, and blocked
+    event = writer.append(
+        session, authority, actor, cylinder, "registered", payload, now, now, new_id(), None
     )
+    state = registered(cylinder.id, load_payload(event.payload), event.occurred_at)
+    projection.save(session, state, params, new=True)
     return cylinder, True
+
+
+def _code_taken(session: Session, code: str) -> bool:
+    in_use = session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).first()
+    return in_use is not None or session.get(RetiredCode, code) is not None
+
+
+def _same_serial(session: Session, manufacturer: str, serial: str, cylinder_id: str) -> str | None:
+    """The code of another cylinder with this maker's serial (钢印号), if any."""
+    query = select(col(Cylinder.code)).where(
+        col(Cylinder.manufacturer) == manufacturer,
+        col(Cylinder.serial) == serial,
+        col(Cylinder.id) != cylinder_id,
+    )
+    return session.execute(query.limit(1)).scalar_one_or_none()
 
 
 def _fresh_code(session: Session) -> str:
     for _ in range(8):
         code = codes.new_code()
-        if not session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).first():
+        if not _code_taken(session, code):
             return code
     raise Conflict("could not draw an unused code")  # 55 random bits: practically never
+
+
+@dataclass
+class Appended:
+    """The outcome of an append: the event written, and whether the rules refused it.
+
+    A refused dispatch or delivery still writes its ``delivery_blocked`` event (evidence):
+    the caller commits, then answers 409 with ``refusal``'s reasons.
+    """
+
+    event: Event
+    created: bool
+    refusal: Decision | None = None
+    warnings: list[Reason] = field(default_factory=list)
+    offline_conflict: Decision | None = None
+
+
+SERVER_ONLY_TYPES = frozenset({"registered", "delivery_blocked"})
 
 
 def append_event(
@@ -112,15 +144,18 @@ def append_event(
     occurred_at: dt.datetime | None = None,
     event_id: str | None = None,
     signature: bytes | None = None,
-) -> tuple[Event, bool]:
-    """Append one event to a cylinder's chain; (event, created). A retry returns the first."""
-    if event_type == "registered":
-        raise Invalid("'registered' is recorded by registering the cylinder")
+    params: Jurisdiction = DEFAULT,
+) -> Appended:
+    """Append one event to a cylinder's chain if its rules allow; a retry returns the first."""
+    if event_type in SERVER_ONLY_TYPES:
+        raise Invalid(f"'{event_type}' is recorded by the server itself")
     try:
         clean = validate_payload(event_type, payload)
     except PayloadError as exc:
         raise Invalid(str(exc)) from exc
     occurred_at = occurred_at or now
+    if occurred_at.tzinfo is None:
+        raise Invalid("occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)")
     if occurred_at > now + MAX_CLOCK_SKEW:
         raise Invalid("occurred_at is in the future")
     cylinder = writer.lock_head(session, code)
@@ -129,20 +164,75 @@ def append_event(
     if event_id is not None:
         existing = session.get(Event, event_id)
         if existing is not None:
-            return _replayed(existing, actor, cylinder, event_type, clean), False
+            return _replayed(existing, actor, cylinder, event_type, clean)
+    state = current_state(session, cylinder.id, params)
+    illegal = transition_error(state, event_type, clean)
+    if illegal is not None and not (event_type == "filled" and clean.get("offline")):
+        # An offline fill already happened: it is recorded whatever the state, and the
+        # rules' verdict on it (e.g. SCRAPPED) is reported below as an offline conflict.
+        raise refused(rules.Decision(False, (illegal,)))
+    req = lifecycle.Request(session, actor, state, event_type, clean, occurred_at, now, params)
+    gate = lifecycle.gate(req)
+    if gate.refusal is not None and gate.record_refusal is None:
+        raise refused(gate.refusal)
+    kind, body = gate.record_refusal or (event_type, clean)
     event = writer.append(
-        session,
-        authority,
-        actor,
-        cylinder,
-        event_type,
-        clean,
-        occurred_at,
-        now,
-        event_id or new_id(),
-        signature,
+        session, authority, actor, cylinder, kind, body, occurred_at, now,
+        event_id or new_id(), None if gate.record_refusal else signature,
+    )  # fmt: skip
+    state = _project(session, state, event, params)
+    if gate.refusal is not None:
+        return Appended(event, True, refusal=gate.refusal)
+    for effect in gate.effects:
+        effect()
+    if gate.offline_conflict is not None:
+        # The chain head after the fill is the fill itself: no second lock or read.
+        head = writer.ChainHead(cylinder.id, cylinder.owner_id, event.seq, event.hash)
+        _report_offline_conflict(session, authority, actor, head, state, gate, now, params)
+    return Appended(event, True, None, gate.warnings, gate.offline_conflict)
+
+
+def refused(decision: Decision) -> Conflict:
+    """The 409 for a decision that forbids: its reasons in the problem document."""
+    zh = "；".join(r.message_zh for r in decision.reasons)
+    return Conflict(f"{zh} / refused by the rules", reasons=[r.to_dict() for r in decision.reasons])
+
+
+def current_state(session: Session, cylinder_id: str, params: Jurisdiction) -> CylinderState:
+    """The projected state, folded from the events when the projection lacks it."""
+    state = projection.load(session, cylinder_id)
+    if state is None:
+        state = projection.fold_from_events(session, cylinder_id, params)
+        projection.save(session, state, params, new=True)
+    return state
+
+
+def _project(
+    session: Session, state: CylinderState, event: Event, params: Jurisdiction
+) -> CylinderState:
+    new = apply(state, projection.view(event), params.fill_tolerance_kg)
+    projection.save(session, new, params, new=False)
+    return new
+
+
+def _report_offline_conflict(
+    session: Session,
+    authority: Authority,
+    actor: Actor,
+    head: writer.ChainHead,
+    state: CylinderState,
+    gate: lifecycle.Gate,
+    now: dt.datetime,
+    params: Jurisdiction,
+) -> None:
+    """An offline fill the rules would have blocked: the server files it for the regulator."""
+    assert gate.offline_conflict is not None
+    note = "离线充装冲突 offline fill conflict: " + ",".join(gate.offline_conflict.codes)
+    payload = {"kind": "offline_conflict", "note": note[:500]}
+    event = writer.append(
+        session, authority, actor, head, "reported", payload, now, now, new_id(), None
     )
-    return event, True
+    _project(session, state, event, params)
 
 
 def _replayed(
@@ -151,7 +241,15 @@ def _replayed(
     cylinder: writer.ChainHead,
     event_type: str,
     payload: Mapping[str, Any],
-) -> Event:
+) -> Appended:
+    if (
+        event.type == "delivery_blocked"
+        and event.actor_id == actor.id
+        and event.cylinder_id == cylinder.id
+    ):
+        codes_ = load_payload(event.payload)["reasons"]
+        decision = rules.Decision(False, tuple(reason(c) for c in codes_))
+        return Appended(event, False, refusal=decision)
     same = (
         event.actor_id == actor.id
         and event.cylinder_id == cylinder.id
@@ -160,7 +258,7 @@ def _replayed(
     )
     if not same:
         raise Conflict("this event id or Idempotency-Key was used for a different event")
-    return event
+    return Appended(event, False)
 
 
 def history(session: Session, cylinder: Cylinder) -> tuple[list[Event], Defect | None]:

@@ -10,17 +10,19 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, event, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.sql.expression import Executable
+from sqlalchemy.sql.expression import ColumnElement, Executable
 from sqlmodel import Session
 
-from ledger.authority import Authority
+from ledger.authority import Authority, ensure_server_key
 from ledger.chain import seal
 from ledger.errors import Invalid, NotFound
 from ledger.events import ZERO_HASH, EventFields, payload_text, signing_message
 from ledger.keys import device_key_id, verify_ed25519
 from ledger.model import Actor, Cylinder, Event, LogPending
+
+_SITE_EVENTS = ("delivered", "returned", "delivery_blocked")
 
 
 class ChainHead(NamedTuple):
@@ -34,16 +36,18 @@ class ChainHead(NamedTuple):
 
 def lock_head(session: Session, code: str) -> ChainHead:
     """Lock the cylinder's row (PostgreSQL) and read its chain head: appends never fork."""
-    query = (
-        select(
-            _CYLINDERS.c.id, _CYLINDERS.c.owner_id, _CYLINDERS.c.head_seq, _CYLINDERS.c.head_hash
-        )
-        .where(_CYLINDERS.c.code == code)
-        .with_for_update()
-    )
-    row = session.execute(query).first()
+    return _lock(session, _LOCK_BY_CODE, code, f"no cylinder with code {code}")
+
+
+def lock_head_by_id(session: Session, cylinder_id: str) -> ChainHead:
+    """``lock_head`` by the cylinder's UUID (a retired code still names its cylinder)."""
+    return _lock(session, _LOCK_BY_ID, cylinder_id, f"no cylinder {cylinder_id}")
+
+
+def _lock(session: Session, query: Executable, key: str, missing: str) -> ChainHead:
+    row = session.connection().execute(query, {"key": key}).first()
     if row is None:
-        raise NotFound(f"no cylinder with code {code}")
+        raise NotFound(missing)
     return ChainHead(*row)
 
 
@@ -62,7 +66,7 @@ def append(
     """Sign, hash and store one event at the head of its cylinder's chain, queued for the log."""
     assert actor.id is not None
     station = payload.get("station_id") if event_type in ("filled", "fill_blocked") else None
-    site = payload.get("customer_id") if event_type in ("delivered", "returned") else None
+    site = payload.get("customer_id") if event_type in _SITE_EVENTS else None
     fields = EventFields(
         id=event_id,
         cylinder=cylinder.id,
@@ -77,6 +81,8 @@ def append(
         key_id="",
         payload_json=payload_text(payload),
     )
+    if signature is None:
+        _register_server_key(session, authority)
     fields, signature = _sign(actor, authority, fields, signature)
     assert fields.payload_json is not None
     event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
@@ -117,16 +123,46 @@ def _pg_append_statement() -> Executable:
 _PG_APPEND = _pg_append_statement()
 
 
+def _lock_statement(column: ColumnElement[str]) -> Executable:
+    c = _CYLINDERS.c
+    return (
+        select(c.id, c.owner_id, c.head_seq, c.head_hash)
+        .where(column == bindparam("key"))
+        .with_for_update()
+    )
+
+
+_LOCK_BY_CODE = _lock_statement(_CYLINDERS.c.code)
+_LOCK_BY_ID = _lock_statement(_CYLINDERS.c.id)
+_INSERT_EVENT = insert(_EVENTS)
+_INSERT_PENDING = insert(_PENDING)
+_MOVE_HEAD = update(_CYLINDERS).where(_CYLINDERS.c.id == bindparam("key"))
+
+
 def _write(session: Session, event: Event) -> None:
     """Store the event, queue it for the log and move the chain head: core statements, since
     this is the hot path of every scan and the ORM's unit of work costs more than the I/O."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(_PG_APPEND, {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS})
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_APPEND, {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS})
         return
-    session.execute(insert(_EVENTS), [{c: getattr(event, c) for c in _EVENT_COLUMNS}])
-    session.execute(insert(_PENDING), [{"event_id": event.id, "event_hash": event.hash}])
-    head = {"head_seq": event.seq, "head_hash": event.hash}
-    session.execute(update(_CYLINDERS).where(_CYLINDERS.c.id == event.cylinder_id).values(head))
+    conn.execute(_INSERT_EVENT, {c: getattr(event, c) for c in _EVENT_COLUMNS})
+    conn.execute(_INSERT_PENDING, {"event_id": event.id, "event_hash": event.hash})
+    head = {"head_seq": event.seq, "head_hash": event.hash, "key": event.cylinder_id}
+    conn.execute(_MOVE_HEAD, head)
+
+
+_REGISTERED: set[tuple[str, str]] = set()  # (database, key id) known to be in signing_keys
+
+
+def _register_server_key(session: Session, authority: Authority) -> None:
+    """Make sure the key the server signs with is on record, once per process and database:
+    after a key rotation the new key's events must verify (the audit looks keys up there)."""
+    marker = (str(session.connection().engine.url), authority.server_key_id)
+    if marker not in _REGISTERED:
+        ensure_server_key(session, authority)
+        # Remembered only once it is committed: a rolled-back registration must be redone.
+        event.listen(session, "after_commit", lambda _s: _REGISTERED.add(marker), once=True)
 
 
 def _sign(

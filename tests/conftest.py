@@ -76,7 +76,8 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
     with application.app_context():
         rt = runtime()
         with transaction(rt.engine) as session:
-            seed(session, rt.authority, rt.now(), Path(application.instance_path) / "demo.json")
+            demo_json = Path(application.instance_path) / "demo.json"
+            seed(session, rt.authority, rt.now(), demo_json, history=False)
     yield application
     application.extensions["ledger"].engine.dispose()
 

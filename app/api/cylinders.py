@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 
 from app.api import api
 from app.api.presenters import cylinder_document, event_response
@@ -18,18 +18,18 @@ from ledger.errors import Forbidden, Invalid
 from ledger.store import transaction
 
 
-def _idempotency_key() -> str | None:
+def idempotency_key() -> str | None:
+    """The client's Idempotency-Key header, if any."""
     return request.headers.get("Idempotency-Key")
 
 
-def _after_write() -> None:
+def after_write() -> None:
+    """Integrate right after a committed write when so configured (never fails the write)."""
     rt = runtime()
     if rt.integrate_after_write:
         try:
             rt.integrate_quietly()
         except Exception:  # the event is committed; the scheduler will integrate it
-            from flask import current_app
-
             current_app.logger.exception("integration after write failed")
 
 
@@ -43,10 +43,10 @@ def register(body: dict[str, Any]) -> Any:
     assert actor is not None
     with transaction(rt.engine) as session:
         cylinder, created = service.register_cylinder(
-            session, rt.authority, actor, body, rt.now(), _idempotency_key()
+            session, rt.authority, actor, body, rt.now(), idempotency_key(), rt.params
         )
-        doc = cylinder_document(session, cylinder, rt.authority, full=True)
-    _after_write()
+        doc = cylinder_document(session, cylinder, rt.authority, full=True, params=rt.params)
+    after_write()
     return doc, 201 if created else 200
 
 
@@ -59,7 +59,7 @@ def read(code: str) -> Any:
     with transaction(rt.engine, write=False) as session:
         cylinder = service.find_cylinder(session, code.upper())
         full = permissions.can_read_history(actor, cylinder.owner_id)
-        return cylinder_document(session, cylinder, rt.authority, full=full)
+        return cylinder_document(session, cylinder, rt.authority, full=full, params=rt.params)
 
 
 @api.get("/cylinders/<code>/events")
@@ -90,8 +90,8 @@ def append(code: str, body: dict[str, Any]) -> Any:
     assert actor is not None
     signature = _signature(body.get("signature"))
     with transaction(rt.engine) as session:
-        event_id = body.get("id") or service.idempotent_id(actor, _idempotency_key())
-        event, created = service.append_event(
+        event_id = body.get("id") or service.idempotent_id(actor, idempotency_key())
+        result = service.append_event(
             session,
             rt.authority,
             actor,
@@ -102,10 +102,18 @@ def append(code: str, body: dict[str, Any]) -> Any:
             occurred_at=body.get("occurred_at"),
             event_id=event_id,
             signature=signature,
+            params=rt.params,
         )
-        doc = event_response(session, event, fresh=created)
-    _after_write()
-    return doc, 201 if created else 200
+        doc = event_response(session, result.event, fresh=result.created)
+    after_write()
+    if result.refusal is not None:  # the refusal itself was recorded (committed above)
+        error = service.refused(result.refusal)
+        error.extra["recorded_event"] = {"id": result.event.id, "type": result.event.type}
+        raise error
+    doc["warnings"] = [w.to_dict() for w in result.warnings]
+    if result.offline_conflict is not None:
+        doc["offline_conflict"] = [r.to_dict() for r in result.offline_conflict.reasons]
+    return doc, 201 if result.created else 200
 
 
 def _signature(text: str | None) -> bytes | None:

@@ -6,38 +6,73 @@ from typing import Any
 
 from sqlmodel import Session
 
-from ledger import log
+from ledger import log, service
 from ledger.authority import Authority
 from ledger.chain import event_document
 from ledger.model import Cylinder, Enterprise, Event
+from ledger.params import DEFAULT, Jurisdiction
+from ledger.state import CylinderState
 
 
 def cylinder_document(
-    session: Session, cylinder: Cylinder, authority: Authority, *, full: bool
+    session: Session,
+    cylinder: Cylinder,
+    authority: Authority,
+    *,
+    full: bool,
+    params: Jurisdiction = DEFAULT,
 ) -> dict[str, Any]:
     """A cylinder's state: public fields for everyone, the rest for its owner and regulators."""
-    owner = session.get(Enterprise, cylinder.owner_id)
+    state = service.current_state(session, cylinder.id, params)
+    return state_document(session, state, authority, full=full, params=params, cylinder=cylinder)
+
+
+def state_document(
+    session: Session,
+    state: CylinderState,
+    authority: Authority,
+    *,
+    full: bool,
+    params: Jurisdiction = DEFAULT,
+    cylinder: Cylinder | None = None,
+) -> dict[str, Any]:
+    """The public document of a cylinder's state (and its private fields when ``full``)."""
+    owner = session.get(Enterprise, state.owner_id)
     doc: dict[str, Any] = {
-        "code": cylinder.code,
-        "qr": authority.qr(cylinder.code),
-        "model": cylinder.model,
-        "capacity_kg": cylinder.capacity_kg,
-        "dual_phase": cylinder.dual_phase,
-        "manufactured_on": cylinder.manufactured_on.isoformat(),
-        "last_inspected_on": _iso(cylinder.last_inspected_on),
-        "next_inspection_due": _iso(cylinder.next_inspection_due),
-        "owner": {"id": cylinder.owner_id, "name": owner.name if owner else None},
-        "events": cylinder.head_seq,
+        "code": state.code,
+        "id": state.cylinder_id,
+        "qr": authority.qr(state.code),
+        "model": state.model,
+        "capacity_kg": state.capacity_kg,
+        "dual_phase": state.dual_phase,
+        "manufactured_on": state.manufactured_on.isoformat(),
+        "status": state.status,
+        "last_inspected_on": _iso(state.last_inspected_on),
+        "next_inspection_due": state.next_inspection_due(params).isoformat(),
+        "end_of_life": state.end_of_life(params).isoformat(),
+        "owner": {"id": state.owner_id, "name": owner.name if owner else None},
+        "last_filled_at": _iso(state.last_filled_at),
+        "events": state.seq,
     }
     if full:
+        cylinder = cylinder or session.get(Cylinder, state.cylinder_id)
+        assert cylinder is not None
         doc.update(
-            id=cylinder.id,
-            serial=cylinder.serial,
-            manufacturer=cylinder.manufacturer,
-            tare_kg=cylinder.tare_kg,
-            service_life_years=cylinder.service_life_years,
+            serial=state.serial,
+            manufacturer=state.manufacturer,
+            tare_kg=state.tare_kg,
+            service_life_years=state.service_life_years,
             registered_at=cylinder.registered_at.isoformat(),
             head_hash=cylinder.head_hash.hex(),
+            held=state.held,
+            open_reports=list(state.open_reports),
+            refurbished=state.refurbished,
+            last_fill_station=state.last_fill_station,
+            last_net_kg=state.last_net_kg,
+            overfilled=state.overfilled,
+            short_weight=state.short_weight,
+            vehicle=state.vehicle,
+            customer_id=state.customer_id,
         )
     return doc
 

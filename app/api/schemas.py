@@ -44,6 +44,22 @@ class EventIn(Schema):
     )
 
 
+class FillCheckIn(Schema):
+    station_id = Integer(required=True, validate=Range(1, 2**31 - 1))
+    scan = String(
+        required=True,
+        validate=Length(1, 2048),
+        metadata={"description": "the raw QR text (the §4 URL) or a bare code from a wedge"},
+    )
+
+
+class SyncQuery(Schema):
+    since = DateTime(
+        load_default=None,
+        metadata={"description": "only cylinders changed after this time (RFC 3339)"},
+    )
+
+
 class InclusionQuery(Schema):
     index = Integer(required=True, validate=Range(min=0))
     size = Integer(required=True, validate=Range(min=1))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from tests import flows
 from tests.conftest import bearer, cylinder_body
 
 
@@ -77,7 +79,9 @@ def test_a_retried_registration_with_the_same_idempotency_key_registers_once(cli
     headers = {**bearer(demo["tokens"]["enterprise_a"]), "Idempotency-Key": "batch-7-row-3"}
     first = client.post("/api/v1/cylinders", json=body, headers=headers)
     again = client.post("/api/v1/cylinders", json=body, headers=headers)
-    assert first.status_code == 201 and again.status_code == 200
+    # a retry gets the original answer back (issue 8: the 24 h Idempotency-Key store)
+    assert first.status_code == again.status_code == 201
+    assert again.headers["Idempotent-Replayed"] == "true"
     assert first.get_json()["code"] == again.get_json()["code"]
 
 
@@ -97,16 +101,8 @@ def test_the_public_sees_public_fields_and_the_owner_sees_more(client, demo):
 
 
 def test_events_chain_onto_each_other_and_verify(client, demo):
-    doc = register(client, demo)
-    code = doc["code"]
-    resp = client.post(
-        f"/api/v1/cylinders/{code}/events",
-        headers=bearer(demo["tokens"]["station_a"]),
-        json={
-            "type": "filled",
-            "payload": {"station_id": demo["stations"]["a"], "gross_kg": 31.8, "net_kg": 15.0},
-        },
-    )
+    code = flows.register(client, demo)
+    resp = flows.fill(client, demo, code)
     assert resp.status_code == 201, resp.get_json()
     filled = resp.get_json()
     history = client.get(
@@ -168,13 +164,14 @@ def test_malformed_events_are_refused_and_nothing_is_recorded(client, demo):
 
 
 def test_a_retried_event_with_the_same_idempotency_key_is_recorded_once(client, demo):
-    code = register(client, demo)["code"]
+    code = flows.register(client, demo)
+    flows.fill(client, demo, code)
     headers = {**bearer(demo["tokens"]["driver_a"]), "Idempotency-Key": "scan-42"}
     body = {"type": "dispatched", "payload": {"vehicle": demo["vehicles"]["a"]}}
     first = client.post(f"/api/v1/cylinders/{code}/events", headers=headers, json=body)
     again = client.post(f"/api/v1/cylinders/{code}/events", headers=headers, json=body)
-    assert (first.status_code, again.status_code) == (201, 200)
-    assert first.get_json()["id"] == again.get_json()["id"]
+    assert (first.status_code, again.status_code) == (201, 201)  # the original answer
+    assert first.get_json() == again.get_json()
     other = client.post(
         f"/api/v1/cylinders/{code}/events",
         headers=headers,
@@ -205,3 +202,23 @@ def test_a_database_that_is_down_is_a_503_problem_not_a_crash(tmp_path):
     assert resp.status_code == 503
     assert resp.headers["Content-Type"] == "application/problem+json"
     assert resp.headers["Retry-After"] and "nothing was recorded" in resp.get_json()["detail"]
+
+
+def test_broken_text_is_refused_in_registrations_and_events_never_a_500(client, demo):
+    body = json.dumps(cylinder_body(serial="CQ\ud8002022"))
+    resp = client.post(
+        "/api/v1/cylinders",
+        data=body,
+        content_type="application/json",
+        headers=bearer(demo["tokens"]["enterprise_a"]),
+    )
+    assert resp.status_code == 422 and "serial" in resp.get_json()["detail"]
+    code = flows.register(client, demo)
+    event = json.dumps({"type": "held", "payload": {"reason": "x\udfff"}})
+    resp = client.post(
+        f"/api/v1/cylinders/{code}/events",
+        data=event,
+        content_type="application/json",
+        headers=bearer(demo["tokens"]["regulator"]),
+    )
+    assert resp.status_code == 422, resp.get_json()

@@ -83,3 +83,10 @@ def test_parsing_any_text_either_yields_a_valid_code_or_a_scan_error(text):
     except codes.ScanError:
         return
     assert codes.is_valid_code(scan.code)
+
+
+def test_a_code_typed_as_printed_in_groups_of_four_is_the_code():
+    assert codes.parse_scan("ab12 cd34 ef56").code == "AB12CD34EF56"
+    assert codes.parse_scan(" AB12 CD34 EF56\n").signature is None
+    with pytest.raises(codes.ScanError):
+        codes.parse_scan("hello world")  # not groups of four: garbage from a wedge

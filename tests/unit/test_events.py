@@ -20,8 +20,8 @@ from ledger.events import (
     payload_text,
     rfc3339,
     signing_message,
-    validate_payload,
 )
+from ledger.payloads import validate_payload
 
 json_leaf = (
     st.none()

@@ -1,0 +1,83 @@
+"""EPCIS 2.0 JSON-LD export of a cylinder's events (GS1 CBV business steps). Pure.
+
+Identifiers: a cylinder of an enterprise with a GS1 company prefix is the GRAI
+``urn:epc:id:grai:<prefix>.<asset type>.<serial>``, with the serial its printed code
+and the asset type its rated fill in kg, zero-padded so that prefix and asset type make
+12 digits. Without a prefix (or with a code GRAI cannot carry) it is
+``urn:cylinder-ledger:cylinder:<cylinder id>``, stable across relabelling. Locations
+are ``urn:cylinder-ledger:station:<id>``; the chain's hash travels as ``cl:hash``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from ledger.events import EVENT_TYPES, load_payload, rfc3339
+from ledger.model import Cylinder, Event
+
+CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
+NAMESPACE = "https://cylinder-ledger.example/epcis#"
+GRAI_SERIAL_MAX = 16
+_ACTIONS = {"registered": "ADD", "scrapped": "DELETE"}
+_DISPOSITIONS = {
+    "registered": "active",
+    "filled": "active",
+    "dispatched": "in_transit",
+    "delivered": "in_progress",
+    "returned": "returned",
+    "held": "non_sellable_other",
+    "released": "active",
+    "scrapped": "destroyed",
+    "fill_blocked": "non_sellable_other",
+    "delivery_blocked": "non_sellable_other",
+}
+
+
+def identifier(cylinder: Cylinder, gs1_prefix: str | None) -> str:
+    """The cylinder's EPC URI: a GRAI when its owner has a GS1 prefix, else our own URN."""
+    prefix_ok = bool(gs1_prefix and gs1_prefix.isdigit() and 6 <= len(gs1_prefix) <= 11)
+    if gs1_prefix and prefix_ok and len(cylinder.code) <= GRAI_SERIAL_MAX:
+        digits = 12 - len(gs1_prefix)
+        asset = str(round(cylinder.capacity_kg)).zfill(digits)[-digits:]
+        return f"urn:epc:id:grai:{gs1_prefix}.{asset}.{cylinder.code}"
+    return f"urn:cylinder-ledger:cylinder:{cylinder.id}"
+
+
+def object_event(event: Event, epc: str) -> dict[str, Any]:
+    """One ledger event as an EPCIS ObjectEvent."""
+    doc: dict[str, Any] = {
+        "type": "ObjectEvent",
+        "eventID": f"urn:uuid:{event.id}",
+        "eventTime": rfc3339(event.occurred_at),
+        "recordTime": rfc3339(event.recorded_at),
+        "eventTimeZoneOffset": "+00:00",
+        "epcList": [epc],
+        "action": _ACTIONS.get(event.type, "OBSERVE"),
+        "bizStep": EVENT_TYPES[event.type],
+        "cl:eventType": event.type,
+        "cl:hash": event.hash.hex(),
+        "cl:payload": load_payload(event.payload),
+    }
+    if event.type in _DISPOSITIONS:
+        doc["disposition"] = _DISPOSITIONS[event.type]
+    if event.station_id is not None:
+        location = {"id": f"urn:cylinder-ledger:station:{event.station_id}"}
+        doc["readPoint"] = location
+        doc["bizLocation"] = location
+    return doc
+
+
+def document(
+    cylinder: Cylinder, events: Iterable[Event], gs1_prefix: str | None, created: dt.datetime
+) -> dict[str, Any]:
+    """An EPCISDocument of a cylinder's events, in chain order."""
+    epc = identifier(cylinder, gs1_prefix)
+    return {
+        "@context": [CONTEXT, {"cl": NAMESPACE}],
+        "type": "EPCISDocument",
+        "schemaVersion": "2.0",
+        "creationDate": rfc3339(created),
+        "epcisBody": {"eventList": [object_event(e, epc) for e in events]},
+    }

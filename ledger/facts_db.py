@@ -1,0 +1,106 @@
+"""Load the rules' registry views (``ledger.facts``) from the database.
+
+These run on every scan at the nozzle, so they are plain core selects: one for the
+record, one for the licences of every enterprise involved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
+
+from ledger.facts import CustomerView, EnterpriseView, LicenceView, StationView, VehicleView
+from ledger.model import Customer, Enterprise, Licence, Station, Vehicle
+
+_LICENCES = Licence.__table__  # type: ignore[attr-defined]
+_ENTERPRISES = Enterprise.__table__  # type: ignore[attr-defined]
+_STATIONS = Station.__table__  # type: ignore[attr-defined]
+# Built once: these run on every scan.
+_LICENCES_OF = select(
+    *(_LICENCES.c[n] for n in ("enterprise_id", "kind", "number", "status", "valid_from",
+                               "valid_until", "station_id"))
+).where(_LICENCES.c.enterprise_id.in_(bindparam("ids", expanding=True)))  # fmt: skip
+_ENTERPRISE = select(_ENTERPRISES.c.id, _ENTERPRISES.c.name, _ENTERPRISES.c.blacklisted).where(
+    _ENTERPRISES.c.id == bindparam("id")
+)
+_STATION = select(
+    *(_STATIONS.c[n] for n in ("id", "enterprise_id", "name", "latitude", "longitude"))
+).where(_STATIONS.c.id == bindparam("id"))
+
+
+def licences(session: Session, enterprise_ids: Iterable[int]) -> dict[int, list[LicenceView]]:
+    """Every licence of these enterprises, by enterprise."""
+    ids = sorted(set(enterprise_ids))
+    out: dict[int, list[LicenceView]] = {i: [] for i in ids}
+    for row in session.connection().execute(_LICENCES_OF, {"ids": ids}):
+        out[row[0]].append(LicenceView(*row[1:]))
+    return out
+
+
+def _of_kind(views: list[LicenceView], kind: str) -> tuple[LicenceView, ...]:
+    return tuple(lic for lic in views if lic.kind == kind)
+
+
+def gas_licences(views: list[LicenceView]) -> tuple[LicenceView, ...]:
+    """The gas business licences (燃气经营许可证) among ``views``."""
+    return _of_kind(views, "gas_business")
+
+
+def enterprise(
+    session: Session, enterprise_id: int, known: dict[int, list[LicenceView]] | None = None
+) -> EnterpriseView | None:
+    """An enterprise with its gas business licences (``known``: licences already loaded)."""
+    row = session.connection().execute(_ENTERPRISE, {"id": enterprise_id}).first()
+    if row is None:
+        return None
+    views = (known or {}).get(enterprise_id)
+    if views is None:
+        views = licences(session, [enterprise_id])[enterprise_id]
+    return EnterpriseView(row[0], row[1], row[2], gas_licences(views))
+
+
+def station(
+    session: Session, station_id: int, known: dict[int, list[LicenceView]] | None = None
+) -> StationView | None:
+    """A station with its enterprise's filling licences (``known``: licences already loaded)."""
+    bare = station_alone(session, station_id)
+    if bare is None:
+        return None
+    views = (known or {}).get(bare.enterprise_id)
+    if views is None:
+        views = licences(session, [bare.enterprise_id])[bare.enterprise_id]
+    return with_licences(bare, views)
+
+
+def station_alone(session: Session, station_id: int) -> StationView | None:
+    """A station without its licences (enough to know whose it is)."""
+    row = session.connection().execute(_STATION, {"id": station_id}).first()
+    return None if row is None else StationView(*row)
+
+
+def with_licences(station: StationView, views: list[LicenceView]) -> StationView:
+    """The station with its enterprise's filling licences among ``views``."""
+    return replace(station, licences=_of_kind(views, "cylinder_filling"))
+
+
+def vehicle(session: Session, plate: str) -> VehicleView | None:
+    """A vehicle by plate."""
+    row = session.execute(select(Vehicle).where(Vehicle.plate == plate)).scalar_one_or_none()  # type: ignore[arg-type]
+    if row is None:
+        return None
+    return VehicleView(
+        row.plate, row.enterprise_id, row.permit_number, row.permit_valid_until, row.driver_id
+    )
+
+
+def customer(session: Session, customer_id: int) -> CustomerView | None:
+    """A customer site (kind and basement only: no personal data)."""
+    row = session.get(Customer, customer_id)
+    if row is None or row.id is None:
+        return None
+    return CustomerView(
+        row.id, row.enterprise_id, row.kind, row.basement, row.erased_at is not None
+    )

@@ -1,0 +1,231 @@
+"""Gates of each event type: what must hold before it is recorded, and what it changes.
+
+A gate reads the registry and the cylinder's state, asks ``ledger.rules``, and answers
+with a ``Gate``: go ahead (perhaps with registry changes to make once the event is
+written), refuse outright (409, nothing recorded), or refuse *and record* the refusal
+(a blocked dispatch or delivery is evidence, DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import Session, col
+
+from ledger import codes, facts_db, rules
+from ledger.errors import Forbidden, Invalid, NotFound
+from ledger.model import Actor, Cylinder, Enterprise, Role
+from ledger.model_rules import FillCheck, RetiredCode
+from ledger.params import Jurisdiction
+from ledger.reasons import Reason, reason
+from ledger.state import CylinderState
+
+SCALE_TOLERANCE_KG = 0.1  # gross − tare − net may differ by the scale's rounding, no more
+
+
+@dataclass
+class Gate:
+    """A gate's answer."""
+
+    refusal: rules.Decision | None = None
+    record_refusal: tuple[str, dict[str, Any]] | None = None  # (event type, payload)
+    effects: list[Callable[[], None]] = field(default_factory=list)
+    warnings: list[Reason] = field(default_factory=list)
+    offline_conflict: rules.Decision | None = None
+
+
+@dataclass(frozen=True)
+class Request:
+    """One attempted event, with everything a gate may need."""
+
+    session: Session
+    actor: Actor
+    state: CylinderState
+    event_type: str
+    payload: Mapping[str, Any]
+    occurred_at: dt.datetime
+    now: dt.datetime
+    params: Jurisdiction
+
+
+def gate(req: Request) -> Gate:
+    """Run the gate of the request's event type (types without one pass)."""
+    check = _GATES.get(req.event_type)
+    return check(req) if check else Gate()
+
+
+def _owner(req: Request) -> Any:
+    return facts_db.enterprise(req.session, req.state.owner_id)
+
+
+def _filled(req: Request) -> Gate:
+    p, s = req.payload, req.session
+    station = facts_db.station(s, p["station_id"])
+    if station is None:
+        raise NotFound(f"no station {p['station_id']}")
+    if (
+        req.actor.station_id not in (None, station.id)
+        or req.actor.enterprise_id != station.enterprise_id
+    ):
+        raise Forbidden("a station records fills at its own nozzle only")
+    _check_weights(p)
+    offline = bool(p.get("offline"))
+    when = req.occurred_at if offline else req.now
+    decision = rules.fill_check(req.state, station, _owner(req), when, req.params)
+    out = Gate(warnings=rules.weighing_warnings(req.state, p["net_kg"], req.params))
+    if p["net_kg"] > req.state.capacity_kg + req.params.fill_tolerance_kg:
+        out.warnings.append(reason("OVERFILLED", p["net_kg"]))
+    if offline:
+        out.offline_conflict = None if decision.allowed else decision
+        return out
+    if not _recent_allowing_check(req, station.id):
+        minutes = req.params.fill_check_valid_minutes
+        return Gate(refusal=rules.Decision(False, (reason("NO_ALLOWING_CHECK", minutes),)))
+    if not decision.allowed:
+        return Gate(refusal=decision)
+    return out
+
+
+def _check_weights(p: Mapping[str, Any]) -> None:
+    gross, net, tare = p["gross_kg"], p["net_kg"], p.get("tare_kg")
+    if net > gross:
+        raise Invalid("'net_kg' exceeds 'gross_kg': check the scale reading")
+    if tare is not None and abs(gross - tare - net) > SCALE_TOLERANCE_KG:
+        raise Invalid("gross − tare ≠ net: check the scale reading (毛重−皮重≠净重)")
+
+
+def _recent_allowing_check(req: Request, station_id: int) -> bool:
+    since = req.now - dt.timedelta(minutes=req.params.fill_check_valid_minutes)
+    query = (
+        select(col(FillCheck.id))
+        .where(
+            col(FillCheck.cylinder_id) == req.state.cylinder_id,
+            col(FillCheck.station_id) == station_id,
+            col(FillCheck.allowed).is_(True),
+            col(FillCheck.checked_at) >= since,
+        )
+        .limit(1)
+    )
+    return req.session.execute(query).first() is not None
+
+
+def _driver(req: Request) -> int | None:
+    given = req.payload.get("driver")
+    if req.actor.role == Role.DRIVER:
+        if given not in (None, req.actor.id):
+            raise Forbidden("a driver dispatches under his own name only")
+        return req.actor.id
+    return given
+
+
+def _dispatched(req: Request) -> Gate:
+    plate = req.payload["vehicle"]
+    vehicle = facts_db.vehicle(req.session, plate)
+    driver = _driver(req)
+    decision = rules.dispatch_check(req.state, _owner(req), vehicle, driver, req.now, req.params)
+    if decision.allowed:
+        return Gate(warnings=list(decision.warnings))
+    payload: dict[str, Any] = {"check": "dispatch", "reasons": list(decision.codes)}
+    payload["vehicle"] = plate
+    if driver is not None:
+        payload["driver"] = driver
+    return Gate(refusal=decision, record_refusal=("delivery_blocked", payload))
+
+
+def _customer(req: Request) -> Any:
+    customer = facts_db.customer(req.session, req.payload["customer_id"])
+    if customer is None or customer.enterprise_id != req.state.owner_id:
+        raise NotFound(f"no customer file {req.payload['customer_id']} of this enterprise")
+    return customer
+
+
+def _delivered(req: Request) -> Gate:
+    customer = _customer(req)
+    if customer.erased:
+        raise Invalid(f"用户档案{customer.id}已删除，请先建立新档案 / the customer file was erased")
+    vehicle = facts_db.vehicle(req.session, req.state.vehicle) if req.state.vehicle else None
+    checklist = req.payload["checklist"]
+    decision = rules.delivery_check(
+        req.state, _owner(req), customer, checklist, vehicle, req.actor.id, req.now, req.params
+    )
+    if decision.allowed:
+        return Gate(warnings=list(decision.warnings))
+    payload: dict[str, Any] = {
+        "check": "delivery",
+        "reasons": list(decision.codes),
+        "customer_id": customer.id,
+    }
+    failed = rules.failed_items(checklist)
+    if failed:
+        payload["failed_items"] = failed  # the hazard, for the regulator
+    return Gate(refusal=decision, record_refusal=("delivery_blocked", payload))
+
+
+def _returned(req: Request) -> Gate:
+    if req.payload.get("customer_id") is not None:
+        _customer(req)
+    return Gate()
+
+
+def _inspected(req: Request) -> Gate:
+    next_due = req.payload.get("next_due")
+    if req.payload["result"] != "pass":
+        if next_due is not None:
+            raise Invalid("'next_due' is given only when the cylinder passes")
+        return Gate()
+    if next_due is not None and dt.date.fromisoformat(next_due) <= req.occurred_at.date():
+        raise Invalid("'next_due' must be after the inspection date")
+    return Gate()
+
+
+def _relabelled(req: Request) -> Gate:
+    s, new, old = req.session, req.payload["new_code"], req.state.code
+    if not codes.is_valid_code(new):
+        raise Invalid("'new_code' must be 1–20 characters A–Z and 0–9")
+    taken = s.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == new)).first()
+    if taken or s.get(RetiredCode, new) is not None:
+        raise Invalid(f"code {new} is already taken or retired (codes are never reused)")
+
+    def effect() -> None:
+        s.execute(insert(RetiredCode), [{"code": old, "cylinder_id": req.state.cylinder_id,
+                                          "retired_at": req.now}])  # fmt: skip
+        s.execute(
+            update(Cylinder).where(col(Cylinder.id) == req.state.cylinder_id).values(code=new)
+        )
+
+    return Gate(effects=[effect])
+
+
+def _transferred(req: Request) -> Gate:
+    s, to = req.session, req.payload["to_enterprise"]
+    if s.get(Enterprise, to) is None:
+        raise NotFound(f"no enterprise {to}")
+
+    def effect() -> None:
+        s.execute(
+            update(Cylinder).where(col(Cylinder.id) == req.state.cylinder_id).values(owner_id=to)
+        )
+
+    return Gate(effects=[effect])
+
+
+def _reported(req: Request) -> Gate:
+    if req.payload["kind"] == "offline_conflict":
+        raise Invalid("offline conflicts are reported by the server itself")
+    return Gate()
+
+
+_GATES: dict[str, Callable[[Request], Gate]] = {
+    "filled": _filled,
+    "dispatched": _dispatched,
+    "delivered": _delivered,
+    "returned": _returned,
+    "inspected": _inspected,
+    "relabelled": _relabelled,
+    "ownership_transferred": _transferred,
+    "reported": _reported,
+}

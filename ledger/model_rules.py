@@ -1,0 +1,55 @@
+"""Tables of the rules (issue 3): retired codes, every fill check, the state projection.
+
+Operational tables beside the ledger: the evidence stays in ``events``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from ledger.model import _ts
+
+
+class RetiredCode(SQLModel, table=True):
+    """A code retired by relabelling: dead forever, never issued again."""
+
+    __tablename__ = "retired_codes"
+    code: str = Field(primary_key=True, max_length=20)
+    cylinder_id: str = Field(foreign_key="cylinders.id", index=True)
+    retired_at: dt.datetime = Field(sa_column=_ts())
+
+
+class FillCheck(SQLModel, table=True):
+    """Every fill check's decision (allowing ones too): a `filled` event needs a recent one.
+
+    Operational data, not evidence: a blocked check's evidence is its `fill_blocked` event.
+    """
+
+    __tablename__ = "fill_checks"
+    __table_args__ = (Index("ix_fill_checks_cylinder_station", "cylinder_id", "station_id"),)
+    id: str = Field(primary_key=True, max_length=36)  # UUID, from the Idempotency-Key if any
+    cylinder_id: str | None = Field(default=None, max_length=36)  # null: unknown code
+    station_id: int = Field(foreign_key="stations.id")
+    actor_id: int = Field(foreign_key="actors.id")
+    code: str = Field(max_length=20)
+    allowed: bool
+    decision: str = Field(sa_column=Column(Text, nullable=False))  # Decision.to_dict() JSON
+    event_id: str | None = Field(default=None, max_length=36)  # the fill_blocked event
+    checked_at: dt.datetime = Field(sa_column=_ts(index=True))
+
+
+class CylinderStateRow(SQLModel, table=True):
+    """Projection: each cylinder's folded state, kept in step with every append."""
+
+    __tablename__ = "cylinder_states"
+    cylinder_id: str = Field(primary_key=True, foreign_key="cylinders.id", max_length=36)
+    owner_id: int = Field(index=True)
+    status: str = Field(max_length=16, index=True)
+    seq: int
+    next_inspection_due: dt.date = Field(index=True)
+    end_of_life: dt.date = Field(index=True)
+    last_event_at: dt.datetime = Field(sa_column=_ts(index=True))
+    state: str = Field(sa_column=Column(Text, nullable=False))  # CylinderState.to_dict() JSON

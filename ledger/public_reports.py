@@ -1,0 +1,146 @@
+"""The public's reports (举报) from a cylinder's page, and the regulator's review queue.
+
+A public report is a lead, not evidence: it never becomes an event and never holds a
+cylinder by itself; a regulator reviews it and, if warranted, records a hold (``held``)
+through the ordinary use case. Reports are limited per sender (an in-database count over
+a salted hash of the address, so every worker shares the limit and no address is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from ledger import codes
+from ledger.errors import Conflict, Forbidden, Invalid, NotFound
+from ledger.model import Actor, Cylinder, Role
+from ledger.model_people import PublicReport
+from ledger.model_rules import RetiredCode
+
+KINDS = ("suspected_fake", "damaged", "leak", "overdue", "illegal_delivery", "other")
+STATUSES = ("open", "reviewed", "dismissed")
+MAX_NOTE = 500
+RATE_LIMIT = 5  # reports per sender per window
+RATE_WINDOW = dt.timedelta(hours=1)
+
+
+class RateLimited(Conflict):
+    """Too many reports from one sender in the window."""
+
+
+@dataclass(frozen=True)
+class Filed:
+    """A filed report, and whether this call created it (False: a double submit)."""
+
+    report: PublicReport
+    created: bool
+
+
+def sender_hash(address: str, salt: str) -> str:
+    """A salted hash of the sender's address: enough to count, not to identify."""
+    return hashlib.sha256(f"{salt}\x00{address}".encode()).hexdigest()
+
+
+def file_report(
+    session: Session,
+    code: str,
+    kind: str,
+    note: str,
+    form_token: str,
+    sender: str,
+    now: dt.datetime,
+) -> Filed:
+    """File a report on a code into the review queue; a resubmitted form files nothing new."""
+    if not 16 <= len(form_token) <= 64:
+        raise Invalid("表单已失效，请刷新页面 / the form is stale: reload the page")
+    earlier = session.execute(
+        select(PublicReport).where(col(PublicReport.form_token) == form_token)
+    ).scalar()
+    if earlier is not None:
+        return Filed(earlier, False)
+    code = code.strip().upper()
+    if not codes.is_valid_code(code):
+        raise Invalid("不是气瓶码 / not a cylinder code")
+    if kind not in KINDS:
+        raise Invalid("请选择问题类型 / choose what the problem is", field="kind")
+    note = note.strip()
+    if len(note) > MAX_NOTE or (note and not note.isprintable()):
+        raise Invalid("说明最多500个字符 / the note has at most 500 characters", field="note")
+    recent = session.execute(
+        select(func.count())
+        .select_from(PublicReport)
+        .where(
+            col(PublicReport.ip_hash) == sender, col(PublicReport.created_at) > now - RATE_WINDOW
+        )
+    ).scalar_one()
+    if recent >= RATE_LIMIT:
+        raise RateLimited("举报过于频繁，请稍后再试 / too many reports: try again later")
+    report = PublicReport(
+        form_token=form_token, code=code, cylinder_id=_cylinder_id(session, code), kind=kind,
+        note=note, ip_hash=sender, created_at=now,
+    )  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(report)
+            session.flush()
+    except IntegrityError:  # the same form submitted twice at once: the other one won
+        winner = session.execute(
+            select(PublicReport).where(col(PublicReport.form_token) == form_token)
+        ).scalar_one()
+        return Filed(winner, False)
+    return Filed(report, True)
+
+
+def _cylinder_id(session: Session, code: str) -> str | None:
+    found = session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).scalar()
+    if found is None and (retired := session.get(RetiredCode, code)) is not None:
+        found = retired.cylinder_id
+    return found
+
+
+def _check_reviewer(actor: Actor) -> None:
+    if actor.role not in (Role.REGULATOR, Role.ADMIN):
+        raise Forbidden("只有监管部门处理举报 / only regulators review public reports")
+
+
+def queue(
+    session: Session, actor: Actor, status: str = "open", limit: int = 200
+) -> Sequence[PublicReport]:
+    """The reports of one status, newest first (regulators)."""
+    _check_reviewer(actor)
+    if status not in STATUSES:
+        raise Invalid(f"unknown status {status}")
+    query = select(PublicReport).where(col(PublicReport.status) == status)
+    query = query.order_by(col(PublicReport.created_at).desc(), col(PublicReport.id).desc())
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def review(
+    session: Session, actor: Actor, report_id: int, status: str, note: str, now: dt.datetime
+) -> PublicReport:
+    """Close a report as reviewed (acted on) or dismissed, with the reviewer's note."""
+    _check_reviewer(actor)
+    if status not in ("reviewed", "dismissed"):
+        raise Invalid("处理结果须为已处理或驳回 / reviewed or dismissed")
+    report = session.get(PublicReport, report_id)
+    if report is None:
+        raise NotFound(f"no public report {report_id}")
+    if report.status != "open":
+        return report  # already closed: a resubmitted form changes nothing
+    report.status, report.review_note = status, note.strip()[:MAX_NOTE] or None
+    report.reviewed_at, report.reviewer_id = now, actor.id
+    session.add(report)
+    session.flush()
+    return report
+
+
+def open_count(session: Session) -> int:
+    """How many reports await review."""
+    query = select(func.count()).select_from(PublicReport).where(col(PublicReport.status) == "open")
+    return int(session.execute(query).scalar_one())

@@ -1,0 +1,102 @@
+"""Customer files (用户档案): the only personal data in the ledger, and its PIPL erasure.
+
+Events reference a file by id only, so a file is corrected or erased without touching the
+immutable log. An enterprise's admin and drivers open and correct its files; the admin (or
+the system admin) erases one; regulators read them to oversee deliveries.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlmodel import Session
+
+from ledger import registry_input as read
+from ledger.errors import Conflict
+from ledger.model import Actor, Customer, CustomerKind, Role
+from ledger.registry import Policy, get, listed
+
+CUSTOMER_READ = Policy(
+    "查看用户档案 / read customer files",
+    frozenset({Role.ADMIN, Role.REGULATOR}),
+    frozenset({Role.ENTERPRISE_ADMIN, Role.DRIVER}),
+)
+CUSTOMER_WRITE = Policy(
+    "登记、更正用户档案 / open or correct customer files",
+    frozenset(),
+    frozenset({Role.ENTERPRISE_ADMIN, Role.DRIVER}),
+)
+CUSTOMER_ERASE = Policy(
+    "删除用户档案 / erase customer files",
+    frozenset({Role.ADMIN}),
+    frozenset({Role.ENTERPRISE_ADMIN}),
+)
+CUSTOMER_FIELDS = {"name", "kind", "address", "basement", "phone"}
+
+
+def create_customer(session: Session, actor: Actor, data: Mapping[str, Any]) -> Customer:
+    """Open a customer file (用户档案) for the actor's own enterprise."""
+    CUSTOMER_WRITE.check_role(actor)
+    read.only(data, CUSTOMER_FIELDS)
+    enterprise_id = CUSTOMER_WRITE.enterprise_for_new(session, actor, None)
+    customer = Customer(enterprise_id=enterprise_id, **_customer_fields(data))
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def update_customer(
+    session: Session, actor: Actor, customer_id: int, data: Mapping[str, Any]
+) -> Customer:
+    """Correct a customer file; an erased file stays erased."""
+    CUSTOMER_WRITE.check_role(actor)
+    customer = get(session, Customer, customer_id, "用户档案 / customer")
+    CUSTOMER_WRITE.check_record(actor, customer.enterprise_id)
+    if customer.erased_at is not None:
+        raise Conflict("该档案已删除 / this file was erased; open a new one")
+    read.only(data, CUSTOMER_FIELDS)
+    fields = _customer_fields({**customer.model_dump(), **data})
+    for key in data:
+        setattr(customer, key, fields[key])
+    session.add(customer)
+    session.flush()
+    return customer
+
+
+def _customer_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "name": read.required_text(data, "name", 200),
+        "kind": read.choice(data, "kind", CustomerKind),
+        "address": read.required_text(data, "address", 500),
+        "basement": read.flag(data, "basement"),
+        "phone": read.matching(data, "phone", 32, read.PHONE),
+    }
+
+
+def erase_customer(session: Session, actor: Actor, customer_id: int, now: dt.datetime) -> None:
+    """PIPL erasure: blank the personal data, keep the id, kind, basement flag and enterprise."""
+    CUSTOMER_ERASE.check_role(actor)
+    customer = get(session, Customer, customer_id, "用户档案 / customer")
+    CUSTOMER_ERASE.check_record(actor, customer.enterprise_id)
+    if customer.erased_at is None:
+        customer.name, customer.address, customer.phone = "", "", None
+        customer.erased_at = now
+        session.add(customer)
+        session.flush()
+
+
+def list_customers(
+    session: Session, actor: Actor, enterprise_id: int | None = None
+) -> list[Customer]:
+    """The customer files the actor may see."""
+    return listed(session, CUSTOMER_READ, actor, Customer, enterprise_id)
+
+
+def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
+    """One customer file, if the actor may see it."""
+    CUSTOMER_READ.check_role(actor)
+    customer = get(session, Customer, customer_id, "用户档案 / customer")
+    CUSTOMER_READ.check_record(actor, customer.enterprise_id)
+    return customer

@@ -1,0 +1,68 @@
+"""What a station caches to decide offline with the same rules (issue 4's offline mode)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from ledger import facts_db
+from ledger.authority import Authority
+from ledger.errors import NotFound
+from ledger.facts import EnterpriseView
+from ledger.keys import public_bytes
+from ledger.model import Cylinder, Enterprise
+from ledger.model_rules import CylinderStateRow, RetiredCode
+from ledger.params import Jurisdiction
+
+DENY_STATUSES = ("scrapped", "condemned")
+
+
+def snapshot(
+    session: Session,
+    authority: Authority,
+    station_id: int,
+    now: dt.datetime,
+    params: Jurisdiction,
+    since: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The station's cache: its enterprise's cylinders (changed ``since``), the deny list,
+    the registry key that signs codes, every enterprise's licences, and the parameters."""
+    station = facts_db.station(session, station_id)
+    if station is None:
+        raise NotFound(f"no station {station_id}")
+    own = select(col(CylinderStateRow.state)).where(
+        col(CylinderStateRow.owner_id) == station.enterprise_id
+    )
+    if since is not None:
+        own = own.where(col(CylinderStateRow.last_event_at) > since)
+    deny = (
+        select(col(Cylinder.code))
+        .join(CylinderStateRow, col(CylinderStateRow.cylinder_id) == col(Cylinder.id))
+        .where(
+            col(CylinderStateRow.status).in_(DENY_STATUSES),
+            col(CylinderStateRow.owner_id) != station.enterprise_id,
+        )
+    )
+    rows = session.execute(
+        select(col(Enterprise.id), col(Enterprise.name), col(Enterprise.blacklisted))
+    ).all()
+    known = facts_db.licences(session, [row[0] for row in rows])  # one query for them all
+    enterprises = {
+        str(i): EnterpriseView(i, name, blacklisted, facts_db.gas_licences(known[i])).to_dict()
+        for i, name, blacklisted in rows
+    }
+    return {
+        "generated_at": now.isoformat(),
+        "station": station.to_dict(),
+        "enterprises": enterprises,
+        "jurisdiction": params.to_dict(),
+        "registry_key": base64.b64encode(public_bytes(authority.registry)).decode(),
+        "cylinders": [json.loads(text) for text in session.execute(own).scalars()],
+        "deny": sorted(session.execute(deny).scalars()),
+        "retired_codes": sorted(session.execute(select(col(RetiredCode.code))).scalars()),
+    }

@@ -1,0 +1,104 @@
+"""What the public sees when it scans a cylinder's QR (``/c/{code}``): a read model.
+
+Safe to use or not, with the reasons of ``rules.legality`` (the rules every step on the
+road applies) and a counterfeit warning when the code's signature is forged. Nothing
+personal: the owner enterprise's name, its licences, the filling station's name.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from ledger import codes, facts_db, rules
+from ledger.authority import Authority
+from ledger.errors import NotFound
+from ledger.facts import LicenceView
+from ledger.keys import public_bytes
+from ledger.model import Cylinder, Station
+from ledger.model_rules import RetiredCode
+from ledger.params import Jurisdiction
+from ledger.reasons import reason
+from ledger.service import current_state
+from ledger.state import CylinderState
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """A cylinder's public page."""
+
+    code: str
+    decision: rules.Decision
+    forged: bool
+    retired: bool
+    state: CylinderState
+    owner_name: str
+    owner_blacklisted: bool
+    licences: tuple[tuple[LicenceView, bool], ...]  # (licence, valid today)
+    last_fill_station: str | None
+    next_inspection_due: dt.date
+    end_of_life: dt.date
+
+
+def signature_of(text: str | None) -> bytes | None:
+    """The ``s`` parameter of a QR URL as bytes; malformed base64 counts as a bad signature."""
+    if text is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError):
+        return b"malformed"
+
+
+def public_view(
+    session: Session,
+    authority: Authority,
+    code: str,
+    signature: bytes | None,
+    now: dt.datetime,
+    params: Jurisdiction,
+) -> PublicView:
+    """The public verdict on a scanned code; NotFound when no cylinder ever carried it."""
+    code = code.strip().upper()
+    if not codes.is_valid_code(code):
+        raise NotFound(f"no cylinder with code {code[:40]}")
+    cylinder_id = session.execute(
+        select(col(Cylinder.id)).where(col(Cylinder.code) == code)
+    ).scalar_one_or_none()
+    retired = False
+    if cylinder_id is None:
+        old = session.get(RetiredCode, code)
+        if old is None:
+            raise NotFound(f"no cylinder with code {code}")
+        cylinder_id, retired = old.cylinder_id, True
+    forged = signature is not None and not codes.verify_code(
+        code, signature, public_bytes(authority.registry)
+    )
+    state = current_state(session, cylinder_id, params)
+    owner = facts_db.enterprise(session, state.owner_id)
+    reasons, warnings = rules.legality(state, owner, now, params)
+    if forged:
+        reasons.insert(0, reason("FORGED_CODE"))
+    if retired:
+        reasons.insert(0, rules.unknown(code, retired=True).reasons[0])
+    decision = rules.decide(reasons, warnings, params)
+    today = now.date()
+    station = session.get(Station, state.last_fill_station) if state.last_fill_station else None
+    return PublicView(
+        code=code,
+        decision=decision,
+        forged=forged,
+        retired=retired,
+        state=state,
+        owner_name=owner.name if owner else "",
+        owner_blacklisted=bool(owner and owner.blacklisted),
+        licences=tuple((lic, lic.valid_on(today)) for lic in (owner.licences if owner else ())),
+        last_fill_station=station.name if station else None,
+        next_inspection_due=state.next_inspection_due(params),
+        end_of_life=state.end_of_life(params),
+    )

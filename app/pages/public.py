@@ -1,0 +1,74 @@
+"""/c/{code}: the QR's target, for anyone with a phone (no login, nothing personal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from app.pages.common import db, detail_text, error_page, form_token, page_blueprint, status_of
+from app.runtime import runtime
+from ledger import public_reports, verification
+from ledger.errors import LedgerError, NotFound
+
+bp = page_blueprint("public", __name__)
+
+
+@bp.get("/c/<code>")
+def cylinder(code: str) -> Any:
+    """The verdict on a scanned cylinder: safe to use or not, and why."""
+    rt = runtime()
+    signature = verification.signature_of(request.args.get("s"))
+    try:
+        with db(write=False) as s:
+            view = verification.public_view(s, rt.authority, code, signature, rt.now(), rt.params)
+    except NotFound:
+        page = render_template(
+            "public/unknown.html", code=code.upper()[:40], token=form_token(), kinds=_kinds()
+        )
+        return page, 404
+    return render_template("public/cylinder.html", v=view, token=form_token(), kinds=_kinds())
+
+
+@bp.post("/c/<code>/report")
+def report(code: str) -> Any:
+    """File a report (举报) into the regulator's queue; never a hold by itself."""
+    rt = runtime()
+    sender = public_reports.sender_hash(
+        request.remote_addr or "?", current_app.config["REPORT_SALT"]
+    )
+    try:
+        with db() as s:
+            filed = public_reports.file_report(
+                s,
+                code,
+                request.form.get("kind", ""),
+                request.form.get("note", ""),
+                request.form.get("token", ""),
+                sender,
+                rt.now(),
+            )
+    except public_reports.RateLimited:
+        return error_page(429, _("Too many reports from this connection. Try again later."))
+    except LedgerError as exc:
+        return error_page(
+            status_of(exc), detail_text(exc), back=url_for("public.cylinder", code=code)
+        )
+    if filed.created:
+        flash(_("Thank you. Your report was sent to the market regulator."), "info")
+    else:
+        flash(_("This report was already sent; it was not filed twice."), "info")
+    return redirect(url_for("public.cylinder", code=filed.report.code, reported=filed.report.id))
+
+
+def _kinds() -> list[tuple[str, str]]:
+    names = {
+        "suspected_fake": _("Suspected fake or refurbished cylinder"),
+        "damaged": _("Damaged cylinder or label"),
+        "leak": _("Gas leak or smell"),
+        "overdue": _("Overdue for inspection"),
+        "illegal_delivery": _("Illegal delivery (basement, dual-phase to a restaurant…)"),
+        "other": _("Something else"),
+    }
+    return [(k, names[k]) for k in public_reports.KINDS]

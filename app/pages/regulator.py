@@ -1,0 +1,167 @@
+"""/regulator: the market regulator's dashboard — overview, charts, trace, EPCIS, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Response,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+
+from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
+from app.people import roles_required
+from app.runtime import runtime
+from ledger import epcis, log, oversight, public_reports, trace
+from ledger.audit import audit
+from ledger.errors import LedgerError
+from ledger.model import Enterprise, Role
+from ledger.note import verifier_from_key, verifier_key_for
+from ledger.reasons import short_name
+
+bp = page_blueprint("regulator", __name__, url_prefix="/regulator")
+REGULATORS = (Role.REGULATOR, Role.ADMIN)
+CHART_DAYS = 60
+STALE_DAYS = 90
+
+
+def _verifier() -> Any:
+    return verifier_from_key(verifier_key_for(runtime().authority.server))
+
+
+def _audit_file() -> Path:
+    return Path(current_app.instance_path) / "last_audit.json"
+
+
+@bp.get("/")
+@roles_required(REGULATORS)
+def index() -> Any:
+    """Overview: counts, charts, the ledger's status."""
+    rt = runtime()
+    now = rt.now()
+    with db(write=False) as s:
+        by_reason, by_station = oversight.blocked_summary(s, now - dt.timedelta(days=30))
+        counts = {
+            "reports": public_reports.open_count(s),
+            "blocked": sum(by_station.values()),
+            "overdue": len(oversight.overdue(s, now.date())),
+            "expiring": len(oversight.expiring(s, now.date(), rt.params)),
+            "stale": len(oversight.stale(s, now, STALE_DAYS)),
+        }
+        checkpoint = log.latest_checkpoint(s)
+        state = log.log_state(s)
+        ledger_status = {
+            "size": state.size,
+            "checkpoint_size": checkpoint.size if checkpoint else None,
+            "checkpoint_at": checkpoint.created_at if checkpoint else None,
+            "root": checkpoint.root.hex() if checkpoint else None,
+        }
+    path = _audit_file()
+    last_audit = json.loads(path.read_text()) if path.exists() else None
+    return render_template(
+        "regulator/index.html",
+        counts=counts,
+        ledger=ledger_status,
+        last_audit=last_audit,
+        by_reason=by_reason.most_common(),
+        by_station=by_station.most_common(),
+    )
+
+
+@bp.get("/charts.json")
+@roles_required(REGULATORS)
+def charts() -> Any:
+    """The charts' data: fills, blocks and deliveries per day, blocks by reason."""
+    now = runtime().now()
+    since = now - dt.timedelta(days=CHART_DAYS)
+    with db(write=False) as s:
+        daily = oversight.per_day(s, ("filled", "fill_blocked", "delivered"), since)
+        by_reason, _stations = oversight.blocked_summary(s, since)
+    days = [(since + dt.timedelta(days=i + 1)).date().isoformat() for i in range(CHART_DAYS)]
+    return {
+        "days": days,
+        "series": {kind: [daily[kind].get(d, 0) for d in days] for kind in daily},
+        "labels": {
+            "filled": _("Fills"),
+            "fill_blocked": _("Blocked fills"),
+            "delivered": _("Deliveries"),
+        },
+        "by_reason": [
+            {"name": short_name(code, english=english()), "value": n}
+            for code, n in by_reason.most_common()
+        ],
+    }
+
+
+@bp.post("/audit")
+@roles_required(REGULATORS)
+def run_audit() -> Any:
+    """Recompute every chain and the whole tree now; keep the verdict for the overview."""
+    rt = runtime()
+    report = audit(rt.engine, _verifier(), rt.authority.origin, workers=1)
+    verdict = {
+        "at": rt.now().isoformat(),
+        "ok": report.ok,
+        "events": report.events,
+        "checkpoints": report.checkpoints,
+        "first_bad": report.first(),
+    }
+    _audit_file().write_text(json.dumps(verdict, ensure_ascii=False))
+    flash(
+        _("Audit passed.") if report.ok else _("Audit FAILED: %(bad)s", bad=report.first()),
+        "info" if report.ok else "error",
+    )
+    return redirect(url_for("regulator.index"))
+
+
+@bp.get("/trace")
+@roles_required(REGULATORS)
+def trace_page() -> Any:
+    """A cylinder's timeline, its chain's verification and its inclusion proof."""
+    code = request.args.get("code", "").strip()
+    if not code:
+        return render_template("regulator/trace.html", t=None, code="")
+    try:
+        with db(write=False) as s:
+            t = trace.trace(s, code, _verifier(), runtime().authority.origin)
+            return render_template("regulator/trace.html", t=t, code=code)
+    except LedgerError as exc:
+        return error_page(
+            status_of(exc),
+            _("No cylinder carries the code %(code)s.", code=code[:40]),
+            back=url_for("regulator.trace_page"),
+        )
+
+
+@bp.get("/trace/<code>/epcis.jsonld")
+@roles_required(REGULATORS)
+def epcis_export(code: str) -> Any:
+    """A cylinder's events as an EPCIS 2.0 JSON-LD document."""
+    rt = runtime()
+    try:
+        with db(write=False) as s:
+            t = trace.trace(s, code, _verifier(), rt.authority.origin)
+            owner = s.get(Enterprise, t.cylinder.owner_id)
+            doc = epcis.document(
+                t.cylinder,
+                [e.event for e in t.entries],
+                owner.gs1_prefix if owner else None,
+                rt.now(),
+            )
+    except LedgerError as exc:
+        return error_page(status_of(exc), detail_text(exc))
+    body = json.dumps(doc, ensure_ascii=False, indent=1)
+    return Response(
+        body,
+        mimetype="application/ld+json",
+        headers={"Content-Disposition": f'attachment; filename="{t.cylinder.code}.epcis.jsonld"'},
+    )

@@ -1,0 +1,178 @@
+"""People on the pages: Flask-Login sessions over ``ledger.people`` (DESIGN §7).
+
+A page session remembers the actor's id and when the person logged in; a session idle
+for longer than SESSION_IDLE_MINUTES is over, and the next page says so in Chinese.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from collections.abc import Callable, Iterable
+from functools import cache, wraps
+from typing import Any
+
+import click
+from flask import Flask, abort, flash, redirect, request, session, url_for
+from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
+from flask_login import LoginManager, UserMixin, current_user, login_required, logout_user
+from sqlmodel import Session
+
+from app.runtime import runtime
+from ledger import people
+from ledger.model import Actor
+from ledger.store import transaction
+
+login_manager = LoginManager()
+login_manager.login_view = "pages_auth.login"
+login_manager.login_message = _l("Please log in first.")
+login_manager.login_message_category = "warning"
+login_manager.session_protection = "basic"
+
+
+class PageUser(UserMixin):
+    """The logged-in person: the actor they act as."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+
+    def get_id(self) -> str:
+        """Flask-Login's id of the user: the actor's id."""
+        return str(self.actor.id)
+
+    @property
+    def role(self) -> str:
+        """The actor's role."""
+        return self.actor.role
+
+
+@login_manager.user_loader
+def _load(user_id: str) -> PageUser | None:
+    login_at = session.get("login_at")
+    if not user_id.isdigit() or not isinstance(login_at, str):
+        return None
+    with transaction(runtime().engine, write=False) as db:
+        actor = people.actor_of_session(db, int(user_id), dt.datetime.fromisoformat(login_at))
+        if actor is not None:
+            db.expunge(actor)
+    return PageUser(actor) if actor is not None else None
+
+
+def current_actor() -> Actor:
+    """The actor of the logged-in person (only inside a login_required view)."""
+    actor: Actor = current_user.actor
+    return actor
+
+
+def start_session(actor: Actor, now: dt.datetime) -> None:
+    """Remember a fresh login in the session cookie."""
+    lang = session.get("lang")
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    session.permanent = True
+    session["login_at"] = now.isoformat()
+    session["seen_at"] = now.isoformat()
+
+
+def _check_idle(app: Flask) -> Callable[[], Any]:
+    def check() -> Any:
+        seen = session.get("seen_at")
+        if not seen or request.endpoint in (None, "static"):
+            return None
+        now = runtime().now()
+        idle = dt.timedelta(minutes=app.config["SESSION_IDLE_MINUTES"])
+        if now - dt.datetime.fromisoformat(seen) > idle:
+            logout_user()
+            session.clear()
+            flash(_l("Your session has expired. Please log in again."), "warning")
+            if request.path.startswith(("/driver/api", "/station/api")):
+                return {"error": "session_expired"}, 401
+            return redirect(url_for("pages_auth.login", next=request.full_path))
+        session["seen_at"] = now.isoformat()
+        return None
+
+    return check
+
+
+def roles_required(roles: Iterable[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A view for logged-in people of these roles (403 for other roles)."""
+    allowed = frozenset(roles)
+
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if current_user.role not in allowed:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorate
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Login and the idle-session check."""
+    app.config.setdefault("SESSION_IDLE_MINUTES", 120)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", dt.timedelta(days=1))
+    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
+    login_manager.init_app(app)
+    app.before_request(_check_idle(app))
+    app.cli.add_command(people_cli)
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        if request.path.startswith(("/driver/api", "/station/api")):
+            return {"error": "login_required"}, 401
+        flash(_l("Please log in first."), "warning")
+        return redirect(url_for("pages_auth.login", next=request.full_path))
+
+
+# --- demo people -------------------------------------------------------------------------
+
+
+@cache
+def _demo_password(name: str) -> tuple[str, str]:
+    """A demo password and its hash, drawn once per process (argon2 is slow on purpose)."""
+    password = secrets.token_urlsafe(9)
+    return password, people.hash_password(password)
+
+
+def add_demo_people(
+    session: Session, actors: dict[str, Actor], names: Iterable[str], now: dt.datetime
+) -> dict[str, str]:
+    """Give each named demo actor a login (its demo.json name) and a password; the passwords."""
+    out = {}
+    for name in names:
+        password, hashed = _demo_password(name)
+        people.add_person(session, actors[name], name, hashed, now)
+        out[name] = password
+    return out
+
+
+# --- CLI: flask people set-password ----------------------------------------------------------
+
+people_cli = AppGroup("people", help="Logins of people for the pages.")
+
+
+@people_cli.command("set-password")
+@click.argument("login")
+@click.option("--actor", "actor_id", type=int, required=True, help="The actor this login acts as.")
+@click.password_option()
+def set_password_command(login: str, actor_id: int, password: str) -> None:
+    """Create or change the login and password of an actor (prompts for the password)."""
+    from ledger.errors import LedgerError
+
+    rt = runtime()
+    try:
+        with transaction(rt.engine) as db:
+            actor = db.get(Actor, actor_id)
+            if actor is None:
+                raise click.ClickException(f"no actor {actor_id}")
+            people.set_password(db, actor, login, password, rt.now())
+    except LedgerError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"login {login} → actor {actor_id} ({actor.name}, {actor.role})")

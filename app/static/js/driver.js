@@ -1,0 +1,182 @@
+// The driver's phone page: scan (camera with BarcodeDetector, a photo, or typing),
+// queue the scan durably (ScanQueue), upload with its Idempotency-Key, show what waits.
+(function () {
+  "use strict";
+  var root = document.getElementById("driver");
+  if (!root) { return; }
+  var T = JSON.parse(document.getElementById("messages").textContent);
+  var csrf = document.querySelector("meta[name=csrf-token]").content;
+  var status = document.getElementById("scan-status");
+  var video = document.getElementById("camera");
+  var syncing = false, retryTimer = null, delay = 2000, stream = null, stopped = false;
+
+  if (window.BarcodeDetectionAPI && BarcodeDetectionAPI.prepareZXingModule) {
+    BarcodeDetectionAPI.prepareZXingModule({ overrides: { locateFile: function (path, prefix) {
+      return path.endsWith(".wasm") ? root.dataset.wasm : prefix + path;
+    } } });
+  }
+
+  function say(text, kind) { status.textContent = text; status.className = "status " + (kind || ""); }
+  function action() { return document.querySelector("input[name=action]:checked").value; }
+
+  function showPanel() {
+    document.getElementById("deliver-panel").hidden = action() !== "delivered";
+  }
+  Array.prototype.forEach.call(document.querySelectorAll("input[name=action]"), function (r) {
+    r.addEventListener("change", showPanel);
+  });
+  showPanel();
+
+  function payloadFor(type) {
+    if (type === "dispatched") { return { vehicle: root.dataset.vehicle }; }
+    if (type === "returned") { return {}; }
+    var checklist = {};
+    Array.prototype.forEach.call(document.querySelectorAll(".check-item"), function (box) {
+      checklist[box.value] = box.checked;
+    });
+    return { customer_id: parseInt(document.getElementById("customer").value, 10), checklist: checklist };
+  }
+
+  function scanned(text) {
+    var type = action();
+    if (type === "delivered" && !document.getElementById("customer").value) { say(T.choose_customer, "bad"); return; }
+    if (type === "dispatched" && !root.dataset.vehicle) { say(T.no_vehicle, "bad"); return; }
+    var entry = { code: text.trim(), type: type, payload: payloadFor(type), occurred_at: new Date().toISOString() };
+    ScanQueue.add(entry).then(function () { say(T.queued, "info"); render(); sync(); });
+  }
+
+  function li(text, cls) { var e = document.createElement("li"); e.textContent = text; e.className = cls || ""; return e; }
+  function shortCode(code) { var m = /\/c\/([A-Za-z0-9]{1,20})/.exec(code); return (m ? m[1] : code).toUpperCase(); }
+
+  function render() {
+    return ScanQueue.all().then(function (rows) {
+      var list = document.getElementById("pending");
+      list.textContent = "";
+      rows.forEach(function (r) {
+        list.appendChild(li(shortCode(r.code) + " · " + T[r.type] + " · " + T.pending + (r.error ? " (" + r.error + ")" : ""), "pending"));
+      });
+      document.getElementById("pending-count").textContent = String(rows.length);
+    });
+  }
+
+  function result(entry, ok, text) {
+    var line = shortCode(entry.code) + " · " + T[entry.type] + " · " + text;
+    var list = document.getElementById("results");
+    list.insertBefore(li(line, ok ? "good" : "bad"), list.firstChild);
+    say(line, ok ? "good" : "bad");
+  }
+
+  function later() {
+    if (retryTimer) { return; }
+    retryTimer = setTimeout(function () { retryTimer = null; sync(); }, delay);
+    delay = Math.min(delay * 2, 60000);
+  }
+
+  function send(entry) {
+    return fetch(root.dataset.post, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Idempotency-Key": entry.key },
+      body: JSON.stringify({ code: entry.code, type: entry.type, payload: entry.payload, occurred_at: entry.occurred_at })
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (body) { return { status: resp.status, body: body }; });
+    });
+  }
+
+  function handle(entry, answer) {
+    var s = answer.status, b = answer.body;
+    if (s === 200 || s === 201) {
+      result(entry, true, (b.replay ? T.replay : T.recorded) + (b.warnings && b.warnings.length ? " — " + b.warnings.join("；") : ""));
+      return ScanQueue.remove(entry.key);
+    }
+    if (s === 401) { stopped = true; say(T.session, "bad"); showLogin(); return Promise.resolve(); }
+    if (s === 400) { stopped = true; say(T.stale, "bad"); return Promise.resolve(); }
+    if (s >= 500 || s === 429) { throw new Error("HTTP " + s); }
+    var why = (b.reasons && b.reasons.length ? b.reasons.join("；") : b.detail) || ("HTTP " + s);
+    result(entry, false, T.refused + ": " + why);
+    return ScanQueue.remove(entry.key);
+  }
+
+  function showLogin() {
+    if (document.getElementById("relogin")) { return; }
+    var a = document.createElement("a");
+    a.id = "relogin"; a.href = root.dataset.login; a.textContent = T.login; a.className = "button";
+    status.appendChild(document.createTextNode(" ")); status.appendChild(a);
+  }
+
+  function sync() {
+    if (syncing || stopped) { return Promise.resolve(); }
+    syncing = true;
+    return ScanQueue.all().then(function (rows) {
+      return rows.reduce(function (chain, entry) {
+        return chain.then(function () {
+          if (stopped) { return null; }
+          return send(entry).then(function (answer) { return handle(entry, answer); }, function (err) { throw err; });
+        });
+      }, Promise.resolve()).then(function () { delay = 2000; });
+    }).catch(function () {
+      say(T.offline, "warn");
+      return ScanQueue.all().then(function (rows) {
+        return Promise.all(rows.map(function (r) { r.tries = (r.tries || 0) + 1; r.error = T.offline; return ScanQueue.update(r); }));
+      }).then(later);
+    }).then(function () { syncing = false; return render(); }, function () { syncing = false; });
+  }
+
+  // --- reading codes ------------------------------------------------------------------------
+  function detector() { return new window.BarcodeDetector({ formats: ["qr_code"] }); }
+
+  function decodeImage(source) {
+    return detector().detect(source).then(function (codes) { return codes.length ? codes[0].rawValue : null; });
+  }
+
+  document.getElementById("photo").addEventListener("change", function (event) {
+    var file = event.target.files && event.target.files[0];
+    if (!file) { return; }
+    say(T.scanning, "info");
+    decodeImage(file).then(function (text) {
+      if (text) { scanned(text); } else { say(T.no_code, "bad"); }
+    }, function () { say(T.no_code, "bad"); });
+    event.target.value = "";
+  });
+
+  function stopCamera() {
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; }
+    video.hidden = true;
+  }
+
+  function cameraError(err) {
+    stopCamera();
+    var name = err && err.name;
+    if (name === "NotAllowedError" || name === "SecurityError") { say(T.camera_denied, "bad"); }
+    else if (name === "NotFoundError" || name === "OverconstrainedError") { say(T.camera_missing, "bad"); }
+    else { say(T.camera_unavailable, "bad"); }
+  }
+
+  document.getElementById("camera-btn").addEventListener("click", function () {
+    if (stream) { stopCamera(); return; }
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.BarcodeDetector) {
+      say(T.camera_unavailable, "bad"); return;
+    }
+    navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }).then(function (s) {
+      stream = s; video.srcObject = s; video.hidden = false; say(T.scanning, "info");
+      return video.play().then(function () {
+        var d = detector();
+        (function look() {
+          if (!stream) { return; }
+          d.detect(video).then(function (codes) {
+            if (codes.length) { stopCamera(); scanned(codes[0].rawValue); } else { setTimeout(look, 250); }
+          }, function () { setTimeout(look, 500); });
+        }());
+      });
+    }).catch(cameraError);
+  });
+
+  document.getElementById("manual").addEventListener("submit", function (event) {
+    event.preventDefault();
+    var input = document.getElementById("code-input");
+    if (input.value.trim()) { scanned(input.value); input.value = ""; }
+  });
+
+  window.addEventListener("online", function () { delay = 2000; sync(); });
+  root.dataset.ready = "1";
+  render().then(sync);
+}());

@@ -1,0 +1,53 @@
+// A durable queue of scans in IndexedDB: nothing scanned is lost when the network
+// fails or the page is closed. Each entry keeps its Idempotency-Key for every retry,
+// so the server records it once however often it is sent.
+/* exported ScanQueue */
+var ScanQueue = (function () {
+  "use strict";
+  var DB = "cylinder-ledger", STORE = "scans";
+
+  function open() {
+    return new Promise(function (resolve, reject) {
+      var req = indexedDB.open(DB, 1);
+      req.onupgradeneeded = function () {
+        req.result.createObjectStore(STORE, { keyPath: "key" });
+      };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+
+  function run(mode, work) {
+    return open().then(function (db) {
+      return new Promise(function (resolve, reject) {
+        var tx = db.transaction(STORE, mode);
+        var out = work(tx.objectStore(STORE));
+        tx.oncomplete = function () { db.close(); resolve(out && out.result !== undefined ? out.result : out); };
+        tx.onerror = function () { db.close(); reject(tx.error); };
+      });
+    });
+  }
+
+  function newKey() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  return {
+    add: function (scan) {
+      scan.key = scan.key || newKey();
+      scan.tries = 0;
+      return run("readwrite", function (s) { s.put(scan); }).then(function () { return scan; });
+    },
+    update: function (scan) { return run("readwrite", function (s) { s.put(scan); }); },
+    remove: function (key) { return run("readwrite", function (s) { s.delete(key); }); },
+    all: function () {
+      return run("readonly", function (s) { return s.getAll(); }).then(function (rows) {
+        return (rows || []).sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
+      });
+    }
+  };
+}());

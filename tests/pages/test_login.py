@@ -1,0 +1,121 @@
+"""People's logins: passwords, roles, expired sessions, CSRF, the language."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from tests.pages.conftest import csrf_of
+
+
+def _login(client: Any, who: str, password: str) -> Any:
+    page = client.get("/login").get_data(as_text=True)
+    return client.post(
+        "/login", data={"csrf_token": csrf_of(page), "login": who, "password": password}
+    )
+
+
+def test_a_wrong_password_is_refused_in_chinese(client: Any, demo: Any) -> None:
+    resp = _login(client, "regulator", "not-the-password")
+    assert resp.status_code == 401
+    assert "登录名或密码错误" in resp.get_data(as_text=True)
+    assert client.get("/regulator/").status_code == 302  # still logged out
+
+
+def test_an_unknown_login_gets_the_same_answer(client: Any) -> None:
+    resp = _login(client, "nobody", "whatever-password")
+    assert resp.status_code == 401 and "登录名或密码错误" in resp.get_data(as_text=True)
+
+
+def test_each_role_lands_on_its_page(client: Any, demo: Any) -> None:
+    for who, page in (
+        ("regulator", "/regulator/"),
+        ("station_a", "/station/"),
+        ("driver_a", "/driver/"),
+    ):
+        resp = _login(client, who, demo["passwords"][who])
+        assert resp.status_code == 302 and resp.location == page
+        assert client.get(page).status_code == 200
+        logout = client.post(
+            "/logout", data={"csrf_token": csrf_of(client.get(page).get_data(as_text=True))}
+        )
+        assert logout.status_code == 302
+
+
+def test_a_page_of_another_role_is_forbidden(as_person: Any) -> None:
+    driver = as_person("driver_a")
+    resp = driver.get("/regulator/")
+    assert resp.status_code == 403 and "无权" in resp.get_data(as_text=True)
+
+
+def test_a_page_needs_a_login(client: Any) -> None:
+    resp = client.get("/station/")
+    assert resp.status_code == 302 and resp.location.startswith("/login?next=")
+    assert "请先登录" in client.get(resp.location).get_data(as_text=True)
+
+
+def test_an_expired_session_goes_back_to_login_with_a_message(as_person: Any) -> None:
+    client = as_person("regulator")
+    with client.session_transaction() as session:
+        stale = dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)
+        session["seen_at"] = stale.isoformat()
+    resp = client.get("/regulator/")
+    assert resp.status_code == 302 and resp.location.startswith("/login")
+    assert "登录已过期" in client.get(resp.location).get_data(as_text=True)
+    assert client.get("/regulator/").status_code == 302  # really logged out
+
+
+def test_a_login_form_without_csrf_is_refused(client: Any, demo: Any) -> None:
+    resp = client.post(
+        "/login", data={"login": "regulator", "password": demo["passwords"]["regulator"]}
+    )
+    assert resp.status_code == 400
+    assert "表单已失效" in resp.get_data(as_text=True)
+
+
+def test_the_api_keeps_bearer_tokens_without_csrf(client: Any, demo: Any) -> None:
+    resp = client.post(
+        "/api/v1/customers",
+        json={"name": "x", "kind": "household", "address": "y", "basement": False},
+        headers={"Authorization": f"Bearer {demo['tokens']['enterprise_a']}"},
+    )
+    assert resp.status_code == 201
+
+
+def test_a_next_url_elsewhere_is_ignored(client: Any, demo: Any) -> None:
+    page = client.get("/login").get_data(as_text=True)
+    resp = client.post(
+        "/login",
+        data={
+            "csrf_token": csrf_of(page),
+            "login": "regulator",
+            "password": demo["passwords"]["regulator"],
+            "next": "https://evil.example/",
+        },
+    )
+    assert resp.location == "/regulator/"
+
+
+def test_a_password_changed_from_the_command_line_replaces_the_old(
+    client: Any, demo: Any, runner: Any
+) -> None:
+    from sqlalchemy import select
+
+    from app.runtime import runtime
+    from ledger.model import Actor
+    from ledger.store import transaction
+
+    with client.application.app_context(), transaction(runtime().engine) as session:
+        actor_id = session.execute(select(Actor.id).where(Actor.role == "inspector")).scalar_one()
+    result = runner.invoke(
+        args=["people", "set-password", "inspector", "--actor", str(actor_id)],
+        input="a long password 1\na long password 1\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert _login(client, "inspector", demo["passwords"]["inspector"]).status_code == 401
+    assert _login(client, "inspector", "a long password 1").status_code == 302
+    short = runner.invoke(
+        args=["people", "set-password", "inspector", "--actor", str(actor_id)],
+        input="short\nshort\n",
+    )
+    assert short.exit_code == 1 and "至少10个字符" in short.output

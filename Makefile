@@ -3,9 +3,10 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 FLASK  := $(VENV)/bin/flask --app wsgi
 STAMP  := $(VENV)/.installed
-APT_PACKAGES := libzbar0
+APT_PACKAGES := libzbar0 fonts-dejavu-core fonts-droid-fallback poppler-utils librsvg2-bin \
+                chromium chromium-driver wrk
 
-.PHONY: install run test lint bench system-packages clean
+.PHONY: install run test lint bench bench-load system-packages clean translations security
 
 install: system-packages $(STAMP)
 
@@ -30,6 +31,11 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	@# opencv-contrib-python-headless replaced the plain wheel, and both own cv2/: drop an
+	@# old plain one, then lay the contrib files down again (the uninstall removed them).
+	@if $(PY) -m pip show -q opencv-python-headless >/dev/null 2>&1; then \
+	  $(PY) -m pip uninstall -y -q opencv-python-headless && \
+	  $(PY) -m pip install -q --force-reinstall --no-deps opencv-contrib-python-headless; fi
 	touch $(STAMP)
 
 run: install
@@ -40,13 +46,29 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# Issue 8: authorization matrix, schemathesis, hostile input, concurrency, kill -9.
+security: install
+	$(PY) -m pytest -q tests/security tests/reliability
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
+# Pages' catalogs: extract the English msgids, merge into zh_Hans_CN and en, compile the .mo
+# files (committed, so a fresh clone serves Chinese without this step).
+translations: install
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o app/translations/messages.pot .
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location
+	$(VENV)/bin/pybabel compile -d app/translations
+
 bench: install
 	$(PY) bench/ledger.py
+
+# Fill checks through gunicorn beside a hello-world view (wrk), then p99 at 10k vs 1M events.
+bench-load: install
+	$(PY) bench/load.py
+	$(PY) bench/scale.py --sizes 10000,1000000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

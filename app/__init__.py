@@ -7,7 +7,9 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from app import cli, config, problems, runtime
+from app import cli, config, idempotency, pages, problems, runtime, security
+from app import logging as app_logging
+from app import metrics as app_metrics
 from app.api import api
 
 
@@ -25,8 +27,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
     )
     config.load(app, test_config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable
+    app_logging.init_app(app)  # first: the request id is bound before anything logs
     problems.init_app(app)
     runtime.init_app(app)
+    app_metrics.init_app(app)
+    security.bound_path_integers(app)  # before the routes: ids fit a database integer
     app.register_blueprint(api)
+    pages.init_app(app)
+    idempotency.init_app(app)
+    security.init_app(app)  # after the views: it wraps some of them in rate limits
     cli.init_app(app)
     return app

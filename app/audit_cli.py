@@ -13,11 +13,15 @@ from ledger.model import Event
 from ledger.note import NoteError, Verifier, verifier_from_key
 
 
-def run_audit(rt: Runtime, vkey: str | None, workers: int | None) -> int:
-    """Audit the runtime's database; 0 when everything verifies, 1 otherwise."""
+def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
+    """Audit the runtime's database; 0 when everything verifies, 1 otherwise.
+
+    A checkpoint verifies when any of ``vkeys`` signed it (a key rotation's old and new
+    keys); with none given, this instance's own key.
+    """
     console = Console(stderr=True)
     try:
-        verifier: Verifier = verifier_from_key(vkey) if vkey else _own_verifier(rt)
+        verifiers = [verifier_from_key(k) for k in vkeys] or [_own_verifier(rt)]
     except NoteError as exc:
         console.print(f"[red]bad --key: {exc}[/red]")
         return 2
@@ -33,8 +37,8 @@ def run_audit(rt: Runtime, vkey: str | None, workers: int | None) -> int:
         task = bar.add_task("审计 auditing events", total=total)
         report = audit(
             rt.engine,
-            verifier,
-            rt.authority.origin if not vkey else None,
+            verifiers,
+            rt.authority.origin if not vkeys else None,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
         )

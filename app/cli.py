@@ -27,14 +27,24 @@ def db_upgrade() -> None:
 
 
 @demo_cli.command("seed")
-def demo_seed() -> None:
-    """Create the demo data (idempotent) and write instance/demo.json."""
+@click.option("--small", is_flag=True, help="The registry and five cylinders, no year of history.")
+def demo_seed(small: bool) -> None:
+    """Create the demo district (idempotent) and write instance/demo.json."""
     from app.demo import seed
 
     rt = runtime()
     out = Path(current_app.instance_path) / "demo.json"
+
+    def progress(steps: int, scripts: int) -> None:
+        click.echo(f"  … {steps} steps played, {scripts} cylinders still active", err=True)
+
+    if not small and not out.exists():
+        click.echo("seeding a year of the demo district (about a minute)…", err=True)
     with transaction(rt.engine) as session:
-        doc = seed(session, rt.authority, rt.now(), out)
+        doc = seed(
+            session, rt.authority, rt.now(), out, history=not small, params=rt.params,
+            progress=progress,
+        )  # fmt: skip
     click.echo(f"demo ready: {len(doc['tokens'])} tokens in {out}")
 
 
@@ -62,26 +72,60 @@ def ledger_checkpoint() -> None:
     click.echo(row.note, nl=False)
 
 
+@ledger_cli.command("rebuild-states")
+def ledger_rebuild_states() -> None:
+    """Recompute every cylinder's projected state from its events (after changing the
+    jurisdiction's parameters, or to prove the projection right)."""
+    from ledger import projection
+
+    rt = runtime()
+    with transaction(rt.engine) as session:
+        count = projection.rebuild(session, rt.params)
+    click.echo(f"rebuilt the state of {count} cylinders from their events")
+
+
 @ledger_cli.command("audit")
-@click.option("--key", "vkey", help="Checkpoint verifier key (default: this instance's key).")
+@click.option(
+    "--key",
+    "vkeys",
+    multiple=True,
+    help="Checkpoint verifier key (default: this instance's key); repeat it for the old and "
+    "new keys of a rotation.",
+)
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
-def ledger_audit(vkey: str | None, workers: int | None) -> None:
+def ledger_audit(vkeys: tuple[str, ...], workers: int | None) -> None:
     """Recompute every chain, signature, the tree and every checkpoint; exit 1 on any defect."""
     from app.audit_cli import run_audit
 
-    sys.exit(run_audit(runtime(), vkey, workers))
+    sys.exit(run_audit(runtime(), list(vkeys), workers))
 
 
 @jobs_cli.command("run")
 @click.option("--every", default=10.0, help="Seconds between integrate+checkpoint runs.")
-def jobs_run(every: float) -> None:
-    """Run the scheduler process (integrate and checkpoint on a cadence)."""
+@click.option("--sweep-every", default=3600.0, help="Seconds between expiry sweeps.")
+def jobs_run(every: float, sweep_every: float) -> None:
+    """Run the scheduler process: integrate+checkpoint, expiry sweep, stale report, audit."""
     from app.jobs import run_scheduler
 
-    run_scheduler(current_app._get_current_object(), every)  # type: ignore[attr-defined]
+    run_scheduler(current_app._get_current_object(), every, sweep_every)  # type: ignore[attr-defined]
+
+
+@jobs_cli.command("once")
+@click.argument("job", type=click.Choice(["integrate", "expiry_sweep", "stale_report", "audit"]))
+def jobs_once(job: str) -> None:
+    """Run one job now (as the scheduler would, under its lock); print its result as JSON."""
+    import json
+
+    from app.jobs import JOBS
+
+    result = JOBS[job](current_app._get_current_object())  # type: ignore[attr-defined]
+    click.echo(json.dumps(result, ensure_ascii=False, default=str))
+    sys.exit(0 if result["status"] in ("done", "busy") else 1)
 
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for group in (db_cli, demo_cli, ledger_cli, jobs_cli):
+    from app.labels_cli import labels_cli
+
+    for group in (db_cli, demo_cli, ledger_cli, jobs_cli, labels_cli):
         app.cli.add_command(group)

@@ -24,7 +24,20 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # Integrate right after each write so proofs are available at once;
         # the scheduler (jobs run) also integrates on its own cadence.
         INTEGRATE_AFTER_WRITE=env.get("INTEGRATE_AFTER_WRITE", "1") == "1",
+        # Jurisdiction parameters (ledger/params.py): a JSON file; default
+        # instance/jurisdiction.json when present, else the national defaults.
+        JURISDICTION=env.get("JURISDICTION"),
+        # The scheduler (app/jobs.py): an optional webhook for owners' notifications, and
+        # the days without an event after which a cylinder counts as stale.
+        NOTIFY_WEBHOOK_URL=env.get("NOTIFY_WEBHOOK_URL") or None,
+        STALE_DAYS=int(env.get("STALE_DAYS", "90")),
+        LOG_LEVEL=env.get("LOG_LEVEL", "INFO"),
         MAX_CONTENT_LENGTH=256 * 1024,
+        # Behind a TLS-terminating proxy: how many X-Forwarded-* hops to trust (app.security).
+        PROXY_HOPS=int(env.get("PROXY_HOPS", "0")),
+        RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
+        # A keyed write whose request died (kill -9) frees its key this late (app.idempotency).
+        IDEMPOTENCY_CLAIM_SECONDS=int(env.get("IDEMPOTENCY_CLAIM_SECONDS", "30")),
         SYNC_LOCAL_STORAGE=False,
         SWAGGER_UI_CSS="/static/vendor/swagger-ui/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS="/static/vendor/swagger-ui/swagger-ui-bundle.js",
@@ -36,6 +49,8 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
             "verifiable RFC 6962 log. Errors are RFC 9457 problem details."
         },
     )
+    if "RATELIMIT_ENABLED" in env:
+        app.config["RATELIMIT_ENABLED"] = env["RATELIMIT_ENABLED"] == "1"
     if overrides:
         app.config.update(overrides)
 

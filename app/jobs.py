@@ -1,32 +1,171 @@
-"""The scheduler process: one APScheduler 3.x process, never inside web workers."""
+"""The scheduler process (``flask --app wsgi jobs run``): one APScheduler 3.x process, never
+inside the web workers.
+
+Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook delivery (hourly),
+the stale-cylinder report and the audit (nightly). Each job runs under its own PostgreSQL
+advisory lock taken with ``wait=False``: a second scheduler process skips a job the first
+is running, and every job is idempotent besides (unique keys), so nothing is done twice.
+A job that meets a database error (gone away, disk full) logs it and changes nothing; the
+next run retries, with a fresh connection, since SQLAlchemy drops a broken one.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlmodel import Session
 
-from ledger import log
-from ledger.store import transaction
+from app.logging import get_logger
+from app.runtime import Runtime
+from ledger import log, notifications, sweeps
+from ledger.audit import audit
+from ledger.note import verifier_from_key, verifier_key_for
+from ledger.store import advisory_lock, transaction
+
+Result = dict[str, Any]
+logger = get_logger("app.jobs")
 
 
-def integrate_and_checkpoint(app: Flask) -> None:
+def guarded(
+    app: Flask, name: str, body: Callable[[Runtime, Any], Result], *, write: bool = True
+) -> Result:
+    """Run one job in a transaction under its advisory lock; never raises a database error.
+
+    ``write=False`` (the long daily jobs): the lock is held in a plain transaction that takes
+    no write lock on SQLite, so the web keeps writing while an audit runs; the job writes
+    its record in a short transaction of its own.
+    """
+    rt: Runtime = app.extensions["ledger"]
+    try:
+        with _session(rt, write) as session:
+            if not advisory_lock(session, f"job:{name}", wait=False):
+                logger.info("job skipped: another scheduler runs it", job=name)
+                return {"job": name, "status": "busy"}
+            result = {"job": name, "status": "done", **body(rt, session)}
+    except (OperationalError, DBAPIError) as exc:
+        logger.error("job failed: database error, will retry", job=name, error=str(exc)[:300])
+        return {"job": name, "status": "error", "error": str(exc)[:300]}
+    logger.info("job done", **result)
+    return result
+
+
+@contextmanager
+def _session(rt: Runtime, write: bool) -> Iterator[Session]:
+    if write:
+        with transaction(rt.engine) as session:
+            yield session
+        return
+    with Session(rt.engine) as session, session.begin():
+        yield session
+
+
+def integrate_and_checkpoint(app: Flask) -> Result:
     """Integrate everything pending and publish a checkpoint (idempotent)."""
-    rt = app.extensions["ledger"]
-    with transaction(rt.engine) as session:
-        log.integrate(session)
-        log.publish_checkpoint(session, rt.authority.server, rt.authority.origin)
+
+    def body(rt: Runtime, session: Any) -> Result:
+        old = new = log.log_state(session).size
+        while True:
+            step = log.integrate(session)
+            new = step.new_size
+            if step.new_size == step.old_size:
+                break
+        cp = log.publish_checkpoint(session, rt.authority.server, rt.authority.origin)
+        return {"integrated": new - old, "tree_size": new, "checkpoint_size": cp.size}
+
+    return guarded(app, "integrate", body)
 
 
-def run_scheduler(app: Flask, every: float) -> None:
+def expiry_sweep(app: Flask) -> Result:
+    """Notify owners of cylinders gone overdue or past end of life; deliver to the webhook."""
+    url = app.config.get("NOTIFY_WEBHOOK_URL")
+
+    def body(rt: Runtime, session: Any) -> Result:
+        now = rt.now()
+        made = sweeps.expiry_sweep(session, now.date(), now)
+        out: Result = {"overdue": made.overdue, "end_of_life": made.end_of_life}
+        if url:
+            sent = notifications.deliver(session, url, _post, now)
+            out.update(delivered=sent.delivered, delivery_failed=sent.failed)
+        return out
+
+    return guarded(app, "expiry_sweep", body)
+
+
+def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+    return httpx.post(url, json=body, headers=headers, timeout=10.0).status_code
+
+
+def stale_report(app: Flask) -> Result:
+    """Once a day: count the cylinders no event touched for STALE_DAYS days, by owner."""
+    days = int(app.config.get("STALE_DAYS", 90))
+    return _daily(app, "stale_report", lambda rt, _s: sweeps.stale_report(_s, rt.now(), days))
+
+
+def nightly_audit(app: Flask) -> Result:
+    """Once a day: audit the whole ledger; record the verdict for the regulator's overview."""
+
+    def body(rt: Runtime, _session: Any) -> Result:
+        verifier = verifier_from_key(verifier_key_for(rt.authority.server))
+        report = audit(rt.engine, verifier, rt.authority.origin, workers=1)
+        verdict = {
+            "at": rt.now().isoformat(),
+            "ok": report.ok,
+            "events": report.events,
+            "checkpoints": report.checkpoints,
+            "first_bad": report.first(),
+        }
+        path = Path(app.instance_path) / "last_audit.json"
+        path.write_text(json.dumps(verdict, ensure_ascii=False))
+        return {"ok": report.ok, "detail": verdict}
+
+    return _daily(app, "audit", body)
+
+
+def _daily(app: Flask, name: str, run: Callable[[Runtime, Any], Result]) -> Result:
+    def body(rt: Runtime, session: Any) -> Result:
+        period = rt.now().date().isoformat()
+        if sweeps.already_ran(session, name, period):
+            return {"period": period, "already": True}
+        started = rt.now()
+        detail = run(rt, session)
+        ok = bool(detail.get("ok", True))
+        with transaction(rt.engine) as tx:
+            recorded = sweeps.record_run(tx, name, period, started, ok, detail, rt.now())
+        return {"period": period, "already": not recorded, "ok": ok}
+
+    return guarded(app, name, body, write=False)
+
+
+JOBS: dict[str, Callable[[Flask], Result]] = {
+    "integrate": integrate_and_checkpoint,
+    "expiry_sweep": expiry_sweep,
+    "stale_report": stale_report,
+    "audit": nightly_audit,
+}
+
+
+def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None:
     """Block, running the jobs until interrupted."""
     scheduler = BlockingScheduler(timezone="UTC")
+    common = {"args": [app], "max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
+    scheduler.add_job(integrate_and_checkpoint, "interval", seconds=every, id="integrate", **common)
     scheduler.add_job(
-        integrate_and_checkpoint,
-        "interval",
-        seconds=every,
-        args=[app],
-        max_instances=1,
-        coalesce=True,
-        id="integrate",
-    )
+        expiry_sweep, "interval", seconds=sweep_every, id="expiry_sweep",
+        next_run_time=dt.datetime.now(dt.UTC), **common,
+    )  # fmt: skip
+    # Nightly, and once at start-up: a missed night (scheduler down) is caught up at once.
+    for name, fn, hour in (("stale_report", stale_report, 1), ("audit", nightly_audit, 2)):
+        scheduler.add_job(fn, "cron", hour=hour, minute=0, id=name, **common)
+        scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.UTC), id=f"{name}-start",
+                          args=[app])  # fmt: skip
+    logger.info("scheduler started", every=every, sweep_every=sweep_every)
     scheduler.start()

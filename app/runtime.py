@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from ledger import log
 from ledger.authority import Authority
+from ledger.errors import LedgerError
 from ledger.keys import REGISTRY_KEY_FILE, SERVER_KEY_FILE, load_or_create_signer
+from ledger.params import Jurisdiction
 from ledger.store import make_engine, transaction
 
 
@@ -22,6 +26,7 @@ class Runtime:
     engine: Engine
     authority: Authority
     integrate_after_write: bool
+    params: Jurisdiction
 
     def now(self) -> dt.datetime:
         """The server clock (one place to read it)."""
@@ -47,12 +52,32 @@ def init_app(app: Flask) -> None:
     """Create the engine and keys once per application."""
     cfg = app.config
     app.extensions["ledger"] = Runtime(
-        engine=make_engine(cfg["DATABASE_URL"]),
+        engine=make_engine(cfg["DATABASE_URL"], background_checkpoints=True),
         authority=build_authority(
             Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]
         ),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
+        params=load_jurisdiction(cfg.get("JURISDICTION"), Path(app.instance_path)),
     )
+
+
+def load_jurisdiction(setting: Any, instance: Path) -> Jurisdiction:
+    """The jurisdiction's parameters: a dict, a JSON file path, or instance/jurisdiction.json.
+
+    A bad file stops the start-up with a message naming the bad key, never silently
+    falling back to national defaults.
+    """
+    if isinstance(setting, dict):
+        return Jurisdiction.from_dict(setting)
+    path = Path(setting) if setting else instance / "jurisdiction.json"
+    if not path.exists():
+        if setting:
+            raise RuntimeError(f"JURISDICTION file {path} does not exist")
+        return Jurisdiction()
+    try:
+        return Jurisdiction.from_dict(json.loads(path.read_text()))
+    except (ValueError, LedgerError) as exc:
+        raise RuntimeError(f"{path}: {exc}") from exc
 
 
 def runtime() -> Runtime:

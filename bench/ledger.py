@@ -75,6 +75,7 @@ from ledger.store import make_engine, transaction, upgrade  # noqa: E402
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
 ORIGIN = "bench.ledger.test/log"
+APPEND_TYPE = "reported"  # what §1 appends (see ServiceLedger.payload)
 BASE_URL = "https://bench.ledger.test"
 OUT = HERE / "out"  # git-ignored: profiles and JSON results
 
@@ -259,7 +260,7 @@ class ServiceLedger:
         self.authority: Authority = build_authority(self.keys_dir, ORIGIN, BASE_URL)
         self.engine = make_engine(url)
         with transaction(self.engine) as session:
-            doc = seed(session, self.authority, now(), self.instance / "demo.json")
+            doc = seed(session, self.authority, now(), self.instance / "demo.json", history=False)
         self.tokens: dict[str, str] = doc["tokens"]
         self.station_id: int = doc["stations"]["a"]
         with transaction(self.engine, write=False) as session:
@@ -281,14 +282,16 @@ class ServiceLedger:
         self.register_seconds = time.perf_counter() - t0
 
     def payload(self, i: int) -> dict[str, Any]:
-        return {"station_id": self.station_id, "gross_kg": 31.0 + (i % 10) / 10, "net_kg": 15.0}
+        # Since issue 3 a "filled" needs an allowing fill check first; a station's report
+        # takes the same write path (lock, rules, sign, hash, write, project) on its own.
+        return {"kind": "label_damaged", "note": f"bench {i % 10}"}
 
     def code(self, i: int) -> str:
         return self.codes[i % len(self.codes)]
 
     def append(self, session: Any, i: int) -> None:
         service.append_event(
-            session, self.authority, self.filler, self.code(i), "filled", self.payload(i), now()
+            session, self.authority, self.filler, self.code(i), APPEND_TYPE, self.payload(i), now()
         )
 
     def integrate_all(self) -> int:
@@ -363,7 +366,7 @@ def bench_http(led: ServiceLedger, n: int, warmup: int, integrate_after_write: b
             resp = client.post(
                 f"/api/v1/cylinders/{led.code(i)}/events",
                 headers=headers,
-                json={"type": "filled", "payload": led.payload(i)},
+                json={"type": APPEND_TYPE, "payload": led.payload(i)},
             )
             elapsed = time.perf_counter() - t0
             if resp.status_code != 201:

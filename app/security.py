@@ -1,0 +1,177 @@
+"""Security headers, a strict Content-Security-Policy, HSTS behind TLS, and rate limits.
+
+- CSP: scripts only from this origin (no inline script; a ``type="application/json"``
+  data block is not executed and needs no exception); WebAssembly for the phone's QR
+  decoder. The API docs page's own inline bootstrap script is allowed by its hash only.
+- HSTS only on a secure request: behind a TLS proxy, set ``PROXY_HOPS`` so ProxyFix takes
+  the scheme and client address from ``X-Forwarded-*``.
+- Rate limits (Flask-Limiter, per client address; ``RATELIMIT_STORAGE_URI``, default
+  in-memory): the public page and public reads, the report form, and the login form.
+  A 429 is problem+json on the API and a Chinese page elsewhere. Tests run with the
+  limiter off unless they turn it on (``RATELIMIT_ENABLED``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from flask import Flask, Response, make_response, request
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from sqlalchemy.exc import DataError
+from werkzeug.exceptions import TooManyRequests
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
+
+from app.problems import problem
+
+CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self' 'wasm-unsafe-eval'",
+        "style-src 'self' 'unsafe-inline'",  # charts and the docs UI set styles from scripts
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+HSTS = "max-age=31536000; includeSubDomains"
+DOCS_PATH = "/api/v1/docs"
+INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
+
+PUBLIC_ENDPOINTS = (
+    "public.cylinder",
+    "api.read",
+    "api.checkpoint",
+    "api.key",
+    "api.registry_key",
+    "api.inclusion",
+    "api.consistency",
+)
+LIMITS = {
+    "RATELIMIT_PUBLIC": "120 per minute",
+    "RATELIMIT_REPORT": "10 per hour",
+    "RATELIMIT_LOGIN": "10 per minute",
+}
+
+
+def csp_for(path: str, body: bytes) -> str:
+    """The policy for one response: the docs page adds the hashes of its inline scripts."""
+    if path != DOCS_PATH:
+        return CSP
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(s).digest()).decode() + "'"
+        for s in INLINE_SCRIPT.findall(body)
+    )
+    return CSP.replace("script-src 'self'", f"script-src 'self' {hashes}", 1)
+
+
+def _headers(response: Response) -> Response:
+    for name, value in HEADERS.items():
+        response.headers.setdefault(name, value)
+    body = response.get_data() if request.path == DOCS_PATH else b""
+    response.headers["Content-Security-Policy"] = csp_for(request.path, body)
+    if request.is_secure:
+        response.headers["Strict-Transport-Security"] = HSTS
+    return response
+
+
+def _signed_in() -> bool:
+    """Callers with a valid bearer token are not held to the public limit (a junk one is)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        return False
+    from app.runtime import runtime
+    from ledger.registry import actor_for_token
+    from ledger.store import transaction
+
+    with transaction(runtime().engine, write=False) as session:
+        return actor_for_token(session, token.strip()) is not None
+
+
+def _too_many(error: TooManyRequests) -> Any:
+    retry = str(getattr(error, "retry_after", "") or 60)
+    if request.path.startswith("/api/"):
+        body, status, headers = problem(
+            429, "Too Many Requests", "请求过于频繁，请稍后再试 / too many requests, retry later"
+        )
+        return body, status, {**headers, "Retry-After": retry}
+    from app.pages.common import error_page
+
+    page = error_page(429, "请求过于频繁，请稍后再试。/ Too many requests, try again later.")
+    response = make_response(page)
+    response.headers["Retry-After"] = retry
+    return response
+
+
+def _bad_data(error: DataError) -> Any:
+    """Input the database cannot store (a NUL byte in text on PostgreSQL): 422, not 500.
+
+    Found by schemathesis on PostgreSQL (``POST /labels/sheet`` with a NUL in a code); the
+    transaction was rolled back, so nothing was recorded.
+    """
+    return problem(
+        422,
+        "Invalid Input",
+        "输入含有无法保存的字符（如 NUL）/ input holds characters that "
+        "cannot be stored (such as NUL)",
+    )
+
+
+def _limit(limiter: Limiter, app: Flask, endpoint: str, value: str, **kw: Any) -> None:
+    view = app.view_functions[endpoint]
+    app.view_functions[endpoint] = limiter.limit(value, **kw)(view)
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:…>`` path parts fit a 64-bit database integer; a larger one matches no route.
+
+    Found by schemathesis: ``/ledger/leaves/5354290823761877794816`` overflowed SQLite's
+    integer binding and answered 500; now it is a 404 like any other missing record.
+    """
+
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def bound_path_integers(app: Flask) -> None:
+    """Install BoundedInt as ``int``: call before any blueprint is registered."""
+    app.url_map.converters["int"] = BoundedInt
+
+
+def init_app(app: Flask) -> None:
+    """Install ProxyFix (when configured), the headers and the limiter."""
+    cfg = app.config
+    hops = int(cfg.get("PROXY_HOPS") or 0)
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+    cfg.setdefault("RATELIMIT_ENABLED", not app.testing)
+    cfg.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    for name, value in LIMITS.items():
+        cfg.setdefault(name, value)
+    limiter = Limiter(get_remote_address, app=app)
+    app.extensions["ledger_limiter"] = limiter
+    for endpoint in PUBLIC_ENDPOINTS:
+        _limit(limiter, app, endpoint, lambda: cfg["RATELIMIT_PUBLIC"], exempt_when=_signed_in)
+    _limit(limiter, app, "public.report", lambda: cfg["RATELIMIT_REPORT"])
+    _limit(limiter, app, "pages_auth.login_post", lambda: cfg["RATELIMIT_LOGIN"])
+    app.after_request(_headers)
+    app.register_error_handler(429, _too_many)
+    app.register_error_handler(DataError, _bad_data)

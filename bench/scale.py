@@ -1,0 +1,192 @@
+#!/usr/bin/env python
+"""Fill-check p99 at a small and a large ledger, and EXPLAIN of the pages' queries (issue 7).
+
+    .venv/bin/python bench/scale.py [--backend postgresql|sqlite] [--sizes 10000,1000000]
+                                    [--checks 2000]
+
+For each size, a fresh database is bulk-loaded by bench/fill_check.py's loader (10-event
+cylinders, chained and hashed as the service does, with projection rows; see its
+docstring): 10k events is a street, 1M a district (10k cylinders × ~100 events, a year of
+fortnightly fills), 10M a province. Then ``--checks`` fill checks in-process
+(``ledger.checks.fill_check`` in its own write transaction, allowed and blocked-writing)
+and over Flask's test client, as bench/fill_check.py does. The p99 of the largest size is
+compared with the smallest's (target ≤ 1.5×).
+
+On PostgreSQL, at the largest size the statements that the dashboard's read models,
+the trace, the expiry sweep and a fill check send are captured and each is EXPLAINed:
+any sequential scan of a large table (events, cylinders, cylinder_states, log_leaves,
+fill_checks, when it holds ≥ 10,000 rows) is printed as MISSING INDEX. Figures are printed,
+never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fill_check as fc
+from sqlalchemy import event, text
+
+BIG_TABLES = ("events", "cylinders", "cylinder_states", "log_leaves", "fill_checks")
+TARGET_RATIO = 1.5
+
+
+def run(backend: str, events: int, n_checks: int, explain: bool) -> dict[str, Any]:
+    """Load ``events`` events into a fresh database, measure, EXPLAIN; drop it."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    url, pg = fc.fresh_database(backend, tmp)
+    try:
+        fc.upgrade(url)
+        app = fc.create_app(
+            {
+                "DATABASE_URL": url,
+                "INSTANCE_PATH": str(tmp / "instance"),
+                "KEYS_DIR": str(tmp / "keys"),
+                "INTEGRATE_AFTER_WRITE": False,
+                "LOG_REQUESTS": False,
+            }
+        )
+        rt = app.extensions["ledger"]
+        with app.app_context(), fc.transaction(rt.engine) as s:
+            demo = fc.seed(s, rt.authority, rt.now(), tmp / "instance" / "demo.json", history=False)
+        t0 = time.perf_counter()
+        loader = fc.Loader(rt.engine, demo, rt.now() - dt.timedelta(days=400))
+        loader.load(events)
+        loaded = time.perf_counter() - t0
+        fc.say(f"{backend}: {loader.n * fc.PER_CYLINDER:,} events loaded in {loaded:.0f} s")
+        if backend == "postgresql":
+            with rt.engine.begin() as conn:
+                conn.execute(text("ANALYZE"))
+        out = fc.measure(app, demo, loader, n_checks, backend)
+        out["load_s"] = round(loaded, 1)
+        if explain and backend == "postgresql":
+            out["plans"] = explain_pages(app, loader)
+        return out
+    finally:
+        if pg is not None:
+            admin, schema = pg
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+
+def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
+    """Capture the statements of the pages' read models and EXPLAIN each one."""
+    from ledger import checks, oversight, sweeps, trace
+    from ledger.note import verifier_from_key, verifier_key_for
+
+    rt = app.extensions["ledger"]
+    now = rt.now()
+    code = loader.codes["a"][0]
+    verifier = verifier_from_key(verifier_key_for(rt.authority.server))
+    calls = {
+        "blocked_fills": lambda s: oversight.blocked_fills(s, now - dt.timedelta(days=30)),
+        "blocked_summary": lambda s: oversight.blocked_summary(s, now - dt.timedelta(days=30)),
+        "overdue": lambda s: oversight.overdue(s, now.date()),
+        "expiring": lambda s: oversight.expiring(s, now.date(), rt.params),
+        "stale": lambda s: oversight.stale(s, now, 90),
+        "per_day": lambda s: oversight.per_day(s, ("filled",), now - dt.timedelta(days=60)),
+        "trace": lambda s: trace.trace(s, code, verifier, rt.authority.origin),
+        "expiry_sweep": lambda s: sweeps.expiry_sweep(s, now.date(), now),
+        "fill_check": lambda s: checks.fill_check(
+            s, rt.authority, _actor(s, loader), loader.demo["stations"]["a"], code, now, rt.params
+        ),
+    }
+    out = []
+    for name, call in calls.items():
+        seen: list[tuple[str, Any]] = []
+
+        def grab(_conn: Any, _cur: Any, stmt: str, params: Any, _ctx: Any, _many: bool) -> None:
+            if stmt.lstrip().upper().startswith(("SELECT", "WITH")):
+                seen.append((stmt, params))  # noqa: B023
+
+        event.listen(rt.engine, "before_cursor_execute", grab)
+        try:
+            with fc.transaction(rt.engine) as s:
+                call(s)
+                s.rollback()  # the sweep's and the check's writes are not kept
+        finally:
+            event.remove(rt.engine, "before_cursor_execute", grab)
+        with rt.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:t)"),
+                {"t": list(BIG_TABLES)},
+            )
+            large = {name for name, tuples in rows if tuples >= 10_000}
+            raw = conn.connection.dbapi_connection
+            for stmt, params in seen:
+                with raw.cursor() as cur:  # type: ignore[union-attr]
+                    cur.execute("EXPLAIN (FORMAT JSON) " + stmt, params)
+                    plan = cur.fetchone()[0]
+                scans = sorted(_seq_scans(plan[0]["Plan"]) & large)  # small tables: fine
+                out.append((name, " ".join(stmt.split())[:90], scans))
+    return out
+
+
+def _actor(session: Any, loader: Any) -> Any:
+    from ledger import registry
+
+    return registry.actor_for_token(session, loader.demo["tokens"]["station_a"])
+
+
+def _seq_scans(node: dict[str, Any]) -> set[str]:
+    found = set()
+    if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in BIG_TABLES:
+        found.add(node["Relation Name"])
+    for child in node.get("Plans", []):
+        found |= _seq_scans(child)
+    return found
+
+
+def main() -> int:
+    """Parse arguments, run each size, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", default="postgresql", choices=["sqlite", "postgresql"])
+    parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--checks", type=int, default=2000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    results = []
+    for i, size in enumerate(sizes):
+        fc.say(f"{args.backend}: loading {size:,} events …")
+        results.append(run(args.backend, size, args.checks, explain=i == len(sizes) - 1))
+    print(
+        f"\n# bench/scale.py — {args.backend}, {args.checks} checks per row, "
+        f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
+    )
+    print("| events | load s | path | p50 ms | p99 ms | max ms | p99 ÷ smallest |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        for path in ("service_allowed", "service_blocked", "http_allowed"):
+            ratio = r[path]["p99_ms"] / results[0][path]["p99_ms"]
+            verdict = (
+                f"{ratio:.2f} ({'met' if ratio <= TARGET_RATIO else 'MISSED'} ≤{TARGET_RATIO})"
+            )
+            print(
+                f"| {r['events']:,} | {r['load_s']} | {path} | {r[path]['p50_ms']:.2f} | "
+                f"{r[path]['p99_ms']:.2f} | {r[path]['max_ms']:.2f} | {verdict} |"
+            )
+    plans = results[-1].get("plans")
+    if plans:
+        print(f"\n## EXPLAIN at {results[-1]['events']:,} events: sequential scans of large tables")
+        for name, stmt, scans in plans:
+            print(
+                f"- {name}: {'MISSING INDEX: seq scan of ' + ', '.join(scans) if scans else 'ok'}"
+                f" — {stmt}"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""The scheduler's jobs: idempotent, locked per job, clear about a database that is away."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text, update
+from sqlmodel import Session
+
+from app import jobs
+from ledger.model_ops import JobRun, Notification
+from ledger.model_rules import CylinderStateRow
+from ledger.store import make_engine
+
+
+def _rt(app: Any) -> Any:
+    return app.extensions["ledger"]
+
+
+def _count(app: Any, table: Any) -> int:
+    with Session(_rt(app).engine) as s:
+        return int(s.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _make_overdue(app: Any, n: int = 1) -> list[str]:
+    """Move the inspection date of ``n`` cylinders in use to yesterday."""
+    try:
+        return _overdue(app, n)
+    except Exception:  # the pool's connection was dropped by the server: one retry
+        return _overdue(app, n)
+
+
+def _overdue(app: Any, n: int) -> list[str]:
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    with Session(_rt(app).engine) as s:
+        ids = list(
+            s.execute(
+                select(CylinderStateRow.cylinder_id)
+                .where(CylinderStateRow.status != "scrapped")
+                .order_by(CylinderStateRow.cylinder_id)
+                .limit(n)
+            ).scalars()
+        )
+        s.execute(
+            update(CylinderStateRow)
+            .where(CylinderStateRow.cylinder_id.in_(ids))  # type: ignore[attr-defined]
+            .values(next_inspection_due=yesterday)
+        )
+        s.commit()
+    return ids
+
+
+def test_expiry_sweep_notifies_each_owner_once(app: Any) -> None:
+    ids = _make_overdue(app, 2)
+    before = _count(app, Notification)
+    first = jobs.expiry_sweep(app)
+    assert first["status"] == "done"
+    assert first["overdue"] >= 2
+    second = jobs.expiry_sweep(app)
+    assert second["status"] == "done" and second["overdue"] == 0 and second["end_of_life"] == 0
+    assert _count(app, Notification) == before + first["overdue"] + first["end_of_life"]
+    with Session(_rt(app).engine) as s:
+        rows = s.execute(
+            select(Notification).where(Notification.cylinder_id.in_(ids))  # type: ignore[attr-defined]
+        ).scalars()
+        made = {(n.cylinder_id, n.kind): n for n in rows}
+    for cid in ids:
+        note = made[(cid, "overdue")]
+        assert note.message.startswith("钢瓶 ") and "overdue" in note.message
+        assert note.enterprise_id > 0 and note.delivered_at is None
+
+
+def test_webhook_delivery_retries_until_accepted_and_never_resends(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_overdue(app, 1)
+    app.config["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    answers = iter([503])
+    sent: list[dict[str, Any]] = []
+
+    def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        sent.append(body)
+        assert headers["Idempotency-Key"] == f"notification-{body['id']}"
+        return next(answers, 204)
+
+    monkeypatch.setattr(jobs, "_post", post)
+    first = jobs.expiry_sweep(app)
+    total = first["overdue"] + first["end_of_life"]
+    assert first["delivery_failed"] == 1 and first["delivered"] == total - 1
+    second = jobs.expiry_sweep(app)
+    assert second["delivered"] == 1 and second["delivery_failed"] == 0
+    third = jobs.expiry_sweep(app)
+    assert third["delivered"] == 0 and len(sent) == total + 1
+    with Session(_rt(app).engine) as s:
+        pending = s.execute(
+            select(func.count())
+            .select_from(Notification)
+            .where(
+                Notification.delivered_at.is_(None)  # type: ignore[union-attr]
+            )
+        ).scalar_one()
+    assert pending == 0
+
+
+def test_webhook_unreachable_is_kept_for_later(app: Any) -> None:
+    _make_overdue(app, 1)
+    app.config["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"  # discard port: refused
+    result = jobs.expiry_sweep(app)
+    assert result["status"] == "done" and result["delivered"] == 0
+    assert result["delivery_failed"] >= 1
+    with Session(_rt(app).engine) as s:
+        note = s.execute(select(Notification).limit(1)).scalar_one()
+    assert note.delivered_at is None and note.attempts == 1 and note.last_error
+
+
+def test_daily_jobs_run_once_a_day(app: Any) -> None:
+    stale = jobs.stale_report(app)
+    assert stale["status"] == "done" and stale["already"] is False
+    assert jobs.stale_report(app)["already"] is True
+    audit = jobs.nightly_audit(app)
+    assert audit["status"] == "done" and audit["ok"] is True and audit["already"] is False
+    assert jobs.nightly_audit(app)["already"] is True
+    assert _count(app, JobRun) == 2
+    verdict = json.loads((Path(app.instance_path) / "last_audit.json").read_text())
+    assert verdict["ok"] is True and verdict["events"] > 0
+    with Session(_rt(app).engine) as s:
+        row = s.execute(select(JobRun).where(JobRun.job == "stale_report")).scalar_one()
+    assert json.loads(row.detail)["days"] == 90
+
+
+def test_integrate_job_checkpoints_and_is_idempotent(app: Any, client: Any) -> None:
+    first = jobs.integrate_and_checkpoint(app)
+    assert first["status"] == "done" and first["checkpoint_size"] == first["tree_size"]
+    again = jobs.integrate_and_checkpoint(app)
+    assert again["integrated"] == 0 and again["checkpoint_size"] == first["tree_size"]
+    with Session(_rt(app).engine) as s:
+        sizes = s.execute(text("SELECT size FROM checkpoints ORDER BY id")).scalars().all()
+    assert sizes.count(first["tree_size"]) == 1
+
+
+def test_two_schedulers_at_once_write_each_notification_once(app: Any) -> None:
+    _make_overdue(app, 3)
+    barrier = threading.Barrier(2)
+    results: list[dict[str, Any]] = []
+
+    def scheduler() -> None:
+        barrier.wait()
+        results.append(jobs.expiry_sweep(app))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert {r["status"] for r in results} <= {"done", "busy"}
+    made = sum(r.get("overdue", 0) + r.get("end_of_life", 0) for r in results)
+    assert made == _count(app, Notification) >= 3
+
+
+def test_a_job_whose_database_is_away_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    from app import create_app
+
+    missing = tmp_path / "no-such-dir" / "ledger.sqlite3"
+    application = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{missing}",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "KEYS_DIR": str(tmp_path / "keys"),
+        }
+    )
+    for job in jobs.JOBS.values():
+        result = job(application)
+        assert result["status"] == "error" and "unable to open database" in result["error"]
+    assert not missing.exists()
+    application.extensions["ledger"].engine.dispose()
+
+
+def _pg_only(app: Any) -> None:
+    if _rt(app).engine.dialect.name != "postgresql":
+        pytest.skip("advisory locks and server restarts are PostgreSQL's")
+
+
+def test_a_job_another_scheduler_holds_is_skipped(app: Any) -> None:
+    _pg_only(app)
+    _make_overdue(app, 1)
+    with Session(_rt(app).engine) as other:
+        other.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || :n))"),
+            {"n": "job:expiry_sweep"},
+        )
+        assert jobs.expiry_sweep(app) == {"job": "expiry_sweep", "status": "busy"}
+        assert _count(app, Notification) == 0
+    assert jobs.expiry_sweep(app)["overdue"] >= 1
+
+
+def test_a_connection_lost_mid_life_fails_one_run_then_recovers(app: Any, db_url: str) -> None:
+    _pg_only(app)
+    _make_overdue(app, 1)
+    assert jobs.expiry_sweep(app)["status"] == "done"
+    # The server drops the pool's connection (a restart, a failover) while the job sleeps.
+    engine = _rt(app).engine
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    admin = make_engine(db_url)
+    with admin.connect() as conn:
+        assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+    admin.dispose()
+    _make_overdue(app, 2)  # may meet the dead connection itself
+    results = [jobs.expiry_sweep(app) for _ in range(3)]
+    statuses = [r["status"] for r in results]
+    assert set(statuses) <= {"done", "error"} and statuses[-1] == "done"
+    made = sum(r.get("overdue", 0) for r in results)
+    assert made >= 1 and _count(app, Notification) == made + 1
+
+
+def test_jobs_once_prints_the_result_and_exits_by_it(app: Any, runner: Any) -> None:
+    done = runner.invoke(args=["jobs", "once", "stale_report"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.output.strip().splitlines()[-1])["status"] == "done"
+    again = runner.invoke(args=["jobs", "once", "stale_report"])
+    assert json.loads(again.output.strip().splitlines()[-1])["already"] is True
+    assert runner.invoke(args=["jobs", "once", "no_such_job"]).exit_code == 2

@@ -1,0 +1,101 @@
+"""A real server process for crash tests: gunicorn on a free 127.0.0.1 port, killed with -9."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def server_env(db_url: str, tmp: Path) -> dict[str, str]:
+    """The environment of every process of one test ledger."""
+    return {
+        **os.environ,
+        "DATABASE_URL": db_url,
+        "LEDGER_INSTANCE": str(tmp / "instance"),
+        "LEDGER_KEYS_DIR": str(tmp / "keys"),
+        "PUBLIC_BASE_URL": "https://ledger.test",
+        "LEDGER_ORIGIN": "ledger.test/log",
+        "INTEGRATE_AFTER_WRITE": "0",  # integration is crashed separately
+        "RATELIMIT_ENABLED": "0",
+        "SECRET_KEY": "crash-test",
+        "IDEMPOTENCY_CLAIM_SECONDS": "2",  # a claim left by a killed worker frees quickly
+    }
+
+
+def seed(env: dict[str, str]) -> dict[str, Any]:
+    """Seed the small demo with the CLI; demo.json."""
+    flask(env, "demo", "seed", "--small")
+    doc: dict[str, Any] = json.loads((Path(env["LEDGER_INSTANCE"]) / "demo.json").read_text())
+    return doc
+
+
+def flask(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``flask --app wsgi …`` to completion (bounded)."""
+    return subprocess.run(
+        [str(BIN / "flask"), "--app", "wsgi", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
+
+
+class Server:
+    """gunicorn in its own process group, so kill -9 takes its workers down with it."""
+
+    def __init__(self, env: dict[str, str], tmp: Path) -> None:
+        self.env, self.port = env, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.config = tmp / "gunicorn-empty.conf.py"  # not the deploy settings in the cwd
+        self.config.write_text("")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start and wait until it answers (30 s at most)."""
+        self.proc = subprocess.Popen(
+            [str(BIN / "gunicorn"), "-c", str(self.config), "-b", f"127.0.0.1:{self.port}",
+             "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "30", "wsgi:app"],
+            cwd=ROOT, env=self.env, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/api/v1/ledger/key", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.kill()
+        raise RuntimeError("the server did not start")
+
+    def kill(self) -> None:
+        """kill -9 the server's process group (only the processes this test started)."""
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.proc = None

@@ -3,37 +3,92 @@
 Wired as request hooks on the API blueprint (``ledger.idempotency`` keeps the answers):
 before the view, a keyed write by an authenticated actor claims its key or is answered from
 the store; after the view, its answer is kept. Answers that a retry may change (401, 429,
-5xx) are not kept, so the retry runs again. Events, cylinders and fill checks also derive
-their ids from the key (``ledger.service.idempotent_id``), so even a retry whose answer was
-lost in a crash records nothing twice.
+5xx) are not kept, so the retry runs again.
+
+The answer is stored in the same database transaction as the records it answers for: a
+keyed write's views open their transaction with ``transaction`` below, which does not
+commit when the view's block ends but parks the session until ``after`` has added the
+answer, then commits both at once (before a byte of the answer is sent). A crash at any
+point leaves either nothing (the claim frees after ``IDEMPOTENCY_CLAIM_SECONDS`` and the
+retry runs afresh) or the record *and* its answer (the retry gets that answer back).
+Events, cylinders and fill checks also derive their ids from the key
+(``ledger.service.idempotent_id``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from flask import Flask, Response, current_app, g, make_response, request
+from flask import Flask, Response, current_app, g, has_request_context, make_response, request
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from app.problems import problem
 from app.runtime import runtime
-from ledger import idempotency
+from ledger import idempotency, store
 from ledger.registry import actor_for_token
-from ledger.store import transaction
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
 NOT_KEPT = frozenset({401, 408, 429})
+UNSURE = (
+    "保存时数据库出错，本次写入可能未记录；请用同一 Idempotency-Key 重试 / the database "
+    "failed while saving: retry with the same Idempotency-Key (it never records twice)"
+)
 
 
 def _actor_id() -> int | None:
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token or len(token) > 200:
         return None
-    with transaction(runtime().engine, write=False) as session:
+    with store.transaction(runtime().engine, write=False) as session:
         actor = actor_for_token(session, token.strip())
     return actor.id if actor is not None else None
+
+
+@contextmanager
+def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """``ledger.store.transaction``, except that a keyed write commits with its answer.
+
+    Outside a claimed keyed request it is the plain unit of work. Inside one, the first
+    write transaction is kept open after its block (the session is parked on ``g``) and
+    every later transaction of the request joins it, so ``after`` commits the records and
+    the answer together; an error inside any block rolls all of it back.
+    """
+    parked: Session | None = g.get("idempotency_session") if has_request_context() else None
+    if parked is not None:
+        try:
+            yield parked
+        except BaseException:
+            g.idempotency_spoilt = True  # the answer will be an error: record nothing
+            raise
+        return
+    if not write or not has_request_context() or g.get("idempotency") is None:
+        with store.transaction(engine, write=write) as session:
+            yield session
+        return
+    session = Session(store.writer(engine), expire_on_commit=False)
+    try:
+        yield session
+        session.flush()
+    except BaseException:
+        session.rollback()
+        session.close()
+        raise
+    g.idempotency_session = session
+
+
+def after_commit(work: Callable[[], None]) -> bool:
+    """Run ``work`` once this request's parked transaction has committed; False if none."""
+    if not has_request_context() or g.get("idempotency_session") is None:
+        return False
+    g.setdefault("idempotency_after_commit", []).append(work)
+    return True
 
 
 def before() -> Response | None:
@@ -50,7 +105,7 @@ def before() -> Response | None:
     )
     stale = dt.timedelta(seconds=current_app.config.get("IDEMPOTENCY_CLAIM_SECONDS", 30))
     try:
-        with transaction(rt.engine) as session:
+        with store.transaction(rt.engine) as session:
             answer = idempotency.claim(session, actor_id, key, print_, rt.now(), stale)
             idempotency.purge(session, rt.now())  # one indexed delete: the store stays 24 h
     except idempotency.StillRunning as exc:
@@ -65,19 +120,45 @@ def before() -> Response | None:
 
 
 def after(response: Response) -> Response:
-    """Keep the answer of a claimed write (or drop the claim when a retry may do better)."""
+    """Keep the answer of a claimed write with its records, or drop the claim."""
     claimed: tuple[int, str] | None = g.pop("idempotency", None)
+    parked: Session | None = g.pop("idempotency_session", None)
     if claimed is None:
         return response
     actor_id, key = claimed
-    with transaction(runtime().engine) as session:
-        if response.status_code in NOT_KEPT or response.status_code >= 500:
+    kept = response.status_code not in NOT_KEPT and response.status_code < 500
+    if parked is not None and (not kept or g.pop("idempotency_spoilt", False)):
+        _discard(parked)  # an error answer: nothing the view wrote stays
+        parked = None
+    if not kept:
+        with store.transaction(runtime().engine) as session:
             idempotency.release(session, actor_id, key)
-        else:
-            body = _without_secrets(response)
-            answer = idempotency.Answer(response.status_code, response.content_type, body)
+        return response
+    body = _without_secrets(response)
+    answer = idempotency.Answer(response.status_code, response.content_type, body)
+    if parked is None:
+        with store.transaction(runtime().engine) as session:
             idempotency.remember(session, actor_id, key, answer)
+        return response
+    try:
+        with parked:
+            idempotency.remember(parked, actor_id, key, answer)
+            parked.commit()  # the records and their answer, in one transaction
+    except Exception:  # the database failed at COMMIT: the client must not see a 2xx
+        current_app.logger.exception("committing a keyed write and its answer failed")
+        with contextlib.suppress(Exception), store.transaction(runtime().engine) as session:
+            idempotency.release(session, actor_id, key)  # only an unanswered claim goes
+        body, status, headers = problem(503, "Service Unavailable", UNSURE)
+        return make_response(body, status, {**headers, "Retry-After": "2"})
+    for work in g.pop("idempotency_after_commit", []):
+        work()
     return response
+
+
+def _discard(session: Session) -> None:
+    session.rollback()
+    session.close()
+    g.pop("idempotency_after_commit", None)
 
 
 def _without_secrets(response: Response) -> bytes:
@@ -93,10 +174,13 @@ def _without_secrets(response: Response) -> bytes:
 
 
 def teardown(error: BaseException | None) -> None:
-    """A request that died before its answer releases its claim."""
+    """A request that died before its answer rolls back and releases its claim."""
+    parked: Session | None = g.pop("idempotency_session", None)
+    if parked is not None:
+        _discard(parked)
     claimed: tuple[int, str] | None = g.pop("idempotency", None)
     if claimed is not None:
-        with transaction(runtime().engine) as session:
+        with store.transaction(runtime().engine) as session:
             idempotency.release(session, *claimed)
 
 

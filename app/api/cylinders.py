@@ -12,10 +12,10 @@ from app.api import api
 from app.api.presenters import cylinder_document, event_response
 from app.api.schemas import CylinderIn, EventIn
 from app.auth import auth, current_actor
+from app.idempotency import after_commit, transaction
 from app.runtime import runtime
 from ledger import permissions, service
 from ledger.errors import Forbidden, Invalid
-from ledger.store import transaction
 
 
 def idempotency_key() -> str | None:
@@ -26,7 +26,7 @@ def idempotency_key() -> str | None:
 def after_write() -> None:
     """Integrate right after a committed write when so configured (never fails the write)."""
     rt = runtime()
-    if rt.integrate_after_write:
+    if rt.integrate_after_write and not after_commit(after_write):  # a keyed write: later
         try:
             rt.integrate_quietly()
         except Exception:  # the event is committed; the scheduler will integrate it

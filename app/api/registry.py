@@ -30,11 +30,11 @@ from app.api.registry_schemas import (
     StationPatch,
 )
 from app.auth import auth, current_actor
+from app.idempotency import transaction
 from app.runtime import runtime
 from ledger import registry_admin as admin
 from ledger.model import Licence
 from ledger.registry import licence_valid
-from ledger.store import transaction
 
 R = TypeVar("R")
 WRITE_ERRORS = [401, 403, 404, 409, 422]

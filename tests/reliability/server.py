@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,14 @@ def flask(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Com
 class Server:
     """gunicorn in its own process group, so kill -9 takes its workers down with it."""
 
-    def __init__(self, env: dict[str, str], tmp: Path) -> None:
-        self.env, self.port = env, free_port()
+    def __init__(
+        self,
+        env: dict[str, str],
+        tmp: Path,
+        app: str = "wsgi:app",
+        preexec: Callable[[], None] | None = None,  # run in the child: e.g. resource limits
+    ) -> None:
+        self.env, self.port, self.app, self.preexec = env, free_port(), app, preexec
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = tmp / "gunicorn-empty.conf.py"  # not the deploy settings in the cwd
         self.config.write_text("")
@@ -77,8 +84,8 @@ class Server:
         """Start and wait until it answers (30 s at most)."""
         self.proc = subprocess.Popen(
             [str(BIN / "gunicorn"), "-c", str(self.config), "-b", f"127.0.0.1:{self.port}",
-             "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "30", "wsgi:app"],
-            cwd=ROOT, env=self.env, start_new_session=True,
+             "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "30", self.app],
+            cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=self.preexec,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 30

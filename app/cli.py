@@ -1,4 +1,5 @@
-"""``flask`` commands: db upgrade, demo seed, ledger integrate|checkpoint|audit, jobs run."""
+"""``flask`` commands: db upgrade, demo seed, ledger integrate|checkpoint|audit|partitions,
+jobs run."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from ledger.store import transaction, upgrade
 
 db_cli = AppGroup("db", help="Database schema.")
 demo_cli = AppGroup("demo", help="Demo data.")
-ledger_cli = AppGroup("ledger", help="The global log: integrate, checkpoint, audit.")
+ledger_cli = AppGroup("ledger", help="The global log: integrate, checkpoint, audit, partitions.")
 jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
 
 
@@ -98,6 +99,46 @@ def ledger_audit(vkeys: tuple[str, ...], workers: int | None) -> None:
     from app.audit_cli import run_audit
 
     sys.exit(run_audit(runtime(), list(vkeys), workers))
+
+
+@ledger_cli.command("partitions")
+@click.option(
+    "--months-ahead",
+    type=click.IntRange(0, 120),
+    default=3,
+    show_default=True,
+    help="Create the monthly partitions of events up to this many months ahead.",
+)
+def ledger_partitions(months_ahead: int) -> None:
+    """Create the missing monthly partitions of events (PostgreSQL), then list them."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ledger import partitions
+
+    rt = runtime()
+    if rt.engine.dialect.name != "postgresql":
+        click.echo("SQLite：events 是单表，不分区 / events is a plain table, not partitioned")
+        return
+    try:
+        with rt.engine.begin() as conn:
+            created = partitions.ensure_partitions(conn, rt.now(), months_ahead)
+            parts, waiting = partitions.list_partitions(conn), partitions.default_rows(conn)
+    except (DBAPIError, partitions.PartitionError) as exc:
+        click.echo(f"分区维护失败 / partition maintenance failed: {exc}", err=True)
+        sys.exit(1)
+    if not parts:
+        click.echo("events 尚未分区（请先运行 flask db upgrade）/ not partitioned: run db upgrade")
+        sys.exit(1)
+    for p in parts:
+        span = "DEFAULT" if p.start is None else f"{p.start:%Y-%m-%d} → {p.end:%Y-%m-%d}"
+        rows = "?" if p.estimated_rows < 0 else f"≈{p.estimated_rows:,}"
+        click.echo(f"{p.name:<20} {span:<26} {rows} rows")
+    click.echo(f"新建 / created: {', '.join(created) or '-'}")
+    if waiting:
+        click.echo(
+            f"注意：{waiting} 行在默认分区 / note: {waiting} rows wait in {partitions.DEFAULT}",
+            err=True,
+        )
 
 
 @jobs_cli.command("run")

@@ -220,7 +220,12 @@ class Cylinder(SQLModel, table=True):
 
 
 class Event(SQLModel, table=True):
-    """One immutable event of a cylinder's life; never updated, never deleted."""
+    """One immutable event of a cylinder's life; never updated, never deleted.
+
+    On PostgreSQL the table is partitioned by month of ``recorded_at`` (migration 0006):
+    its key is (id, recorded_at) and (cylinder_id, seq) and hash are plain indexes. The
+    model keeps the SQLite schema; ``id`` is the identity either way (ledger.service).
+    """
 
     __tablename__ = "events"
     __table_args__ = (UniqueConstraint("cylinder_id", "seq"),)

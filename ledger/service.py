@@ -29,6 +29,7 @@ from ledger.payloads import validate_payload
 from ledger.reasons import Reason, reason
 from ledger.rules import Decision
 from ledger.state import CylinderState, apply, registered
+from ledger.store import advisory_lock
 from ledger.transitions import transition_error
 
 _IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
@@ -162,7 +163,7 @@ def append_event(
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
     if event_id is not None:
-        existing = session.get(Event, event_id)
+        existing = _stored(session, event_id)
         if existing is not None:
             return _replayed(existing, actor, cylinder, event_type, clean)
     state = current_state(session, cylinder.id, params)
@@ -233,6 +234,19 @@ def _report_offline_conflict(
         session, authority, actor, head, "reported", payload, now, now, new_id(), None
     )
     _project(session, state, event, params)
+
+
+def _stored(session: Session, event_id: str) -> Event | None:
+    """The event already stored under a client-chosen id, whatever its month.
+
+    On PostgreSQL the key of the partitioned ``events`` is (id, recorded_at), so the
+    database would take the same id again in another month: two appends with one id wait
+    for each other on a lock on the id (their chain locks differ if their cylinders do),
+    and the second finds the first here.
+    """
+    advisory_lock(session, f"event-id:{event_id}")
+    query = select(Event).where(col(Event.id) == event_id)
+    return session.execute(query).scalars().first()
 
 
 def _replayed(

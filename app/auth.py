@@ -8,7 +8,7 @@ from flask import g
 from app.runtime import runtime
 from ledger.model import Actor
 from ledger.registry import actor_for_token
-from ledger.store import transaction
+from ledger.store import reader
 
 auth = HTTPTokenAuth(scheme="Bearer", description="Per-person or per-device API token")
 
@@ -17,8 +17,8 @@ auth = HTTPTokenAuth(scheme="Bearer", description="Per-person or per-device API 
 def _verify(token: str) -> Actor | None:
     if not token or len(token) > 200:
         return None
-    with transaction(runtime().engine, write=False) as session:
-        actor = actor_for_token(session, token)
+    with reader(runtime().engine).connect() as conn:
+        actor = actor_for_token(conn, token)
     g.actor = actor
     return actor
 

@@ -129,7 +129,7 @@ def init_app(app: Flask) -> None:
         if started is not None and endpoint != "metrics":
             LATENCY.labels(endpoint, request.method).observe(time.perf_counter() - started)
         if endpoint == FILL_CHECK_ENDPOINT and response.status_code == 200:
-            observe_fill_check(response.get_json(silent=True))
+            observe_fill_check(g.get("fill_check_answer"))  # set by the view: no re-parsing
         return response
 
     @app.get("/metrics", endpoint="metrics")

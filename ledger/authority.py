@@ -13,6 +13,8 @@ from ledger.keys import device_key_id, public_bytes
 from ledger.model import SigningKey
 from ledger.note import Signer
 
+_QR_CACHE_SIZE = 100_000  # ~20 MB at most
+
 
 @dataclass(frozen=True)
 class Authority:
@@ -28,9 +30,19 @@ class Authority:
         """Event key id of the server key."""
         return device_key_id(public_bytes(self.server))
 
+    @cached_property
+    def _qr_urls(self) -> dict[str, str]:
+        return {}
+
     def qr(self, code: str) -> str:
-        """The signed QR URL of a code."""
-        return codes.qr_url(self.base_url, code, self.registry)
+        """The signed QR URL of a code (Ed25519 signatures are deterministic: each code is
+        signed once per process, not on every answer that shows it)."""
+        url = self._qr_urls.get(code)
+        if url is None:
+            if len(self._qr_urls) >= _QR_CACHE_SIZE:
+                self._qr_urls.clear()
+            url = self._qr_urls[code] = codes.qr_url(self.base_url, code, self.registry)
+        return url
 
 
 def ensure_server_key(session: Session, authority: Authority) -> None:

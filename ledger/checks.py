@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import ColumnElement, Executable, bindparam, insert, select, text
 from sqlmodel import Session
 
 from ledger import codes, facts_db, projection, rules, writer
 from ledger.authority import Authority
 from ledger.errors import Forbidden, Invalid, NotFound
-from ledger.facts import StationView
+from ledger.facts import EnterpriseView, StationView
 from ledger.ids import new_id
 from ledger.keys import public_bytes
 from ledger.model import Actor, Cylinder, Role
@@ -36,12 +36,23 @@ _INSERT_CHECK = insert(_CHECKS)
 
 @dataclass(frozen=True)
 class CheckResult:
-    """A fill check's answer."""
+    """A fill check's answer; ``cylinder`` is what the answer shows of the checked cylinder
+    besides its state (read with it, so the answer needs no second look-up)."""
 
     check_id: str
     decision: rules.Decision
     state: CylinderState | None
     created: bool
+    cylinder: Header | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    """A checked cylinder's registry line: its owner's name, registration and chain head."""
+
+    owner_name: str | None
+    registered_at: dt.datetime
+    head_hash: bytes
 
 
 def checking_station(session: Session, actor: Actor, station_id: int) -> StationView:
@@ -81,35 +92,59 @@ def fill_check(
     forged = scan.signature is not None and not codes.verify_code(
         scan.code, scan.signature, public_bytes(authority.registry)
     )
-    cylinder_id, state, head = _resolve(session, scan.code, params)
-    retired = state is not None and head is None
-    known = facts_db.licences(
-        session, [station.enterprise_id, *([state.owner_id] if state else [])]
-    )
-    station = facts_db.with_licences(station, known[station.enterprise_id])
-    if state is None:
-        decision = rules.unknown(scan.code)
-    elif retired:
-        decision = rules.unknown(scan.code, retired=True)
-    else:
-        decision = rules.fill_check(
-            state, station, facts_db.enterprise(session, state.owner_id, known), now, params,
-            forged=forged, previous_station=_previous_station(session, state, station),
-        )  # fmt: skip
+    found = _resolve(session, scan.code, params)
+    decision, owner = _decide(session, station, found, scan.code, now, params, forged)
     event_id = None
-    if state is not None and not decision.allowed:
-        payload = {"station_id": station.id, "reasons": list(decision.codes), "scan": scan.code}
-        event_id = _record_block(session, authority, actor, state, head, payload, now, params)
-    elif decision.allowed:
+    if found.state is not None and not decision.allowed:
+        # A block is written on the chain: lock its head, and decide again should the
+        # chain have moved since it was read (the answer must match what is recorded).
+        locked = _lock(session, found, params)
+        if locked.seq != found.seq:
+            found = locked
+            decision, owner = _decide(session, station, found, scan.code, now, params, forged)
+        if not decision.allowed:
+            payload = {"station_id": station.id, "reasons": list(decision.codes), "scan": scan.code}
+            found, event_id = _record_block(session, authority, actor, found, payload, now, params)
+    if decision.allowed:
         _commit_lazily(session)
     row = {
-        "id": check_id, "cylinder_id": cylinder_id, "station_id": station.id,
+        "id": check_id, "cylinder_id": found.cylinder_id, "station_id": station.id,
         "actor_id": actor.id, "code": scan.code, "allowed": decision.allowed,
         "decision": json.dumps(decision.to_dict(), ensure_ascii=False),
         "event_id": event_id, "checked_at": now,
     }  # fmt: skip
     session.connection().execute(_INSERT_CHECK, row)
-    return CheckResult(check_id, decision, state, True)
+    header = None
+    if found.head is not None and found.registered_at is not None and not found.retired:
+        owner_name = owner.name if owner is not None else None
+        header = Header(owner_name, found.registered_at, found.head.head_hash)
+    return CheckResult(check_id, decision, found.state, True, header)
+
+
+def _decide(
+    session: Session,
+    station: StationView,
+    found: Found,
+    code: str,
+    now: dt.datetime,
+    params: Jurisdiction,
+    forged: bool,
+) -> tuple[rules.Decision, EnterpriseView | None]:
+    """The rules' decision on what was found, with the owner it was decided against."""
+    state = found.state
+    involved = [station.enterprise_id, *([state.owner_id] if state else [])]
+    known = facts_db.licences(session, involved)
+    station = facts_db.with_licences(station, known[station.enterprise_id])
+    if state is None:
+        return rules.unknown(code), None
+    owner = facts_db.enterprise(session, state.owner_id, known)
+    if found.retired:
+        return rules.unknown(code, retired=True), owner
+    decision = rules.fill_check(
+        state, station, owner, now, params,
+        forged=forged, previous_station=_previous_station(session, state, station),
+    )  # fmt: skip
+    return decision, owner
 
 
 def _commit_lazily(session: Session) -> None:
@@ -119,39 +154,69 @@ def _commit_lazily(session: Session) -> None:
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
-# The cylinder's chain head (locked, as for any append: a block is written at once, with no
-# second lock and no re-read) and its projected state, in one round trip.
-_HEAD_AND_STATE = (
-    select(
-        _CYLINDERS.c.id, _CYLINDERS.c.owner_id, _CYLINDERS.c.head_seq, _CYLINDERS.c.head_hash,
-        _STATES.c.state,
+@dataclass(frozen=True)
+class Found:
+    """What a scanned code names, as read: its cylinder, state and chain head (a retired
+    code names its cylinder, but is no longer its code)."""
+
+    cylinder_id: str | None = None
+    state: CylinderState | None = None
+    head: writer.ChainHead | None = None
+    registered_at: dt.datetime | None = None
+    retired: bool = False
+
+    @property
+    def seq(self) -> int | None:
+        """The position of the chain's head when it was read."""
+        return None if self.head is None else self.head.head_seq
+
+
+def _head_and_state(where: ColumnElement[bool], *, lock: bool) -> Executable:
+    """The cylinder's chain head and projected state in one round trip; an allowing check
+    only reads it, a blocking one reads it again under the head's row lock."""
+    c = _CYLINDERS.c
+    query = (
+        select(c.id, c.owner_id, c.head_seq, c.head_hash, c.registered_at, _STATES.c.state)
+        .select_from(_CYLINDERS.outerjoin(_STATES, _STATES.c.cylinder_id == c.id))
+        .where(where)
     )
-    .select_from(_CYLINDERS.outerjoin(_STATES, _STATES.c.cylinder_id == _CYLINDERS.c.id))
-    .where(_CYLINDERS.c.code == bindparam("code"))
-    .with_for_update(of=_CYLINDERS)
-)  # fmt: skip
+    return query.with_for_update(of=_CYLINDERS) if lock else query
 
 
-def _resolve(
-    session: Session, code: str, params: Jurisdiction
-) -> tuple[str | None, CylinderState | None, writer.ChainHead | None]:
-    """(cylinder id, its state, its locked chain head) for a scanned code.
+_BY_CODE = _head_and_state(_CYLINDERS.c.code == bindparam("key"), lock=False)
+_BY_ID_LOCKED = _head_and_state(_CYLINDERS.c.id == bindparam("key"), lock=True)
 
-    A retired code gives its cylinder and state but no head: it is not the cylinder's code.
-    """
-    row = session.connection().execute(_HEAD_AND_STATE, {"code": code}).first()
-    if row is not None:
-        head = writer.ChainHead(*row[:4])
-        state = (
-            CylinderState.from_dict(json.loads(row[4]))
-            if row[4] is not None
-            else current_state(session, head.id, params)
-        )
-        return head.id, state, head
+
+def _resolve(session: Session, code: str, params: Jurisdiction) -> Found:
+    """What a scanned code names, read without locks."""
+    found = _read(session, _BY_CODE, code, params)
+    if found.head is not None:
+        return found
     retired = session.get(RetiredCode, code)
     if retired is None:
-        return None, None, None
-    return retired.cylinder_id, current_state(session, retired.cylinder_id, params), None
+        return Found()
+    state = current_state(session, retired.cylinder_id, params)
+    return Found(retired.cylinder_id, state, retired=True)
+
+
+def _lock(session: Session, found: Found, params: Jurisdiction) -> Found:
+    """``found`` read again with its cylinder's head locked."""
+    assert found.cylinder_id is not None
+    locked = _read(session, _BY_ID_LOCKED, found.cylinder_id, params)
+    return replace(locked, retired=found.retired)
+
+
+def _read(session: Session, query: Executable, key: str, params: Jurisdiction) -> Found:
+    row = session.connection().execute(query, {"key": key}).first()
+    if row is None:
+        return Found()
+    head = writer.ChainHead(*row[:4])
+    state = (
+        CylinderState.from_dict(json.loads(row[5]))
+        if row[5] is not None
+        else current_state(session, head.id, params)
+    )
+    return Found(head.id, state, head, row[4])
 
 
 def _previous_station(
@@ -166,22 +231,21 @@ def _record_block(
     session: Session,
     authority: Authority,
     actor: Actor,
-    state: CylinderState,
-    head: writer.ChainHead | None,
+    found: Found,
     payload: dict[str, Any],
     now: dt.datetime,
     params: Jurisdiction,
-) -> str:
-    """Write the ``fill_blocked`` event of a refused check on the locked head; its id."""
-    if head is None:  # a retired code: lock the cylinder it named, and read its state anew
-        head = writer.lock_head_by_id(session, state.cylinder_id)
-        state = current_state(session, state.cylinder_id, params)
+) -> tuple[Found, str]:
+    """Write the ``fill_blocked`` event of a refused check on the locked head: what the
+    cylinder is after it, and the event's id."""
+    assert found.state is not None and found.head is not None
     event = writer.append(
-        session, authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
+        session, authority, actor, found.head, "fill_blocked", payload, now, now, new_id(), None
     )
-    after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    after = apply(found.state, projection.view(event), params.fill_tolerance_kg)
     projection.save(session, after, params, new=False)
-    return event.id
+    head = found.head._replace(head_seq=event.seq, head_hash=event.hash)
+    return replace(found, state=after, head=head), event.id
 
 
 def _replay(session: Session, row: FillCheck, params: Jurisdiction) -> CheckResult:

@@ -10,9 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, SQLModel, col
+from sqlalchemy.orm import make_transient_to_detached
+from sqlmodel import Session, SQLModel
 
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.facts import LicenceView
@@ -48,14 +49,25 @@ def new_token() -> str:
     return token
 
 
-def actor_for_token(session: Session, token: str) -> Actor | None:
-    """The active, unrevoked actor holding this bearer token."""
-    query = select(Actor).where(
-        col(Actor.token_hash) == hash_token(token),
-        col(Actor.active).is_(True),
-        col(Actor.revoked_at).is_(None),
-    )
-    return session.execute(query).scalar_one_or_none()
+_ACTORS = Actor.__table__  # type: ignore[attr-defined]
+# Built once: every authenticated request runs it.
+_ACTOR_BY_TOKEN = select(_ACTORS).where(
+    _ACTORS.c.token_hash == bindparam("token_hash"),
+    _ACTORS.c.active.is_(True),
+    _ACTORS.c.revoked_at.is_(None),
+)
+
+
+def actor_for_token(session: Session | Connection, token: str) -> Actor | None:
+    """The active, unrevoked actor holding this bearer token (read fresh every time, so a
+    revocation holds from the next request on; a plain row, not tracked by any session)."""
+    conn = session.connection() if isinstance(session, Session) else session
+    row = conn.execute(_ACTOR_BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    if row is None:
+        return None
+    actor = Actor(**row._mapping)
+    make_transient_to_detached(actor)  # a stored row: a session that adds it updates it
+    return actor
 
 
 def add_enterprise(

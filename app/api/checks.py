@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from flask import g
+
 from app.api import api
 from app.api.cylinders import after_write, idempotency_key
 from app.api.presenters import state_document
@@ -36,10 +38,12 @@ def fill_check(body: dict[str, Any]) -> Any:
         if result.state is not None:
             full = permissions.can_read_history(actor, result.state.owner_id)
             doc["cylinder"] = state_document(
-                session, result.state, rt.authority, full=full, params=rt.params
-            )
+                session, result.state, rt.authority, full=full, params=rt.params,
+                header=result.cylinder,
+            )  # fmt: skip
     if result.created and not result.decision.allowed:
         after_write()
+    g.fill_check_answer = doc if result.created else None  # counted once, not on replays
     return doc
 
 

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from ledger import log, service
 from ledger.authority import Authority
 from ledger.chain import event_document
+from ledger.checks import Header
 from ledger.model import Cylinder, Enterprise, Event
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.state import CylinderState
@@ -35,9 +36,12 @@ def state_document(
     full: bool,
     params: Jurisdiction = DEFAULT,
     cylinder: Cylinder | None = None,
+    header: Header | None = None,
 ) -> dict[str, Any]:
-    """The public document of a cylinder's state (and its private fields when ``full``)."""
-    owner = session.get(Enterprise, state.owner_id)
+    """The public document of a cylinder's state (and its private fields when ``full``);
+    ``header``: its registry line when already read (a fill check reads it with the state)."""
+    if header is None:
+        header = _header(session, state, cylinder)
     doc: dict[str, Any] = {
         "code": state.code,
         "id": state.cylinder_id,
@@ -50,20 +54,18 @@ def state_document(
         "last_inspected_on": _iso(state.last_inspected_on),
         "next_inspection_due": state.next_inspection_due(params).isoformat(),
         "end_of_life": state.end_of_life(params).isoformat(),
-        "owner": {"id": state.owner_id, "name": owner.name if owner else None},
+        "owner": {"id": state.owner_id, "name": header.owner_name},
         "last_filled_at": _iso(state.last_filled_at),
         "events": state.seq,
     }
     if full:
-        cylinder = cylinder or session.get(Cylinder, state.cylinder_id)
-        assert cylinder is not None
         doc.update(
             serial=state.serial,
             manufacturer=state.manufacturer,
             tare_kg=state.tare_kg,
             service_life_years=state.service_life_years,
-            registered_at=cylinder.registered_at.isoformat(),
-            head_hash=cylinder.head_hash.hex(),
+            registered_at=header.registered_at.isoformat(),
+            head_hash=header.head_hash.hex(),
             held=state.held,
             open_reports=list(state.open_reports),
             refurbished=state.refurbished,
@@ -75,6 +77,14 @@ def state_document(
             customer_id=state.customer_id,
         )
     return doc
+
+
+def _header(session: Session, state: CylinderState, cylinder: Cylinder | None) -> Header:
+    owner = session.get(Enterprise, state.owner_id)
+    cylinder = cylinder or session.get(Cylinder, state.cylinder_id)
+    assert cylinder is not None
+    name = owner.name if owner is not None else None
+    return Header(name, cylinder.registered_at, cylinder.head_hash)
 
 
 def event_response(session: Session, event: Event, *, fresh: bool = False) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from app import cli, config, idempotency, pages, problems, runtime, security
+from app import cli, config, idempotency, outage, pages, problems, runtime, security
 from app import logging as app_logging
 from app import metrics as app_metrics
 from app.api import api
@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
     app_logging.init_app(app)  # first: the request id is bound before anything logs
     problems.init_app(app)
     runtime.init_app(app)
+    outage.init_app(app)  # before anything else wraps wsgi_app
     app_metrics.init_app(app)
     security.bound_path_integers(app)  # before the routes: ids fit a database integer
     app.register_blueprint(api)

@@ -1,11 +1,13 @@
-"""RFC 9457 problem details for every error, and ledger errors mapped to statuses."""
+"""RFC 9457 problem details for every error, and ledger errors mapped to statuses.
+
+Database errors (gone away, disk full) are app.outage's.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ledger.errors import Conflict, Forbidden, Invalid, LedgerError, NotFound
@@ -50,18 +52,6 @@ def init_app(app: APIFlask) -> None:
         status = next(s for cls, s in STATUS_OF.items() if isinstance(error, cls))
         title = {404: "Not Found", 403: "Forbidden", 422: "Invalid Input", 409: "Conflict"}[status]
         return problem(status, title, error.detail, **error.extra)
-
-    @app.errorhandler(OperationalError)
-    def _database_unavailable(error: OperationalError) -> Any:
-        # The transaction was rolled back and the dead connection dropped from the pool:
-        # nothing was recorded, and a retry (with the same Idempotency-Key) is safe.
-        app.logger.warning("database unavailable: %s", error.orig)
-        body, status, headers = problem(
-            503,
-            "Service Unavailable",
-            "数据库暂时不可用，请稍后重试 / database unavailable: nothing was recorded, retry",
-        )
-        return body, status, {**headers, "Retry-After": "2"}
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Any:

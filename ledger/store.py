@@ -32,9 +32,14 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    # No pre-ping: it costs a round trip per transaction; connections are recycled instead
-    # and a request that meets a dead connection fails cleanly and is retried by its client.
+    # No pre-ping: it costs a round trip per transaction; connections are recycled instead.
+    # A request that meets a dead connection is run again once by the web (app/outage.py)
+    # when nothing was committed, else fails cleanly and is retried by its client.
     kwargs.setdefault("pool_recycle", 1800)
+    if "connect_timeout" not in url:
+        # A database host that drops packets must not hold a worker past gunicorn's timeout:
+        # the request answers 503 (app/outage.py) instead.
+        kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     return create_engine(url, **kwargs)
 
 

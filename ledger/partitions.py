@@ -132,15 +132,20 @@ def default_rows(conn: Connection) -> int:
 def create_partition(conn: Connection, month: dt.datetime, parent: str = PARENT) -> str:
     """Create the partition for ``month`` (a month start) if missing; its name.
 
-    Fails (PostgreSQL's error) if rows for that month wait in DEFAULT: see
-    ``ensure_partitions``, which moves them first.
+    Created apart, then attached: ATTACH takes a SHARE UPDATE EXCLUSIVE lock on ``events``,
+    so appends and reads go on (``CREATE TABLE … PARTITION OF`` would take an exclusive
+    one and queue every append behind a running audit). PostgreSQL refuses to attach a
+    month whose rows wait in DEFAULT: ``ensure_partitions`` moves them first.
     """
     name = partition_name(month)
     lo, hi = month.isoformat(), add_months(month, 1).isoformat()
-    conn.exec_driver_sql(
-        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {parent} "
-        f"FOR VALUES FROM ('{lo}') TO ('{hi}')"
-    )
+    if _regclass(conn, name) is None:
+        conn.exec_driver_sql(f"CREATE TABLE {name} (LIKE {parent} INCLUDING DEFAULTS)")
+    attached = text("SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass(:t)")
+    if conn.execute(attached, {"t": name}).first() is None:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {parent} ATTACH PARTITION {name} FOR VALUES FROM ('{lo}') TO ('{hi}')"
+        )
     guard_truncate(conn, name)
     return name
 
@@ -184,6 +189,9 @@ def ensure_partitions(
     # Two runs at once (two scheduler hosts): the second waits, then finds nothing to do.
     lock = "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':' || :name))"
     conn.execute(text(lock), {"name": "partitions"})  # ledger.store.advisory_lock's key
+    # Behind a long reader of DEFAULT (the nightly audit) give up, and retry the next day,
+    # rather than queue that partition's other readers behind our lock for long.
+    conn.exec_driver_sql("SET LOCAL lock_timeout = '10s'")
     first = month_start(min(since or now, now))
     wanted = [add_months(first, i) for i in range(_months_between(first, now) + months_ahead + 1)]
     existing = list_partitions(conn)

@@ -4,9 +4,10 @@ Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-23 18:10:00
 
-The monthly partitioning of ``events`` named in this file's name is NOT done here (see
-docs/scale.md, "Partitioning"): it needs the primary key and the unique keys to carry the
-partition key, which changes the event id contract, and was left for its own migration.
+The monthly partitioning of ``events`` named in this file's name is NOT done here: it
+needs the primary key and the unique keys to carry the partition key, which changes the
+event id contract, so it has its own migration, 0006_partition_events_by_month.py (see
+docs/scale.md §4).
 """
 
 from alembic import op

@@ -9,7 +9,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
 
-from app.pages.common import db, page_blueprint
+from app.pages.common import db, error_page, page_blueprint
 from app.people import PageUser, start_session
 from app.runtime import runtime
 from ledger import people
@@ -35,6 +35,8 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    if "\\" in target or not target.isprintable():  # browsers read /\host as //host
+        return None
     return target.rstrip("?") or None
 
 
@@ -42,6 +44,8 @@ def _safe_next(target: str | None) -> str | None:
 def login() -> Any:
     """The login form."""
     if current_user.is_authenticated:
+        if current_user.role not in HOME:  # enterprise admins, inspectors: the API only
+            return error_page(403, _("Your account may not use this page."))  # not a loop
         return redirect(home_of(current_user.role))
     return render_template("login.html", next=request.args.get("next", ""))
 

@@ -31,6 +31,9 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # the days without an event after which a cylinder counts as stale.
         NOTIFY_WEBHOOK_URL=env.get("NOTIFY_WEBHOOK_URL") or None,
         STALE_DAYS=int(env.get("STALE_DAYS", "90")),
+        # Days a closed public report keeps its note and sender hash (docs/privacy.md §2;
+        # ledger.public_reports.purge_expired_reports).
+        PUBLIC_REPORT_KEEP_DAYS=int(env.get("PUBLIC_REPORT_KEEP_DAYS", "730")),
         LOG_LEVEL=env.get("LOG_LEVEL", "INFO"),
         MAX_CONTENT_LENGTH=256 * 1024,
         # Behind a TLS-terminating proxy: how many X-Forwarded-* hops to trust (app.security).

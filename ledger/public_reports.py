@@ -4,6 +4,11 @@ A public report is a lead, not evidence: it never becomes an event and never hol
 cylinder by itself; a regulator reviews it and, if warranted, records a hold (``held``)
 through the ordinary use case. Reports are limited per sender (an in-database count over
 a salted hash of the address, so every worker shares the limit and no address is kept).
+
+Retention (docs/privacy.md §2): a closed report keeps its personal fields — the note (where
+a reporter may leave a phone number), the sender's hash and the reviewer's note — for
+``KEEP_DAYS`` after its review; ``purge_expired_reports`` then blanks them, keeping the
+code, kind, status and dates for the regulator's statistics.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -28,6 +33,7 @@ STATUSES = ("open", "reviewed", "dismissed")
 MAX_NOTE = 500
 RATE_LIMIT = 5  # reports per sender per window
 RATE_WINDOW = dt.timedelta(hours=1)
+KEEP_DAYS = 730  # docs/privacy.md: closed reports' personal fields kept 2 years after review
 
 
 class RateLimited(Conflict):
@@ -144,3 +150,30 @@ def open_count(session: Session) -> int:
     """How many reports await review."""
     query = select(func.count()).select_from(PublicReport).where(col(PublicReport.status) == "open")
     return int(session.execute(query).scalar_one())
+
+
+def purge_expired_reports(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:
+    """Blank the personal fields of reports closed more than ``keep_days`` ago; how many.
+
+    The note, the sender's hash and the reviewer's note go; the row stays (code, kind,
+    status, dates). Open reports are kept until reviewed. Idempotent: a second run finds
+    nothing left to blank.
+    """
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+        raise Invalid(f"保存天数须为非负整数 / keep_days must be a whole number ≥ 0: {keep_days!r}")
+    closed_at = func.coalesce(col(PublicReport.reviewed_at), col(PublicReport.created_at))
+    result = session.execute(
+        update(PublicReport)
+        .where(
+            col(PublicReport.status).in_(("reviewed", "dismissed")),
+            closed_at < now - dt.timedelta(days=keep_days),
+            or_(
+                col(PublicReport.note) != "",
+                col(PublicReport.ip_hash) != "",
+                col(PublicReport.review_note).is_not(None),
+            ),
+        )
+        .values(note="", ip_hash="", review_note=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

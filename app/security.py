@@ -6,7 +6,8 @@
 - HSTS only on a secure request: behind a TLS proxy, set ``PROXY_HOPS`` so ProxyFix takes
   the scheme and client address from ``X-Forwarded-*``.
 - Rate limits (Flask-Limiter, per client address; ``RATELIMIT_STORAGE_URI``, default
-  in-memory): the public page and public reads, the report form, and the login form.
+  ``memory://`` — per worker; ``redis://host:6379`` shares one limit between every
+  worker and host): the public page and public reads, the report form, and the login form.
   A 429 is problem+json on the API and a Chinese page elsewhere. Tests run with the
   limiter off unless they turn it on (``RATELIMIT_ENABLED``).
 """
@@ -163,6 +164,8 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     cfg.setdefault("RATELIMIT_ENABLED", not app.testing)
     cfg.setdefault("RATELIMIT_STORAGE_URI", "memory://")
+    # Redis down: count in this worker's memory meanwhile (a looser limit, never a 500).
+    cfg.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     for name, value in LIMITS.items():
         cfg.setdefault(name, value)

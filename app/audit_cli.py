@@ -41,16 +41,33 @@ def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
             rt.authority.origin if not vkeys else None,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
+            params=rt.params,
         )
     summary = f"{report.events} events, {report.leaves} leaves, {report.checkpoints} checkpoints"
     if report.ok:
         print(f"OK 审计通过: {summary} verified")
         return 0
-    print(f"FAILED 审计未通过: {len(report.problems)} problem(s) in {summary}")
-    print(f"first bad: {report.first()}")
-    for _order, message in sorted(report.problems)[1:20]:
-        print(f"  also: {message}")
+    if report.ledger_ok:
+        print(f"OK 账本完整: {summary} verified (chains, signatures, tree, checkpoints)")
+    else:
+        print(f"FAILED 审计未通过: {len(report.problems)} problem(s) in {summary}")
+        print(f"first bad: {report.first()}")
+        for _order, message in sorted(report.problems)[1:20]:
+            print(f"  also: {message}")
+    if report.projection:
+        _print_projection(report.projection)
     return 1
+
+
+def _print_projection(findings: list[str]) -> None:
+    """Projection findings: derived data, a lesser kind than a broken ledger."""
+    print(
+        f"PROJECTION 状态投影不一致: {len(findings)} cylinder(s) whose cylinder_states row "
+        "differs from the fold of its events. The events (the evidence) are not affected; "
+        "fill checks read this cache, so repair it: flask --app wsgi ledger rebuild-states"
+    )
+    for message in findings[:20]:
+        print(f"  projection: {message}")
 
 
 def _own_verifier(rt: Runtime) -> Verifier:

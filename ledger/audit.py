@@ -1,6 +1,8 @@
 """Verify everything from the database alone: chains, signatures, the tree, checkpoints.
 
-This module checks every event and chain; ledger.audit_tree checks the log built of them.
+This module checks every event and chain; ledger.audit_tree checks the log built of them,
+ledger.audit_revocation the events recorded after a revocation, ledger.audit_projection
+the derived ``cylinder_states`` against the fold of the events (a finding of its own kind).
 
 Runs against any database URL (a regulator's offline copy), trusting only the
 checkpoint verifier key it is given. Hashing and signature checks fan out to
@@ -17,7 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
+from ledger.audit_projection import ProjectionCheck
 from ledger.audit_report import AuditReport
+from ledger.audit_revocation import RevocationCheck
 from ledger.audit_tree import audit_tree
 from ledger.chain import EventRow, check_event
 from ledger.checkpoint import Verifiers
@@ -29,6 +33,7 @@ from ledger.model import (
     LogPending,
     SigningKey,
 )
+from ledger.params import Jurisdiction
 
 CHUNK = 2000
 PARALLEL_THRESHOLD = 20_000
@@ -72,10 +77,17 @@ def audit(
     *,
     workers: int | None = None,
     progress: Progress | None = None,
+    params: Jurisdiction | None = None,
 ) -> AuditReport:
-    """Recompute and check the whole ledger; never writes."""
+    """Recompute and check the whole ledger; never writes.
+
+    With the jurisdiction's ``params`` (the fold depends on them) the state projection is
+    compared with the fold of the events too; without, it is left unchecked.
+    """
     report = AuditReport()
     with Session(engine) as session:
+        if engine.dialect.name == "postgresql":  # one snapshot for every query of the audit
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
         keys = {
             k: v
             for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
@@ -85,7 +97,14 @@ def audit(
         workers = workers if workers is not None else (os.cpu_count() or 1)
         # A process pool costs ~0.2 s to start: only worth it on a large ledger.
         parallel = workers if total >= PARALLEL_THRESHOLD else 1
-        _audit_chains(session, keys, order, report, parallel, progress)
+        code_of = {i: c for i, c in session.execute(select(col(Cylinder.id), col(Cylinder.code)))}
+        states = None
+        if params is not None:
+            states = ProjectionCheck(session, params, lambda c: _cylinder(code_of, c))
+        _audit_chains(session, keys, order, code_of, report, parallel, progress, states)
+        if states is not None:
+            report.projection = states.finish()
+            report.projection_checked = True
         _audit_heads(session, report, order)
         audit_tree(session, verifier, origin, report)
     return report
@@ -95,12 +114,14 @@ def _audit_chains(
     session: Session,
     keys: dict[str, bytes],
     order: dict[str, int],
+    code_of: dict[str, str],
     report: AuditReport,
     workers: int,
     progress: Progress | None,
+    states: ProjectionCheck | None,
 ) -> None:
     pending = {e for (e,) in session.execute(select(col(LogPending.event_id)))}
-    code_of = {i: c for i, c in session.execute(select(col(Cylinder.id), col(Cylinder.code)))}
+    revocations = RevocationCheck(session)
 
     def label(event_id: str, cylinder_id: str, seq: int) -> str:
         return f"event {event_id} (cylinder {code_of.get(cylinder_id, cylinder_id)}, #{seq})"
@@ -110,6 +131,11 @@ def _audit_chains(
 
     def where(event_id: str) -> int:
         return order.get(event_id, late)
+
+    def bad(event_id: str, cylinder_id: str, message: str) -> None:
+        report.add(where(event_id), message)
+        if states is not None:
+            states.distrust(cylinder_id)
 
     def links(rows: list[tuple[Any, ...]]) -> None:
         nonlocal last
@@ -121,26 +147,33 @@ def _audit_chains(
             )
             here = label(event_id, cylinder_id, seq)
             if seq != expected_seq:
-                report.add(
-                    where(event_id),
+                bad(
+                    event_id,
+                    cylinder_id,
                     f"{here}: sequence number {seq}, expected {expected_seq} (an event is missing)",
                 )
             elif prev_hash != expected_prev:
-                report.add(
-                    where(event_id),
+                bad(
+                    event_id,
+                    cylinder_id,
                     f"{here}: prev_hash does not match the previous event's hash "
                     "(an event was removed, reordered or changed)",
                 )
             if event_id not in order and event_id not in pending:
                 report.add(late, f"{here}: neither in the global log nor waiting to be integrated")
+            for problem in revocations.problems(row):
+                bad(event_id, cylinder_id, f"{here}: {problem}")
             last = (cylinder_id, seq, event_hash)
             report.events += 1
 
-    def own(rows: list[tuple[Any, ...]], bad: list[tuple[str, str]]) -> None:
-        labels = {r[_ID]: label(r[_ID], r[_CYL], r[_SEQ]) for r in rows}
-        for event_id, problem in bad:
-            report.add(where(event_id), f"{labels[event_id]}: {problem}")
+    def own(rows: list[tuple[Any, ...]], found: list[tuple[str, str]]) -> None:
+        labels = {r[_ID]: (label(r[_ID], r[_CYL], r[_SEQ]), r[_CYL]) for r in rows}
+        for event_id, problem in found:
+            here, cylinder_id = labels[event_id]
+            bad(event_id, cylinder_id, f"{here}: {problem}")
         links(rows)
+        if states is not None:
+            states.feed(rows)
         if progress:
             progress(len(rows))
 
@@ -157,6 +190,10 @@ def _audit_chains(
                 own(done_rows, future.result())
         for done_rows, future in window:
             own(done_rows, future.result())
+
+
+def _cylinder(code_of: dict[str, str], cylinder_id: str) -> str:
+    return f"cylinder {code_of.get(cylinder_id, '?')} ({cylinder_id})"
 
 
 def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -> None:

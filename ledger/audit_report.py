@@ -16,11 +16,20 @@ class AuditReport:
     # 0 for a problem of one event, 1 for one of the tree or a checkpoint: the verdict
     # names an event when there is one, since that is what an auditor looks up.
     ranks: list[int] = field(default_factory=list)
+    # Rows of the state projection (derived data, a cache) that differ from the fold of the
+    # events: a finding of a lesser kind than a broken ledger, repaired by rebuilding them.
+    projection: list[str] = field(default_factory=list)
+    projection_checked: bool = False
+
+    @property
+    def ledger_ok(self) -> bool:
+        """True when the evidence verifies: chains, signatures, revocations, tree, checkpoints."""
+        return not self.problems
 
     @property
     def ok(self) -> bool:
-        """True when nothing was found wrong."""
-        return not self.problems
+        """True when nothing was found wrong, the projection included."""
+        return not self.problems and not self.projection
 
     def add(self, order: int, message: str, *, structural: bool = False) -> None:
         """Record a problem; order is its leaf index (or later, for unintegrated events)."""
@@ -28,7 +37,7 @@ class AuditReport:
         self.ranks.append(int(structural))
 
     def first(self) -> str | None:
-        """The earliest problem in log order."""
+        """The earliest problem in log order (else the first projection finding)."""
         if not self.problems:
-            return None
+            return self.projection[0] if self.projection else None
         return min(zip(self.ranks, self.problems, strict=True))[1][1]

@@ -32,7 +32,8 @@ def load(session: Session, cylinder_id: str) -> CylinderState | None:
     return None if text is None else CylinderState.from_dict(json.loads(text))
 
 
-def _row(state: CylinderState, params: Jurisdiction) -> dict[str, object]:
+def state_row(state: CylinderState, params: Jurisdiction) -> dict[str, object]:
+    """The projection row of a state (also what the audit expects to find stored)."""
     assert state.last_event_at is not None
     return {
         "cylinder_id": state.cylinder_id,
@@ -48,7 +49,7 @@ def _row(state: CylinderState, params: Jurisdiction) -> dict[str, object]:
 
 def save(session: Session, state: CylinderState, params: Jurisdiction, *, new: bool) -> None:
     """Write a cylinder's state (insert for a new cylinder, else update)."""
-    row = _row(state, params)
+    row = state_row(state, params)
     # Core statements built once, on the session's connection: this runs on every append.
     if new:
         session.connection().execute(_INSERT, row)

@@ -1,7 +1,8 @@
-"""Monthly partitions of ``events`` (migration 0006, ledger/partitions.py).
+"""Monthly partitions of ``events`` (ledger/partitions.py; the migration itself:
+test_partitions_migration.py).
 
-PostgreSQL only, except the last tests: SQLite keeps a plain table, and the migration and
-the maintenance do nothing there. Each PostgreSQL test gets a schema of its own.
+PostgreSQL only, except the last tests: SQLite keeps a plain table, and the maintenance
+does nothing there. Each PostgreSQL test gets a schema of its own.
 """
 
 from __future__ import annotations
@@ -10,196 +11,43 @@ import datetime as dt
 import threading
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import Connection, create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from ledger import log, partitions, registry, service
-from ledger.audit import audit
-from ledger.authority import Authority, ensure_server_key
+from ledger import partitions, service
 from ledger.errors import Conflict
-from ledger.model import Actor, Role
-from ledger.note import generate_signer_key, signer_from_key, verifier_from_key, verifier_key_for
-from ledger.store import make_engine, transaction, upgrade
-from tests.conftest import PG_URL, _pg_schema_url
-
-ORIGIN = "ledger.test/log"
-AUTHORITY = Authority(
-    server=signer_from_key(generate_signer_key(ORIGIN)),
-    registry=signer_from_key(generate_signer_key("registry")),
-    base_url="https://ledger.test",
-    origin=ORIGIN,
-)
-VERIFIER = verifier_from_key(verifier_key_for(AUTHORITY.server))
-AUG, SEP, OCT = (dt.datetime(2026, m, 14, 9, 30, tzinfo=dt.UTC) for m in (8, 9, 10))
-NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
-
-LEDGER_TABLES = (
-    "log_pending", "log_leaves", "checkpoints", "merkle_tiles", "log_state", "events",
-    "fill_checks", "retired_codes", "cylinder_states", "cylinders",
+from ledger.store import transaction
+from tests.partition_ledger import (
+    AUG,
+    AUTHORITY,
+    LEDGER_TABLES,
+    NOW,
+    OCT,
+    SEP,
+    Ledger,
+    audited_ok,
+    build,
+    checkpoint,
+    hold,
+    pg_only,
+    pg_schema,
+    register,
+    rows,
+    waiting_on,
 )  # fmt: skip
-pg_only = pytest.mark.skipif(
-    PG_URL is None, reason="partitions exist on PostgreSQL only: set TEST_DATABASE_URL"
-)
-
-
-@dataclass
-class Ledger:
-    engine: Engine
-    url: str
-    admin: Actor
-    regulator: Actor
 
 
 @pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """An empty PostgreSQL schema of its own; its URL."""
-    assert PG_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
-def build(url: str, revision: str) -> Ledger:
-    """Migrate to ``revision``; an enterprise admin and a regulator."""
-    upgrade(url, revision)
-    engine = make_engine(url)
-    with transaction(engine) as s:
-        ensure_server_key(s, AUTHORITY)
-        ent = registry.add_enterprise(s, "重庆渝安燃气有限公司")
-        admin, _ = registry.add_actor(s, "管理员", Role.ENTERPRISE_ADMIN, enterprise=ent)
-        regulator, _ = registry.add_actor(s, "渝北区市场监管局", Role.REGULATOR)
-    return Ledger(engine, url, admin, regulator)
-
-
-def register(ledger: Ledger, now: dt.datetime) -> str:
-    """Register a cylinder at ``now``; its code."""
-    data = {
-        "serial": f"S{uuid.uuid4().hex[:8]}", "manufacturer": "浙江金盾", "model": "YSP35.5",
-        "manufactured_on": (now - dt.timedelta(days=400)).date().isoformat(),
-        "capacity_kg": 15.0, "tare_kg": 16.8,
-    }  # fmt: skip
-    with transaction(ledger.engine) as s:
-        cylinder, _ = service.register_cylinder(s, AUTHORITY, ledger.admin, data, now)
-    return cylinder.code
-
-
-def hold(ledger: Ledger, code: str, now: dt.datetime, event_id: str | None = None) -> str:
-    """A regulator holds the cylinder at ``now``; the event id."""
-    with transaction(ledger.engine) as s:
-        result = service.append_event(
-            s, AUTHORITY, ledger.regulator, code, "held", {"reason": "抽查"}, now,
-            event_id=event_id,
-        )  # fmt: skip
-    return result.event.id
-
-
-def checkpoint(ledger: Ledger) -> None:
-    with transaction(ledger.engine) as s:
-        log.integrate(s)
-        log.publish_checkpoint(s, AUTHORITY.server, ORIGIN)
-
-
-def rows(conn: Connection) -> dict[str, tuple[str, bytes, str]]:
-    """Every event: id → (month, hash, the table that holds it)."""
-    query = "SELECT id, to_char(recorded_at AT TIME ZONE 'UTC', 'YYYY_MM'), hash, "
-    query += "tableoid::regclass::text FROM events"
-    return {i: (m, bytes(h), t) for i, m, h, t in conn.execute(text(query))}
-
-
-def waiting_on(conn: Connection, name: str) -> bool:
-    """True when some transaction waits for the advisory lock ``name`` of this schema
-    (ledger.store.advisory_lock's key: the low 32 bits are pg_locks' objid)."""
-    query = (
-        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
-        "AND objid::bigint = hashtext(current_schema() || ':' || :n)::bigint & 4294967295)"
-    )
-    return bool(conn.execute(text(query), {"n": name}).scalar())
-
-
-def audited_ok(ledger: Ledger) -> bool:
-    report = audit(ledger.engine, VERIFIER, ORIGIN, workers=1)
-    assert report.ok, report.problems
-    return report.events > 0
-
-
-def months_history(url: str) -> Ledger:
-    """A ledger at 0005 with events in August, September and October, checkpointed."""
-    ledger = build(url, "0005")
-    for now in (AUG, SEP, OCT):
-        code = register(ledger, now)
-        hold(ledger, code, now + dt.timedelta(days=1))
-    checkpoint(ledger)
-    return ledger
-
-
-@pg_only
-def test_the_upgrade_keeps_every_event_and_puts_each_in_its_months_partition(pg_schema):
-    ledger = months_history(pg_schema)
-    with ledger.engine.connect() as conn:
-        before = rows(conn)
-    upgrade(pg_schema)
-    with ledger.engine.connect() as conn:
-        after = rows(conn)
-        names = [p.name for p in partitions.list_partitions(conn)]
-    assert len(after) == len(before) == 6
-    assert {i: r[:2] for i, r in after.items()} == {i: r[:2] for i, r in before.items()}
-    assert {f"events_{month}" for month, _h, _t in after.values()} == {
-        "events_2026_08", "events_2026_09", "events_2026_10",
-    }  # fmt: skip
-    assert all(table == f"events_{month}" for month, _h, table in after.values())
-    assert names[:3] == ["events_2026_08", "events_2026_09", "events_2026_10"]
-    assert names[-1] == "events_default"
-    assert audited_ok(ledger)
-    ledger.engine.dispose()
-
-
-@pg_only
-def test_the_downgrade_restores_the_plain_table_with_its_unique_keys(pg_schema):
-    ledger = months_history(pg_schema)
-    upgrade(pg_schema)
-    hold(ledger, register(ledger, NOW), NOW)
-    with ledger.engine.connect() as conn:
-        before = rows(conn)
-    from alembic import command
-
-    from ledger.store import alembic_config
-
-    command.downgrade(alembic_config(pg_schema), "0005")
-    with ledger.engine.connect() as conn:
-        after = rows(conn)
-        kind = conn.execute(text("SELECT relkind FROM pg_class WHERE oid = 'events'::regclass"))
-        keys = conn.execute(
-            text(
-                "SELECT conname FROM pg_constraint WHERE conrelid = 'events'::regclass "
-                "AND contype IN ('p', 'u') ORDER BY conname"
-            )
-        ).scalars()
-        assert kind.scalar() == "r"
-        assert list(keys) == ["events_cylinder_id_seq_key", "events_hash_key", "events_pkey"]
-    assert {i: r[:2] for i, r in after.items()} == {i: r[:2] for i, r in before.items()}
-    assert len(after) == 8
-    checkpoint(ledger)
-    assert audited_ok(ledger)
-    upgrade(pg_schema)  # and up again
-    with ledger.engine.connect() as conn:
-        assert len(rows(conn)) == 8
-    ledger.engine.dispose()
+def schema_url() -> Iterator[str]:
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.fixture
-def pg_ledger(pg_schema: str) -> Iterator[Ledger]:
-    ledger = build(pg_schema, "head")
+def pg_ledger(schema_url: str) -> Iterator[Ledger]:
+    ledger = build(schema_url, "head")
     with ledger.engine.begin() as conn:  # the migration's months depend on the real clock
         partitions.ensure_partitions(conn, NOW, since=AUG)
     yield ledger

@@ -14,6 +14,9 @@ from app.runtime import runtime
 from ledger import log
 from ledger.store import transaction, upgrade
 
+# The names of app.jobs.JOBS (not imported here: the web workers need no scheduler).
+JOB_NAMES = ("integrate", "expiry_sweep", "stale_report", "audit", "partitions", "purge_reports")
+
 db_cli = AppGroup("db", help="Database schema.")
 demo_cli = AppGroup("demo", help="Demo data.")
 ledger_cli = AppGroup("ledger", help="The global log: integrate, checkpoint, audit, partitions.")
@@ -152,7 +155,7 @@ def jobs_run(every: float, sweep_every: float) -> None:
 
 
 @jobs_cli.command("once")
-@click.argument("job", type=click.Choice(["integrate", "expiry_sweep", "stale_report", "audit"]))
+@click.argument("job", type=click.Choice(JOB_NAMES))
 def jobs_once(job: str) -> None:
     """Run one job now (as the scheduler would, under its lock); print its result as JSON."""
     import json

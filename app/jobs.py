@@ -2,7 +2,9 @@
 inside the web workers.
 
 Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook delivery (hourly),
-the stale-cylinder report and the audit (nightly). Each job runs under its own PostgreSQL
+the stale-cylinder report, the audit (state projection included), the events table's monthly
+partitions three months ahead (PostgreSQL) and the purge of public reports past retention
+(nightly). Each job runs under its own PostgreSQL
 advisory lock taken with ``wait=False``: a second scheduler process skips a job the first
 is running, and every job is idempotent besides (unique keys), so nothing is done twice.
 A job that meets a database error (gone away, disk full) logs it and changes nothing; the
@@ -26,9 +28,10 @@ from sqlmodel import Session
 
 from app.logging import get_logger
 from app.runtime import Runtime
-from ledger import log, notifications, sweeps
+from ledger import log, notifications, partitions, sweeps
 from ledger.audit import audit
 from ledger.note import verifier_from_key, verifier_key_for
+from ledger.public_reports import purge_expired_reports
 from ledger.store import advisory_lock, transaction
 
 Result = dict[str, Any]
@@ -115,12 +118,15 @@ def nightly_audit(app: Flask) -> Result:
 
     def body(rt: Runtime, _session: Any) -> Result:
         verifier = verifier_from_key(verifier_key_for(rt.authority.server))
-        report = audit(rt.engine, verifier, rt.authority.origin, workers=1)
+        report = audit(rt.engine, verifier, rt.authority.origin, workers=1, params=rt.params)
         verdict = {
             "at": rt.now().isoformat(),
             "ok": report.ok,
+            "ledger_ok": report.ledger_ok,
             "events": report.events,
             "checkpoints": report.checkpoints,
+            "projection_checked": report.projection_checked,
+            "projection_findings": len(report.projection),
             "first_bad": report.first(),
         }
         path = Path(app.instance_path) / "last_audit.json"
@@ -128,6 +134,32 @@ def nightly_audit(app: Flask) -> Result:
         return {"ok": report.ok, "detail": verdict}
 
     return _daily(app, "audit", body)
+
+
+def partition_maintenance(app: Flask) -> Result:
+    """Once a day: the events table's monthly partitions up to three months ahead (PostgreSQL;
+    nothing to do on SQLite). Idempotent: a month that exists is left alone."""
+
+    def body(rt: Runtime, _session: Any) -> Result:
+        try:
+            created = partitions.maintain(rt.engine, rt.now(), months_ahead=3)
+        except partitions.PartitionError as exc:  # rows waiting in DEFAULT could not move
+            return {"ok": False, "error": str(exc)}
+        return {"created": created}
+
+    return _daily(app, "partitions", body)
+
+
+def purge_reports(app: Flask) -> Result:
+    """Once a day: blank the personal fields of public reports closed past retention."""
+    keep_days = int(app.config.get("PUBLIC_REPORT_KEEP_DAYS", 730))
+
+    def body(rt: Runtime, _session: Any) -> Result:
+        with transaction(rt.engine) as tx:
+            purged = purge_expired_reports(tx, rt.now(), keep_days)
+        return {"purged": purged, "keep_days": keep_days}
+
+    return _daily(app, "purge_reports", body)
 
 
 def _daily(app: Flask, name: str, run: Callable[[Runtime, Any], Result]) -> Result:
@@ -150,6 +182,8 @@ JOBS: dict[str, Callable[[Flask], Result]] = {
     "expiry_sweep": expiry_sweep,
     "stale_report": stale_report,
     "audit": nightly_audit,
+    "partitions": partition_maintenance,
+    "purge_reports": purge_reports,
 }
 
 
@@ -163,7 +197,13 @@ def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None
         next_run_time=dt.datetime.now(dt.UTC), **common,
     )  # fmt: skip
     # Nightly, and once at start-up: a missed night (scheduler down) is caught up at once.
-    for name, fn, hour in (("stale_report", stale_report, 1), ("audit", nightly_audit, 2)):
+    nightly = (
+        ("partitions", partition_maintenance, 0),
+        ("purge_reports", purge_reports, 0),
+        ("stale_report", stale_report, 1),
+        ("audit", nightly_audit, 2),
+    )
+    for name, fn, hour in nightly:
         scheduler.add_job(fn, "cron", hour=hour, minute=0, id=name, **common)
         scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.UTC), id=f"{name}-start",
                           args=[app])  # fmt: skip

@@ -25,8 +25,10 @@ from contextlib import contextmanager
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, request
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from app.outage import FULL, is_disk_full
 from app.problems import problem
 from app.runtime import runtime
 from ledger import idempotency, store
@@ -144,10 +146,13 @@ def after(response: Response) -> Response:
         with parked:
             idempotency.remember(parked, actor_id, key, answer)
             parked.commit()  # the records and their answer, in one transaction
-    except Exception:  # the database failed at COMMIT: the client must not see a 2xx
+    except Exception as exc:  # the database failed at COMMIT: the client must not see a 2xx
         current_app.logger.exception("committing a keyed write and its answer failed")
         with contextlib.suppress(Exception), store.transaction(runtime().engine) as session:
             idempotency.release(session, actor_id, key)  # only an unanswered claim goes
+        if isinstance(exc, OperationalError) and is_disk_full(exc):  # rolled back: nothing kept
+            body, status, headers = problem(507, "Insufficient Storage", FULL)
+            return make_response(body, status, {**headers, "Retry-After": "30"})
         body, status, headers = problem(503, "Service Unavailable", UNSURE)
         return make_response(body, status, {**headers, "Retry-After": "2"})
     for work in g.pop("idempotency_after_commit", []):

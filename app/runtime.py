@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,25 @@ class Runtime:
         """The server clock (one place to read it)."""
         return dt.datetime.now(dt.UTC)
 
+    _integrating: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _wanted: bool = field(default=False, repr=False)
+
     def integrate_quietly(self) -> None:
-        """Integrate pending events unless another integrator holds the lock."""
-        with transaction(self.engine) as session:
-            log.integrate(session, wait=False)
+        """Integrate pending events unless another integrator holds the lock.
+
+        Within a process, writes arriving while one thread integrates do not queue for the
+        log (each would take the write lock in turn only to find its event already taken):
+        they ask that thread to run once more, which takes every event committed by then.
+        """
+        self._wanted = True
+        while self._wanted and self._integrating.acquire(blocking=False):
+            try:
+                while self._wanted:
+                    self._wanted = False
+                    with transaction(self.engine) as session:
+                        log.integrate(session, wait=False)
+            finally:
+                self._integrating.release()
 
 
 def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:

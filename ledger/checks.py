@@ -79,9 +79,18 @@ def fill_check(
     now: dt.datetime,
     params: Jurisdiction = DEFAULT,
     idempotency_key: str | None = None,
+    *,
+    reads: Session | None = None,
 ) -> CheckResult:
-    """Check a scanned cylinder for filling at a station; record the decision."""
-    station = checking_station(session, actor, station_id)
+    """Check a scanned cylinder for filling at a station; record the decision in ``session``.
+
+    ``reads``: a session to read the registry and the cylinder in before deciding
+    (``store.reads_beside``), so that on SQLite the write lock is held for the decision's
+    rows alone; a blocking decision is taken again under the write lock all the same.
+    """
+    if reads is None or idempotency_key is not None:  # a keyed check reads where it writes
+        reads = session
+    station = checking_station(reads, actor, station_id)
     check_id = idempotent_id(actor, idempotency_key) or new_id()
     if idempotency_key is not None and (earlier := session.get(FillCheck, check_id)):
         return _replay(session, earlier, params)
@@ -92,8 +101,8 @@ def fill_check(
     forged = scan.signature is not None and not codes.verify_code(
         scan.code, scan.signature, public_bytes(authority.registry)
     )
-    found = _resolve(session, scan.code, params)
-    decision, owner = _decide(session, station, found, scan.code, now, params, forged)
+    found = _resolve(reads, scan.code, params)
+    decision, owner = _decide(reads, station, found, scan.code, now, params, forged)
     event_id = None
     if found.state is not None and not decision.allowed:
         # A block is written on the chain: lock its head, and decide again should the

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +28,9 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
     otherwise costs that one request 10–25 ms (the fill check's p99; bench/fill_check.py).
     """
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        # A fill check may hold a read and a write connection at once: room for 16 threads.
+        kwargs.setdefault("pool_size", 32)
+        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **kwargs)
         _configure_sqlite(engine)
         if background_checkpoints:
             _WalCheckpointer(engine).start()
@@ -61,8 +66,41 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A writer starts with BEGIN IMMEDIATE: a deferred transaction that reads and
         # then writes fails with "database is locked" when another writer got in first.
-        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+            _begin_immediate(conn)
+        else:
+            conn.exec_driver_sql("BEGIN DEFERRED")
+
+
+_BUSY_TIMEOUT_MS = 30_000
+_POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
+_POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
+
+
+def _begin_immediate(conn: Any) -> None:
+    """BEGIN IMMEDIATE, waiting for another writer in short steps.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between attempts, whatever the
+    lock's holder is doing: under a few dozen writes a second most of a write's latency was
+    that sleep (bench/load.py's p99 about 1 s). A write transaction here lasts well under a
+    millisecond, so for the first half-second the lock is tried again at 0.1–1.5 ms steps;
+    after that SQLite's own handler waits, up to the busy timeout, as before.
+    """
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + _POLL_SECONDS
+        for attempt in itertools.count():
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    break
+            time.sleep(_POLL_DELAYS[min(attempt, len(_POLL_DELAYS) - 1)])
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the busy handler's wait; errors as SQLAlchemy's
 
 
 _AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
@@ -119,6 +157,27 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+@contextmanager
+def reads_beside(session: Session) -> Iterator[Session]:
+    """Where a write transaction's preliminary reads may go without holding its locks.
+
+    On SQLite a read session of its own (a second connection): the writer's BEGIN IMMEDIATE
+    then waits until its first write, and SQLite's one write lock is held for the writes
+    alone. On PostgreSQL, whose reads lock nothing, ``session`` itself (one connection).
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        yield session
+        return
+    with Session(_deferred(bind if isinstance(bind, Engine) else bind.engine)) as reads:
+        yield reads
+
+
+@lru_cache(maxsize=64)
+def _deferred(engine: Engine) -> Engine:
+    return engine.execution_options(sqlite_begin="DEFERRED")
 
 
 def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:

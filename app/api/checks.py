@@ -14,7 +14,7 @@ from app.api.schemas import FillCheckIn, SyncQuery
 from app.auth import auth, current_actor
 from app.runtime import runtime
 from ledger import checks, permissions, station_sync
-from ledger.store import transaction
+from ledger.store import reads_beside, transaction
 
 
 @api.post("/fill-checks")
@@ -28,10 +28,10 @@ def fill_check(body: dict[str, Any]) -> Any:
     rt = runtime()
     actor = current_actor()
     assert actor is not None
-    with transaction(rt.engine) as session:
+    with transaction(rt.engine) as session, reads_beside(session) as reads:
         result = checks.fill_check(
             session, rt.authority, actor, body["station_id"], body["scan"], rt.now(),
-            rt.params, idempotency_key(),
+            rt.params, idempotency_key(), reads=reads,
         )  # fmt: skip
         doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
         doc["cylinder"] = None

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ledger import checks, registry
 from ledger.model import Cylinder, Event
 from ledger.model_rules import FillCheck
-from ledger.store import transaction
+from ledger.store import reads_beside, transaction
 from tests import flows
 
 
@@ -43,13 +43,15 @@ def stale_read(monkeypatch: pytest.MonkeyPatch, app: Any) -> Any:
 
 
 def _check(app: Any, demo: Any, code: str) -> checks.CheckResult:
+    """As the API does: the reads beside the write transaction (on SQLite, another
+    connection, outside the write lock), the block and the decision's row in it."""
     rt = app.extensions["ledger"]
-    with transaction(rt.engine) as s:
-        station = registry.actor_for_token(s, demo["tokens"]["station_a"])
+    with transaction(rt.engine) as s, reads_beside(s) as reads:
+        station = registry.actor_for_token(reads, demo["tokens"]["station_a"])
         assert station is not None
         return checks.fill_check(
             s, rt.authority, station, demo["stations"]["a"], code, dt.datetime.now(dt.UTC),
-            rt.params,
+            rt.params, reads=reads,
         )  # fmt: skip
 
 

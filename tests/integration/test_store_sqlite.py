@@ -1,13 +1,18 @@
-"""SQLite under a serving process: WAL checkpoints happen in the background."""
+"""SQLite under a serving process: WAL checkpoints in the background; writers that wait for
+one another in short steps, then with SQLite's busy handler."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from ledger.store import make_engine
+from ledger.store import make_engine, transaction
 
 
 def _fill(path: Path, background: bool) -> int:
@@ -29,3 +34,52 @@ def test_a_serving_engine_checkpoints_the_wal_in_the_background(tmp_path):
     # with it, a passive checkpoint copies it into the database file within a second.
     assert _fill(tmp_path / "plain.sqlite3", background=False) < 100_000
     assert _fill(tmp_path / "served.sqlite3", background=True) > 1_000_000
+
+
+def _holder(engine: Any, hold: float, started: threading.Event) -> threading.Thread:
+    def run() -> None:
+        with transaction(engine) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
+            started.set()
+            time.sleep(hold)
+
+    return threading.Thread(target=run)
+
+
+@pytest.mark.parametrize("hold", [0.05, 0.8])  # within the short-step window, and past it
+def test_a_writer_waits_for_another_writers_lock_then_writes(tmp_path: Path, hold: float) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'w.sqlite3'}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x INTEGER)"))
+        started = threading.Event()
+        holder = _holder(engine, hold, started)
+        holder.start()
+        assert started.wait(5)
+        t0 = time.monotonic()
+        with transaction(engine) as s:  # BEGIN IMMEDIATE: waits for the holder's COMMIT
+            s.execute(text("INSERT INTO t VALUES (2)"))
+        waited = time.monotonic() - t0
+        holder.join()
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT x FROM t ORDER BY rowid")).scalars().all()
+            timeout = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        assert rows == [1, 2]  # the second writer went after the first, and nothing failed
+        assert waited > hold / 2
+        assert timeout == 30_000  # the short steps leave the connection's busy timeout as it was
+    finally:
+        engine.dispose()
+
+
+def test_a_writer_meeting_another_error_than_busy_raises_it(tmp_path: Path) -> None:
+    path = tmp_path / "ro.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()
+    readonly = make_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(OperationalError, match="readonly"), transaction(readonly) as s:
+            s.execute(text("INSERT INTO t VALUES (1)"))
+    finally:
+        readonly.dispose()

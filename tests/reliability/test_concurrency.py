@@ -11,6 +11,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from sqlalchemy import text
+
 from app.runtime import runtime
 from ledger import log
 from ledger.store import transaction
@@ -102,3 +104,51 @@ def test_concurrent_retries_of_one_keyed_registry_write_make_one_record(app, dem
         .get_json()
     )
     assert sum(c["name"] == "并发饭店" for c in listing["customers"]) == 1
+
+
+def test_writes_at_once_leave_nothing_unintegrated_when_integrating_after_write(app, demo):
+    """Writers arriving while another thread integrates ask it to run again instead of
+    queueing for the log: once every write has answered, every event is in the log."""
+    client = app.test_client()
+    before = _counts(app)[1]
+    codes = [flows.register(client, demo) for _ in range(3)]
+    errors: list[Any] = []
+    writers = [
+        threading.Thread(target=_write, args=(app, demo, codes[n % 3], n, who, errors))
+        for n, who in enumerate(WRITERS)
+    ]
+    for t in writers:
+        t.start()
+    for t in writers:
+        t.join(timeout=120)
+    assert not errors, errors[:5]
+    pending, events, size = _counts(app)
+    assert events == before + 3 + len(WRITERS) * PER_WRITER
+    assert pending == 0 and size == events
+
+
+def _counts(app: Any) -> tuple[int, int, int]:
+    """Events waiting for the log, events, the log's size."""
+    with app.app_context(), transaction(runtime().engine, write=False) as session:
+        pending = session.execute(text("SELECT count(*) FROM log_pending")).scalar_one()
+        events = session.execute(text("SELECT count(*) FROM events")).scalar_one()
+        return int(pending), int(events), log.log_state(session).size
+
+
+def test_a_write_arriving_during_an_integration_makes_it_run_once_more(app, monkeypatch):
+    rt = app.extensions["ledger"]
+    runs: list[threading.Thread] = []
+    real = log.integrate
+
+    def integrate(session: Any, *args: Any, **kwargs: Any) -> Any:
+        runs.append(threading.current_thread())
+        if len(runs) == 1:  # another request's write commits and asks while this one runs
+            other = threading.Thread(target=rt.integrate_quietly)
+            other.start()
+            other.join(timeout=10)
+            assert not other.is_alive()  # it did not wait for the log
+        return real(session, *args, **kwargs)
+
+    monkeypatch.setattr(log, "integrate", integrate)
+    rt.integrate_quietly()
+    assert runs == [threading.current_thread()] * 2  # the running thread took it on

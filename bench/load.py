@@ -10,7 +10,9 @@ on a fresh database of each backend (a temp SQLite file; a fresh PostgreSQL sche
 200 legal at station A (allowed checks) and 200 of enterprise B (a check at station A is
 refused NOT_OWNED and writes its ``fill_blocked`` event). ``wrk`` (Debian package) drives
 ``POST /api/v1/fill-checks`` with a random code per request from a Lua script, on
-127.0.0.1 only, for ``--duration`` seconds per row, ``--connections`` connections.
+127.0.0.1 only, for ``--duration`` seconds per row, ``--connections`` connections, each
+request on a new connection as nginx's default proxy_pass sends them (``--keepalive``:
+wrk's connections kept, which pins them to the worker that accepted them).
 Printed: requests/s, p50/p99 (wrk's), errors, the ratio to hello-world, the targets, and
 the web workers' resident memory (psutil) after each row. ``--configs WxT,…`` repeats
 the allowed checks on each backend for each gunicorn workers×threads setting (how gunicorn.conf.py
@@ -128,10 +130,14 @@ class Gunicorn:
         self.proc.wait(timeout=60)
 
 
-def _lua(path: Path, token: str, station: int, codes: list[str]) -> None:
+def _lua(path: Path, token: str, station: int, codes: list[str], keepalive: bool = False) -> None:
     items = ",".join(json.dumps(c) for c in codes)
+    # Without keep-alive each request comes on a new connection, as from nginx's default
+    # proxy_pass (docs/deploy.md §5). With it, wrk's connections stay with whichever worker
+    # accepted them, often all 16 with one of the two: the figures then measure one process.
+    close = "" if keepalive else 'wrk.headers["Connection"] = "close"\n'
     path.write_text(
-        f'wrk.method = "POST"\n'
+        close + f'wrk.method = "POST"\n'
         f'wrk.headers["Content-Type"] = "application/json"\n'
         f'wrk.headers["Authorization"] = "Bearer {token}"\n'
         f"local codes = {{{items}}}\n"
@@ -269,6 +275,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None, help="default: gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=None, help="default: gunicorn.conf.py's")
     parser.add_argument("--configs", default="", help="e.g. 1x8,2x4,4x2 (allowed checks)")
+    parser.add_argument(
+        "--keepalive", action="store_true", help="reuse connections (default: one per request)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk (make install does it)")
@@ -281,7 +290,7 @@ def main() -> None:
         tmp = Path(tmpdir)
         try:
             hello_script = tmp / "hello.lua"
-            _lua(hello_script, "x", 1, ["HELLO"])
+            _lua(hello_script, "x", 1, ["HELLO"], args.keepalive)
             server = Gunicorn("load:hello()", {}, workers, threads)
             try:
                 rows.append(("-", wrk("hello world", server, hello_script, args)))
@@ -299,6 +308,7 @@ def main() -> None:
                         demo["tokens"]["station_a"],
                         demo["stations"]["a"],
                         demo["codes"][kind],
+                        args.keepalive,
                     )
                     server = Gunicorn("wsgi:app", env, workers, threads)
                     try:
@@ -326,7 +336,8 @@ def report(rows: list[tuple[str, Row]], workers: int, threads: int, ns: argparse
     hello_rps = rows[0][1].rps
     print(
         f"\n# bench/load.py — gunicorn {workers} workers × {threads} threads (gthread), "
-        f"wrk {ns.wrk_threads} threads, {ns.connections} connections, {ns.duration} s/row, "
+        f"wrk {ns.wrk_threads} threads, {ns.connections} connections "
+        f"({'kept alive' if ns.keepalive else 'one per request'}), {ns.duration} s/row, "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
     )
     print(

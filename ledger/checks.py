@@ -19,10 +19,10 @@ from sqlmodel import Session
 from ledger import codes, facts_db, projection, rules, writer
 from ledger.authority import Authority
 from ledger.errors import Forbidden, Invalid, NotFound
-from ledger.facts import EnterpriseView, StationView
+from ledger.facts import EnterpriseView, LicenceView, StationView
 from ledger.ids import new_id
 from ledger.keys import public_bytes
-from ledger.model import Actor, Cylinder, Role
+from ledger.model import Actor, Cylinder, Enterprise, Role
 from ledger.model_rules import CylinderStateRow, FillCheck, RetiredCode
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.service import current_state, idempotent_id
@@ -30,6 +30,7 @@ from ledger.state import CylinderState, apply
 
 _CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
 _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
+_ENTERPRISES = Enterprise.__table__  # type: ignore[attr-defined]
 _STATES = CylinderStateRow.__table__  # type: ignore[attr-defined]
 _INSERT_CHECK = insert(_CHECKS)
 
@@ -55,19 +56,20 @@ class Header:
     head_hash: bytes
 
 
-def checking_station(session: Session, actor: Actor, station_id: int) -> StationView:
-    """The station a check is made at: the actor's own (a station device is bound to one).
-
-    The view carries no licences yet: ``fill_check`` loads them with the owner's.
-    """
+def checking_station(
+    session: Session, actor: Actor, station_id: int
+) -> tuple[StationView, list[LicenceView]]:
+    """The station a check is made at: the actor's own (a station device is bound to one),
+    with its filling licences; and every licence of its enterprise (one query for both)."""
     if actor.role != Role.FILLING_OPERATOR:
         raise Forbidden("only a filling station makes fill checks")
-    station = facts_db.station_alone(session, station_id)
-    if station is None:
+    found = facts_db.station_and_licences(session, station_id)
+    if found is None:
         raise NotFound(f"no station {station_id}")
+    station, licences = found
     if actor.enterprise_id != station.enterprise_id or actor.station_id not in (None, station_id):
         raise Forbidden("a station checks at its own nozzle only")
-    return station
+    return facts_db.with_licences(station, licences), licences
 
 
 def fill_check(
@@ -90,7 +92,7 @@ def fill_check(
     """
     if reads is None or idempotency_key is not None:  # a keyed check reads where it writes
         reads = session
-    station = checking_station(reads, actor, station_id)
+    station, licences = checking_station(reads, actor, station_id)
     check_id = idempotent_id(actor, idempotency_key) or new_id()
     if idempotency_key is not None and (earlier := session.get(FillCheck, check_id)):
         return _replay(session, earlier, params)
@@ -102,7 +104,7 @@ def fill_check(
         scan.code, scan.signature, public_bytes(authority.registry)
     )
     found = _resolve(reads, scan.code, params)
-    decision, owner = _decide(reads, station, found, scan.code, now, params, forged)
+    decision, owner = _decide(reads, (station, licences), found, scan.code, now, params, forged)
     event_id = None
     if found.state is not None and not decision.allowed:
         # A block is written on the chain: lock its head, and decide again should the
@@ -110,19 +112,19 @@ def fill_check(
         locked = _lock(session, found, params)
         if locked.seq != found.seq:
             found = locked
-            decision, owner = _decide(session, station, found, scan.code, now, params, forged)
+            at = (station, licences)
+            decision, owner = _decide(session, at, found, scan.code, now, params, forged)
         if not decision.allowed:
             payload = {"station_id": station.id, "reasons": list(decision.codes), "scan": scan.code}
             found, event_id = _record_block(session, authority, actor, found, payload, now, params)
-    if decision.allowed:
-        _commit_lazily(session)
+    keep = _keeper(session, reads) if decision.allowed else session
     row = {
         "id": check_id, "cylinder_id": found.cylinder_id, "station_id": station.id,
         "actor_id": actor.id, "code": scan.code, "allowed": decision.allowed,
         "decision": json.dumps(decision.to_dict(), ensure_ascii=False),
         "event_id": event_id, "checked_at": now,
     }  # fmt: skip
-    session.connection().execute(_INSERT_CHECK, row)
+    keep.connection().execute(_INSERT_CHECK, row)
     header = None
     if found.head is not None and found.registered_at is not None and not found.retired:
         owner_name = owner.name if owner is not None else None
@@ -132,21 +134,26 @@ def fill_check(
 
 def _decide(
     session: Session,
-    station: StationView,
+    at: tuple[StationView, list[LicenceView]],
     found: Found,
     code: str,
     now: dt.datetime,
     params: Jurisdiction,
     forged: bool,
 ) -> tuple[rules.Decision, EnterpriseView | None]:
-    """The rules' decision on what was found, with the owner it was decided against."""
+    """The rules' decision on what was found at a station (with every licence of its
+    enterprise), and the owner it was decided against."""
+    station, station_licences = at
     state = found.state
-    involved = [station.enterprise_id, *([state.owner_id] if state else [])]
-    known = facts_db.licences(session, involved)
-    station = facts_db.with_licences(station, known[station.enterprise_id])
     if state is None:
         return rules.unknown(code), None
-    owner = facts_db.enterprise(session, state.owner_id, known)
+    known = {station.enterprise_id: station_licences}
+    if state.owner_id not in known:  # another enterprise's cylinder: its licences too
+        known.update(facts_db.licences(session, [state.owner_id]))
+    if found.owner is not None and found.owner[0] == state.owner_id:
+        owner: EnterpriseView | None = facts_db.enterprise_view(found.owner, known[state.owner_id])
+    else:
+        owner = facts_db.enterprise(session, state.owner_id, known)
     if found.retired:
         return rules.unknown(code, retired=True), owner
     decision = rules.fill_check(
@@ -156,11 +163,19 @@ def _decide(
     return decision, owner
 
 
-def _commit_lazily(session: Session) -> None:
-    """An allowing check writes only its ``fill_checks`` row: operational data, not evidence
-    (a lost row costs a rescan, never a record), so PostgreSQL need not wait for the disk."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+def _keeper(session: Session, reads: Session) -> Session:
+    """Where an allowing check's ``fill_checks`` row is written: operational data, not
+    evidence (a lost row costs a rescan, never a record). On PostgreSQL, after reads on the
+    autocommit connection beside the transaction, it is written there as a statement of
+    its own (no BEGIN, no COMMIT); else in the transaction, which then need not wait for
+    the disk. On SQLite it always goes in the transaction (the write lock is taken there).
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return session
+    if reads is not session:
+        return reads
+    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    return session
 
 
 @dataclass(frozen=True)
@@ -173,6 +188,7 @@ class Found:
     head: writer.ChainHead | None = None
     registered_at: dt.datetime | None = None
     retired: bool = False
+    owner: tuple[int, str, bool] | None = None  # the owner's registry row, read with the head
 
     @property
     def seq(self) -> int | None:
@@ -183,10 +199,15 @@ class Found:
 def _head_and_state(where: ColumnElement[bool], *, lock: bool) -> Executable:
     """The cylinder's chain head and projected state in one round trip; an allowing check
     only reads it, a blocking one reads it again under the head's row lock."""
-    c = _CYLINDERS.c
+    c, e = _CYLINDERS.c, _ENTERPRISES.c
     query = (
         select(c.id, c.owner_id, c.head_seq, c.head_hash, c.registered_at, _STATES.c.state)
-        .select_from(_CYLINDERS.outerjoin(_STATES, _STATES.c.cylinder_id == c.id))
+        .add_columns(e.id, e.name, e.blacklisted)  # the owner: no second look-up
+        .select_from(
+            _CYLINDERS.outerjoin(_STATES, _STATES.c.cylinder_id == c.id).outerjoin(
+                _ENTERPRISES, e.id == c.owner_id
+            )
+        )
         .where(where)
     )
     return query.with_for_update(of=_CYLINDERS) if lock else query
@@ -225,7 +246,8 @@ def _read(session: Session, query: Executable, key: str, params: Jurisdiction) -
         if row[5] is not None
         else current_state(session, head.id, params)
     )
-    return Found(head.id, state, head, row[4])
+    owner = None if row[6] is None else (row[6], row[7], row[8])
+    return Found(head.id, state, head, row[4], owner=owner)
 
 
 def _previous_station(

@@ -1,7 +1,7 @@
 """Load the rules' registry views (``ledger.facts``) from the database.
 
 These run on every scan at the nozzle, so they are plain core selects: one for the
-record, one for the licences of every enterprise involved.
+record, one for the licences of every enterprise involved (or both at once).
 """
 
 from __future__ import annotations
@@ -26,9 +26,18 @@ _LICENCES_OF = select(
 _ENTERPRISE = select(_ENTERPRISES.c.id, _ENTERPRISES.c.name, _ENTERPRISES.c.blacklisted).where(
     _ENTERPRISES.c.id == bindparam("id")
 )
-_STATION = select(
-    *(_STATIONS.c[n] for n in ("id", "enterprise_id", "name", "latitude", "longitude"))
-).where(_STATIONS.c.id == bindparam("id"))
+_STATION_COLUMNS = [
+    _STATIONS.c[n] for n in ("id", "enterprise_id", "name", "latitude", "longitude")
+]
+_STATION = select(*_STATION_COLUMNS).where(_STATIONS.c.id == bindparam("id"))
+# A station and every licence of its enterprise, in one round trip (a row per licence).
+_STATION_LICENCES = (
+    select(*_STATION_COLUMNS, *_LICENCES_OF.selected_columns)
+    .select_from(
+        _STATIONS.outerjoin(_LICENCES, _LICENCES.c.enterprise_id == _STATIONS.c.enterprise_id)
+    )
+    .where(_STATIONS.c.id == bindparam("id"))
+)
 
 
 def licences(session: Session, enterprise_ids: Iterable[int]) -> dict[int, list[LicenceView]]:
@@ -59,7 +68,7 @@ def enterprise(
     views = (known or {}).get(enterprise_id)
     if views is None:
         views = licences(session, [enterprise_id])[enterprise_id]
-    return EnterpriseView(row[0], row[1], row[2], gas_licences(views))
+    return enterprise_view(row, views)
 
 
 def station(
@@ -79,6 +88,22 @@ def station_alone(session: Session, station_id: int) -> StationView | None:
     """A station without its licences (enough to know whose it is)."""
     row = session.connection().execute(_STATION, {"id": station_id}).first()
     return None if row is None else StationView(*row)
+
+
+def station_and_licences(
+    session: Session, station_id: int
+) -> tuple[StationView, list[LicenceView]] | None:
+    """A station without its licences, and every licence of its enterprise: one query."""
+    rows = session.connection().execute(_STATION_LICENCES, {"id": station_id}).all()
+    if not rows:
+        return None
+    views = [LicenceView(*row[6:]) for row in rows if row[5] is not None]
+    return StationView(*rows[0][:5]), views
+
+
+def enterprise_view(row: tuple[int, str, bool], views: list[LicenceView]) -> EnterpriseView:
+    """An enterprise from its registry row (id, name, blacklisted) and its licences."""
+    return EnterpriseView(row[0], row[1], row[2], gas_licences(views))
 
 
 def with_licences(station: StationView, views: list[LicenceView]) -> StationView:

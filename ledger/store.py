@@ -161,17 +161,18 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
 
 @contextmanager
 def reads_beside(session: Session) -> Iterator[Session]:
-    """Where a write transaction's preliminary reads may go without holding its locks.
+    """A session beside a write transaction, for its preliminary reads, that holds none of
+    its locks: another connection of the pool.
 
-    On SQLite a read session of its own (a second connection): the writer's BEGIN IMMEDIATE
-    then waits until its first write, and SQLite's one write lock is held for the writes
-    alone. On PostgreSQL, whose reads lock nothing, ``session`` itself (one connection).
+    On SQLite a deferred read transaction: the writer's BEGIN IMMEDIATE then waits until its
+    first write, and SQLite's one write lock is held for the writes alone. On PostgreSQL an
+    autocommit connection (``reader``): no BEGIN and COMMIT round trips, and a statement
+    written there is a transaction of its own.
     """
     bind = session.get_bind()
-    if bind.dialect.name != "sqlite":
-        yield session
-        return
-    with Session(_deferred(bind if isinstance(bind, Engine) else bind.engine)) as reads:
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    beside = _deferred(engine) if engine.dialect.name == "sqlite" else reader(engine)
+    with Session(beside) as reads:
         yield reads
 
 

@@ -9,6 +9,7 @@ no duplicate for a retried key, and the audit passes.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import text
@@ -135,20 +136,28 @@ def _counts(app: Any) -> tuple[int, int, int]:
         return int(pending), int(events), log.log_state(session).size
 
 
-def test_a_write_arriving_during_an_integration_makes_it_run_once_more(app, monkeypatch):
+def test_writes_arriving_during_an_integration_share_one_more_round(app, monkeypatch):
+    """Two writes commit while an integration runs: one more integration takes both, and
+    the other writer's thread, finding its event taken, runs none."""
     rt = app.extensions["ledger"]
-    runs: list[threading.Thread] = []
+    runs: list[str] = []
     real = log.integrate
+    others = [threading.Thread(target=rt.integrate_quietly, name=f"w{i}") for i in range(2)]
 
     def integrate(session: Any, *args: Any, **kwargs: Any) -> Any:
-        runs.append(threading.current_thread())
-        if len(runs) == 1:  # another request's write commits and asks while this one runs
-            other = threading.Thread(target=rt.integrate_quietly)
-            other.start()
-            other.join(timeout=10)
-            assert not other.is_alive()  # it did not wait for the log
+        runs.append(threading.current_thread().name)
+        if len(runs) == 1:  # two more writes commit and ask while this one runs
+            for t in others:
+                t.start()
+            time.sleep(0.3)  # both are waiting for the lock
         return real(session, *args, **kwargs)
 
     monkeypatch.setattr(log, "integrate", integrate)
-    rt.integrate_quietly()
-    assert runs == [threading.current_thread()] * 2  # the running thread took it on
+    threading.current_thread().name, name = "first", threading.current_thread().name
+    try:
+        rt.integrate_quietly()
+    finally:
+        threading.current_thread().name = name
+    for t in others:
+        t.join(timeout=10)
+    assert runs[0] == "first" and len(runs) == 2 and runs[1] in ("w0", "w1")

@@ -1,11 +1,11 @@
 """gunicorn settings for the web: ``gunicorn wsgi:app`` (this file is read from the cwd).
 
 Workers and threads were chosen by measurement (``bench/load.py --configs``, figures in
-docs/scale.md §1a): on the 2-core test machine with PostgreSQL, 2 processes of 8 threads
-(gthread) answered about twice the fill checks of 2×4, 1×4, 2×2 or 4×2 at 16 connections,
-with the lowest p99: a check spends most of its time waiting for its commit, so threads
-help and processes beyond the cores only add memory. On SQLite more threads make writers
-wait on the file lock (p99 over a second at 2×8): set WEB_THREADS=2 there.
+docs/scale.md §1a): on the 2-core test machine, one connection per request as nginx sends
+them, 2 processes of 4 threads (gthread) answered ~15–20 % more fill checks than 2×8 on
+PostgreSQL with a lower p99, and as many as 2×8 on SQLite (2×2 did as well there); 4×4
+added little but a worker's memory. A check waits on its database a good part of the
+time, so a few threads help; beyond that they only contend for the GIL.
 Override with WEB_CONCURRENCY / WEB_THREADS per host.
 The scheduler is NOT run here: it is its own process (``flask --app wsgi jobs run``).
 """
@@ -29,7 +29,7 @@ _metrics_dir = os.environ.setdefault(
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(min(2, multiprocessing.cpu_count()) or 1)))
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "8"))
+threads = int(os.environ.get("WEB_THREADS", "4"))
 # Fill checks answer in milliseconds; anything slower than this is stuck, not busy.
 timeout = 30
 graceful_timeout = 20

@@ -282,7 +282,7 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk (make install does it)")
     workers = args.workers or int(os.environ.get("WEB_CONCURRENCY", "2"))
-    threads = args.threads or int(os.environ.get("WEB_THREADS", "8"))
+    threads = args.threads or int(os.environ.get("WEB_THREADS", "4"))
     backends = ["sqlite", "postgresql"] if args.backend == "both" else [args.backend]
     rows: list[tuple[str, Row]] = []
     schemas: list[str] = []

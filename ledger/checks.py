@@ -86,13 +86,15 @@ def fill_check(
 ) -> CheckResult:
     """Check a scanned cylinder for filling at a station; record the decision in ``session``.
 
-    ``reads``: a session to read the registry and the cylinder in before deciding
-    (``store.reads_beside``), so that on SQLite the write lock is held for the decision's
-    rows alone; a blocking decision is taken again under the write lock all the same.
+    ``reads``: a session beside ``session`` to read the registry and the cylinder in before
+    deciding (``store.reads_beside``): on SQLite the write lock is then held for the
+    decision's rows alone, on PostgreSQL an allowing check needs no transaction at all
+    (``_keeper``). A blocking decision is taken again on the locked chain all the same.
     """
     if reads is None or idempotency_key is not None:  # a keyed check reads where it writes
         reads = session
-    station, licences = checking_station(reads, actor, station_id)
+    at = checking_station(reads, actor, station_id)
+    station = at[0]
     check_id = idempotent_id(actor, idempotency_key) or new_id()
     if idempotency_key is not None and (earlier := session.get(FillCheck, check_id)):
         return _replay(session, earlier, params)
@@ -104,7 +106,7 @@ def fill_check(
         scan.code, scan.signature, public_bytes(authority.registry)
     )
     found = _resolve(reads, scan.code, params)
-    decision, owner = _decide(reads, (station, licences), found, scan.code, now, params, forged)
+    decision, owner = _decide(reads, at, found, scan.code, now, params, forged)
     event_id = None
     if found.state is not None and not decision.allowed:
         # A block is written on the chain: lock its head, and decide again should the
@@ -112,7 +114,6 @@ def fill_check(
         locked = _lock(session, found, params)
         if locked.seq != found.seq:
             found = locked
-            at = (station, licences)
             decision, owner = _decide(session, at, found, scan.code, now, params, forged)
         if not decision.allowed:
             payload = {"station_id": station.id, "reasons": list(decision.codes), "scan": scan.code}

@@ -71,17 +71,10 @@ def enterprise(
     return enterprise_view(row, views)
 
 
-def station(
-    session: Session, station_id: int, known: dict[int, list[LicenceView]] | None = None
-) -> StationView | None:
-    """A station with its enterprise's filling licences (``known``: licences already loaded)."""
-    bare = station_alone(session, station_id)
-    if bare is None:
-        return None
-    views = (known or {}).get(bare.enterprise_id)
-    if views is None:
-        views = licences(session, [bare.enterprise_id])[bare.enterprise_id]
-    return with_licences(bare, views)
+def station(session: Session, station_id: int) -> StationView | None:
+    """A station with its enterprise's filling licences (one query)."""
+    found = station_and_licences(session, station_id)
+    return None if found is None else with_licences(*found)
 
 
 def station_alone(session: Session, station_id: int) -> StationView | None:

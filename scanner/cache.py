@@ -28,17 +28,17 @@ CREATE TABLE IF NOT EXISTS retired (code TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     idempotency_key TEXT NOT NULL UNIQUE,
-    kind TEXT NOT NULL,             -- 'event' (POST /cylinders/{code}/events) or 'check'
+    kind TEXT NOT NULL,             -- 'event' (POST /cylinders/{code}/events)
     code TEXT NOT NULL,
     body TEXT NOT NULL,
     created_at TEXT NOT NULL,
-    status TEXT NOT NULL DEFAULT 'pending',  -- pending | sent | conflict | rejected
+    status TEXT NOT NULL DEFAULT 'pending',  -- pending | sent | conflict | rejected | unrecordable
     attempts INTEGER NOT NULL DEFAULT 0,
     answer TEXT,
     sent_at TEXT
 );
 """
-FINAL = ("sent", "conflict", "rejected")
+FINAL = ("sent", "conflict", "rejected", "unrecordable")
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,12 @@ class StationCache:
     def pending(self) -> list[Outgoing]:
         """Writes not yet answered by the server, oldest first."""
         return self._select("WHERE status = 'pending' ORDER BY seq")
+
+    def count(self, status: str) -> int:
+        """How many writes have this status (e.g. ``unrecordable``)."""
+        with self._db() as db:
+            row = db.execute("SELECT count(*) FROM outbox WHERE status = ?", (status,)).fetchone()
+        return int(row[0])
 
     def all(self) -> list[Outgoing]:
         """Every write, oldest first (for reports and tests)."""

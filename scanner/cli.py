@@ -38,11 +38,11 @@ def _queue(args: argparse.Namespace) -> int:
     items = StationCache(path).all()
     counts = {
         s: sum(1 for i in items if i.status == s)
-        for s in ("pending", "sent", "conflict", "rejected")
+        for s in ("pending", "sent", "conflict", "rejected", "unrecordable")
     }
     print(json.dumps(counts) if args.json else "  ".join(f"{k} {v}" for k, v in counts.items()))
     for item in items:
-        if item.status in ("pending", "conflict", "rejected"):
+        if item.status in ("pending", "conflict", "rejected", "unrecordable"):
             line = {
                 "seq": item.seq,
                 "status": item.status,

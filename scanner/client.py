@@ -134,3 +134,8 @@ class LedgerClient:
     def post_event(self, code: str, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
         """``POST /cylinders/{code}/events``: record an event (a ``filled``)."""
         return self._json("POST", f"/cylinders/{code}/events", body, idempotency_key)
+
+    def cylinder(self, code: str) -> dict[str, Any]:
+        """``GET /cylinders/{code}``: a cylinder's public document (its ``id`` among them);
+        ``Refused`` 404 when the server has no cylinder with this code."""
+        return self._json("GET", f"/cylinders/{code}")

@@ -19,6 +19,7 @@ from typing import Any
 from ledger.codes import Scan, ScanError, parse_scan
 from ledger.events import rfc3339
 from ledger.params import DEFAULT
+from ledger.reasons import CATALOGUE
 from ledger.rules import Decision
 from scanner.cache import StationCache
 from scanner.client import LedgerClient, Refused, Unavailable
@@ -70,6 +71,13 @@ class Station:
         else:
             self.display.message(
                 "服务器无法连接，离线运行", "server unreachable: offline", alert=True
+            )
+        unrecordable = self.cache.count("unrecordable")
+        if unrecordable:
+            self.display.message(
+                f"有{unrecordable}条离线拦截无法记入台账，请用 scanner queue 查看并报监管部门",
+                f"{unrecordable} offline blocks could not be recorded: see `scanner queue`",
+                alert=True,
             )
 
     def handle(self, item: Input) -> Outcome | None:
@@ -203,22 +211,25 @@ class Station:
             shown, decision.allowed, [r.to_dict() for r in decision.reasons],
             [w.to_dict() for w in decision.warnings], True, scan.code, check.cylinder,
         )  # fmt: skip
-        if not decision.allowed and decision.reasons[0].code not in ("OFFLINE_NO_CACHE",):
+        if not decision.allowed:
             self._queue_blocked(outcome, decision)
         return outcome
 
     def _queue_blocked(self, outcome: Outcome, decision: Decision) -> None:
-        """An offline BLOCK is recorded too: as a signed fill_blocked on a cached cylinder,
-        else as the check itself, replayed on reconnect (the server records it then)."""
+        """An offline BLOCK is queued as what it was: a signed ``fill_blocked`` event at the
+        time of the scan, never as a fill check (a check replayed later could allow).
+        A cylinder the cache does not hold is looked up when the event is sent (its id
+        is part of the signed claim). Only the rules' own reasons are recorded: a block
+        for the station's own state (no cache, cache too old) judges no cylinder."""
+        codes = [r.code for r in decision.reasons if r.code in CATALOGUE]
+        if not codes:
+            return
         code = outcome.code or ""
-        codes = [r.code for r in decision.reasons if r.code.isupper()]
         cylinder = outcome.cylinder
-        if cylinder is not None and codes:
-            payload = {"station_id": self.station_id, "reasons": codes, "scan": code[:40],
-                       "offline": True}  # fmt: skip
-            self._queue_event(code, cylinder["cylinder_id"], "fill_blocked", payload)
-        else:
-            self.cache.enqueue("check", code, {"scan": outcome.scan}, str(uuid.uuid4()), self.now())
+        cylinder_id = None if cylinder is None else str(cylinder.get("cylinder_id") or "")
+        payload = {"station_id": self.station_id, "reasons": codes, "scan": code[:40],
+                   "offline": True}  # fmt: skip
+        self._queue_event(code, cylinder_id or None, "fill_blocked", payload)
 
     # --- a fill ----------------------------------------------------------------
 
@@ -265,14 +276,14 @@ class Station:
         return body
 
     def _queue_event(
-        self, code: str, cylinder_id: str, type_: str, payload: dict[str, Any]
+        self, code: str, cylinder_id: str | None, type_: str, payload: dict[str, Any]
     ) -> dict[str, Any]:
         event_id = str(uuid.uuid4())
         body: dict[str, Any] = {
             "type": type_, "id": event_id, "occurred_at": rfc3339(self.now()),
             "payload": payload, "cylinder": cylinder_id,
         }  # fmt: skip
-        if self.uplink.identity.signing and self.uplink.identity.actor_id is not None:
+        if cylinder_id is not None and self.uplink.can_sign:  # else signed when it is sent
             body["signature"] = self.uplink.sign(code, body)
         self.cache.enqueue("event", code, body, event_id, self.now())
         return body

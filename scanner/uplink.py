@@ -125,10 +125,21 @@ class Uplink:
                 sent += 1
         return sent
 
+    @property
+    def can_sign(self) -> bool:
+        """True when events can be signed with this PC's key (it is the registered one)."""
+        return self.identity.signing and self.identity.actor_id is not None
+
     def _send(self, item: Outgoing) -> None:
+        if item.kind == "check":  # queued by an older version: never replayed as a live check
+            return self._unrecordable(item, "a queued offline check (older version)")
         try:
+            if item.body.get("cylinder") is None:
+                item = self._attach_cylinder(item)
             answer = self._post(item)
         except Refused as exc:
+            if exc.status == 404 and item.body.get("cylinder") is None:
+                return self._unrecordable(item, "the server has no cylinder with this code")
             if self._expired_online_fill(item, exc):
                 return self._send(self._as_offline(item))
             answer = {"status": exc.status, **exc.problem}
@@ -151,9 +162,29 @@ class Uplink:
             self.cache.finish(item.seq, "sent", answer, self.now())
         return None
 
+    def _attach_cylinder(self, item: Outgoing) -> Outgoing:
+        """An offline block of a code the cache did not hold: the server's cylinder id
+        (part of the signed claim) is learnt now, the event signed as of its original
+        time; ``Refused`` 404 when the server has no such cylinder."""
+        body = {**item.body, "cylinder": str(self.client.cylinder(item.code)["id"])}
+        if self.can_sign:
+            body["signature"] = self.sign(item.code, body)
+        self.cache.replace_body(item.seq, body, item.idempotency_key)
+        return Outgoing(item.seq, item.idempotency_key, item.kind, item.code, body,
+                        item.status, item.attempts, None)  # fmt: skip
+
+    def _unrecordable(self, item: Outgoing, why: str) -> None:
+        """A block that no cylinder on the server can carry: kept here as ``unrecordable``
+        (``python -m scanner queue`` lists it) and shown, never retried."""
+        answer = {"status": "unrecordable", "detail": why}
+        self.cache.finish(item.seq, "unrecordable", answer, self.now())
+        self.display.message(
+            f"离线拦截无法记入台账：{item.code}，已留本机记录（scanner queue），请报监管部门",
+            f"an offline block cannot be recorded ({why}): {item.code}; kept locally",
+            alert=True,
+        )
+
     def _post(self, item: Outgoing) -> dict[str, Any]:
-        if item.kind == "check":
-            return self.client.fill_check(self.station_id, item.body["scan"], item.idempotency_key)
         # `cylinder` (the UUID the claim names) is kept for re-signing, not sent.
         body = {k: v for k, v in item.body.items() if k != "cylinder"}
         return self.client.post_event(item.code, body, item.idempotency_key)

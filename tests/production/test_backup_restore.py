@@ -8,7 +8,7 @@ import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -68,15 +68,11 @@ def _restore_pg(app: Any, db_url: str, tmp_path: Path) -> None:
     if not (shutil.which("pg_dump") and shutil.which("pg_restore")):
         pytest.skip("pg_dump/pg_restore are not installed")
     assert PG_URL is not None
-    schema = db_url.rsplit("%3D", 1)[1]
-    parts = urlsplit(PG_URL)
+    parts = urlsplit(db_url)  # the test's own database
     conn = ["-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432),
             "-U", parts.username or "postgres"]  # fmt: skip
     dump = tmp_path / "ledger.dump"
-    subprocess.run(
-        ["pg_dump", *conn, "-d", parts.path.lstrip("/"), "-Fc", "-n", schema, "-f", dump],
-        check=True,
-    )
+    subprocess.run(["pg_dump", *conn, "-d", parts.path.lstrip("/"), "-Fc", "-f", dump], check=True)
     database = f"restore_{uuid.uuid4().hex[:10]}"
     admin = create_engine(
         PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
@@ -88,13 +84,13 @@ def _restore_pg(app: Any, db_url: str, tmp_path: Path) -> None:
             ["pg_restore", *conn, "-d", database, "--no-owner", "--exit-on-error", dump],
             check=True,
         )
-        base = PG_URL.rsplit("/", 1)[0] + f"/{database}"
-        code, out = _audit(app, f"{base}?options=-csearch_path%3D{schema}", tmp_path)
+        base = urlunsplit(parts._replace(path=f"/{database}"))
+        code, out = _audit(app, base, tmp_path)
         assert code == 0 and "OK" in out, out
         restored = create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1))
         # The append-only triggers came back with the schema.
         with restored.begin() as c, pytest.raises(Exception, match="append-only"):
-            c.execute(text(f"UPDATE {schema}.events SET type = 'x'"))
+            c.execute(text("UPDATE events SET type = 'x'"))
         restored.dispose()
     finally:
         with admin.connect() as c:

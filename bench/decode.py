@@ -5,7 +5,8 @@ strength, combinations, label sheets, frames without a code) and on the committe
 images under ``tests/corpus/``, comparing in the same process on the same images:
 
 - ``zxing-cpp``: zxing-cpp alone (QR only, its default try-harder settings);
-- ``pipeline (file)``: ``scanner.decode.decode_image``, every stage until one reads;
+- ``pipeline (file)``: ``scanner.decode.decode_image``, every stage until one reads
+  (and the later ones too on a label sheet);
 - ``pipeline w/o zxing``: the same without the zxing-cpp stages (what zxing-cpp adds);
 - ``camera, 1 frame``: ``FrameDecoder`` on one frame (the 33 ms budget);
 - ``camera, ≤ N frames``: the same frame shown up to N times, as a held-still cylinder
@@ -25,10 +26,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +41,8 @@ import zxingcpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scanner.decode import ALL_STAGES, FrameDecoder, decode_image, read_image, to_gray
+from scanner.decode import ALL_STAGES, decode_image, read_image, to_gray
+from scanner.frames import FrameDecoder
 from scanner.synth import Sample, corpus
 
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "tests" / "corpus"
@@ -157,15 +163,37 @@ def stage_costs(samples: Sequence[Sample]) -> None:
 
 
 def stage_wins(samples: Sequence[Sample]) -> None:
-    """Which stage of the file pipeline read each decoded image."""
+    """Which stage of the file pipeline read each decoded image (a+b: a sheet read by
+    several stages together)."""
     wins: dict[str, int] = {}
     for sample in samples:
         result = decode_image(sample.image)
         if sample.texts and set(sample.texts) <= set(result.texts):
             wins[str(result.decoder)] = wins.get(str(result.decoder), 0) + 1
     print("\nfile pipeline, images read by each stage:")
-    for stage in ALL_STAGES:
-        print(f"  {stage.name:16} {wins.get(stage.name, 0)}")
+    for name, count in sorted(wins.items(), key=lambda kv: -kv[1]):
+        print(f"  {name:32} {count}")
+
+
+def environment() -> str:
+    """Where the figures come from: machine, load average, commit (and uncommitted files)."""
+    root = Path(__file__).resolve().parents[1]
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    parts = [
+        f"python {platform.python_version()}", f"{os.cpu_count()} cpus {platform.machine()}",
+        f"zxing-cpp {version('zxing-cpp')}", f"load avg {load}",
+    ]  # fmt: skip
+    try:
+        git = ["git", "-C", str(root)]
+        head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run([*git, "status", "--porcelain", "--", "scanner", "bench"],
+                               capture_output=True, text=True, check=True).stdout  # fmt: skip
+        changed = [line[3:] for line in dirty.splitlines()]
+        parts.append(f"commit {head}" + (f" + uncommitted {', '.join(changed)}" if changed else ""))
+    except (OSError, subprocess.CalledProcessError):
+        parts.append("commit unknown")
+    return "; ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -178,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     samples = corpus(per_kind=2, combos=12, sheets=2) if args.quick else corpus()
     samples += committed_samples()
     coded = sum(1 for s in samples if s.texts)
+    print(environment())
     print(f"{len(samples)} images of 1280×720 ({coded} with codes, {len(samples) - coded} without)")
     for image in (s.image for s in samples[:3]):  # warm up (lazy detectors, caches)
         pipeline(image)
@@ -198,6 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.stages:
         stage_costs(samples)
         stage_wins(samples)
+    print(f"load avg at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 

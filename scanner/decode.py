@@ -16,16 +16,17 @@ Stages (their order and costs are measured by ``bench/decode.py --stages``):
 8. ``wechat`` — OpenCV contrib's WeChat detector (no model files: its classic
    detector path), at most 960 px wide (its cost grows to seconds on noisy frames).
 
-``decode_image`` (files, one-off images) runs stages until one finds a code.
-``FrameDecoder`` (camera) runs the cheap stages on every frame and spreads the
-expensive ones over successive frames, keeping a frame within its budget.
+``decode_image`` (files, one-off images) runs stages until one finds a code, and on
+through the later stages, merging their codes, when one finds several (a label sheet).
+``scanner.frames.FrameDecoder`` (camera) runs the cheap stages on every frame and
+spreads the expensive ones over successive frames, keeping a frame within its budget.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,9 @@ from pyzbar import pyzbar  # type: ignore[import-untyped]
 Image = npt.NDArray[np.uint8]
 Stage = Callable[[Image], list[str]]
 FRAME_BUDGET_MS = 33.0
-# Stages are planned into 90% of the budget: a stage's cost varies from frame to frame.
-PLAN_SHARE = 0.9
+# A file in which a stage found several codes (a label sheet) goes on through the later
+# stages, merging what they add, until this much time has gone.
+MERGE_BUDGET_MS = 300.0
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
 
 
@@ -109,7 +111,8 @@ def zxing_stage(gray: Image) -> list[str]:
 
 
 def zbar_stage(gray: Image) -> list[str]:
-    """pyzbar on the grayscale image, QR codes only."""
+    """pyzbar on the grayscale image, QR codes only (a colour frame is made gray first)."""
+    gray = gray if gray.ndim == 2 else to_gray(gray)  # never zbar's blue channel alone
     found = pyzbar.decode(gray, symbols=[pyzbar.ZBarSymbol.QRCODE])
     return _unique([_bytes_text(s.data) for s in found])
 
@@ -208,7 +211,8 @@ PRIOR_COSTS_MS: dict[str, float] = {
 }  # fmt: skip
 
 
-def _run(stage: NamedStage, gray: Image) -> list[str]:
+def run_stage(stage: NamedStage, gray: Image) -> list[str]:
+    """One stage's codes; a frame it cannot handle (an OpenCV error) gives none."""
     try:
         return stage.run(gray)
     except cv2.error:
@@ -216,16 +220,29 @@ def _run(stage: NamedStage, gray: Image) -> list[str]:
 
 
 def decode_image(
-    image: npt.NDArray[Any], stages: Sequence[NamedStage] = ALL_STAGES
+    image: npt.NDArray[Any],
+    stages: Sequence[NamedStage] = ALL_STAGES,
+    merge_budget_ms: float = MERGE_BUDGET_MS,
 ) -> DecodeResult:
-    """Every QR code in one image: stages in order until one finds a code."""
+    """Every QR code in one image: stages in order until one finds a code; when one finds
+    several (a label sheet, where a worn cell may defeat it), the later stages run too,
+    within ``merge_budget_ms``, and add the codes it missed (``decoder``: "a+b")."""
     start = time.perf_counter()
     gray = to_gray(image)
+    texts: list[str] = []
+    names: list[str] = []
     for stage in stages:
-        texts = _run(stage, gray)
-        if texts:
-            return DecodeResult(texts, stage.name, (time.perf_counter() - start) * 1000)
-    return DecodeResult([], None, (time.perf_counter() - start) * 1000)
+        if len(texts) == 1 or (texts and _ms_since(start) >= merge_budget_ms):
+            break
+        found = [t for t in run_stage(stage, gray) if t not in texts]
+        if found:
+            texts += found
+            names.append(stage.name)
+    return DecodeResult(texts, "+".join(names) or None, _ms_since(start))
+
+
+def _ms_since(start: float) -> float:
+    return (time.perf_counter() - start) * 1000
 
 
 def read_image(path: str | Path) -> Image | None:
@@ -248,51 +265,3 @@ def decode_file(path: str | Path) -> DecodeResult:
         return DecodeResult([], None, (time.perf_counter() - start) * 1000)
     result = decode_image(image)
     return DecodeResult(result.texts, result.decoder, (time.perf_counter() - start) * 1000)
-
-
-@dataclass
-class FrameDecoder:
-    """Camera mode: cheap stages every frame, expensive stages spread over frames.
-
-    Each frame runs the cheap stages; when they find nothing, expensive stages run
-    in rotation, starting where the previous frame stopped, each only when its
-    measured cost still fits in ``budget_ms``; so every stage is tried within a few
-    frames of a code appearing, and a steady camera reads hard codes too.
-    """
-
-    budget_ms: float = FRAME_BUDGET_MS
-    cheap: Sequence[NamedStage] = CHEAP_STAGES
-    expensive: Sequence[NamedStage] = EXPENSIVE_STAGES
-    costs: dict[str, float] = field(default_factory=lambda: dict(PRIOR_COSTS_MS))
-    _next: int = 0
-
-    def decode(self, frame: npt.NDArray[Any]) -> DecodeResult:
-        """Decode one camera frame within the budget."""
-        start = time.perf_counter()
-        gray = to_gray(frame)
-        for stage in self.cheap:
-            found = self._timed(stage, gray)
-            if found:
-                return DecodeResult(found, stage.name, (time.perf_counter() - start) * 1000)
-        n = len(self.expensive)
-        for offset in range(n):
-            index = (self._next + offset) % n
-            stage = self.expensive[index]
-            elapsed = (time.perf_counter() - start) * 1000
-            if elapsed + self.costs.get(stage.name, 0.0) > self.budget_ms * PLAN_SHARE:
-                continue  # would overrun this frame: a later stage may fit, or the next frame
-            self._next = (index + 1) % n
-            found = self._timed(stage, gray)
-            if found:
-                return DecodeResult(found, stage.name, (time.perf_counter() - start) * 1000)
-        return DecodeResult([], None, (time.perf_counter() - start) * 1000)
-
-    def _timed(self, stage: NamedStage, gray: Image) -> list[str]:
-        t0 = time.perf_counter()
-        found = _run(stage, gray)
-        ms = (time.perf_counter() - t0) * 1000
-        # A slowly decaying peak of each stage's cost predicts whether it fits: it rises at
-        # once when the PC gets busy and relaxes over some twenty frames.
-        previous = self.costs.get(stage.name)
-        self.costs[stage.name] = ms if previous is None else max(ms, 0.9 * previous + 0.1 * ms)
-        return found

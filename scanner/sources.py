@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from scanner.decode import FrameDecoder, decode_file
+from scanner.decode import decode_file
+from scanner.frames import FrameDecoder
 
 WEIGHT_RE = re.compile(r"^\s*(\d{1,3}(?:\.\d{1,3})?)\s*(?:kg|KG|Kg|公斤)?\s*$")
 SCALE_RE = re.compile(r"([+-]?\d{1,4}(?:\.\d{1,3})?)\s*(?:kg|KG)?")

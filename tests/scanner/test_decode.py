@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from scanner.decode import ALL_STAGES, FrameDecoder, decode_file, decode_image, to_gray
+from scanner.decode import ALL_STAGES, decode_file, decode_image, to_gray
+from scanner.frames import FrameDecoder
 from scanner.synth import DEGRADATIONS, photograph, render_label, sheet
 
 URL = "https://ledger.test/c/7KQ2MX9D4RTZ?s=" + "Ab-_" * 21 + "Ab"

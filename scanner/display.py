@@ -16,25 +16,8 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
+from scanner.banner import CHINESE, LATIN
 from scanner.outcome import Outcome
-
-# Block letters, so the decision reads from across the filling hall.
-BANNERS = {
-    True: (
-        " █████  ██      ██       ██████  ██     ██",
-        "██   ██ ██      ██      ██    ██ ██     ██",
-        "███████ ██      ██      ██    ██ ██  █  ██",
-        "██   ██ ██      ██      ██    ██ ██ ███ ██",
-        "██   ██ ███████ ███████  ██████   ███ ███ ",
-    ),
-    False: (
-        "██████  ██       ██████   ██████ ██   ██",
-        "██   ██ ██      ██    ██ ██      ██  ██ ",
-        "██████  ██      ██    ██ ██      █████  ",
-        "██   ██ ██      ██    ██ ██      ██  ██ ",
-        "██████  ███████  ██████   ██████ ██   ██",
-    ),
-}
 
 
 class Display(Protocol):
@@ -54,15 +37,16 @@ class RichDisplay:
         self.console = console or Console(highlight=False)
 
     def decision(self, outcome: Outcome) -> None:
-        """Green 准许充装 or red 禁止充装, reasons listed, one beep or three."""
+        """Green 允许充装 or red 禁止充装 in block letters, reasons listed, one beep or three."""
         if outcome.allowed:
-            title, style, beeps = "✔  准许充装   ALLOW  ✔", "bold white on green", 1
+            title, style, beeps = "✔  允许充装   ALLOW  ✔", "bold white on green", 1
         else:
             title, style, beeps = "✘  禁止充装   BLOCK  ✘", "bold white on red", 3
         lines: list[Text | Align] = [Text(title, style=style, justify="center")]
-        if self.console.width >= 60:
-            banner = Text("\n".join(BANNERS[outcome.allowed]), style=style, no_wrap=True)
-            lines.append(Align.center(banner))
+        for banner, width in ((CHINESE, 92), (LATIN, 52)):  # as far as the screen is wide
+            if self.console.width >= width:
+                big = Text("\n".join(banner[outcome.allowed]), style=style, no_wrap=True)
+                lines.append(Align.center(big))
         if outcome.code:
             lines.append(Text(f"气瓶码 {outcome.code}", style="bold", justify="center"))
         for r in outcome.reasons:

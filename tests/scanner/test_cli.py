@@ -51,7 +51,7 @@ def test_run_with_a_keyboard_wedge_prints_a_json_line_per_scan_and_records_the_f
     cyl = register_cylinder(client, owner)
     typed = f"{cyl['qr']}\n31.8\nWIFI:S:cafe;;\n"  # scan, gross weight, garbage
     done = scanner(
-        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}",
+        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}", "--interlock=none",
         "--station", str(demo["stations"]["a"]), "--source", "stdin", "--json",
         "--data-dir", str(tmp_path / "station"), "--timeout", "30", stdin=typed,
     )  # fmt: skip
@@ -67,7 +67,7 @@ def test_run_with_a_keyboard_wedge_prints_a_json_line_per_scan_and_records_the_f
     queue = scanner("queue", "--json", "--data-dir", str(tmp_path / "station"))
     assert queue.returncode == 0
     assert json.loads(queue.stdout.splitlines()[0]) == {
-        "pending": 0, "sent": 1, "conflict": 0, "rejected": 0,
+        "pending": 0, "sent": 1, "conflict": 0, "rejected": 0, "unrecordable": 0,
     }  # fmt: skip
     assert scanner("queue", "--data-dir", str(tmp_path / "nowhere")).returncode == 1
 
@@ -82,7 +82,7 @@ def test_run_watching_a_directory_decides_on_each_image(
     cv2.imwrite(str(inbox / "a.jpg"), label)
     cv2.imwrite(str(inbox / "b.png"), label[:40, :40] * 0 + 200)  # nothing to read
     done = scanner(
-        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}",
+        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}", "--interlock=none",
         "--station", str(demo["stations"]["a"]), "--source", f"dir:{inbox}", "--once",
         "--scale", "none", "--json", "--data-dir", str(tmp_path / "station"), "--timeout", "30",
     )  # fmt: skip
@@ -104,7 +104,7 @@ def test_run_with_a_camera_video_file(
         writer.write(cv2.cvtColor(label, cv2.COLOR_GRAY2BGR))
     writer.release()
     done = scanner(
-        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}",
+        "run", "--server", live.url, f"--token={demo['tokens']['station_a']}", "--interlock=none",
         "--station", str(demo["stations"]["a"]), "--source", f"camera:{video}", "--once",
         "--scale", "none", "--json", "--data-dir", str(tmp_path / "station"), "--timeout", "30",
     )  # fmt: skip
@@ -117,7 +117,7 @@ def test_run_with_a_camera_video_file(
 def test_run_survives_bytes_that_are_not_utf8_from_the_wedge(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "scanner", "run", "--server", "http://127.0.0.1:9",
-         "--token", "t", "--station", "1", "--json", "--timeout", "0.5",
+         "--token", "t", "--station", "1", "--interlock=none", "--json", "--timeout", "0.5",
          "--data-dir", str(tmp_path / "station")],
         input=b"\xff\xfe\x00garbage\n7KQ2MX9D4RTZ\n", capture_output=True, timeout=60, cwd=ROOT,
         check=False,
@@ -127,3 +127,13 @@ def test_run_survives_bytes_that_are_not_utf8_from_the_wedge(tmp_path: Path) -> 
     assert [x["allowed"] for x in lines] == [False, False]
     assert lines[0]["reasons"][0]["code"] == "SCAN_INVALID"
     assert lines[1]["reasons"][0]["code"] == "OFFLINE_NO_CACHE"  # nothing answers on port 9
+
+
+def test_run_refuses_to_start_without_an_explicit_interlock(tmp_path: Path) -> None:
+    done = scanner(
+        "run", "--server", "http://127.0.0.1:9", "--token", "t", "--station", "1",
+        "--data-dir", str(tmp_path / "station"), stdin="7KQ2MX9D4RTZ\n",
+    )  # fmt: skip
+    assert done.returncode == 2 and done.stdout == ""
+    assert "未指定联锁输出" in done.stderr and "--interlock none" in done.stderr
+    assert not (tmp_path / "station").exists()  # nothing started

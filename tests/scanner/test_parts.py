@@ -168,7 +168,7 @@ def test_the_operator_sees_allow_and_block_in_chinese_with_reasons() -> None:
               "message_en": "periodic inspection overdue"}  # fmt: skip
     display.decision(Outcome("Y", False, [reason], offline=True, code="7KQ2MX9D4RTZ"))
     shown = console.export_text()
-    assert "准许充装" in shown and "ALLOW" in shown
+    assert "允许充装" in shown and "ALLOW" in shown
     assert "禁止充装" in shown and "超期未检（2026-05-01应检）" in shown
     assert "离线" in shown
 

@@ -9,20 +9,31 @@ import click
 from flask.cli import AppGroup
 from rich.console import Console
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
 
 from app.runtime import runtime
 from labels import console as ui
-from labels import sheet
-from labels.batch import Issued, Register, Row, RowFailed
+from labels import records, sheet
+from labels.batch import Issued, Register, Row, RowFailed, Stop, idempotency_key
 from labels.fonts import FontMissing
 from labels.records import label_data
-from ledger import service
+from ledger import permissions, service
 from ledger.errors import LedgerError
-from ledger.model import Enterprise
+from ledger.model import Actor, Enterprise
 from ledger.registry import actor_for_token
 from ledger.store import transaction
 
 labels_cli = AppGroup("labels", help="Issue codes for a CSV batch and print their labels.")
+
+
+def _admin(session: Session, token: str) -> Actor:
+    """The enterprise administrator of the token (ClickException for anyone else)."""
+    actor = actor_for_token(session, token)
+    if actor is None:
+        raise click.ClickException("未知令牌 / unknown or revoked token")
+    if not permissions.can_register(actor):
+        raise click.ClickException("only an enterprise administrator registers cylinders")
+    return actor
 
 
 def _register(token: str) -> Register:
@@ -32,12 +43,21 @@ def _register(token: str) -> Register:
         # One transaction per row: a refused row rolls back whole, the others stay.
         try:
             with transaction(rt.engine) as session:
-                actor = actor_for_token(session, token)
-                if actor is None:
-                    raise click.ClickException("未知令牌 / unknown or revoked token")
-                cylinder, created = service.register_cylinder(
-                    session, rt.authority, actor, row.body, rt.now(), row.key
+                try:
+                    actor = _admin(session, token)
+                except click.ClickException as exc:  # revoked during the batch
+                    raise Stop(exc.message) from exc
+                assert actor.enterprise_id is not None
+                body = row.body
+                cylinder = records.registered_cylinder(
+                    session, actor.enterprise_id, body["manufacturer"], body["serial"]
                 )
+                created = False
+                if cylinder is None:
+                    key = idempotency_key(actor.enterprise_id, body)
+                    cylinder, created = service.register_cylinder(
+                        session, rt.authority, actor, body, rt.now(), key, rt.params
+                    )
                 owner = session.get(Enterprise, cylinder.owner_id)
                 label = label_data(cylinder, owner.name if owner else "", rt.authority)
         except IntegrityError as exc:
@@ -47,20 +67,34 @@ def _register(token: str) -> Register:
     return register
 
 
+def _layout(ctx: click.Context, param: click.Parameter, value: str) -> sheet.SheetLayout:
+    try:
+        return ui.check_layout(sheet.parse_layout_option(value))
+    except LedgerError as exc:
+        raise click.BadParameter(exc.detail, ctx, param) from exc
+
+
 @labels_cli.command("issue")
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--token", envvar="LEDGER_TOKEN", required=True, help="An enterprise admin's token.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PDF sheet path.")
-@click.option("--layout", default=sheet.DEFAULT_LAYOUT, type=click.Choice(sorted(sheet.LAYOUTS)))
-def issue(csv_file: Path, token: str, out: Path | None, layout: str) -> None:
-    """Register every good row of CSV_FILE (one transaction each) and write the label sheet."""
+@click.option(
+    "--layout", default=sheet.DEFAULT_LAYOUT, callback=_layout, help=sheet.LAYOUT_OPTION_HELP
+)
+def issue(csv_file: Path, token: str, out: Path | None, layout: sheet.SheetLayout) -> None:
+    """Register every good row of CSV_FILE (one transaction each) and write the label sheet.
+
+    A row whose manufacturer and serial the enterprise already registered is not
+    registered again: its code is reported and put on the sheet.
+    """
     console = Console(stderr=True)
+    rt = runtime()
     try:
-        rows, checked = ui.read_file(csv_file, runtime().now().date())
+        with transaction(rt.engine, write=False) as session:
+            _admin(session, token)
+        rows, checked = ui.read_file(csv_file, rt.now().date())
         report = ui.issue_with_progress(rows, _register(token), console)
-        status = ui.finish(
-            report, checked, out or csv_file.with_suffix(".pdf"), sheet.LAYOUTS[layout], console
-        )
+        status = ui.finish(report, checked, out or csv_file.with_suffix(".pdf"), layout, console)
     except (LedgerError, FontMissing) as exc:
         raise click.ClickException(str(getattr(exc, "detail", exc))) from exc
     sys.exit(status)

@@ -1,10 +1,13 @@
 """``python -m labels``: issue codes for a CSV batch over the HTTP API, and print the labels.
 
     python -m labels issue batch.csv --server http://127.0.0.1:5000 --token T --out sheet.pdf
+    python -m labels issue b.csv --token T --layout custom:columns=2,rows=5,width_mm=90,height_mm=50
 
 Exit 0 when every row was registered, 1 when some rows were not (they are listed
-by line; the rest are registered and on the sheet), 2 on a usage or file error.
-Running the same file again registers nothing twice.
+by line; the rest are registered and on the sheet), 2 on a usage or file error or
+when the server refused the token partway (what was registered before is still
+reported and printed). Running the same rows again, from any file or by another
+admin of the enterprise, registers nothing twice: they are reprinted.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--server", default=os.environ.get("LEDGER_SERVER", "http://127.0.0.1:5000"))
     issue.add_argument("--token", default=os.environ.get("LEDGER_TOKEN"), help="enterprise token")
     issue.add_argument("--out", type=Path, help="the PDF sheet (default: CSV name + .pdf)")
-    issue.add_argument("--layout", default=sheet.DEFAULT_LAYOUT, choices=sorted(sheet.LAYOUTS))
+    issue.add_argument("--layout", default=sheet.DEFAULT_LAYOUT, help=sheet.LAYOUT_OPTION_HELP)
     return parser
 
 
@@ -48,7 +51,7 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
     out = args.out or args.csv.with_suffix(".pdf")
     registrar = HttpRegistrar(args.server, args.token, transport)
     try:
-        layout = sheet.resolve_layout(args.layout)
+        layout = ui.check_layout(sheet.parse_layout_option(args.layout))
         rows, checked = ui.read_file(args.csv, dt.date.today())
         report = ui.issue_with_progress(rows, registrar, console)
         return ui.finish(report, checked, out, layout, console)

@@ -3,10 +3,14 @@
 Each row is checked here first (the ledger's own validation, no server needed),
 then registered on its own (one transaction or one HTTP request per row), so a
 bad row is reported and skipped and never leaves half a registration, while the
-good rows are kept. Every row carries an idempotency key derived from the file
-name and the cylinder's manufacturer and serial, so running the same file again
-(after a crash, a dropped network, or a fixed bad row) never registers a
-cylinder twice: the server answers with the first registration.
+good rows are kept. Running a batch again never registers a cylinder twice:
+before registering a row, the registrar looks up the enterprise's cylinder with
+that manufacturer and serial and, when there is one, puts its code on the sheet
+("already registered as CODE") instead. Every row also carries an idempotency key
+made of the enterprise, the manufacturer, the serial and a digest of the row's
+cells (not the file name, not the line, not the user), so a retried request is
+answered with its first registration, while a row fixed after a refusal is a new
+request with a new key.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,11 +46,10 @@ MAX_ROWS = 100_000
 
 @dataclass(frozen=True)
 class Row:
-    """One CSV data row: its line number in the file, the registration body, its key."""
+    """One CSV data row: its line number in the file and the registration body."""
 
     line: int
     body: dict[str, Any]
-    key: str
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class RowError:
 
 @dataclass(frozen=True)
 class Issued:
-    """A registered cylinder: its line, code and what its label shows."""
+    """A registered cylinder: its line, code and what its label shows; ``created`` is
+    False when an earlier run (or another admin) had already registered it."""
 
     line: int
     serial: str
@@ -75,18 +80,26 @@ class BatchReport:
 
     issued: list[Issued] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    stopped: str | None = None  # why the batch stopped before its last row
+    not_tried: int = 0  # rows left when it stopped
 
     @property
     def ok(self) -> bool:
         """True when every row was registered."""
-        return not self.errors
+        return not self.errors and self.stopped is None
 
 
-def idempotency_key(file_name: str, body: dict[str, Any]) -> str:
-    """The Idempotency-Key of a row: file name, manufacturer and serial (not its line,
-    which moves when a row is added above it)."""
-    ident = "\x1f".join((file_name, str(body["manufacturer"]).strip(), str(body["serial"]).strip()))
-    return "labels-v1-" + hashlib.sha256(ident.encode()).hexdigest()[:40]
+def idempotency_key(enterprise_id: int, body: dict[str, Any]) -> str:
+    """The Idempotency-Key of a row: who the cylinder is (enterprise, manufacturer, serial)
+    and a digest of everything the row says, so the same row gets the same key from any
+    file, line or admin of the enterprise, and a row fixed after a refusal gets a new one."""
+    ident = "\x1f".join(
+        (str(enterprise_id), str(body["manufacturer"]).strip(), str(body["serial"]).strip())
+    )
+    content = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    who = hashlib.sha256(ident.encode()).hexdigest()[:32]
+    what = hashlib.sha256(content.encode()).hexdigest()[:32]
+    return f"labels-v2-{who}-{what}"
 
 
 def _cell(raw: dict[str, str | None], name: str) -> str:
@@ -126,7 +139,7 @@ def row_body(raw: dict[str, str | None]) -> dict[str, Any]:
     return body
 
 
-def read_csv(text: str, file_name: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
+def read_csv(text: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
     """Parse and check every row; Invalid when the header itself is wrong."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     header = [h.strip() for h in reader.fieldnames or []]
@@ -167,12 +180,17 @@ def read_csv(text: str, file_name: str, today: dt.date) -> tuple[list[Row], list
             )
             continue
         seen[ident] = line
-        rows.append(Row(line, body, idempotency_key(file_name, body)))
+        rows.append(Row(line, body))
     return rows, errors
 
 
 class RowFailed(Exception):
     """A row the server refused or could not take (raised by a register callable)."""
+
+
+class Stop(Exception):
+    """A failure no later row can get past (a refused or revoked token): the batch stops,
+    and what was registered before it is still reported and printed."""
 
 
 Register = Callable[[Row], Issued]
@@ -183,12 +201,17 @@ def issue(
 ) -> BatchReport:
     """Register each row on its own; refusals are collected by line, the rest kept."""
     report = BatchReport()
-    for row in rows:
+    pending = list(rows)
+    for done, row in enumerate(pending):
         try:
             report.issued.append(register(row))
         except (LedgerError, RowFailed) as exc:
             reason = exc.detail if isinstance(exc, LedgerError) else str(exc)
             report.errors.append(RowError(row.line, reason))
+        except Stop as exc:
+            report.stopped = f"第 {row.line} 行 / line {row.line}: {exc}"
+            report.not_tried = len(pending) - done
+            break
         advance()
     report.errors.sort(key=lambda e: e.line)
     return report
@@ -197,12 +220,22 @@ def issue(
 def summary(report: BatchReport, checked_errors: list[RowError]) -> list[str]:
     """Lines for the operator: how many were issued, then each refused row by line."""
     errors = sorted([*checked_errors, *report.errors], key=lambda e: e.line)
-    again = sum(not i.created for i in report.issued)
+    again = [i for i in report.issued if not i.created]
     head = f"已赋码 {len(report.issued)} 只 / issued {len(report.issued)} codes"
     if again:
-        head += f" ({again} already registered by an earlier run)"
+        head += f" ({len(again)} already registered by an earlier run)"
     out = [head]
+    out += [
+        f"  第 {i.line} 行：已登记为 {i.label.code} / line {i.line}: already registered as "
+        f"{i.label.code}"
+        for i in again
+    ]
     if errors:
         out.append(f"未登记 {len(errors)} 行 / {len(errors)} rows not registered:")
         out += [f"  {e}" for e in errors]
+    if report.stopped is not None:
+        out.append(
+            f"已中止，{report.not_tried} 行未处理 / stopped, {report.not_tried} rows not tried: "
+            f"{report.stopped}"
+        )
     return out

@@ -10,6 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from labels import batch, sheet
 from labels.batch import BatchReport, Register, RowError
+from labels.layout import LabelData
+from labels.layout import layout as layout_label
 from labels.sheet import SheetLayout
 from ledger.errors import Invalid
 
@@ -20,7 +22,7 @@ def read_file(path: Path, today: dt.date) -> tuple[list[batch.Row], list[RowErro
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise Invalid(f"{path} is not UTF-8 text (save the CSV as UTF-8): {exc}") from exc
-    return batch.read_csv(text, path.name, today)
+    return batch.read_csv(text, today)
 
 
 def issue_with_progress(rows: list[batch.Row], register: Register, console: Console) -> BatchReport:
@@ -43,11 +45,39 @@ def finish(
     layout: SheetLayout,
     console: Console,
 ) -> int:
-    """Print the report, write the sheet of the issued labels; exit status 0, or 1 on bad rows."""
+    """Print the report, write the sheet of the issued labels (also after a stop).
+
+    Exit status 0 when every row was registered, 1 when some rows were not, 2 when the
+    batch stopped early (its reason is the summary's last line) or no sheet was written.
+    """
     for line in batch.summary(report, checked):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out is not None and report.issued:
-        pdf = sheet.render_sheet([i.label for i in report.issued], layout)
-        out.write_bytes(pdf)
+        try:
+            pdf = sheet.render_sheet([i.label for i in report.issued], layout)
+            out.write_bytes(pdf)
+        except (Invalid, OSError) as exc:
+            reason = exc.detail if isinstance(exc, Invalid) else str(exc)
+            console.print(f"标签页未写出 / no label sheet: {reason}", markup=False)
+            return 2
         console.print(f"标签页 / label sheet: {out}", markup=False, highlight=False)
+    if report.stopped is not None:
+        return 2
     return 0 if report.ok and not checked else 1
+
+
+def check_layout(layout: SheetLayout) -> SheetLayout:
+    """The layout, or Invalid when a typical label does not fit it (checked before any
+    row is registered, so a bad --layout costs nothing)."""
+    sample = LabelData(
+        "7G3KQ2M9XW4P",
+        "http://127.0.0.1:5000/c/7G3KQ2M9XW4P?s=" + "A" * 86,
+        "某某燃气有限公司",
+        "YSP35.5",
+        14.5,
+    )
+    try:
+        layout_label(sample, layout.width_mm, layout.height_mm)
+    except Invalid as exc:
+        raise Invalid(f"版面放不下标签 / the layout's labels are too small: {exc.detail}") from exc
+    return layout

@@ -1,4 +1,9 @@
-"""What a label says, read from the ledger, for actors allowed to print it."""
+"""What a label says, read from the ledger, for actors allowed to print it.
+
+Who prints labels (DESIGN §8: label.png/.svg "owner", the sheet "enterprise"): the
+administrator of the enterprise that owns the cylinder, the role that registers it.
+Its drivers and station staff, inspectors, regulators and the system admin are refused.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,9 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from labels.layout import LabelData
-from ledger import permissions
 from ledger.authority import Authority
 from ledger.errors import Forbidden, Invalid, NotFound
-from ledger.model import Actor, Cylinder, Enterprise
+from ledger.model import Actor, Cylinder, Enterprise, Role
 from ledger.model_rules import RetiredCode
 
 
@@ -26,13 +30,43 @@ def label_data(cylinder: Cylinder, owner_name: str, authority: Authority) -> Lab
     )
 
 
+def check_may_print(actor: Actor) -> int:
+    """The enterprise whose labels the actor prints, or Forbidden for every other role."""
+    if actor.role != Role.ENTERPRISE_ADMIN or actor.enterprise_id is None:
+        raise Forbidden(
+            "只有气瓶所属企业的管理员打印标签 / only the administrator of the enterprise that "
+            f"owns a cylinder prints its label (not a {actor.role} token)"
+        )
+    return actor.enterprise_id
+
+
+def registered_cylinder(
+    session: Session, enterprise_id: int, manufacturer: str, serial: str
+) -> Cylinder | None:
+    """The enterprise's cylinder with this maker's serial (钢印号), the first registered."""
+    query = (
+        select(Cylinder)
+        .where(
+            col(Cylinder.owner_id) == enterprise_id,
+            col(Cylinder.manufacturer) == manufacturer.strip(),
+            col(Cylinder.serial) == serial.strip(),
+        )
+        .order_by(col(Cylinder.registered_at), col(Cylinder.id))
+        .limit(1)
+    )
+    found: Cylinder | None = session.execute(query).scalar_one_or_none()
+    return found
+
+
 def labels_for(
     session: Session, authority: Authority, actor: Actor, codes: Sequence[str]
 ) -> list[LabelData]:
-    """Labels of these codes, in order; the owner's staff and the oversight roles only.
+    """Labels of these codes, in order; the owner enterprise's administrator only.
 
-    NotFound names every unknown code, Forbidden every code of another enterprise.
+    Forbidden for any other role; NotFound names every unknown code, Forbidden every
+    code of another enterprise.
     """
+    enterprise_id = check_may_print(actor)
     wanted = [c.strip().upper() for c in codes]
     if any(not c for c in wanted):
         raise Invalid("'codes' holds an empty code", field="codes")
@@ -58,11 +92,11 @@ def labels_for(
         raise NotFound(
             f"没有此编码的气瓶 / no cylinder with code {', '.join(unknown)}", codes=unknown
         )
-    foreign = [c for c in wanted if not permissions.can_read_history(actor, found[c].owner_id)]
+    foreign = [c for c in wanted if found[c].owner_id != enterprise_id]
     if foreign:
         raise Forbidden(
             f"不是本企业的气瓶 / cylinder {', '.join(foreign)} belongs to another enterprise: "
-            "only its owner's staff and regulators print its label",
+            "only its owner's administrator prints its label",
             codes=foreign,
         )
     names = {

@@ -114,6 +114,40 @@ def custom_layout(spec: Mapping[str, Any]) -> SheetLayout:
     return check_fits(SheetLayout(**values))
 
 
+CUSTOM_PREFIX = "custom:"
+LAYOUT_OPTION_HELP = (
+    f"a named layout ({', '.join(LAYOUTS)}; default {DEFAULT_LAYOUT}) or a custom grid in "
+    "millimetres: custom:columns=3,rows=8,width_mm=70,height_mm=37 with optional "
+    "left_mm, top_mm (the page margin to the first label), gap_x_mm, gap_y_mm (between labels)"
+)
+
+
+def parse_layout_option(text: str) -> SheetLayout:
+    """A command line's --layout: a named layout, or ``custom:name=value,...`` (mm)."""
+    text = text.strip()
+    if not text.startswith(CUSTOM_PREFIX):
+        return resolve_layout(text)
+    spec: dict[str, Any] = {}
+    for part in text[len(CUSTOM_PREFIX) :].split(","):
+        name, sep, raw = (p.strip() for p in part.partition("="))
+        if not sep or not name or not raw:
+            raise Invalid(
+                f"版面参数格式错误 / bad layout item {part.strip()!r}: write name=value, "
+                "e.g. custom:columns=3,rows=8,width_mm=70,height_mm=37",
+                field="layout",
+            )
+        if name in spec:
+            raise Invalid(f"layout.{name} is given twice", field=f"layout.{name}")
+        try:
+            spec[name] = int(raw) if name in ("columns", "rows") else float(raw)
+        except ValueError:
+            kind = "a whole number" if name in ("columns", "rows") else "a number of millimetres"
+            raise Invalid(
+                f"layout.{name} must be {kind}, not {raw!r}", field=f"layout.{name}"
+            ) from None
+    return custom_layout(spec)
+
+
 def resolve_layout(value: str | Mapping[str, Any] | None) -> SheetLayout:
     """A named layout ("3x8" when None) or a custom one."""
     if value is None:
@@ -121,7 +155,9 @@ def resolve_layout(value: str | Mapping[str, Any] | None) -> SheetLayout:
     if isinstance(value, str):
         if value not in LAYOUTS:
             raise Invalid(
-                f"unknown layout {value!r}; named layouts: {', '.join(LAYOUTS)}", field="layout"
+                f"unknown layout {value!r}; named layouts: {', '.join(LAYOUTS)}, or "
+                "custom:columns=…,rows=…,width_mm=…,height_mm=…",
+                field="layout",
             )
         return LAYOUTS[value]
     return custom_layout(value)

@@ -1,4 +1,9 @@
-"""Labels: one cylinder's label as PNG or SVG, and A4 PDF sheets (DESIGN §8)."""
+"""Labels: one cylinder's label as PNG or SVG, A4 PDF sheets (DESIGN §8), and the lookup
+by serial that lets a rerun batch reprint its cylinders instead of registering them again.
+
+All of them are for the administrator of the enterprise that owns the cylinders
+(``labels.records.check_may_print``).
+"""
 
 from __future__ import annotations
 
@@ -16,9 +21,15 @@ from app.runtime import runtime
 from labels import png, records, sheet, svg
 from labels.layout import Label, LabelData, layout
 from ledger.errors import Invalid
+from ledger.model import Enterprise
 from ledger.store import transaction
 
 LABEL_MM = (sheet.LAYOUTS["3x8"].width_mm, sheet.LAYOUTS["3x8"].height_mm)
+
+
+class SerialQuery(Schema):
+    manufacturer = String(required=True, validate=Length(1, 200))
+    serial = String(required=True, validate=Length(1, 64), metadata={"description": "钢印号"})
 
 
 class LabelQuery(Schema):
@@ -71,6 +82,17 @@ def _one_label(code: str, query: dict[str, Any]) -> Label:
     return layout(data, width, height)
 
 
+def label_document(data: LabelData) -> dict[str, Any]:
+    """What a label shows, in the shape of a cylinder document (code, qr, owner, model)."""
+    return {
+        "code": data.code,
+        "qr": data.payload,
+        "owner": {"name": data.owner},
+        "model": data.model,
+        "capacity_kg": data.capacity_kg,
+    }
+
+
 def _file(body: bytes | str, mimetype: str, name: str) -> Response:
     return Response(
         body,
@@ -83,7 +105,7 @@ def _file(body: bytes | str, mimetype: str, name: str) -> Response:
 @api.auth_required(auth)
 @api.input(PngQuery, location="query", arg_name="query")
 @api.output(FileSchema(), content_type="image/png")
-@api.doc(summary="A cylinder's label as PNG (owner's staff, regulators)", responses=[200, 403, 404])
+@api.doc(summary="A cylinder's label as PNG (the owner's administrator)", responses=[200, 403, 404])
 def label_png(code: str, query: dict[str, Any]) -> Any:
     label = _one_label(code, query)
     return _file(png.to_png(label, query["dpi"]), "image/png", f"{label.data.code}.png")
@@ -119,3 +141,27 @@ def label_sheet(body: dict[str, Any]) -> Any:
     with transaction(rt.engine, write=False) as session:
         items: list[LabelData] = records.labels_for(session, rt.authority, actor, body["codes"])
     return _file(sheet.render_sheet(items, grid), "application/pdf", "labels.pdf")
+
+
+@api.get("/labels/registered")
+@api.auth_required(auth)
+@api.input(SerialQuery, location="query", arg_name="query")
+@api.doc(
+    summary="The caller's enterprise's cylinder with this manufacturer and serial, "
+    "as its label shows it ({cylinder: null} when none): a rerun batch reprints it",
+    responses=[200, 403, 422],
+)
+def registered_by_serial(query: dict[str, Any]) -> Any:
+    rt = runtime()
+    actor = current_actor()
+    assert actor is not None
+    enterprise_id = records.check_may_print(actor)
+    with transaction(rt.engine, write=False) as session:
+        found = records.registered_cylinder(
+            session, enterprise_id, query["manufacturer"], query["serial"]
+        )
+        if found is None:
+            return {"cylinder": None}
+        owner = session.get(Enterprise, found.owner_id)
+        data = records.label_data(found, owner.name if owner else "", rt.authority)
+    return {"cylinder": label_document(data)}

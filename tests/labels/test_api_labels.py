@@ -38,11 +38,11 @@ def test_the_owner_gets_a_png_label_that_decodes_to_the_cylinders_qr(client, dem
 
 
 @pytest.mark.parametrize("engrave", [False, True])
-def test_a_regulator_gets_the_svg_label_and_it_decodes(client, demo, engrave):
+def test_the_owner_gets_the_svg_label_and_it_decodes(client, demo, engrave):
     doc = register(client, demo)
     resp = client.get(
         f"/api/v1/cylinders/{doc['code']}/label.svg?engrave={str(engrave).lower()}",
-        headers=bearer(demo["tokens"]["regulator"]),
+        headers=bearer(demo["tokens"]["enterprise_a"]),
     )
     assert resp.status_code == 200 and resp.mimetype == "image/svg+xml"
     text = resp.get_data(as_text=True)
@@ -50,13 +50,69 @@ def test_a_regulator_gets_the_svg_label_and_it_decodes(client, demo, engrave):
     assert decode_image(svg_to_gray(text)).texts == [doc["qr"]]
 
 
-def test_the_station_staff_of_the_owner_may_fetch_a_label_too(client, demo):
+# DESIGN §8: label.png/.svg are for the "owner", the sheet for the "enterprise" (the role
+# that registers): the owner enterprise's administrator. Everyone else is refused.
+ANSWERS = {
+    "enterprise_a": (200, None),
+    "enterprise_b": (403, "another enterprise"),
+    "admin": (403, "only the administrator of the enterprise"),
+    "regulator": (403, "only the administrator of the enterprise"),
+    "inspector": (403, "only the administrator of the enterprise"),
+    "station_a": (403, "only the administrator of the enterprise"),
+    "station_b": (403, "only the administrator of the enterprise"),
+    "driver_a": (403, "only the administrator of the enterprise"),
+    None: (401, None),
+}
+
+
+@pytest.mark.parametrize("who", list(ANSWERS))
+def test_each_role_gets_its_answer_for_labels_and_sheets(client, demo, who):
     doc = register(client, demo)
-    resp = client.get(
-        f"/api/v1/cylinders/{doc['code']}/label.png?dpi=200",
-        headers=bearer(demo["tokens"]["station_a"]),
-    )
-    assert resp.status_code == 200
+    status, words = ANSWERS[who]
+    headers = bearer(demo["tokens"][who]) if who else {}
+    code = doc["code"]
+    for resp in (
+        client.get(f"/api/v1/cylinders/{code}/label.png", headers=headers),
+        client.get(f"/api/v1/cylinders/{code}/label.svg", headers=headers),
+        client.post("/api/v1/labels/sheet", json={"codes": [code]}, headers=headers),
+    ):
+        if status == 200:
+            assert resp.status_code == 200, resp.get_json()
+        elif status == 401:
+            assert resp.status_code == 401
+        else:
+            assert_problem(resp, status, words)
+            assert (code in resp.get_json()["detail"]) is (who == "enterprise_b")
+
+
+@pytest.mark.parametrize("who", list(ANSWERS))
+def test_the_lookup_by_serial_finds_the_callers_own_cylinder_only(client, demo, who):
+    doc = register(client, demo)
+    headers = bearer(demo["tokens"][who]) if who else {}
+    query = {"manufacturer": "浙江金盾压力容器有限公司", "serial": doc["serial"]}
+    resp = client.get("/api/v1/labels/registered", query_string=query, headers=headers)
+    status, words = ANSWERS[who]
+    if who == "enterprise_a":
+        assert resp.status_code == 200
+        assert resp.get_json()["cylinder"] == {
+            "code": doc["code"],
+            "qr": doc["qr"],
+            "owner": {"name": doc["owner"]["name"]},
+            "model": doc["model"],
+            "capacity_kg": doc["capacity_kg"],
+        }
+        other = client.get(
+            "/api/v1/labels/registered",
+            query_string={**query, "serial": doc["serial"] + "X"},
+            headers=headers,
+        )
+        assert other.get_json() == {"cylinder": None}
+    elif who == "enterprise_b":  # another enterprise's serial: not theirs, not found
+        assert resp.status_code == 200 and resp.get_json() == {"cylinder": None}
+    elif status == 401:
+        assert resp.status_code == 401
+    else:
+        assert_problem(resp, status, words)
 
 
 def test_another_enterprise_gets_403_naming_the_code(client, demo):

@@ -31,7 +31,7 @@ def good(serial: str, dual: str = "false") -> str:
 
 def test_rows_are_parsed_into_registration_bodies_with_their_lines():
     text = "\ufeff" + "\n".join([HEADER, good("S1"), "", good("S2", "是")]) + "\n"
-    rows, errors = batch.read_csv(text, "b.csv", TODAY)
+    rows, errors = batch.read_csv(text, TODAY)
     assert errors == []
     assert [r.line for r in rows] == [2, 4]
     assert rows[1].body == {
@@ -58,7 +58,7 @@ def test_each_bad_row_is_reported_by_line_with_its_reason_and_good_rows_are_kept
         good("S1"),
         ",浙江金盾,2022-05-01,YSP35.5,14.5,16.8,false,",
     ]
-    rows, errors = batch.read_csv("\n".join(lines), "b.csv", TODAY)
+    rows, errors = batch.read_csv("\n".join(lines), TODAY)
     assert [r.body["serial"] for r in rows] == ["S1", "S4"]
     reasons = {e.line: e.reason for e in errors}
     assert sorted(reasons) == [3, 4, 6, 7, 8, 9]
@@ -80,16 +80,18 @@ def test_each_bad_row_is_reported_by_line_with_its_reason_and_good_rows_are_kept
 )
 def test_a_bad_header_is_refused_naming_the_columns(header, named):
     with pytest.raises(Invalid) as err:
-        batch.read_csv(header + "\n", "b.csv", TODAY)
+        batch.read_csv(header + "\n", TODAY)
     assert named in err.value.detail
 
 
-def test_the_idempotency_key_follows_the_file_and_the_cylinder_not_the_line():
-    body = {"manufacturer": "浙江金盾", "serial": "S1"}
-    key = batch.idempotency_key("b.csv", body)
-    assert key == batch.idempotency_key("b.csv", dict(body))
-    assert key != batch.idempotency_key("c.csv", body)
-    assert key != batch.idempotency_key("b.csv", {**body, "serial": "S2"})
+def test_the_idempotency_key_follows_the_enterprise_and_the_rows_content_only():
+    body = {"manufacturer": "浙江金盾", "serial": "S1", "model": "YSP35.5"}
+    key = batch.idempotency_key(7, body)
+    assert key == batch.idempotency_key(7, dict(reversed(body.items())))  # any file, any order
+    assert key != batch.idempotency_key(8, body)  # another enterprise
+    assert key != batch.idempotency_key(7, {**body, "serial": "S2"})
+    fixed = batch.idempotency_key(7, {**body, "model": "YSP15"})  # a row fixed after a refusal
+    assert fixed != key and fixed.split("-")[2] == key.split("-")[2]  # same cylinder part
     assert len(key) <= 255
 
 

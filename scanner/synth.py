@@ -3,7 +3,8 @@
 A label is rendered from the QR matrix with numpy alone (no Pillow), pasted into a
 1280×720 frame, and "photographed": blur, motion, perspective, low contrast,
 curvature around a 300 mm cylinder, wear, dirt, glare, low light and sensor noise.
-Every degradation (scanner.degrade) is seeded, so a corpus regenerates byte for byte.
+Every degradation (scanner.degrade) is seeded, so a corpus regenerates byte for byte
+(with the same OpenCV build).
 """
 
 from __future__ import annotations

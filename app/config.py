@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -56,6 +57,29 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config["RATELIMIT_ENABLED"] = env["RATELIMIT_ENABLED"] == "1"
     if overrides:
         app.config.update(overrides)
+    check_public_base_url(app.config["PUBLIC_BASE_URL"])
+
+
+def check_public_base_url(url: str) -> bool:
+    """Warn at startup when PUBLIC_BASE_URL is too long for the default label's QR.
+
+    The QR carries ``{PUBLIC_BASE_URL}/c/{code}?s={signature}`` (DESIGN §4); past the limit
+    its modules would be under 0.5 mm on the 70×37 mm label, so every default label and
+    3×8 sheet is refused (422). Larger labels still print. False when over the limit.
+    """
+    from labels.layout import longest_base_url  # QR sizes: imported only at startup
+
+    limit = longest_base_url()
+    if len(url.rstrip("/")) <= limit:
+        return True
+    logging.getLogger("app.config").warning(
+        "PUBLIC_BASE_URL 过长，默认标签无法打印 / PUBLIC_BASE_URL has %d characters, more "
+        "than the %d that fit the QR of the default 70×37 mm label (3×8 sheet): those "
+        "labels will be refused; shorten it or use larger labels (docs/deploy.md)",
+        len(url.rstrip("/")),
+        limit,
+    )
+    return False
 
 
 def _instance_secret(instance: Path) -> str:

@@ -8,6 +8,7 @@ mm from the label's top-left corner, y pointing down; text sits on its baseline.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from labels import fonts, qr
 from ledger.errors import Invalid
@@ -20,6 +21,7 @@ READABLE_MM = 4.0  # code type this large (cap height 2.9 mm) reads at arm's len
 MAX_CODE_MM = 7.0
 MIN_CODE_MM = 2.5  # below this the printed code is no longer a fallback for a damaged QR
 GROUP = 4  # the code is printed in groups of four characters, easier to read and type
+DEFAULT_MM = (70.0, 37.0)  # the 3×8 sheet's label, and the API's default label size
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,39 @@ def _code_block(code: str, width: float, height: float) -> tuple[list[str], floa
     return max(options, key=lambda o: o[1])
 
 
+def qr_box(width: float, height: float) -> float:
+    """The side (mm) of the square the QR with its quiet zone may take on a label."""
+    return min(height - 2 * EDGE_MM, width * 0.55)
+
+
+SIGNED_SUFFIX = len("/c/?s=") + 86  # the §4 URL after the base, less the code; sig: 64 bytes
+
+
+@cache
+def longest_base_url(
+    width: float = DEFAULT_MM[0], height: float = DEFAULT_MM[1], code_length: int = 12
+) -> int:
+    """The longest PUBLIC_BASE_URL whose signed QR URL (§4) still prints on a label of this
+    size with modules of MIN_MODULE_MM or more (fresh codes have 12 characters)."""
+    side = qr_box(width, height)
+
+    def fits(length: int) -> bool:
+        symbol = qr.encode("h" * (length + code_length + SIGNED_SUFFIX))
+        return symbol.span * qr.MIN_MODULE_MM <= side + 1e-9
+
+    low, high = 0, qr.MAX_PAYLOAD - code_length - SIGNED_SUFFIX
+    while low < high:  # the longest length that fits (QR versions grow with the length)
+        mid = (low + high + 1) // 2
+        low, high = (mid, high) if fits(mid) else (low, mid - 1)
+    return low
+
+
 def layout(
     data: LabelData, width: float, height: float, level: qr.Level = qr.DEFAULT_LEVEL
 ) -> Label:
     """Lay out a label of width × height mm: the QR on the left, the text to its right."""
     symbol = qr.encode(data.payload, level)
-    side = min(height - 2 * EDGE_MM, width * 0.55)
+    side = qr_box(width, height)
     module = qr.check_module_size(symbol, side)
     side = module * symbol.span
     qr_x, qr_y = EDGE_MM, (height - side) / 2

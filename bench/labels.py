@@ -1,6 +1,6 @@
 """QR error-correction level of the label: render M, Q and H, wear them, decode, compare.
 
-    .venv/bin/python bench/labels.py            # 20 trials per cell (~4 min on 2 idle cores)
+    .venv/bin/python bench/labels.py            # 20 trials per cell (~6 min on 2 shared cores)
     .venv/bin/python bench/labels.py --trials 4 # quick look
     .venv/bin/python bench/labels.py --speed-only   # rendering ms per label only
 
@@ -20,33 +20,41 @@ A last table gives the longest ``PUBLIC_BASE_URL`` whose QR still fits the 3×8
 label with modules of 0.5 mm or more, per level: the headroom for deployments.
 
 The damage is drawn in millimetres from one seed per trial, so each level meets
-exactly the same scratches and smudges. Each worn image is decoded with the
-station's decoder (``scanner.decode.decode_image``); a trial survives when the
-decoder returns exactly the payload. The table gives survivals per cell, the QR
-side on this label and at the 0.5 mm minimum module.
+exactly the same scratches and smudges; the payload is seeded too (a registry key and a
+code drawn from fixed seeds), so every run measures the same symbols and reproduces.
+The wears are drawn by ``bench/label_wear.py``. Each worn image is decoded with the
+station's still-image decoder (``scanner.decode.decode_image``, every stage, no time
+limit; not the camera loop's ``scanner.frames.FrameDecoder``, which spreads its costly
+stages over frames within a per-frame budget). A trial survives when the decoder returns
+exactly the payload. The table gives survivals per cell, the QR side on this label and
+at the 0.5 mm minimum module.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
+import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from labels import png, qr
 from labels.layout import LabelData, layout
 from ledger import codes
 from ledger.errors import Invalid
-from ledger.keys import load_or_create_signer
+from ledger.note import Signer, key_id
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from label_wear import DPI, WEARS
 
 try:
     from scanner.decode import decode_image  # the station's decoder
@@ -65,16 +73,53 @@ except ImportError:  # pragma: no cover - before the station's decoder landed
         return _Result([r.data.decode() for r in pyzbar.decode(image)])
 
 
-Img = npt.NDArray[np.uint8]
-DPI = 600
-PX_MM = DPI / 25.4
 LEVELS: tuple[qr.Level, ...] = ("M", "Q", "H")
 LABEL_MM = (70.0, 37.0)
 
 
+SEED = b"bench/labels.py v1"
+MEASURED = (
+    "labels",
+    "scanner/decode.py",
+    "scanner/stages.py",
+    "bench/labels.py",
+    "bench/label_wear.py",
+)
+BASE_URL = "https://ledger.example.gov.cn"
+
+
+def _registry() -> Signer:
+    """The registry key, derived from SEED: the same signatures on every run."""
+    private = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(SEED + b":key").digest())
+    return Signer("registry", key_id("registry", private.public_key().public_bytes_raw()), private)
+
+
+def _codes(count: int) -> list[str]:
+    """Codes as ``ledger.codes.new_code`` makes them, drawn from SEED."""
+    rng = np.random.default_rng(list(hashlib.sha256(SEED + b":codes").digest()))
+    alphabet = codes._RANDOM_ALPHABET
+    out = []
+    for _ in range(count):
+        body = "".join(alphabet[int(i)] for i in rng.integers(len(alphabet), size=11))
+        out.append(body + codes.check_char(body))
+    return out
+
+
 def _payload() -> str:
-    key = load_or_create_signer(Path(tempfile.mkdtemp()) / "registry.key", "registry")
-    return codes.qr_url("https://ledger.example.gov.cn", codes.new_code(), key)
+    return codes.qr_url(BASE_URL, _codes(1)[0], _registry())
+
+
+def _commit() -> str:
+    """The commit measured, and any uncommitted change to the code the figures depend on."""
+    root = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        run = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return run.stdout.strip() if run.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    changed = git("status", "--porcelain", "--untracked-files=no", "--", *MEASURED).splitlines()
+    return head + (f" (uncommitted: {', '.join(p[3:] for p in changed)})" if changed else "")
 
 
 def _qr_box(label_mm: tuple[float, float], level: qr.Level, payload: str) -> tuple[float, ...]:
@@ -82,117 +127,16 @@ def _qr_box(label_mm: tuple[float, float], level: qr.Level, payload: str) -> tup
     return (lab.qr_x, lab.qr_y, lab.qr_side, lab.module)
 
 
-def _ellipse(
-    img: Img,
-    rng: np.random.Generator,
-    box: tuple[float, ...],
-    share: float,
-    color: Callable[[], int],
-    soft: bool,
-) -> None:
-    x, y, side, _ = box
-    area = share * side * side
-    drawn = 0.0
-    while drawn < area:
-        a, b = rng.uniform(1.0, 5.0), rng.uniform(1.0, 4.0)
-        cx, cy = rng.uniform(x, x + side), rng.uniform(y, y + side)
-        mask = np.zeros(img.shape, np.uint8)
-        cv2.ellipse(
-            mask,
-            (int(cx * PX_MM), int(cy * PX_MM)),
-            (int(a * PX_MM), int(b * PX_MM)),
-            float(rng.uniform(0, 180)),
-            0,
-            360,
-            255,
-            -1,
-        )
-        if soft:
-            mask = cv2.GaussianBlur(mask, (0, 0), 0.4 * PX_MM)
-        alpha = mask.astype(np.float32) / 255.0
-        img[:] = (img * (1 - alpha) + np.minimum(img, color()) * alpha).astype(np.uint8)
-        drawn += np.pi * a * b
-    return None
-
-
-def grease(img: Img, rng: np.random.Generator, box: tuple[float, ...], level: int) -> Img:
-    """Dark smudges adding up to 10, 20, 30, 40 % of the QR square's area."""
-    _ellipse(img, rng, box, 0.10 * level, lambda: int(rng.uniform(30, 150)), soft=True)
-    return img
-
-
-def scratch(img: Img, rng: np.random.Generator, box: tuple[float, ...], level: int) -> Img:
-    """4, 8, 12, 16 scratches across the QR, white or dark."""
-    x, y, side, _ = box
-    for _ in range(4 * level):
-        p0 = (rng.uniform(x, x + side), rng.uniform(y, y + side))
-        angle, length = rng.uniform(0, np.pi), rng.uniform(0.3, 0.9) * side
-        p1 = (p0[0] + np.cos(angle) * length, p0[1] + np.sin(angle) * length)
-        width = max(1, int(rng.uniform(0.25, 0.6) * PX_MM))
-        color = 255 if rng.random() < 0.6 else 40
-        cv2.line(
-            img,
-            (int(p0[0] * PX_MM), int(p0[1] * PX_MM)),
-            (int(p1[0] * PX_MM), int(p1[1] * PX_MM)),
-            color,
-            width,
-        )
-    return img
-
-
-def chip(img: Img, rng: np.random.Generator, box: tuple[float, ...], level: int) -> Img:
-    """A torn-off disc of 7.8 % of the QR square per level, centred on the symbol's edge."""
-    x, y, side, module = box
-    r = np.sqrt(0.0784 * level * side * side / np.pi)  # about half of it lands on the symbol
-    edge = int(rng.integers(4))
-    t = rng.uniform(0.15, 0.85) * side
-    inner = 4 * module  # the chunk's centre sits on the symbol's edge, past the quiet zone
-    cx, cy = [
-        (x + t, y + inner),
-        (x + side - inner, y + t),
-        (x + t, y + side - inner),
-        (x + inner, y + t),
-    ][edge]
-    cv2.circle(img, (int(cx * PX_MM), int(cy * PX_MM)), int(r * PX_MM), 255, -1)
-    return img
-
-
-def weather(img: Img, rng: np.random.Generator, box: tuple[float, ...], level: int) -> Img:
-    """Faded ink and a dirt film (contrast 65→20 %), blur and noise growing with level."""
-    contrast = 0.8 - 0.15 * level
-    out = 255 - (255 - img.astype(np.float32)) * contrast - rng.uniform(10, 40)
-    out = cv2.GaussianBlur(out, (0, 0), (0.05 + 0.05 * level) * PX_MM)
-    out += rng.normal(0, 4 + 3 * level, out.shape)
-    return np.clip(out, 0, 255).astype(np.uint8)
-
-
-def distance(img: Img, rng: np.random.Generator, box: tuple[float, ...], level: int) -> Img:
-    """A farther camera: 5, 4.2, 3.6, 3 px/mm, slight defocus, JPEG quality 70."""
-    target = [5.0, 4.2, 3.6, 3.0][level - 1]
-    blurred = cv2.GaussianBlur(img, (0, 0), 0.25 * PX_MM)
-    f = target / PX_MM
-    small = cv2.resize(blurred, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 70])
-    assert ok
-    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), dtype=np.uint8)
-
-
-WEARS = {
-    "grease": grease,
-    "scratch": scratch,
-    "chip": chip,
-    "weather": weather,
-    "distance": distance,
-}
-
-
 def run(trials: int, severities: int) -> None:
     """Print the survival table and the sizes."""
     payload = _payload()
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
-        f"# bench/labels.py  decoder={DECODER}  dpi={DPI}  label={LABEL_MM[0]:g}x"
-        f"{LABEL_MM[1]:g} mm  payload={len(payload)} chars  trials/cell={trials}  "
-        f"load={os.getloadavg()[0]:.2f}"
+        f"# bench/labels.py  commit={_commit()}  "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+        f"  load average (1/5/15 min)={load}  cpus={os.cpu_count()}\n"
+        f"# decoder={DECODER}  dpi={DPI}  label={LABEL_MM[0]:g}x{LABEL_MM[1]:g} mm  "
+        f"payload={len(payload)} chars  trials/cell={trials}"
     )
     images, boxes = {}, {}
     print("\nlevel  version  modules  QR side here (module)   QR side at 0.5 mm module")
@@ -237,13 +181,14 @@ def run(trials: int, severities: int) -> None:
             f"{lv}: {totals[lv]}/{count} ({100 * totals[lv] / count:.0f} %)" for lv in LEVELS
         )
     )
-    print(f"elapsed {time.perf_counter() - started:.0f} s")
+    load = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"elapsed {time.perf_counter() - started:.0f} s  load average now={load}")
 
 
 def headroom() -> None:
     """Longest base URL whose signed QR still fits the default label, per level."""
-    key = load_or_create_signer(Path(tempfile.mkdtemp()) / "registry.key", "registry")
-    code = codes.new_code()
+    key = _registry()
+    (code,) = _codes(1)
     print("\nlevel  longest PUBLIC_BASE_URL that fits 70x37 mm at >= 0.5 mm modules")
     for level in LEVELS:
         longest = 0
@@ -262,11 +207,10 @@ def speed(count: int = 240) -> None:
     """Rendering time per label: PNG (300 dpi), SVG, engraving SVG, and A4 PDF sheets."""
     from labels import sheet, svg
 
-    key = load_or_create_signer(Path(tempfile.mkdtemp()) / "registry.key", "registry")
+    key = _registry()
     items = []
-    for _ in range(count):
-        code = codes.new_code()
-        url = codes.qr_url("https://ledger.example.gov.cn", code, key)
+    for code in _codes(count):
+        url = codes.qr_url(BASE_URL, code, key)
         items.append(LabelData(code, url, "重庆渝安燃气有限公司", "YSP35.5", 15))
     print(f"\nrendering, ms per label ({count} labels, layout included)")
     sample = items[:60]

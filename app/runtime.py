@@ -86,14 +86,20 @@ def load_jurisdiction(setting: Any, instance: Path) -> Jurisdiction:
     falling back to national defaults.
     """
     if isinstance(setting, dict):
-        return Jurisdiction.from_dict(setting)
+        try:
+            return Jurisdiction.from_dict(setting)
+        except LedgerError as exc:
+            raise RuntimeError(f"JURISDICTION setting: {exc}") from exc
     path = Path(setting) if setting else instance / "jurisdiction.json"
     if not path.exists():
         if setting:
             raise RuntimeError(f"JURISDICTION file {path} does not exist")
         return Jurisdiction()
     try:
-        return Jurisdiction.from_dict(json.loads(path.read_text()))
+        doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError("the file must hold one JSON object of parameters")
+        return Jurisdiction.from_dict(doc)
     except (ValueError, LedgerError) as exc:
         raise RuntimeError(f"{path}: {exc}") from exc
 

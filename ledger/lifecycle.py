@@ -18,13 +18,16 @@ from sqlmodel import Session, col
 
 from ledger import codes, facts_db, rules
 from ledger.errors import Forbidden, Invalid, NotFound
+from ledger.facts import StationView
 from ledger.model import Actor, Cylinder, Enterprise, Role
 from ledger.model_rules import FillCheck, RetiredCode
-from ledger.params import Jurisdiction
+from ledger.params import Jurisdiction, add_years
 from ledger.reasons import Reason, reason
-from ledger.state import CylinderState
+from ledger.state import CylinderState, weighed_net
 
-SCALE_TOLERANCE_KG = 0.1  # gross − tare − net may differ by the scale's rounding, no more
+SCALE_TOLERANCE_KG = 0.05  # gross − tare − net may differ by the scale's rounding, no more
+TARE_TOLERANCE_KG = 0.2  # the tare weighed may differ from the registered (stamped) one by this
+_EPSILON = 1e-9  # float noise: 16.8 − 16.6 is 0.20000000000000284
 
 
 @dataclass
@@ -62,40 +65,85 @@ def _owner(req: Request) -> Any:
     return facts_db.enterprise(req.session, req.state.owner_id)
 
 
-def _filled(req: Request) -> Gate:
-    p, s = req.payload, req.session
-    station = facts_db.station(s, p["station_id"])
+def _own_station(req: Request) -> StationView:
+    """The station the payload names, which must be the actor's own (a station's own device
+    for what it decided offline); NotFound or Forbidden otherwise."""
+    p = req.payload
+    station = facts_db.station(req.session, p["station_id"])
     if station is None:
         raise NotFound(f"no station {p['station_id']}")
-    if (
-        req.actor.station_id not in (None, station.id)
-        or req.actor.enterprise_id != station.enterprise_id
-    ):
-        raise Forbidden("a station records fills at its own nozzle only")
-    _check_weights(p)
-    offline = bool(p.get("offline"))
-    when = req.occurred_at if offline else req.now
-    decision = rules.fill_check(req.state, station, _owner(req), when, req.params)
-    out = Gate(warnings=rules.weighing_warnings(req.state, p["net_kg"], req.params))
-    if p["net_kg"] > req.state.capacity_kg + req.params.fill_tolerance_kg:
-        out.warnings.append(reason("OVERFILLED", p["net_kg"]))
-    if offline:
+    if p.get("offline"):
+        own = req.actor.kind == "device" and req.actor.station_id == station.id
+    else:
+        own = req.actor.station_id in (None, station.id)
+    if not own or req.actor.enterprise_id != station.enterprise_id:
+        raise Forbidden(
+            "只能记录本站充装枪的充装或拦截（离线记录须由本站设备上传） / a station records "
+            "fills and blocked checks at its own nozzle only (offline: its own device)"
+        )
+    return station
+
+
+def _offline_time(req: Request) -> dt.datetime:
+    """When an offline record is judged: its own time, which must be recent."""
+    days = req.params.offline_record_max_days
+    if req.occurred_at < req.now - dt.timedelta(days=days):
+        raise Invalid(
+            f"离线记录发生于{days}天以前，不予补录，请报告监管部门 / an offline record older "
+            f"than {days} days is not accepted: report it to the regulator"
+        )
+    return min(req.occurred_at, req.now)
+
+
+def _filled(req: Request) -> Gate:
+    p = req.payload
+    station = _own_station(req)
+    net = _weighed_net(req.state, p)
+    out = Gate(warnings=rules.weighing_warnings(req.state, net, req.params))
+    if net > req.state.capacity_kg + req.params.fill_tolerance_kg:
+        out.warnings.append(reason("OVERFILLED", net))
+    if p.get("offline"):
+        # It happened: recorded whatever the verdict, which is judged as of the fill and
+        # reported to the regulator when it would have blocked (an offline conflict).
+        decision = rules.fill_check(req.state, station, _owner(req), _offline_time(req),
+                                    req.params)  # fmt: skip
         out.offline_conflict = None if decision.allowed else decision
         return out
     if not _recent_allowing_check(req, station.id):
         minutes = req.params.fill_check_valid_minutes
         return Gate(refusal=rules.Decision(False, (reason("NO_ALLOWING_CHECK", minutes),)))
+    decision = rules.fill_check(req.state, station, _owner(req), req.now, req.params)
     if not decision.allowed:
         return Gate(refusal=decision)
     return out
 
 
-def _check_weights(p: Mapping[str, Any]) -> None:
+def _fill_blocked(req: Request) -> Gate:
+    _own_station(req)
+    if req.payload.get("offline"):
+        _offline_time(req)
+    return Gate()
+
+
+def _weighed_net(state: CylinderState, p: Mapping[str, Any]) -> float:
+    """Check the scale readings against each other and the registered tare; the net on record."""
     gross, net, tare = p["gross_kg"], p["net_kg"], p.get("tare_kg")
+    registered = state.tare_kg
     if net > gross:
-        raise Invalid("'net_kg' exceeds 'gross_kg': check the scale reading")
-    if tare is not None and abs(gross - tare - net) > SCALE_TOLERANCE_KG:
-        raise Invalid("gross − tare ≠ net: check the scale reading (毛重−皮重≠净重)")
+        raise Invalid("净重大于毛重，请核对称重读数 / 'net_kg' exceeds 'gross_kg': check the scale")
+    if tare is not None and abs(tare - registered) > TARE_TOLERANCE_KG + _EPSILON:
+        raise Invalid(
+            f"皮重{tare}kg与登记皮重{registered}kg不符（允差±{TARE_TOLERANCE_KG}kg） / the tare "
+            f"{tare} kg does not match the registered tare {registered} kg "
+            f"(±{TARE_TOLERANCE_KG} kg)"
+        )
+    used = registered if tare is None else tare
+    if abs(gross - used - net) > SCALE_TOLERANCE_KG + _EPSILON:
+        raise Invalid(
+            f"毛重−皮重≠净重（{gross}−{used}≠{net}，允差±{SCALE_TOLERANCE_KG}kg） / gross − "
+            f"tare ≠ net: check the scale reading (±{SCALE_TOLERANCE_KG} kg)"
+        )
+    return weighed_net(state, p)
 
 
 def _recent_allowing_check(req: Request, station_id: int) -> bool:
@@ -177,8 +225,15 @@ def _inspected(req: Request) -> Gate:
         if next_due is not None:
             raise Invalid("'next_due' is given only when the cylinder passes")
         return Gate()
-    if next_due is not None and dt.date.fromisoformat(next_due) <= req.occurred_at.date():
-        raise Invalid("'next_due' must be after the inspection date")
+    if next_due is None:
+        return Gate()
+    day, due = req.occurred_at.date(), dt.date.fromisoformat(next_due)
+    latest = add_years(day, req.params.inspection_interval_years + 1)
+    if not day < due <= latest:
+        raise Invalid(
+            f"下次检验日期须在检验日之后、{latest}之前 / 'next_due' must be after the inspection "
+            f"date and at most the inspection interval + 1 year later ({latest})"
+        )
     return Gate()
 
 
@@ -221,6 +276,7 @@ def _reported(req: Request) -> Gate:
 
 _GATES: dict[str, Callable[[Request], Gate]] = {
     "filled": _filled,
+    "fill_blocked": _fill_blocked,
     "dispatched": _dispatched,
     "delivered": _delivered,
     "returned": _returned,

@@ -44,6 +44,10 @@ class Jurisdiction:
     fill_check_valid_minutes: int = 10
     # GB 14193.1-2009 filling tolerance: net weight within ±0.5 kg of the rated fill.
     fill_tolerance_kg: float = 0.5
+    # A station's offline record (a fill or a blocked check decided without the server) is
+    # accepted this many days after it happened, no later (a policy choice, not a standard:
+    # a station is expected back online within days; older claims go to the regulator).
+    offline_record_max_days: int = 7
     # Clone detection: filled again with no delivery or return in between this soon.
     clone_refill_hours: float = 24.0
     # Clone detection: two scans further apart than a truck can travel (km/h, straight line).

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any
 
 from ledger.events import PayloadError, canonical
+from ledger.reasons import FILL_BLOCK_CODES
 
 MAX_ID = 2**31 - 1  # ids are 32-bit INTEGER columns in PostgreSQL
 REPORT_KINDS = ("lost", "stolen", "seized", "suspected_fake", "refurbished", "label_damaged")
@@ -79,6 +80,13 @@ def _codes(p: Mapping[str, Any], key: str = "reasons") -> None:
         raise PayloadError(f"'{key}' must be a non-empty list of reason codes")
 
 
+def _fill_block_codes(p: Mapping[str, Any]) -> None:
+    _codes(p)
+    unknown = sorted(set(p["reasons"]) - FILL_BLOCK_CODES)
+    if unknown:
+        raise PayloadError(f"unknown fill-check reason codes: {', '.join(unknown)}")
+
+
 def _checklist(p: Mapping[str, Any]) -> None:
     checklist = p.get("checklist")
     if not isinstance(checklist, dict):
@@ -110,7 +118,7 @@ _SCHEMAS: dict[str, tuple[set[str], Check]] = {
                        partial(_number, key="tare_kg", required=False),
                        partial(_flag, key="offline"))),
     "fill_blocked": ({"station_id", "reasons", "scan", "offline"},
-                     _checks(partial(_int, key="station_id"), _codes,
+                     _checks(partial(_int, key="station_id"), _fill_block_codes,
                              partial(_text, key="scan", required=False, max_len=40),
                              partial(_flag, key="offline"))),
     "delivery_blocked": ({"check", "reasons", "vehicle", "driver", "customer_id", "failed_items"},

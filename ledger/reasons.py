@@ -68,6 +68,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "SHORT_WEIGHT": ("充装净重不足（{}kg）", "short weight at filling (net {} kg)"),
 }
 
+# Codes a station may name in a `fill_blocked` it sends itself (a check blocked offline):
+# the fill check's blocking reasons, and the station's own offline ones (scanner/offline.py).
+FILL_BLOCK_CODES = frozenset(
+    {
+        "UNKNOWN_CODE", "FORGED_CODE", "CODE_RETIRED", "SCRAPPED", "PAST_SERVICE_LIFE",
+        "INSPECTION_OVERDUE", "REFURBISHED", "NOT_OWNED", "STATION_NOT_LICENSED",
+        "OWNER_NOT_LICENSED", "HELD", "SUSPECTED_CLONE", "LABEL_DAMAGED",
+        "OFFLINE_NO_CACHE", "OFFLINE_CACHE_TOO_OLD",
+    }
+)  # fmt: skip
+
 # Short names for lists and charts (the full messages carry the details).
 SHORT_NAMES: dict[str, tuple[str, str]] = {
     "UNKNOWN_CODE": ("未登记", "unknown code"),

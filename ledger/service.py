@@ -154,6 +154,8 @@ def append_event(
         clean = validate_payload(event_type, payload)
     except PayloadError as exc:
         raise Invalid(str(exc)) from exc
+    if clean.get("offline") and occurred_at is None:
+        raise Invalid("离线记录须带发生时间 / an offline record carries its own 'occurred_at'")
     occurred_at = occurred_at or now
     if occurred_at.tzinfo is None:
         raise Invalid("occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)")
@@ -170,7 +172,8 @@ def append_event(
     illegal = transition_error(state, event_type, clean)
     if illegal is not None and not (event_type == "filled" and clean.get("offline")):
         # An offline fill already happened: it is recorded whatever the state, and the
-        # rules' verdict on it (e.g. SCRAPPED) is reported below as an offline conflict.
+        # rules' verdict on it (e.g. SCRAPPED) is reported below as an offline conflict;
+        # the fold keeps a condemned or scrapped cylinder so (ledger.state.TERMINAL).
         raise refused(rules.Decision(False, (illegal,)))
     req = lifecycle.Request(session, actor, state, event_type, clean, occurred_at, now, params)
     gate = lifecycle.gate(req)

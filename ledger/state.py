@@ -151,11 +151,21 @@ def registered(cylinder_id: str, payload: Mapping[str, Any], at: dt.datetime) ->
     )
 
 
+# Statuses a fill never leaves: only an offline fill (a fact, recorded with its conflict)
+# reaches a condemned or scrapped cylinder, and it does not bring the cylinder back to life.
+TERMINAL = frozenset({"condemned", "scrapped"})
+
+
+def weighed_net(s: CylinderState, payload: Mapping[str, Any]) -> float:
+    """The net weight on record: gross − the cylinder's registered tare (not the client's)."""
+    return round(float(payload["gross_kg"]) - s.tare_kg, 3)
+
+
 def _filled(s: CylinderState, e: EventView, tolerance: float) -> CylinderState:
-    net = float(e.payload["net_kg"])
+    net = weighed_net(s, e.payload)
     return replace(
         s,
-        status="full",
+        status=s.status if s.status in TERMINAL else "full",
         last_filled_at=e.occurred_at,
         last_fill_station=e.station_id,
         last_net_kg=net,

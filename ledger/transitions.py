@@ -42,7 +42,8 @@ ALLOWED_FROM: dict[str, tuple[frozenset[str], str, str]] = {
     "reported": (ANY, "", ""),
     "held": (LIVE, "气瓶已报废", "the cylinder is scrapped"),
     "released": (ANY, "", ""),
-    "scrapped": (LIVE, "气瓶已报废", "the cylinder is already scrapped"),
+    # A cylinder on a truck is scrapped once it is back (returned), not on the road.
+    "scrapped": (LIVE - {"in_transit"}, "气瓶已报废", "the cylinder is already scrapped"),
 }
 
 
@@ -55,6 +56,8 @@ def transition_error(
 ) -> Reason | None:
     """Why this event may not follow the cylinder's current state, or None when it may."""
     allowed, zh, en = ALLOWED_FROM[event_type]
+    if event_type == "scrapped" and state.status == "in_transit":
+        return _illegal("气瓶在运输途中，须先回收再报废", "on a truck: return it first")
     if state.status not in allowed:
         return _illegal(zh, en)
     if event_type == "held" and state.held:

@@ -262,28 +262,6 @@ def test_scale_readings_that_do_not_add_up_are_a_422(client, demo, readings):
     assert resp.status_code == 422, resp.get_json()
 
 
-def test_an_offline_fill_the_rules_would_have_blocked_is_recorded_and_reported(client, demo):
-    code = flows.register(client, demo, manufactured_on="2022-05-01")  # overdue
-    resp = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo, offline=True))
-    assert resp.status_code == 201, resp.get_json()
-    assert [r["code"] for r in resp.get_json()["offline_conflict"]] == ["INSPECTION_OVERDUE"]
-    events = flows.history(client, demo, code)
-    assert [e["type"] for e in events] == ["registered", "filled", "reported"]
-    assert events[-1]["payload"]["kind"] == "offline_conflict"
-
-
-def test_an_offline_fill_of_a_legal_cylinder_is_simply_recorded(client, demo):
-    code = flows.register(client, demo)
-    resp = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo, offline=True))
-    assert resp.status_code == 201 and "offline_conflict" not in resp.get_json()
-
-
-def test_nobody_files_an_offline_conflict_by_hand(client, demo):
-    code = flows.register(client, demo)
-    resp = flows.event(client, demo, code, "enterprise_a", "reported", {"kind": "offline_conflict"})
-    assert resp.status_code == 422
-
-
 def test_the_station_sync_holds_its_cylinders_the_deny_list_and_the_keys(client, demo):
     mine = flows.register(client, demo)
     theirs = flows.register(client, demo, who="enterprise_b")
@@ -308,13 +286,3 @@ def test_the_station_sync_holds_its_cylinders_the_deny_list_and_the_keys(client,
         headers=bearer(demo["tokens"]["station_a"]),
     )
     assert later.status_code == 200 and later.get_json()["cylinders"] == []
-
-
-def test_an_offline_fill_of_a_scrapped_cylinder_is_still_recorded_as_a_conflict(client, demo):
-    code = flows.register(client, demo)
-    assert flows.event(client, demo, code, "inspector", "scrapped", {}).status_code == 201
-    resp = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo, offline=True))
-    assert resp.status_code == 201, resp.get_json()
-    assert [r["code"] for r in resp.get_json()["offline_conflict"]] == ["SCRAPPED"]
-    online = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo))
-    assert online.status_code == 409

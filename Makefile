@@ -59,7 +59,7 @@ lint: install
 # files (committed, so a fresh clone serves Chinese without this step).
 translations: install
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location -o app/translations/messages.pot .
-	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-location
+	$(VENV)/bin/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
 	$(VENV)/bin/pybabel compile -d app/translations
 
 bench: install

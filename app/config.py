@@ -31,7 +31,10 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # The scheduler (app/jobs.py): an optional webhook for owners' notifications, and
         # the days without an event after which a cylinder counts as stale.
         NOTIFY_WEBHOOK_URL=env.get("NOTIFY_WEBHOOK_URL") or None,
+        # Also the regulator's "not seen for N days" tile and list (default 90 days).
         STALE_DAYS=int(env.get("STALE_DAYS", "90")),
+        # Rows per page of the regulator's lists (their CSV exports are always complete).
+        LIST_PAGE_SIZE=int(env.get("LIST_PAGE_SIZE", "100")),
         # Days a closed public report keeps its note and sender hash (docs/privacy.md §2;
         # ledger.public_reports.purge_expired_reports).
         PUBLIC_REPORT_KEEP_DAYS=int(env.get("PUBLIC_REPORT_KEEP_DAYS", "730")),

@@ -11,13 +11,15 @@ import secrets
 from collections.abc import Callable, Iterable
 from functools import cache, wraps
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
-from flask import Flask, abort, flash, redirect, request, session, url_for
+from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
 from flask.cli import AppGroup
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_required, logout_user
 from sqlmodel import Session
+from werkzeug.exceptions import HTTPException
 
 from app.runtime import runtime
 from ledger import people
@@ -29,6 +31,9 @@ login_manager.login_view = "pages_auth.login"
 login_manager.login_message = _l("Please log in first.")
 login_manager.login_message_category = "warning"
 login_manager.session_protection = "basic"
+API_PATHS = ("/driver/api", "/station/api")  # the pages' JSON endpoints: 401, not a redirect
+OPEN_BLUEPRINTS = frozenset({"public", "pages_auth"})  # no login needed: just log out
+SECTIONS = frozenset({"station", "driver", "regulator"})
 
 
 class PageUser(UserMixin):
@@ -86,14 +91,49 @@ def _check_idle(app: Flask) -> Callable[[], Any]:
         if now - dt.datetime.fromisoformat(seen) > idle:
             logout_user()
             session.clear()
-            flash(_l("Your session has expired. Please log in again."), "warning")
-            if request.path.startswith(("/driver/api", "/station/api")):
+            if request.blueprint in OPEN_BLUEPRINTS:  # public pages need no login
+                return None
+            if request.path.startswith(API_PATHS):
                 return {"error": "session_expired"}, 401
+            if request.method != "GET":
+                return _back_to_form()
+            flash(_l("Your session has expired. Please log in again."), "warning")
             return redirect(url_for("pages_auth.login", next=request.full_path))
         session["seen_at"] = now.isoformat()
         return None
 
     return check
+
+
+def _form_page() -> str:
+    """The page a submitted form came from (its GET page): the Referer when it is one of
+    our pages a GET may open, else the start page of the form's section (/station/,
+    /driver/, /regulator/): the station's ALLOW page, say, is the answer to a POST."""
+    referrer = urlsplit(request.referrer or "")
+    if referrer.netloc == request.host and _opens_with_get(referrer.path):
+        target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
+        if not target.startswith("//") and "\\" not in target and target.isprintable():
+            return target
+    section = request.path.strip("/").split("/", 1)[0]
+    return f"/{section}/" if section in SECTIONS else url_for("pages_auth.login")
+
+
+def _opens_with_get(path: str) -> bool:
+    adapter = current_app.create_url_adapter(request)
+    if adapter is None or not path.startswith("/"):
+        return False
+    try:
+        adapter.match(path, method="GET")
+    except HTTPException:  # 404, 405, or a redirect elsewhere
+        return False
+    return True
+
+
+def _back_to_form() -> Any:
+    """A form sent without a live session: nothing is recorded; log in, then back to the
+    form's page (a POST-only address would answer a GET with 405)."""
+    flash(_l("Your session expired; log in and submit again."), "warning")
+    return redirect(url_for("pages_auth.login", next=_form_page()))
 
 
 def roles_required(roles: Iterable[str]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -125,8 +165,10 @@ def init_app(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:
-        if request.path.startswith(("/driver/api", "/station/api")):
+        if request.path.startswith(API_PATHS):
             return {"error": "login_required"}, 401
+        if request.method != "GET":
+            return _back_to_form()
         flash(_l("Please log in first."), "warning")
         return redirect(url_for("pages_auth.login", next=request.full_path))
 

@@ -3,7 +3,8 @@
 Every check is kept in ``fill_checks`` (a ``filled`` event needs a recent allowing one);
 a check that blocks a known cylinder is also a ``fill_blocked`` event on its chain, so
 the regulator sees every attempted illegal fill. A retry under the same
-Idempotency-Key returns the first decision and records nothing new.
+Idempotency-Key returns the first decision and records nothing new; the same key with
+another code (or at another station) is a conflict.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlmodel import Session
 
 from ledger import codes, facts_db, projection, rules, writer
 from ledger.authority import Authority
-from ledger.errors import Forbidden, Invalid, NotFound
+from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.facts import EnterpriseView, LicenceView, StationView
 from ledger.ids import new_id
 from ledger.keys import public_bytes
@@ -97,7 +98,7 @@ def fill_check(
     station = at[0]
     check_id = idempotent_id(actor, idempotency_key) or new_id()
     if idempotency_key is not None and (earlier := session.get(FillCheck, check_id)):
-        return _replay(session, earlier, params)
+        return _replay(session, earlier, scan_text, station.id, params)
     try:
         scan = codes.parse_scan(scan_text)
     except codes.ScanError as exc:
@@ -280,6 +281,19 @@ def _record_block(
     return replace(found, state=after, head=head), event.id
 
 
-def _replay(session: Session, row: FillCheck, params: Jurisdiction) -> CheckResult:
+def _replay(
+    session: Session, row: FillCheck, scan_text: str, station_id: int | None, params: Jurisdiction
+) -> CheckResult:
+    """The first answer under a key, if the retry asks the same: the same code at the same
+    station (the API's rule: one key, one request; another body is a conflict)."""
+    try:
+        same = codes.parse_scan(scan_text).code == row.code and row.station_id == station_id
+    except codes.ScanError:
+        same = False
+    if not same:
+        raise Conflict(
+            "此幂等键已用于另一次检查，请重新扫码 / this Idempotency-Key was used for "
+            "another fill check: scan again"
+        )
     state = current_state(session, row.cylinder_id, params) if row.cylinder_id else None
     return CheckResult(row.id, rules.Decision.from_dict(json.loads(row.decision)), state, False)

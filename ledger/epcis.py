@@ -6,6 +6,11 @@ and the asset type its rated fill in kg, zero-padded so that prefix and asset ty
 12 digits. Without a prefix (or with a code GRAI cannot carry) it is
 ``urn:cylinder-ledger:cylinder:<cylinder id>``, stable across relabelling. Locations
 are ``urn:cylinder-ledger:station:<id>``; the chain's hash travels as ``cl:hash``.
+
+Business steps: a GS1 CBV 2.0 bizStep where one fits (its bare name, which the EPCIS
+context expands); else a full URI in the ledger's own vocabulary,
+``https://<origin host>/voc/bizstep/<step>``. The ledger's own event names
+(``ledger.events.EVENT_TYPES``) are part of the hashed format and stay as they are.
 """
 
 from __future__ import annotations
@@ -14,12 +19,33 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from ledger.events import EVENT_TYPES, load_payload, rfc3339
+from ledger.events import load_payload, rfc3339
 from ledger.model import Cylinder, Event
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 NAMESPACE = "https://cylinder-ledger.example/epcis#"
 GRAI_SERIAL_MAX = 16
+DEFAULT_HOST = "cylinder-ledger.example"
+# Each event type's CBV 2.0 bizStep (https://ref.gs1.org/cbv/BizStep-...).
+CBV_STEPS = {
+    "registered": "commissioning",
+    "fill_blocked": "inspecting",
+    "delivery_blocked": "inspecting",
+    "dispatched": "shipping",
+    "delivered": "receiving",
+    "returned": "collecting",  # CBV: collecting returnable assets
+    "inspected": "inspecting",
+    "relabelled": "encoding",  # CBV: writing a new identifier to a label
+    "reported": "inspecting",
+    "held": "holding",
+    "scrapped": "destroying",
+}
+# No CBV step fits these: our own vocabulary, as full URIs.
+OWN_STEPS = {
+    "filled": "filling",
+    "ownership_transferred": "transferring",
+    "released": "releasing",
+}
 _ACTIONS = {"registered": "ADD", "scrapped": "DELETE"}
 _DISPOSITIONS = {
     "registered": "active",
@@ -45,8 +71,16 @@ def identifier(cylinder: Cylinder, gs1_prefix: str | None) -> str:
     return f"urn:cylinder-ledger:cylinder:{cylinder.id}"
 
 
-def object_event(event: Event, epc: str) -> dict[str, Any]:
-    """One ledger event as an EPCIS ObjectEvent."""
+def biz_step(event_type: str, origin: str = DEFAULT_HOST) -> str:
+    """The EPCIS bizStep of an event type: a CBV 2.0 step, else our own vocabulary's URI."""
+    if event_type in CBV_STEPS:
+        return CBV_STEPS[event_type]
+    host = origin.split("/", 1)[0] or DEFAULT_HOST
+    return f"https://{host}/voc/bizstep/{OWN_STEPS[event_type]}"
+
+
+def object_event(event: Event, epc: str, origin: str = DEFAULT_HOST) -> dict[str, Any]:
+    """One ledger event as an EPCIS ObjectEvent (``origin``: the ledger's, for our URIs)."""
     doc: dict[str, Any] = {
         "type": "ObjectEvent",
         "eventID": f"urn:uuid:{event.id}",
@@ -55,7 +89,7 @@ def object_event(event: Event, epc: str) -> dict[str, Any]:
         "eventTimeZoneOffset": "+00:00",
         "epcList": [epc],
         "action": _ACTIONS.get(event.type, "OBSERVE"),
-        "bizStep": EVENT_TYPES[event.type],
+        "bizStep": biz_step(event.type, origin),
         "cl:eventType": event.type,
         "cl:hash": event.hash.hex(),
         "cl:payload": load_payload(event.payload),
@@ -70,7 +104,11 @@ def object_event(event: Event, epc: str) -> dict[str, Any]:
 
 
 def document(
-    cylinder: Cylinder, events: Iterable[Event], gs1_prefix: str | None, created: dt.datetime
+    cylinder: Cylinder,
+    events: Iterable[Event],
+    gs1_prefix: str | None,
+    created: dt.datetime,
+    origin: str = DEFAULT_HOST,
 ) -> dict[str, Any]:
     """An EPCISDocument of a cylinder's events, in chain order."""
     epc = identifier(cylinder, gs1_prefix)
@@ -79,5 +117,5 @@ def document(
         "type": "EPCISDocument",
         "schemaVersion": "2.0",
         "creationDate": rfc3339(created),
-        "epcisBody": {"eventList": [object_event(e, epc) for e in events]},
+        "epcisBody": {"eventList": [object_event(e, epc, origin) for e in events]},
     }

@@ -1,8 +1,9 @@
 """Read models of the regulator's dashboard: pure queries, no rules of their own.
 
 Blocked fills by reason and station, overdue and expiring cylinders, cylinders not seen
-for days, short-weight fills and events per day. Each takes a session and its window;
-the figures a rule decides (short weight) come from the same tolerance the rules use.
+for days, short-weight fills and events per day. Each list is a ``Listing``: counted in
+SQL, shown a page at a time, streamed whole to CSV. The figures a rule decides (short
+weight) come from the same tolerance the rules use.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import JSON, ColumnElement, Row, Select, and_, cast, func, or_, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
 from ledger.model import Cylinder, Enterprise, Event, Station
@@ -20,7 +24,9 @@ from ledger.model_rules import CylinderStateRow
 from ledger.params import Jurisdiction
 
 RETIRED_STATUSES = ("scrapped",)
-_Rows = Select[str, str, str, dt.date, dt.date, dt.datetime]
+T = TypeVar("T")
+AnySelect = Select[*tuple[Any, ...]]
+AnyRow = Row[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -57,14 +63,41 @@ class WeighedFill:
     capacity_kg: float
 
 
-def blocked_fills(
-    session: Session,
-    since: dt.datetime,
-    *,
-    reason: str | None = None,
-    station_id: int | None = None,
-    limit: int = 200,
-) -> list[BlockedFill]:
+@dataclass(frozen=True)
+class Listing(Generic[T]):
+    """A dashboard list as a query in a stable order, and how one of its rows reads:
+    ``count`` it, show a ``page`` of it, or stream ``each`` row (the CSV exports)."""
+
+    query: AnySelect
+    item: Callable[[AnyRow], T]
+
+
+def count(session: Session, listing: Listing[Any]) -> int:
+    """How many rows the whole list has (counted in SQL, no limit)."""
+    inner = listing.query.order_by(None).subquery()
+    return int(session.execute(select(func.count()).select_from(inner)).scalar_one())
+
+
+def page(session: Session, listing: Listing[T], offset: int = 0, limit: int = 500) -> list[T]:
+    """``limit`` rows of the list from ``offset`` on."""
+    query = listing.query.offset(offset).limit(limit)
+    return [listing.item(row) for row in session.execute(query)]
+
+
+def each(session: Session, listing: Listing[T], batch: int = 500) -> Iterator[T]:
+    """Every row of the list, fetched ``batch`` at a time."""
+    for row in session.execute(listing.query.execution_options(yield_per=batch)):
+        yield listing.item(row)
+
+
+def _blocked_fill(row: AnyRow) -> BlockedFill:
+    at, payload, station, code, name = row
+    return BlockedFill(at, code, station, name or "?", tuple(json.loads(payload)["reasons"]))
+
+
+def blocked_listing(
+    since: dt.datetime, *, reason: str | None = None, station_id: int | None = None
+) -> Listing[BlockedFill]:
     """Refused fills since a time, newest first, optionally of one reason or station."""
     query = (
         select(
@@ -80,15 +113,24 @@ def blocked_fills(
     )
     if station_id is not None:
         query = query.where(col(Event.station_id) == station_id)
-    if reason is not None:  # narrowed in SQL, confirmed on the parsed payload below
+    if reason is not None:
+        # Exact in SQL: a quoted reason code ("HELD") is in no other field of the payload
+        # (a scanned code is letters and digits only, a station id a number).
         query = query.where(col(Event.payload).contains(f'"{reason}"'))
-    query = query.order_by(col(Event.occurred_at).desc()).limit(limit)
-    out = []
-    for at, payload, station, code, name in session.execute(query):
-        reasons = tuple(json.loads(payload).get("reasons", ()))
-        if reason is None or reason in reasons:
-            out.append(BlockedFill(at, code, station, name or "?", reasons))
-    return out
+    order = (col(Event.occurred_at).desc(), col(Event.id).desc())
+    return Listing(query.order_by(*order), _blocked_fill)
+
+
+def blocked_fills(
+    session: Session,
+    since: dt.datetime,
+    *,
+    reason: str | None = None,
+    station_id: int | None = None,
+    limit: int = 200,
+) -> list[BlockedFill]:
+    """The newest ``limit`` refused fills since a time (``blocked_listing``)."""
+    return page(session, blocked_listing(since, reason=reason, station_id=station_id), 0, limit)
 
 
 def blocked_summary(session: Session, since: dt.datetime) -> tuple[Counter[str], Counter[str]]:
@@ -106,9 +148,9 @@ def blocked_summary(session: Session, since: dt.datetime) -> tuple[Counter[str],
     return by_reason, by_station
 
 
-def _cylinders() -> _Rows:
+def _cylinders(where: ColumnElement[bool], *order: Any) -> Listing[CylinderRow]:
     s = CylinderStateRow
-    return (
+    query = (
         select(
             col(Cylinder.code),
             col(Enterprise.name),
@@ -119,73 +161,92 @@ def _cylinders() -> _Rows:
         )
         .join(Cylinder, col(Cylinder.id) == col(s.cylinder_id))
         .join(Enterprise, col(Enterprise.id) == col(s.owner_id))
-        .where(col(s.status).not_in(RETIRED_STATUSES))
+        .where(col(s.status).not_in(RETIRED_STATUSES), where)
+        .order_by(*order, col(Cylinder.code))
     )
+    return Listing(query, lambda row: CylinderRow(*row))
 
 
-def _rows(session: Session, query: _Rows) -> list[CylinderRow]:
-    return [CylinderRow(*row) for row in session.execute(query)]
+def overdue_listing(today: dt.date) -> Listing[CylinderRow]:
+    """Cylinders in use past their inspection date or their service life (oldest due first)."""
+    s = CylinderStateRow
+    due = or_(col(s.next_inspection_due) <= today, col(s.end_of_life) <= today)
+    return _cylinders(due, col(s.next_inspection_due))
+
+
+def expiring_listing(today: dt.date, params: Jurisdiction) -> Listing[CylinderRow]:
+    """Cylinders whose inspection or service life falls due within the warning windows."""
+    s = CylinderStateRow
+    due_by = today + dt.timedelta(days=params.inspection_warning_days)
+    end_by = today + dt.timedelta(days=params.end_of_life_warning_days)
+    soon = and_(
+        or_(col(s.next_inspection_due) <= due_by, col(s.end_of_life) <= end_by),
+        col(s.next_inspection_due) > today,
+        col(s.end_of_life) > today,
+    )
+    return _cylinders(soon, col(s.next_inspection_due))
+
+
+def stale_listing(now: dt.datetime, days: int) -> Listing[CylinderRow]:
+    """Cylinders no event has touched for ``days`` days (lost, hoarded or off the books)."""
+    s = CylinderStateRow
+    return _cylinders(col(s.last_event_at) < now - dt.timedelta(days=days), col(s.last_event_at))
 
 
 def overdue(session: Session, today: dt.date, limit: int = 500) -> list[CylinderRow]:
-    """Cylinders in use past their inspection date or their service life (oldest due first)."""
-    s = CylinderStateRow
-    query = _cylinders().where(
-        or_(col(s.next_inspection_due) <= today, col(s.end_of_life) <= today)
-    )
-    return _rows(session, query.order_by(col(s.next_inspection_due)).limit(limit))
+    """The first ``limit`` of ``overdue_listing``."""
+    return page(session, overdue_listing(today), 0, limit)
 
 
 def expiring(
     session: Session, today: dt.date, params: Jurisdiction, limit: int = 500
 ) -> list[CylinderRow]:
-    """Cylinders whose inspection or service life falls due within the warning windows."""
-    s = CylinderStateRow
-    due_by = today + dt.timedelta(days=params.inspection_warning_days)
-    end_by = today + dt.timedelta(days=params.end_of_life_warning_days)
-    query = _cylinders().where(
-        or_(
-            (col(s.next_inspection_due) > today) & (col(s.next_inspection_due) <= due_by),
-            (col(s.end_of_life) > today) & (col(s.end_of_life) <= end_by),
-        ),
-        col(s.next_inspection_due) > today,
-        col(s.end_of_life) > today,
-    )
-    return _rows(session, query.order_by(col(s.next_inspection_due)).limit(limit))
+    """The first ``limit`` of ``expiring_listing``."""
+    return page(session, expiring_listing(today, params), 0, limit)
 
 
 def stale(session: Session, now: dt.datetime, days: int, limit: int = 500) -> list[CylinderRow]:
-    """Cylinders no event has touched for ``days`` days (lost, hoarded or off the books)."""
-    s = CylinderStateRow
-    query = _cylinders().where(col(s.last_event_at) < now - dt.timedelta(days=days))
-    return _rows(session, query.order_by(col(s.last_event_at)).limit(limit))
+    """The first ``limit`` of ``stale_listing``."""
+    return page(session, stale_listing(now, days), 0, limit)
+
+
+def _net_kg(dialect: str) -> ColumnElement[float]:
+    """A fill's net weight read from its payload (canonical JSON text) in SQL."""
+    payload = col(Event.payload)
+    as_json = cast(payload, JSONB) if dialect == "postgresql" else type_coerce(payload, JSON)
+    net: ColumnElement[float] = as_json["net_kg"].as_float()
+    return net
+
+
+def short_weight_listing(
+    since: dt.datetime, params: Jurisdiction, dialect: str
+) -> Listing[WeighedFill]:
+    """Fills since a time whose net weight is below the rated fill less the tolerance,
+    newest first (``dialect``: the database's, which reads JSON its own way)."""
+    net = _net_kg(dialect)
+    query = (
+        select(
+            col(Event.occurred_at),
+            col(Cylinder.code),
+            col(Station.name),
+            net,
+            col(Cylinder.capacity_kg),
+        )
+        .join(Cylinder, col(Cylinder.id) == col(Event.cylinder_id))
+        .outerjoin(Station, col(Station.id) == col(Event.station_id))
+        .where(col(Event.type) == "filled", col(Event.occurred_at) >= since)
+        .where(net < col(Cylinder.capacity_kg) - params.fill_tolerance_kg)
+        .order_by(col(Event.occurred_at).desc(), col(Event.id).desc())
+    )
+    return Listing(query, lambda r: WeighedFill(r[0], r[1], r[2] or "?", float(r[3]), r[4]))
 
 
 def short_weight(
     session: Session, since: dt.datetime, params: Jurisdiction, limit: int = 500
 ) -> list[WeighedFill]:
-    """Fills since a time whose net weight is below the rated fill less the tolerance."""
-    query = (
-        select(
-            col(Event.occurred_at),
-            col(Event.payload),
-            col(Cylinder.code),
-            col(Cylinder.capacity_kg),
-            col(Station.name),
-        )
-        .join(Cylinder, col(Cylinder.id) == col(Event.cylinder_id))
-        .outerjoin(Station, col(Station.id) == col(Event.station_id))
-        .where(col(Event.type) == "filled", col(Event.occurred_at) >= since)
-        .order_by(col(Event.occurred_at).desc())
-    )
-    out = []
-    for at, payload, code, capacity, name in session.execute(query):
-        net = float(json.loads(payload)["net_kg"])
-        if net < capacity - params.fill_tolerance_kg:
-            out.append(WeighedFill(at, code, name or "?", net, capacity))
-            if len(out) >= limit:
-                break
-    return out
+    """The newest ``limit`` of ``short_weight_listing``."""
+    dialect = session.get_bind().dialect.name
+    return page(session, short_weight_listing(since, params, dialect), 0, limit)
 
 
 def per_day(

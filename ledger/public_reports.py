@@ -130,7 +130,9 @@ def queue(
 def review(
     session: Session, actor: Actor, report_id: int, status: str, note: str, now: dt.datetime
 ) -> PublicReport:
-    """Close a report as reviewed (acted on) or dismissed, with the reviewer's note."""
+    """Close an open report as reviewed (acted on) or dismissed, with the reviewer's note;
+    a closed report is a conflict (a second decision, such as a hold sent from a stale
+    page, must not ride on a review already made)."""
     _check_reviewer(actor)
     if status not in ("reviewed", "dismissed"):
         raise Invalid("处理结果须为已处理或驳回 / reviewed or dismissed")
@@ -138,7 +140,7 @@ def review(
     if report is None:
         raise NotFound(f"no public report {report_id}")
     if report.status != "open":
-        return report  # already closed: a resubmitted form changes nothing
+        raise Conflict("此举报已处理，未作任何改动 / the report is already closed: nothing changed")
     report.status, report.review_note = status, note.strip()[:MAX_NOTE] or None
     report.reviewed_at, report.reviewer_id = now, actor.id
     session.add(report)

@@ -2,7 +2,9 @@
 
 Safe to use or not, with the reasons of ``rules.legality`` (the rules every step on the
 road applies) and a counterfeit warning when the code's signature is forged. Nothing
-personal: the owner enterprise's name, its licences, the filling station's name.
+personal: the owner enterprise's name, its licences, the filling station's name. A
+regulator's hold shows as a fixed category, never the hold's free-text reason (which may
+name people or an investigation).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -23,9 +25,11 @@ from ledger.keys import public_bytes
 from ledger.model import Cylinder, Station
 from ledger.model_rules import RetiredCode
 from ledger.params import Jurisdiction
-from ledger.reasons import reason
+from ledger.reasons import Reason, reason
 from ledger.service import current_state
-from ledger.state import CylinderState
+from ledger.state import HOLDING_REPORTS, CylinderState
+
+HELD_BY_REGULATOR = ("监管扣押", "held by the regulator")  # what the public sees of a hold
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,9 @@ def public_view(
     state = current_state(session, cylinder_id, params)
     owner = facts_db.enterprise(session, state.owner_id)
     reasons, warnings = rules.legality(state, owner, now, params)
+    reasons = [_public_hold(state) if r.code == "HELD" else r for r in reasons]
+    if state.held:
+        state = replace(state, held=" / ".join(HELD_BY_REGULATOR))
     if forged:
         reasons.insert(0, reason("FORGED_CODE"))
     if retired:
@@ -102,3 +109,12 @@ def public_view(
         next_inspection_due=state.next_inspection_due(params),
         end_of_life=state.end_of_life(params),
     )
+
+
+def _public_hold(state: CylinderState) -> Reason:
+    """The HELD reason as the public sees it: the fixed names of the holding reports and
+    "held by the regulator", never the regulator's own words."""
+    names = [rules.REPORT_NAMES[k] for k in state.open_reports if k in HOLDING_REPORTS]
+    if state.held:
+        names.append(HELD_BY_REGULATOR)
+    return reason("HELD", "、".join(n[0] for n in names), ", ".join(n[1] for n in names))

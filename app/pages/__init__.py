@@ -14,7 +14,7 @@ from flask_babel import Babel, format_datetime
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from app import people
-from app.pages.common import english, error_page, event_names, message
+from app.pages.common import display_names, english, error_page, message
 from ledger.reasons import short_name
 
 babel = Babel()
@@ -58,7 +58,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["msg"] = message
     app.jinja_env.filters["reason_name"] = lambda code: short_name(code, english=english())
-    app.context_processor(lambda: {"english": english(), "event_names": event_names()})
+    app.context_processor(lambda: {"english": english(), **display_names()})
     for bp in (
         auth.bp,
         public.bp,

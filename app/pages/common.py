@@ -93,6 +93,47 @@ def event_names() -> dict[str, str]:
     }  # fmt: skip
 
 
+def status_names() -> dict[str, str]:
+    """Each cylinder status's name in the page's language."""
+    return {
+        "empty": _("Empty"), "full": _("Full"), "in_transit": _("In transit"),
+        "at_customer": _("At a customer"), "condemned": _("Condemned"), "scrapped": _("Scrapped"),
+    }  # fmt: skip
+
+
+def licence_status_names() -> dict[str, str]:
+    """Each licence status's name in the page's language."""
+    return {"valid": _("valid"), "suspended": _("suspended"), "revoked": _("revoked")}
+
+
+def report_kind_names() -> dict[str, str]:
+    """Each kind of public report's name in the page's language."""
+    return {
+        "suspected_fake": _("Suspected fake or refurbished cylinder"),
+        "damaged": _("Damaged cylinder or label"),
+        "leak": _("Gas leak or smell"),
+        "overdue": _("Overdue for inspection"),
+        "illegal_delivery": _("Illegal delivery (basement, dual-phase to a restaurant…)"),
+        "other": _("Something else"),
+    }
+
+
+def report_status_names() -> dict[str, str]:
+    """Each public report status's name in the page's language."""
+    return {"open": _("Open"), "reviewed": _("Reviewed"), "dismissed": _("Dismissed")}
+
+
+def display_names() -> dict[str, dict[str, str]]:
+    """The names the templates show for stored values (never the raw English value)."""
+    return {
+        "event_names": event_names(),
+        "status_names": status_names(),
+        "licence_status_names": licence_status_names(),
+        "report_kind_names": report_kind_names(),
+        "report_status_names": report_status_names(),
+    }
+
+
 def _forbidden(_error: Exception) -> tuple[str, int]:
     return error_page(403, _("Your account may not use this page."))
 

@@ -95,6 +95,10 @@ def record() -> Any:
     key = request.headers.get("Idempotency-Key")
     if not isinstance(body, dict) or body.get("type") not in PAGE_TYPES or not key:
         return {"error": "invalid", "detail": _("Not a scan this page can record.")}, 422
+    if body.get("actor") is not None and str(body["actor"]) != str(actor.id):
+        # Queued under another login on this phone (the page's session changed since).
+        detail = _("This scan was queued by another login; it was not recorded.")
+        return {"error": "other_login", "detail": detail}, 409
     try:
         occurred_at = _when(body.get("occurred_at"))
         code = _code(body.get("code"))

@@ -7,7 +7,15 @@ from typing import Any
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from app.pages.common import db, detail_text, error_page, form_token, page_blueprint, status_of
+from app.pages.common import (
+    db,
+    detail_text,
+    error_page,
+    form_token,
+    page_blueprint,
+    report_kind_names,
+    status_of,
+)
 from app.runtime import runtime
 from ledger import public_reports, verification
 from ledger.errors import LedgerError, NotFound
@@ -63,12 +71,5 @@ def report(code: str) -> Any:
 
 
 def _kinds() -> list[tuple[str, str]]:
-    names = {
-        "suspected_fake": _("Suspected fake or refurbished cylinder"),
-        "damaged": _("Damaged cylinder or label"),
-        "leak": _("Gas leak or smell"),
-        "overdue": _("Overdue for inspection"),
-        "illegal_delivery": _("Illegal delivery (basement, dual-phase to a restaurant…)"),
-        "other": _("Something else"),
-    }
+    names = report_kind_names()
     return [(k, names[k]) for k in public_reports.KINDS]

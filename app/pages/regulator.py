@@ -31,7 +31,11 @@ from ledger.reasons import short_name
 bp = page_blueprint("regulator", __name__, url_prefix="/regulator")
 REGULATORS = (Role.REGULATOR, Role.ADMIN)
 CHART_DAYS = 60
-STALE_DAYS = 90
+
+
+def stale_days() -> int:
+    """Days without an event after which a cylinder counts as stale (config STALE_DAYS)."""
+    return int(current_app.config["STALE_DAYS"])
 
 
 def _verifier() -> Any:
@@ -53,9 +57,9 @@ def index() -> Any:
         counts = {
             "reports": public_reports.open_count(s),
             "blocked": sum(by_station.values()),
-            "overdue": len(oversight.overdue(s, now.date())),
-            "expiring": len(oversight.expiring(s, now.date(), rt.params)),
-            "stale": len(oversight.stale(s, now, STALE_DAYS)),
+            "overdue": oversight.count(s, oversight.overdue_listing(now.date())),
+            "expiring": oversight.count(s, oversight.expiring_listing(now.date(), rt.params)),
+            "stale": oversight.count(s, oversight.stale_listing(now, stale_days())),
         }
         checkpoint = log.latest_checkpoint(s)
         state = log.log_state(s)
@@ -70,6 +74,7 @@ def index() -> Any:
     return render_template(
         "regulator/index.html",
         counts=counts,
+        stale_days=stale_days(),
         ledger=ledger_status,
         last_audit=last_audit,
         by_reason=by_reason.most_common(),
@@ -156,6 +161,7 @@ def epcis_export(code: str) -> Any:
                 [e.event for e in t.entries],
                 owner.gs1_prefix if owner else None,
                 rt.now(),
+                rt.authority.origin,
             )
     except LedgerError as exc:
         return error_page(status_of(exc), detail_text(exc))

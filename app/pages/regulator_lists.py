@@ -1,18 +1,24 @@
-"""/regulator lists: blocked fills, overdue, expiring, stale, short weight — and their CSV."""
+"""/regulator lists: blocked fills, overdue, expiring, stale, short weight — and their CSV.
+
+Each list is counted in full and shown a page at a time (LIST_PAGE_SIZE rows); its CSV
+export streams every row, however many.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Response, abort, render_template, request
+from flask import Response, abort, current_app, render_template, request, stream_with_context
 from flask_babel import gettext as _
+from sqlmodel import Session
 
 from app.pages.common import db, page_blueprint
-from app.pages.regulator import REGULATORS, STALE_DAYS
+from app.pages.regulator import REGULATORS, stale_days
 from app.people import roles_required
 from app.runtime import runtime
 from ledger import oversight
@@ -20,6 +26,18 @@ from ledger.reasons import CATALOGUE
 
 bp = page_blueprint("regulator_lists", __name__, url_prefix="/regulator")
 LISTS = ("overdue", "expiring", "stale", "short-weight")
+CSV_BATCH = 500
+
+
+@dataclass(frozen=True)
+class Paged:
+    """One page of a list: its rows, where they start, and how many the list has."""
+
+    rows: list[Any]
+    first: int  # 1-based number of the first row shown
+    total: int
+    page: int
+    pages: int
 
 
 def _int_arg(name: str, default: int, upper: int) -> int:
@@ -27,19 +45,51 @@ def _int_arg(name: str, default: int, upper: int) -> int:
     return min(int(text), upper) if text.isdigit() and int(text) > 0 else default
 
 
-def _csv(name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Response:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows(rows)
+def _paged(listing: oversight.Listing[Any]) -> Paged:
+    size = max(1, int(current_app.config["LIST_PAGE_SIZE"]))
+    with db(write=False) as s:
+        total = oversight.count(s, listing)
+        pages = max(1, -(-total // size))
+        number = min(_int_arg("page", 1, 10**6), pages)
+        rows = oversight.page(s, listing, (number - 1) * size, size)
+    return Paged(rows, (number - 1) * size + 1, total, number, pages)
+
+
+def _csv(
+    name: str, header: Sequence[str], rows_of: Callable[[Session], Iterable[Sequence[Any]]]
+) -> Response:
+    """Every row as CSV, streamed in batches (no limit, nothing held in memory)."""
+
+    def generate() -> Iterator[str]:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(header)
+        # PostgreSQL streams through a server-side cursor, which needs a transaction (page
+        # reads there are autocommit); SQLite streams from a plain read, where a write
+        # transaction would hold its one write lock for the whole export.
+        with db(write=_dialect() == "postgresql") as s:
+            for n, row in enumerate(rows_of(s), start=1):
+                writer.writerow(row)
+                if n % CSV_BATCH == 0:
+                    yield out.getvalue()
+                    out.seek(0)
+                    out.truncate()
+        yield out.getvalue()
+
     return Response(
-        "\ufeff" + out.getvalue(),  # a BOM, so spreadsheet programs read the Chinese right
+        # A BOM first, so spreadsheet programs read the Chinese right.
+        stream_with_context(_prefixed("\ufeff", generate())),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 
 
-def _blocked() -> tuple[list[oversight.BlockedFill], int, str | None, int | None]:
+def _prefixed(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[str, Any]]:
     days = _int_arg("days", 30, 3660)
     reason = request.args.get("reason") or None
     if reason is not None and reason not in CATALOGUE:
@@ -47,53 +97,52 @@ def _blocked() -> tuple[list[oversight.BlockedFill], int, str | None, int | None
     station = request.args.get("station", "")
     station_id = int(station) if station.isdigit() else None
     since = runtime().now() - dt.timedelta(days=days)
-    with db(write=False) as s:
-        rows = oversight.blocked_fills(s, since, reason=reason, station_id=station_id, limit=1000)
-    return rows, days, reason, station_id
+    listing = oversight.blocked_listing(since, reason=reason, station_id=station_id)
+    return listing, {"days": days, "reason": reason, "station": station_id}
 
 
 @bp.get("/blocked")
 @roles_required(REGULATORS)
 def blocked() -> Any:
     """The feed of refused fills, by reason and station."""
-    rows, days, reason, station_id = _blocked()
+    listing, args = _blocked_listing()
+    paged = _paged(listing)
     return render_template(
-        "regulator/blocked.html",
-        rows=rows,
-        days=days,
-        reason=reason,
-        station=station_id,
-        catalogue=CATALOGUE,
+        "regulator/blocked.html", rows=paged.rows, paged=paged, catalogue=CATALOGUE, **args
     )
 
 
 @bp.get("/blocked.csv")
 @roles_required(REGULATORS)
 def blocked_csv() -> Response:
-    """The refused fills as CSV."""
-    rows, _days, _reason, _station = _blocked()
+    """Every refused fill of the filter as CSV."""
+    listing, _args = _blocked_listing()
     return _csv(
         "blocked-fills",
         ["occurred_at", "code", "station_id", "station", "reasons"],
-        (
+        lambda s: (
             (r.at.isoformat(), r.code, r.station_id, r.station_name, " ".join(r.reasons))
-            for r in rows
+            for r in oversight.each(s, listing, CSV_BATCH)
         ),
     )
 
 
-def _list(kind: str) -> tuple[list[Any], int]:
+def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
     rt = runtime()
     now = rt.now()
-    days = _int_arg("days", STALE_DAYS if kind == "stale" else 90, 3660)
-    with db(write=False) as s:
-        if kind == "overdue":
-            return oversight.overdue(s, now.date()), days
-        if kind == "expiring":
-            return oversight.expiring(s, now.date(), rt.params), days
-        if kind == "stale":
-            return oversight.stale(s, now, days), days
-        return oversight.short_weight(s, now - dt.timedelta(days=days), rt.params), days
+    days = _int_arg("days", stale_days() if kind == "stale" else 90, 3660)
+    if kind == "overdue":
+        return oversight.overdue_listing(now.date()), days
+    if kind == "expiring":
+        return oversight.expiring_listing(now.date(), rt.params), days
+    if kind == "stale":
+        return oversight.stale_listing(now, days), days
+    since = now - dt.timedelta(days=days)
+    return oversight.short_weight_listing(since, rt.params, dialect), days
+
+
+def _dialect() -> str:
+    return runtime().engine.dialect.name
 
 
 def _titles() -> dict[str, str]:
@@ -108,14 +157,16 @@ def _titles() -> dict[str, str]:
 @bp.get("/cylinders/<kind>")
 @roles_required(REGULATORS)
 def cylinders(kind: str) -> Any:
-    """One of the dashboard's lists of cylinders or fills."""
+    """One of the dashboard's lists of cylinders or fills, a page at a time."""
     if kind not in LISTS:
         abort(404)
-    rows, days = _list(kind)
+    listing, days = _listing(kind, _dialect())
+    paged = _paged(listing)
     return render_template(
         "regulator/list.html",
         kind=kind,
-        rows=rows,
+        rows=paged.rows,
+        paged=paged,
         days=days,
         title=_titles()[kind],
         titles=_titles(),
@@ -125,20 +176,23 @@ def cylinders(kind: str) -> Any:
 @bp.get("/cylinders/<kind>.csv")
 @roles_required(REGULATORS)
 def cylinders_csv(kind: str) -> Response:
-    """One list as CSV."""
+    """One whole list as CSV."""
     if kind not in LISTS:
         abort(404)
-    rows, _days = _list(kind)
+    listing, _days = _listing(kind, _dialect())
     if kind == "short-weight":
         return _csv(
             kind,
             ["occurred_at", "code", "station", "net_kg", "capacity_kg"],
-            ((r.at.isoformat(), r.code, r.station_name, r.net_kg, r.capacity_kg) for r in rows),
+            lambda s: (
+                (r.at.isoformat(), r.code, r.station_name, r.net_kg, r.capacity_kg)
+                for r in oversight.each(s, listing, CSV_BATCH)
+            ),
         )
     return _csv(
         kind,
         ["code", "owner", "status", "next_inspection_due", "end_of_life", "last_event_at"],
-        (
+        lambda s: (
             (
                 r.code,
                 r.owner,
@@ -147,6 +201,6 @@ def cylinders_csv(kind: str) -> Response:
                 r.end_of_life.isoformat(),
                 r.last_event_at.isoformat(),
             )
-            for r in rows
+            for r in oversight.each(s, listing, CSV_BATCH)
         ),
     )

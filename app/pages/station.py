@@ -1,8 +1,9 @@
 """/station: the nozzle page for a PC with a USB (keyboard-wedge) scanner.
 
 A focused input takes the wedge's text; the answer fills the screen (ALLOW / BLOCK with
-the reasons); an allowed cylinder's fill is recorded with the scale reading. Each form
-carries a token used as the Idempotency-Key, so a double submit records nothing twice.
+the reasons); an allowed cylinder's fill is recorded with the scale's gross reading and
+the tare registered for the cylinder. Each form carries its own token used as the
+Idempotency-Key, so a double submit records nothing twice.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from app.pages.common import db, detail_text, form_token, page_blueprint, status
 from app.people import current_actor, roles_required
 from app.runtime import runtime
 from ledger import checks, service
-from ledger.errors import Conflict, Invalid, LedgerError
+from ledger.errors import Conflict, Invalid, LedgerError, NotFound
 from ledger.model import Role, Station
 
 bp = page_blueprint("station", __name__, url_prefix="/station")
@@ -35,7 +36,10 @@ def _station_name(station_id: int | None) -> str:
 
 def _page(status: int = 200, **context: Any) -> Any:
     actor = current_actor()
+    # Each form its own key: a scan never replays the fill's key, nor the fill a scan's
+    # (station.js draws a fresh scan key again at each submit, for pages shown by Back).
     context.setdefault("token", form_token())
+    context.setdefault("fill_token", form_token())
     return render_template(
         "station/index.html", station=_station_name(actor.station_id), **context
     ), status
@@ -77,24 +81,28 @@ def check() -> Any:
 @bp.post("/fill")
 @roles_required(OPERATORS)
 def fill() -> Any:
-    """Record the fill of an allowed cylinder with the scale's gross reading."""
+    """Record the fill of an allowed cylinder with the scale's gross reading.
+
+    The tare is the cylinder's registered tare, read here: never a form field, so the net
+    weight on the record cannot be made up at the nozzle.
+    """
     rt, actor = runtime(), current_actor()
     code, token = request.form.get("code", "").strip().upper(), request.form.get("token")
     try:
         gross = float(request.form.get("gross_kg", ""))
-        tare = float(request.form.get("tare_kg", ""))
     except ValueError:
         return _page(422, error=_("Enter the scale's gross weight in kg."), code=code)
-    if not 0 < gross <= MAX_GROSS_KG or gross <= tare:
-        return _page(422, error=_("The gross weight must exceed the tare weight."), code=code)
-    payload = {
-        "station_id": actor.station_id,
-        "gross_kg": gross,
-        "tare_kg": tare,
-        "net_kg": round(gross - tare, 2),
-    }
     try:
         with db() as s:
+            tare = service.find_cylinder(s, code).tare_kg
+            if not 0 < gross <= MAX_GROSS_KG or gross <= tare:
+                raise _Weight(tare)
+            payload = {
+                "station_id": actor.station_id,
+                "gross_kg": gross,
+                "tare_kg": tare,
+                "net_kg": round(gross - tare, 2),
+            }
             result = service.append_event(
                 s,
                 rt.authority,
@@ -106,6 +114,11 @@ def fill() -> Any:
                 event_id=service.idempotent_id(actor, token),
                 params=rt.params,
             )
+    except _Weight as low:
+        text = _("The gross weight must exceed the tare weight (%(tare)s kg).", tare=low.tare)
+        return _page(422, error=text, code=code)
+    except NotFound:
+        return _page(404, error=_("No cylinder carries the code %(code)s.", code=code[:40]))
     except Conflict as exc:
         reasons = exc.extra.get("reasons")
         if reasons:
@@ -115,3 +128,11 @@ def fill() -> Any:
         return _page(status_of(exc), error=detail_text(exc), code=code)
     after_write()
     return _page(filled=payload, code=code, warnings=result.warnings, replay=not result.created)
+
+
+class _Weight(Exception):
+    """A gross reading not above the registered tare: nothing is recorded."""
+
+    def __init__(self, tare: float) -> None:
+        super().__init__(tare)
+        self.tare = tare

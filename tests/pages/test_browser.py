@@ -6,6 +6,7 @@ chromium and chromium-driver are missing (``make install`` installs them).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,8 +17,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from app.pages import regulator_lists
 from tests.flows import check, customer, fill, history, register
-from tests.pages.conftest import browser_login, shot, y4m_of
+from tests.pages.conftest import browser_login, csrf_of, field, shot, y4m_of
 
 WAIT = 20
 
@@ -128,6 +130,10 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
     shot(phone, "driver-dispatched-phone")
     # Deliver while the network is down: kept in IndexedDB, uploaded once it is back.
     phone.find_element(By.CSS_SELECTOR, "input[value=delivered]").click()
+    phone.find_element(By.CSS_SELECTOR, "details.new-customer summary").click()
+    assert phone.find_element(By.ID, "customer-form").is_displayed()
+    shot(phone, "driver-new-customer-phone")
+    phone.find_element(By.CSS_SELECTOR, "details.new-customer summary").click()
     Select(phone.find_element(By.ID, "customer")).select_by_value(str(site))
     for box in phone.find_elements(By.CSS_SELECTOR, ".check-item"):
         box.click()
@@ -152,13 +158,45 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
     assert kinds.count("dispatched") == 1 and kinds.count("delivered") == 1
 
 
+def _seed_lists(client: Any, demo: Any) -> None:
+    """Rows for every list's screenshot: overdue, falling due soon, a public report."""
+    today = dt.date.today()
+    register(client, demo, manufactured_on="2010-01-01")
+    soon = today - dt.timedelta(days=8 * 365 - 40)  # its 8-year service life ends in ~40 days
+    register(client, demo, manufactured_on=soon.isoformat(), last_inspected_on=str(today))
+    code = register(client, demo)
+    page = client.get(f"/c/{code}").get_data(as_text=True)
+    form = {"csrf_token": csrf_of(page), "token": field(page, "token"), "kind": "damaged"}
+    assert client.post(f"/c/{code}/report", data={**form, "note": "标签破损"}).status_code == 302
+
+
+class _Later:
+    """The app's runtime with its clock half a year on (for the stale list's shot)."""
+
+    def __init__(self, app: Any) -> None:
+        self._rt = app.extensions["ledger"]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rt, name)
+
+    def now(self) -> dt.datetime:
+        return self._rt.now() + dt.timedelta(days=180)  # type: ignore[no-any-return]
+
+
 def test_regulator_dashboard_trace_and_registry(
-    client: Any, demo: Any, live_server: str, desktop: Any, runner: Any
+    client: Any,
+    demo: Any,
+    live_server: str,
+    desktop: Any,
+    runner: Any,
+    app: Any,
+    monkeypatch: Any,
 ) -> None:
     code = register(client, demo)
     fill(client, demo, code)
     fill(client, demo, register(client, demo), net=12.0)
     check(client, demo, register(client, demo, who="enterprise_b"), "a")
+    _seed_lists(client, demo)
     assert runner.invoke(args=["ledger", "checkpoint"]).exit_code == 0
     browser_login(desktop, live_server, demo, "regulator")
     WebDriverWait(desktop, WAIT).until(
@@ -173,16 +211,21 @@ def test_regulator_dashboard_trace_and_registry(
     assert "✓" in desktop.find_element(By.ID, "chain").text
     assert "✓" in desktop.find_element(By.ID, "proof").text
     shot(desktop, "regulator-trace")
-    for name, path in (
-        ("regulator-blocked", "/regulator/blocked"),
-        ("regulator-short-weight", "/regulator/cylinders/short-weight"),
-        ("regulator-overdue", "/regulator/cylinders/overdue"),
-        ("regulator-stale", "/regulator/cylinders/stale?days=1"),
-        ("regulator-enterprises", "/regulator/enterprises"),
-        ("regulator-reports", "/regulator/reports"),
+    for name, path, rows in (
+        ("regulator-blocked", "/regulator/blocked", "#blocked-table tbody a"),
+        ("regulator-short-weight", "/regulator/cylinders/short-weight", "#list-table tbody a"),
+        ("regulator-overdue", "/regulator/cylinders/overdue", "#list-table tbody a"),
+        ("regulator-expiring", "/regulator/cylinders/expiring", "#list-table tbody a"),
+        ("regulator-stale", "/regulator/cylinders/stale", "#list-table tbody a"),
+        ("regulator-enterprises", "/regulator/enterprises", "section.enterprise"),
+        ("regulator-reports", "/regulator/reports", "#reports-table tbody tr[id]"),
     ):
-        desktop.get(live_server + path)
+        with monkeypatch.context() as patch:
+            if name == "regulator-stale":  # the lists' clock half a year on: all go stale
+                patch.setattr(regulator_lists, "runtime", lambda: _Later(app))
+            desktop.get(live_server + path)
         assert desktop.find_elements(By.CSS_SELECTOR, "nav.tabs")
+        assert desktop.find_elements(By.CSS_SELECTOR, rows), f"{name}: an empty list"
         shot(desktop, name)
 
 

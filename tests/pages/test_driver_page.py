@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from tests.flows import CHECKLIST_OK, customer, fill, history, register
@@ -118,3 +119,43 @@ def test_a_customer_file_is_opened_once(client: Any, demo: Any, as_person: Any) 
     assert "未重复记录" in driver.get(second.location).get_data(as_text=True)
     listed = driver.get("/driver/").get_data(as_text=True)
     assert listed.count("山城面馆") == 1
+
+
+def test_an_empty_is_collected_through_the_page(client: Any, demo: Any, as_person: Any) -> None:
+    code = register(client, demo)
+    fill(client, demo, code)
+    driver, token = _driver(as_person)
+    vehicle = {"vehicle": demo["vehicles"]["a"]}
+    assert _post(driver, token, "r-1", code, "dispatched", vehicle).status_code == 201
+    site = customer(client, demo, kind="household")
+    delivered = {"customer_id": site, "checklist": CHECKLIST_OK}
+    assert _post(driver, token, "r-2", code, "delivered", delivered).status_code == 201
+    resp = _post(driver, token, "r-3", code, "returned", {})
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["type"] == "returned" and resp.get_json()["replay"] is False
+    assert [e["type"] for e in history(client, demo, code)][-1] == "returned"
+
+
+def test_a_scan_queued_by_another_login_is_not_recorded(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo)
+    fill(client, demo, code)
+    driver, token = _driver(as_person)
+    resp = driver.post(
+        "/driver/api/events",
+        json={
+            "code": code,
+            "type": "dispatched",
+            "payload": {"vehicle": demo["vehicles"]["a"]},
+            "actor": 999999,  # the queue of someone else on this phone
+        },
+        headers={"X-CSRFToken": token, "Idempotency-Key": "other-1"},
+    )
+    assert resp.status_code == 409 and resp.get_json()["error"] == "other_login"
+    assert "dispatched" not in [e["type"] for e in history(client, demo, code)]
+
+
+def test_the_page_scopes_its_queue_to_the_logged_in_driver(as_person: Any) -> None:
+    html = as_person("driver_a").get("/driver/").get_data(as_text=True)
+    assert re.search(r'id="driver"[^>]* data-actor="\d+"', html)

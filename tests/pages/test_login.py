@@ -119,3 +119,73 @@ def test_a_password_changed_from_the_command_line_replaces_the_old(
         input="short\nshort\n",
     )
     assert short.exit_code == 1 and "至少10个字符" in short.output
+
+
+def _idle(client: Any) -> None:
+    with client.session_transaction() as session:
+        stale = dt.datetime.now(dt.UTC) - dt.timedelta(hours=5)
+        session["seen_at"] = stale.isoformat()
+
+
+def test_a_form_sent_after_the_session_expired_goes_back_to_its_page(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    from tests.flows import history, register
+
+    code = register(client, demo)
+    station = as_person("station_a")
+    page = station.get("/station/").get_data(as_text=True)
+    allowed = station.post(
+        "/station/check", data={"csrf_token": csrf_of(page), "token": "k" * 24, "scan": code}
+    ).get_data(as_text=True)
+    _idle(station)
+    resp = station.post(
+        "/station/fill",
+        data={"csrf_token": csrf_of(allowed), "token": "f" * 24, "code": code, "gross_kg": "31"},
+        headers={"Referer": "http://localhost/station/check"},  # a POST-only address
+    )
+    assert resp.status_code == 302 and resp.location == "/login?next=/station/"
+    login_page = station.get(resp.location).get_data(as_text=True)
+    assert "登录已过期，请重新登录后再提交" in login_page
+    assert not [e for e in history(client, demo, code) if e["type"] == "filled"]
+    back = station.post(
+        "/login",
+        data={
+            "csrf_token": csrf_of(login_page),
+            "login": "station_a",
+            "password": demo["passwords"]["station_a"],
+            "next": "/station/",
+        },
+    )
+    assert back.location == "/station/" and station.get(back.location).status_code == 200
+
+
+def test_a_form_sent_without_a_session_never_leads_to_a_post_only_address(
+    client: Any, as_person: Any
+) -> None:
+    regulator = as_person("regulator")
+    page = regulator.get("/regulator/enterprises").get_data(as_text=True)
+    _idle(regulator)
+    resp = regulator.post(
+        "/regulator/enterprises/1/blacklist",
+        data={"csrf_token": csrf_of(page), "action": "add", "reason": "x"},
+        headers={"Referer": "http://localhost/regulator/enterprises"},
+    )
+    assert resp.location == "/login?next=/regulator/enterprises"
+    # No Referer (a privacy setting): the section's start page, never the POST address.
+    page = client.get("/login").get_data(as_text=True)
+    fresh = client.post("/driver/customers", data={"csrf_token": csrf_of(page)})
+    assert fresh.status_code == 302 and fresh.location == "/login?next=/driver/"
+    assert "登录已过期" in client.get(fresh.location).get_data(as_text=True)
+
+
+def test_an_expired_session_on_a_public_page_just_logs_out(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    from tests.flows import register
+
+    code = register(client, demo)
+    regulator = as_person("regulator")
+    _idle(regulator)
+    assert regulator.get(f"/c/{code}").status_code == 200
+    assert regulator.get("/regulator/").status_code == 302  # logged out all the same

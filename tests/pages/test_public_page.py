@@ -117,4 +117,7 @@ def test_a_held_cylinder_reads_do_not_use(client: Any, demo: Any) -> None:
     resp = event(client, demo, code, "regulator", "held", {"reason": "涉嫌盗窃"})
     assert resp.status_code == 201, resp.get_json()
     _status, html = _page(client, f"/c/{code}")
-    assert "禁止使用" in html and "涉嫌盗窃" in html
+    assert "禁止使用" in html and "监管扣押" in html
+    assert "涉嫌盗窃" not in html  # the regulator's own words stay off the public page
+    _status, html = _page(client, f"/c/{code}?lang=en")
+    assert "held by the regulator" in html and "涉嫌盗窃" not in html

@@ -63,11 +63,32 @@ def test_events_map_to_cbv_steps_actions_and_locations() -> None:
         NOW,
     )
     events = doc["epcisBody"]["eventList"]
-    assert [e["bizStep"] for e in events] == ["commissioning", "filling", "destroying"]
+    own = "https://cylinder-ledger.example/voc/bizstep/filling"
+    assert [e["bizStep"] for e in events] == ["commissioning", own, "destroying"]
     assert [e["action"] for e in events] == ["ADD", "OBSERVE", "DELETE"]
     assert events[1]["readPoint"] == {"id": "urn:cylinder-ledger:station:3"}
     assert events[1]["cl:payload"] == {"net_kg": 14.5}
     assert events[0]["eventTime"].endswith("Z") or events[0]["eventTime"].endswith("+00:00")
+
+
+def test_every_event_type_has_a_cbv_2_step_or_a_full_uri_of_our_own() -> None:
+    from ledger.events import EVENT_TYPES
+
+    cbv_2 = {
+        "accepting", "arriving", "assembling", "collecting", "commissioning", "consigning",
+        "creating_class_instance", "cycle_counting", "decommissioning", "departing",
+        "destroying", "disassembling", "dispensing", "encoding", "entering_exiting", "holding",
+        "inspecting", "installing", "killing", "loading", "other", "packing", "picking",
+        "receiving", "removing", "repackaging", "repairing", "replacing", "reserving",
+        "retail_selling", "sampling", "sensor_reporting", "shipping", "staging_outbound",
+        "stock_taking", "stocking", "storing", "transporting", "unloading", "unpacking",
+        "void_shipping",
+    }  # fmt: skip
+    for kind in EVENT_TYPES:
+        step = epcis.biz_step(kind, "ledger.test/log")
+        assert step in cbv_2 or step.startswith("https://ledger.test/voc/bizstep/"), kind
+    assert epcis.biz_step("returned") == "collecting"
+    assert epcis.biz_step("dispatched") == "shipping"
 
 
 def test_a_password_hash_is_argon2id_and_verifies_only_its_password() -> None:

@@ -79,7 +79,8 @@ def test_epcis_export(client: Any, demo: Any, as_person: Any) -> None:
     assert doc["type"] == "EPCISDocument" and doc["schemaVersion"] == "2.0"
     assert doc["@context"][0] == "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
     steps = [e["bizStep"] for e in doc["epcisBody"]["eventList"]]
-    assert steps == ["commissioning", "filling"]
+    # CBV 2.0 has no filling step: the ledger's own vocabulary, as a full URI.
+    assert steps == ["commissioning", "https://ledger.test/voc/bizstep/filling"]
     assert all(e["type"] == "ObjectEvent" for e in doc["epcisBody"]["eventList"])
 
 

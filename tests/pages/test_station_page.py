@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tests.flows import history, register
 from tests.pages.conftest import csrf_of, field
+
+
+def _fill_token(html: str) -> str:
+    """The fill form's own token (the scan form above it has another)."""
+    found = re.search(r'id="fill-form".*?name="token" value="([^"]+)"', html, re.S)
+    assert found, "no fill form"
+    return found.group(1)
 
 
 def _check(client: Any, scan: str) -> Any:
@@ -24,11 +32,11 @@ def test_an_allowed_cylinder_is_filled_once_even_when_submitted_twice(
     resp = _check(station, code)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and 'data-result="allow"' in html and "允许充装" in html
+    assert _fill_token(html) != field(html, "token")  # each form its own key
     form = {
         "csrf_token": csrf_of(html),
-        "token": field(html, "token"),
+        "token": _fill_token(html),
         "code": code,
-        "tare_kg": field(html, "tare_kg"),
         "gross_kg": "31.3",
     }
     first = station.post("/station/fill", data=form)
@@ -91,10 +99,65 @@ def test_a_bad_scale_reading_records_nothing(client: Any, demo: Any, as_person: 
         data={
             "csrf_token": csrf_of(html),
             "code": code,
-            "token": field(html, "token"),
-            "tare_kg": "16.8",
+            "token": _fill_token(html),
             "gross_kg": "abc",
         },
     )
     assert resp.status_code == 422 and "毛重" in resp.get_data(as_text=True)
     assert not [e for e in history(client, demo, code) if e["type"] == "filled"]
+
+
+def test_the_tare_is_the_registered_one_whatever_the_form_says(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo)  # registered with a 16.8 kg tare
+    station = as_person("station_a")
+    html = _check(station, code).get_data(as_text=True)
+    assert 'name="tare_kg"' not in html and 'data-tare="16.8"' in html
+    forged = {
+        "csrf_token": csrf_of(html),
+        "token": _fill_token(html),
+        "code": code,
+        "gross_kg": "31.3",
+        "tare_kg": "1.0",  # a forged field: 30.3 kg "net" for a 15 kg cylinder
+    }
+    resp = station.post("/station/fill", data=forged)
+    assert resp.status_code == 200, resp.get_data(as_text=True)[-600:]
+    fills = [e for e in history(client, demo, code) if e["type"] == "filled"]
+    assert len(fills) == 1
+    payload = fills[0]["payload"]
+    assert payload["tare_kg"] == 16.8 and payload["net_kg"] == 14.5
+
+
+def test_a_gross_reading_below_the_registered_tare_records_nothing(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo)
+    station = as_person("station_a")
+    html = _check(station, code).get_data(as_text=True)
+    form = {"csrf_token": csrf_of(html), "token": _fill_token(html), "code": code}
+    resp = station.post("/station/fill", data={**form, "gross_kg": "10", "tare_kg": "1"})
+    assert resp.status_code == 422 and "16.8" in resp.get_data(as_text=True)
+    assert not [e for e in history(client, demo, code) if e["type"] == "filled"]
+
+
+def test_a_scan_key_sent_again_with_another_code_is_refused(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    first, other = register(client, demo), register(client, demo, who="enterprise_b")
+    station = as_person("station_a")
+    page = station.get("/station/").get_data(as_text=True)
+    form = {"csrf_token": csrf_of(page), "token": field(page, "token")}
+    allowed = station.post("/station/check", data={**form, "scan": first})
+    assert 'data-result="allow"' in allowed.get_data(as_text=True)
+    again = station.post("/station/check", data={**form, "scan": first})  # a real retry
+    assert "与上次扫码相同" in again.get_data(as_text=True)
+    # Back to the idle page, then another cylinder scanned with the same page's key:
+    # never the first cylinder's verdict.
+    resp = station.post("/station/check", data={**form, "scan": other})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 409 and "请重新扫码" in html
+    assert 'data-result="allow"' not in html and first not in html
+    assert not [e for e in history(client, demo, other) if e["type"] == "fill_blocked"]
+    rescan = station.post("/station/check", data={**form, "token": "f" * 24, "scan": other})
+    assert 'data-result="block"' in rescan.get_data(as_text=True)

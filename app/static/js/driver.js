@@ -9,6 +9,7 @@
   var status = document.getElementById("scan-status");
   var video = document.getElementById("camera");
   var syncing = false, retryTimer = null, delay = 2000, stream = null, stopped = false;
+  var queue = ScanQueue(root.dataset.actor), pending = 0;
 
   if (window.BarcodeDetectionAPI && BarcodeDetectionAPI.prepareZXingModule) {
     BarcodeDetectionAPI.prepareZXingModule({ overrides: { locateFile: function (path, prefix) {
@@ -42,19 +43,20 @@
     if (type === "delivered" && !document.getElementById("customer").value) { say(T.choose_customer, "bad"); return; }
     if (type === "dispatched" && !root.dataset.vehicle) { say(T.no_vehicle, "bad"); return; }
     var entry = { code: text.trim(), type: type, payload: payloadFor(type), occurred_at: new Date().toISOString() };
-    ScanQueue.add(entry).then(function () { say(T.queued, "info"); render(); sync(); });
+    queue.add(entry).then(function () { say(T.queued, "info"); render(); sync(); });
   }
 
   function li(text, cls) { var e = document.createElement("li"); e.textContent = text; e.className = cls || ""; return e; }
   function shortCode(code) { var m = /\/c\/([A-Za-z0-9]{1,20})/.exec(code); return (m ? m[1] : code).toUpperCase(); }
 
   function render() {
-    return ScanQueue.all().then(function (rows) {
+    return queue.all().then(function (rows) {
       var list = document.getElementById("pending");
       list.textContent = "";
       rows.forEach(function (r) {
         list.appendChild(li(shortCode(r.code) + " · " + T[r.type] + " · " + T.pending + (r.error ? " (" + r.error + ")" : ""), "pending"));
       });
+      pending = rows.length;
       document.getElementById("pending-count").textContent = String(rows.length);
     });
   }
@@ -76,7 +78,7 @@
     return fetch(root.dataset.post, {
       method: "POST", credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Idempotency-Key": entry.key },
-      body: JSON.stringify({ code: entry.code, type: entry.type, payload: entry.payload, occurred_at: entry.occurred_at })
+      body: JSON.stringify({ code: entry.code, type: entry.type, payload: entry.payload, occurred_at: entry.occurred_at, actor: entry.actor })
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (body) { return { status: resp.status, body: body }; });
     });
@@ -86,14 +88,15 @@
     var s = answer.status, b = answer.body;
     if (s === 200 || s === 201) {
       result(entry, true, (b.replay ? T.replay : T.recorded) + (b.warnings && b.warnings.length ? " — " + b.warnings.join("；") : ""));
-      return ScanQueue.remove(entry.key);
+      return queue.remove(entry.key);
     }
     if (s === 401) { stopped = true; say(T.session, "bad"); showLogin(); return Promise.resolve(); }
     if (s === 400) { stopped = true; say(T.stale, "bad"); return Promise.resolve(); }
+    if (b.error === "other_login") { stopped = true; say(T.stale, "bad"); return Promise.resolve(); }
     if (s >= 500 || s === 429) { throw new Error("HTTP " + s); }
     var why = (b.reasons && b.reasons.length ? b.reasons.join("；") : b.detail) || ("HTTP " + s);
     result(entry, false, T.refused + ": " + why);
-    return ScanQueue.remove(entry.key);
+    return queue.remove(entry.key);
   }
 
   function showLogin() {
@@ -106,7 +109,7 @@
   function sync() {
     if (syncing || stopped) { return Promise.resolve(); }
     syncing = true;
-    return ScanQueue.all().then(function (rows) {
+    return queue.all().then(function (rows) {
       return rows.reduce(function (chain, entry) {
         return chain.then(function () {
           if (stopped) { return null; }
@@ -115,8 +118,8 @@
       }, Promise.resolve()).then(function () { delay = 2000; });
     }).catch(function () {
       say(T.offline, "warn");
-      return ScanQueue.all().then(function (rows) {
-        return Promise.all(rows.map(function (r) { r.tries = (r.tries || 0) + 1; r.error = T.offline; return ScanQueue.update(r); }));
+      return queue.all().then(function (rows) {
+        return Promise.all(rows.map(function (r) { r.tries = (r.tries || 0) + 1; r.error = T.offline; return queue.update(r); }));
       }).then(later);
     }).then(function () { syncing = false; return render(); }, function () { syncing = false; });
   }
@@ -175,6 +178,17 @@
     var input = document.getElementById("code-input");
     if (input.value.trim()) { scanned(input.value); input.value = ""; }
   });
+
+  // Logging out with scans not yet uploaded: they stay on this phone for this person
+  // (uploaded at their next login, never under another's), but say so first.
+  var logout = document.querySelector("form.logout");
+  if (logout) {
+    logout.addEventListener("submit", function (event) {
+      if (pending > 0 && !window.confirm(T.logout_pending.replace("%(n)s", String(pending)))) {
+        event.preventDefault();
+      }
+    });
+  }
 
   window.addEventListener("online", function () { delay = 2000; sync(); });
   root.dataset.ready = "1";

@@ -1,10 +1,13 @@
 // A durable queue of scans in IndexedDB: nothing scanned is lost when the network
 // fails or the page is closed. Each entry keeps its Idempotency-Key for every retry,
-// so the server records it once however often it is sent.
+// so the server records it once however often it is sent. Each logged-in person has a
+// queue of their own (one database per actor): on a shared phone, driver A's scans
+// wait for driver A and are never uploaded under driver B's login.
 /* exported ScanQueue */
-var ScanQueue = (function () {
+var ScanQueue = function (actor) {
   "use strict";
-  var DB = "cylinder-ledger", STORE = "scans";
+  if (!actor) { throw new Error("ScanQueue needs the logged-in actor"); }
+  var DB = "cylinder-ledger-actor-" + actor, STORE = "scans";
 
   function open() {
     return new Promise(function (resolve, reject) {
@@ -39,6 +42,7 @@ var ScanQueue = (function () {
   return {
     add: function (scan) {
       scan.key = scan.key || newKey();
+      scan.actor = actor;
       scan.tries = 0;
       return run("readwrite", function (s) { s.put(scan); }).then(function () { return scan; });
     },
@@ -46,8 +50,8 @@ var ScanQueue = (function () {
     remove: function (key) { return run("readwrite", function (s) { s.delete(key); }); },
     all: function () {
       return run("readonly", function (s) { return s.getAll(); }).then(function (rows) {
-        return (rows || []).sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
+        return (rows || []).filter(function (r) { return String(r.actor) === String(actor); }).sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
       });
     }
   };
-}());
+};

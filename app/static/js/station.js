@@ -11,6 +11,35 @@
     if (t && (t.tagName === "INPUT" || t.tagName === "BUTTON" || t.tagName === "SELECT")) { return; }
     (gross && scan.dataset.focus === "no" ? gross : scan).focus();
   });
+
+  function freshKey() {
+    if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join("");
+  }
+
+  // Each scan its own Idempotency-Key, even from a page shown again by Back: a key
+  // names one check, never another cylinder's.
+  var scanForm = document.getElementById("scan-form");
+  var scanToken = document.getElementById("scan-token");
+  scanForm.addEventListener("submit", function () {
+    if (scanForm.dataset.sent !== "1") { scanToken.value = freshKey(); }
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) {  // back from the cache: the forms may be sent again
+      Array.prototype.forEach.call(document.querySelectorAll("form"), function (f) { delete f.dataset.sent; });
+    }
+  });
+
+  // The net weight as the operator types: gross − the registered tare (shown, not sent).
+  var tare = document.getElementById("tare"), net = document.getElementById("net");
+  if (gross && tare && net) {
+    gross.addEventListener("input", function () {
+      var g = parseFloat(gross.value.replace(",", ".")), t = parseFloat(tare.dataset.tare);
+      net.textContent = isFinite(g) && isFinite(t) && g > t ? (g - t).toFixed(1) : "—";
+    });
+  }
+
   // A double press of Enter or a scanner sending CR+LF must not submit twice.
   var forms = document.querySelectorAll("form");
   Array.prototype.forEach.call(forms, function (form) {

@@ -41,8 +41,10 @@ PIXEL_RATIO = 4.0  # a half-size copy has a quarter of the pixels
 
 
 def _initial_costs() -> dict[str, float]:
+    # Until measured, a half-size run is assumed to cost as much as a full one (WeChat
+    # shrinks a large frame itself, and a guess that is too low makes a frame overrun).
     costs = dict(PRIOR_COSTS_MS)
-    costs.update({name + HALF: ms / PIXEL_RATIO for name, ms in PRIOR_COSTS_MS.items()})
+    costs.update({name + HALF: ms for name, ms in PRIOR_COSTS_MS.items()})
     return costs
 
 
@@ -90,9 +92,9 @@ class FrameDecoder:
         starved = self._starved()
         if starved is not None:
             yield starved, HALF  # its turn, whatever the budget says
-        n = len(self.expensive)
+        n, first = len(self.expensive), self._next
         for offset in range(n):
-            index = (self._next + offset) % n
+            index = (first + offset) % n
             stage = self.expensive[index]
             if stage is starved:
                 continue

@@ -87,3 +87,9 @@ def test_zbar_given_a_bgr_frame_on_its_own_reads_it_through_grayscale() -> None:
     bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     bgr[:, :, 0] = 255  # a saturated blue channel: zbar on the raw bytes sees no code
     assert zbar_stage(bgr) == [URL]  # type: ignore[arg-type]
+
+
+def test_a_frame_with_room_for_everything_runs_each_stage_once() -> None:
+    decoder = FrameDecoder(budget_ms=1e9)
+    decoder.decode(HARD)
+    assert [decoder.runs[s.name] for s in EXPENSIVE_STAGES] == [1] * len(EXPENSIVE_STAGES)

@@ -14,7 +14,7 @@ from ledger import rules
 from ledger.errors import Invalid
 from ledger.facts import CustomerView, EnterpriseView, LicenceView, StationView, VehicleView
 from ledger.params import Jurisdiction
-from ledger.reasons import CATALOGUE
+from ledger.reasons import CATALOGUE, FILL_BLOCK_CODES
 from ledger.state import CylinderState, EventView, apply, registered
 
 NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
@@ -92,6 +92,12 @@ def test_each_illegal_cylinder_is_blocked_with_its_own_reason(code):
     assert decision.codes == (code,)
     [why] = decision.reasons
     assert why.message_zh and why.message_en and why.message_zh != why.message_en
+
+
+def test_a_station_may_report_every_blocking_reason_of_a_fill_check():
+    # A check blocked offline is sent as a fill_blocked naming these codes (payload check).
+    assert set(FILL_CASES) | {"CODE_RETIRED"} <= FILL_BLOCK_CODES
+    assert not FILL_BLOCK_CODES & {"INSPECTION_DUE_SOON", "END_OF_LIFE_SOON", "SHORT_WEIGHT"}
 
 
 def test_every_blocking_reason_of_design_section_5_is_covered():

@@ -146,6 +146,20 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
     assert "网络不通" in _wait_text(phone, "#scan-status", "网络不通")
     assert phone.find_element(By.ID, "pending-count").text == "1"
     shot(phone, "driver-offline-pending-phone")
+    # The queue is this driver's own, and logging out with a scan pending asks first.
+    actor = phone.find_element(By.ID, "driver").get_attribute("data-actor")
+    names = phone.execute_async_script(
+        "var done = arguments[0];"
+        "indexedDB.databases().then(function (d) {"
+        "  done(d.map(function (x) { return x.name; })); });"
+    )
+    assert names == [f"cylinder-ledger-actor-{actor}"]
+    # (the dialog answered "stay" by a stand-in for window.confirm, which records its text)
+    phone.execute_script("window.confirm = function (m) { window.asked = m; return false; };")
+    phone.execute_script("document.querySelector('form.logout').requestSubmit()")
+    assert "1 条扫码未上传" in phone.execute_script("return window.asked || ''")
+    assert phone.current_url.endswith("/driver/")  # still here, still logged in
+    assert phone.find_element(By.ID, "pending-count").text == "1"
     assert "delivered" not in [e["type"] for e in history(client, demo, code)]
     phone.execute_cdp_cmd(
         "Network.emulateNetworkConditions",

@@ -1,12 +1,14 @@
 """The QR symbol of a label: module matrix, error-correction level, physical size.
 
 The level is Q, chosen by measurement (``bench/labels.py``, 20 worn copies per cell,
-decoded by ``scanner.decode``, on the 70×37 mm label with a 133-character payload).
-Against physical damage (grease, scratches, knocked-off chunks: 240 trials) M survived
-148, Q 180, H 186; against optics (fading, blur, a far camera: 160 trials) M 160,
-Q 120, H 100, since higher levels mean smaller modules on the same label. Q keeps most
-of H's damage tolerance, reads from farther than H, and fits a PUBLIC_BASE_URL of up
-to 73 characters on the 3×8 label at modules of 0.5 mm or more (H: 33, M: 147).
+decoded by ``scanner.decode``, on the 70×37 mm label with a 133-character payload;
+docs/labels.md §3). Against physical damage (grease, scratches, knocked-off chunks: 240
+trials) M survived 150, Q 177, H 190; against optics (fading, blur, a far camera: 160
+trials) M 160, Q 120, H 100, since higher levels mean smaller modules on the same label.
+M wins in total (310 against 297); Q is chosen because damage is permanent and optics
+recoverable. Q keeps most of H's damage tolerance, reads from farther than H, and fits a
+PUBLIC_BASE_URL of up to 73 characters on the 3×8 label at modules of 0.5 mm or more
+(H: 33, M: 147).
 """
 
 from __future__ import annotations

@@ -146,3 +146,33 @@ def test_a_token_refused_partway_still_prints_what_was_registered(
     assert "stopped, 2 rows not tried" in err and "line 3" in err and "refused the token" in err
     assert len(_codes_on(out)) == 1
     assert _registered(app, serials) == {serials[0]: 1}
+
+
+def test_without_the_servers_lookup_the_key_alone_keeps_a_same_token_rerun_single(
+    app, demo, tmp_path, capsys
+):
+    """An older server (no GET /labels/registered: 404): the row's key is replayed."""
+    first, serials = _batch(tmp_path, 2)
+    renamed = first.with_name("batch (1).csv")
+    shutil.copy(first, renamed)
+    inner = httpx.WSGITransport(app=app)
+    lookups = 0
+
+    class WithoutLookup(httpx.WSGITransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            nonlocal lookups
+            if request.url.path.endswith("/labels/registered"):
+                lookups += 1
+                return httpx.Response(404, json={"detail": "not found"})
+            return inner.handle_request(request)
+
+    sheets = []
+    for path in (first, renamed):
+        out = tmp_path / f"{path.stem}.pdf"
+        argv = ["issue", str(path), "--server", "http://ledger.local", "--out", str(out)]
+        argv += ["--token", demo["tokens"]["enterprise_a"]]
+        assert labels_main.main(argv, WithoutLookup(app=app)) == 0
+        sheets.append(_codes_on(out))
+    assert lookups == 2  # asked once per run, then not again
+    assert "2 already registered" in capsys.readouterr().err
+    assert sheets[0] == sheets[1] and _registered(app, serials) == dict.fromkeys(serials, 1)

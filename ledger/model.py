@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Index,
     Integer,
     LargeBinary,
     Text,
@@ -200,6 +201,7 @@ class Cylinder(SQLModel, table=True):
     """A cylinder's registry file and the head of its hash chain."""
 
     __tablename__ = "cylinders"
+    __table_args__ = (Index("ix_cylinders_manufacturer_serial", "manufacturer", "serial"),)
     id: str = Field(primary_key=True, max_length=36)  # UUID, stable across relabelling
     code: str = Field(max_length=20, unique=True)
     serial: str = Field(max_length=64)  # 钢印号

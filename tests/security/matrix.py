@@ -127,12 +127,16 @@ MATRIX: dict[str, Row] = {
     "POST /fill-checks": Row("POST", _check, frozenset({"station_a"})),
     "GET /stations/{id}/sync": Row(
         "GET", lambda c: (f"/stations/{c.station}/sync", None), frozenset({"station_a"})),
+    # Labels are printed by the owner enterprise's administrator (DESIGN §8: owner / enterprise).
     "GET /cylinders/{code}/label.png": Row(
-        "GET", lambda c: (f"/cylinders/{c.code()}/label.png", None), READERS | A_STAFF),
+        "GET", lambda c: (f"/cylinders/{c.code()}/label.png", None), frozenset({"enterprise_a"})),
     "GET /cylinders/{code}/label.svg": Row(
-        "GET", lambda c: (f"/cylinders/{c.code()}/label.svg", None), READERS | A_STAFF),
+        "GET", lambda c: (f"/cylinders/{c.code()}/label.svg", None), frozenset({"enterprise_a"})),
     "POST /labels/sheet": Row(
-        "POST", lambda c: ("/labels/sheet", {"codes": [c.code()]}), READERS | A_STAFF),
+        "POST", lambda c: ("/labels/sheet", {"codes": [c.code()]}), frozenset({"enterprise_a"})),
+    "GET /labels/registered": Row(
+        "GET", lambda c: ("/labels/registered?manufacturer=M&serial=S", None),
+        frozenset({"enterprise_a", "enterprise_b"})),  # each admin looks among its own only
     "POST /enterprises": Row(
         "POST", lambda c: ("/enterprises", {"name": f"新公司{uuid.uuid4().hex[:6]}"}), OVERSIGHT),
     "GET /enterprises": Row("GET", lambda c: ("/enterprises", None), AUTHENTICATED),

@@ -43,7 +43,8 @@ def _config(db_url: str, tmp_path: Path) -> dict[str, Any]:
 def _named(db_url: str) -> tuple[str, str]:
     """The URL with an application_name of its own, and that name."""
     name = f"outage_{uuid.uuid4().hex[:10]}"
-    return f"{db_url}&application_name={name}", name
+    sep = "&" if "?" in db_url else "?"
+    return f"{db_url}{sep}application_name={name}", name
 
 
 def _terminate(db_url: str, name: str) -> int:

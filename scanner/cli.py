@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from scanner.decode import decode_file
 
 NO_INTERLOCK = (
-    "未指定联锁输出，拒绝启动：充装秤须由本程序控制（仅在允许充装时放行）。\n"
-    "  --interlock 'cmd:放行命令;;锁定命令'  或  --interlock serial:端口[:波特率]；\n"
-    "  只显示、不控制充装秤时须明确写 --interlock none。\n"
-    "No interlock given, not starting: the filling scale must be driven by this program"
-    " (enabled on ALLOW only).\n"
-    "  --interlock 'cmd:ALLOW_CMD;;DENY_CMD' or --interlock serial:PORT[:BAUD];\n"
-    "  to only display decisions without driving the scale, say --interlock none explicitly."
+    "注意：未指定联锁输出，本程序只显示判定，不控制充装秤！\n"
+    "  接入充装秤：--interlock 'cmd:放行命令;;锁定命令' 或 --interlock serial:端口[:波特率]\n"
+    "WARNING: no interlock given: this station only displays decisions, it does not drive"
+    " the filling scale.\n"
+    "  To enable the scale on ALLOW only: --interlock 'cmd:ALLOW_CMD;;DENY_CMD' or"
+    " --interlock serial:PORT[:BAUD]; --interlock none silences this warning."
 )
 
 
@@ -72,9 +71,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.token:
         print("缺少令牌 / missing token: --token=TOKEN or LEDGER_TOKEN", file=sys.stderr)
         return 2
-    if args.interlock is None:
+    if args.interlock is None:  # DESIGN §8's form: display only, said loudly at every start
         print(NO_INTERLOCK, file=sys.stderr)
-        return 2
+        args.interlock = "none"
     return run_station(args)
 
 
@@ -107,8 +106,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--interlock",
         default=None,
-        help="required: cmd:ALLOW_CMD;;DENY_CMD | serial:PORT[:BAUD] | none (display only,"
-        " the scale is not driven: say so explicitly)",
+        help="cmd:ALLOW_CMD;;DENY_CMD | serial:PORT[:BAUD] | none (display only; the default,"
+        " with a warning at start when not said explicitly)",
     )
     r.add_argument(
         "--scale", default="typed", help="typed | serial:PORT[:BAUD] | none (fill weights)"

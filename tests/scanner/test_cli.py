@@ -129,11 +129,15 @@ def test_run_survives_bytes_that_are_not_utf8_from_the_wedge(tmp_path: Path) -> 
     assert lines[1]["reasons"][0]["code"] == "OFFLINE_NO_CACHE"  # nothing answers on port 9
 
 
-def test_run_refuses_to_start_without_an_explicit_interlock(tmp_path: Path) -> None:
-    done = scanner(
-        "run", "--server", "http://127.0.0.1:9", "--token", "t", "--station", "1",
-        "--data-dir", str(tmp_path / "station"), stdin="7KQ2MX9D4RTZ\n",
-    )  # fmt: skip
-    assert done.returncode == 2 and done.stdout == ""
-    assert "未指定联锁输出" in done.stderr and "--interlock none" in done.stderr
-    assert not (tmp_path / "station").exists()  # nothing started
+def test_run_without_an_interlock_runs_display_only_and_says_so(tmp_path: Path) -> None:
+    # DESIGN §8's form, without --interlock: the station runs, and warns that it does not
+    # drive the scale; with --interlock none said explicitly, no warning.
+    base = ["run", "--server", "http://127.0.0.1:9", "--token", "t", "--station", "1",
+            "--json", "--timeout", "0.5", "--data-dir", str(tmp_path / "station")]  # fmt: skip
+    done = scanner(*base, stdin="7KQ2MX9D4RTZ\n")
+    assert done.returncode == 0, done.stderr
+    assert "未指定联锁输出" in done.stderr and "does not drive the filling scale" in done.stderr
+    (line,) = [json.loads(x) for x in done.stdout.splitlines()]
+    assert line["allowed"] is False  # nothing answers on port 9, no cache: blocked
+    quiet = scanner(*base, "--interlock=none", stdin="7KQ2MX9D4RTZ\n")
+    assert quiet.returncode == 0 and "未指定联锁输出" not in quiet.stderr

@@ -15,7 +15,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import JSON, ColumnElement, Row, Select, and_, cast, func, or_, select, type_coerce
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Numeric,
+    Row,
+    Select,
+    and_,
+    cast,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
@@ -54,7 +68,8 @@ class CylinderRow:
 
 @dataclass(frozen=True)
 class WeighedFill:
-    """A fill whose net weight fell short of the rated fill."""
+    """A fill whose net weight on record (gross − registered tare) fell short of the rated
+    fill."""
 
     at: dt.datetime
     code: str
@@ -95,10 +110,24 @@ def _blocked_fill(row: AnyRow) -> BlockedFill:
     return BlockedFill(at, code, station, name or "?", tuple(json.loads(payload)["reasons"]))
 
 
+def _has_reason(reason: str, dialect: str) -> ColumnElement[bool]:
+    """The payload's ``reasons`` array holds this code: exact in SQL (no text match, so a
+    scanned text equal to a code, or a ``_`` read as a LIKE wildcard, matches nothing)."""
+    if dialect == "postgresql":
+        return cast(col(Event.payload), JSONB)["reasons"].contains([reason])
+    reasons = func.json_each(col(Event.payload), "$.reasons").table_valued("value")
+    return exists(select(literal(1)).select_from(reasons).where(reasons.c.value == reason))
+
+
 def blocked_listing(
-    since: dt.datetime, *, reason: str | None = None, station_id: int | None = None
+    since: dt.datetime,
+    *,
+    dialect: str,
+    reason: str | None = None,
+    station_id: int | None = None,
 ) -> Listing[BlockedFill]:
-    """Refused fills since a time, newest first, optionally of one reason or station."""
+    """Refused fills since a time, newest first, optionally of one reason or station
+    (``dialect``: the database's, which reads JSON its own way)."""
     query = (
         select(
             col(Event.occurred_at),
@@ -114,9 +143,7 @@ def blocked_listing(
     if station_id is not None:
         query = query.where(col(Event.station_id) == station_id)
     if reason is not None:
-        # Exact in SQL: a quoted reason code ("HELD") is in no other field of the payload
-        # (a scanned code is letters and digits only, a station id a number).
-        query = query.where(col(Event.payload).contains(f'"{reason}"'))
+        query = query.where(_has_reason(reason, dialect))
     order = (col(Event.occurred_at).desc(), col(Event.id).desc())
     return Listing(query.order_by(*order), _blocked_fill)
 
@@ -130,7 +157,9 @@ def blocked_fills(
     limit: int = 200,
 ) -> list[BlockedFill]:
     """The newest ``limit`` refused fills since a time (``blocked_listing``)."""
-    return page(session, blocked_listing(since, reason=reason, station_id=station_id), 0, limit)
+    dialect = session.get_bind().dialect.name
+    listing = blocked_listing(since, dialect=dialect, reason=reason, station_id=station_id)
+    return page(session, listing, 0, limit)
 
 
 def blocked_summary(session: Session, since: dt.datetime) -> tuple[Counter[str], Counter[str]]:
@@ -211,17 +240,21 @@ def stale(session: Session, now: dt.datetime, days: int, limit: int = 500) -> li
 
 
 def _net_kg(dialect: str) -> ColumnElement[float]:
-    """A fill's net weight read from its payload (canonical JSON text) in SQL."""
+    """A fill's net weight on record, in SQL: the payload's gross (canonical JSON text) less
+    the cylinder's registered tare, to the gram, as ``ledger.state.weighed_net`` has it.
+    The client's own ``net_kg`` (from the tare it weighed) is not the figure on record."""
     payload = col(Event.payload)
     as_json = cast(payload, JSONB) if dialect == "postgresql" else type_coerce(payload, JSON)
-    net: ColumnElement[float] = as_json["net_kg"].as_float()
+    gross: ColumnElement[float] = as_json["gross_kg"].as_float()
+    net: ColumnElement[float] = func.round(cast(gross - col(Cylinder.tare_kg), Numeric), 3)
     return net
 
 
 def short_weight_listing(
     since: dt.datetime, params: Jurisdiction, dialect: str
 ) -> Listing[WeighedFill]:
-    """Fills since a time whose net weight is below the rated fill less the tolerance,
+    """Fills since a time whose net weight on record (gross − the registered tare, the
+    figure ``short_weight`` is decided on) is below the rated fill less the tolerance,
     newest first (``dialect``: the database's, which reads JSON its own way)."""
     net = _net_kg(dialect)
     query = (

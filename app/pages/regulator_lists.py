@@ -97,7 +97,9 @@ def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[s
     station = request.args.get("station", "")
     station_id = int(station) if station.isdigit() else None
     since = runtime().now() - dt.timedelta(days=days)
-    listing = oversight.blocked_listing(since, reason=reason, station_id=station_id)
+    listing = oversight.blocked_listing(
+        since, dialect=_dialect(), reason=reason, station_id=station_id
+    )
     return listing, {"days": days, "reason": reason, "station": station_id}
 
 

@@ -12,7 +12,7 @@ from flask.cli import AppGroup
 
 from app.runtime import runtime
 from ledger import log
-from ledger.store import transaction, upgrade
+from ledger.store import current_revision, transaction, upgrade
 
 # The names of app.jobs.JOBS (not imported here: the web workers need no scheduler).
 JOB_NAMES = ("integrate", "expiry_sweep", "stale_report", "audit", "partitions", "purge_reports")
@@ -25,9 +25,15 @@ jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
 
 @db_cli.command("upgrade")
 def db_upgrade() -> None:
-    """Run the migrations to the newest schema."""
-    upgrade(current_app.config["DATABASE_URL"])
+    """Run the migrations to the newest schema; after a migration of a database in use, the
+    state projection is rebuilt from the events (the new code may fold them differently)."""
+    url = current_app.config["DATABASE_URL"]
+    before = current_revision(url)
+    upgrade(url)
+    after = current_revision(url)
     click.echo("database is at the newest schema")
+    if before is not None and before != after:
+        _rebuild_states()
 
 
 @demo_cli.command("seed")
@@ -80,6 +86,10 @@ def ledger_checkpoint() -> None:
 def ledger_rebuild_states() -> None:
     """Recompute every cylinder's projected state from its events (after changing the
     jurisdiction's parameters, or to prove the projection right)."""
+    _rebuild_states()
+
+
+def _rebuild_states() -> None:
     from ledger import projection
 
     rt = runtime()

@@ -223,7 +223,9 @@ def _inspected(req: Request) -> Gate:
     next_due = req.payload.get("next_due")
     if req.payload["result"] != "pass":
         if next_due is not None:
-            raise Invalid("'next_due' is given only when the cylinder passes")
+            raise Invalid(
+                "仅检验合格时填写下次检验日期 / 'next_due' is given only when the cylinder passes"
+            )
         return Gate()
     if next_due is None:
         return Gate()

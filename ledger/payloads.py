@@ -84,7 +84,9 @@ def _fill_block_codes(p: Mapping[str, Any]) -> None:
     _codes(p)
     unknown = sorted(set(p["reasons"]) - FILL_BLOCK_CODES)
     if unknown:
-        raise PayloadError(f"unknown fill-check reason codes: {', '.join(unknown)}")
+        raise PayloadError(
+            f"未知的拦截原因代码 / unknown fill-check reason codes: {', '.join(unknown)}"
+        )
 
 
 def _checklist(p: Mapping[str, Any]) -> None:

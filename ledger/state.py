@@ -161,8 +161,21 @@ def weighed_net(s: CylinderState, payload: Mapping[str, Any]) -> float:
     return round(float(payload["gross_kg"]) - s.tare_kg, 3)
 
 
-def _filled(s: CylinderState, e: EventView, tolerance: float) -> CylinderState:
+def _filled(s: CylinderState, e: EventView, tolerance: float, late: bool) -> CylinderState:
     net = weighed_net(s, e.payload)
+    if late:
+        # An offline fill uploaded after later events: the cylinder has moved on since, so
+        # its status, place and scan anchor stay; it is the last fill only if it is newest.
+        if s.last_filled_at is not None and e.occurred_at < s.last_filled_at:
+            return s
+        return replace(
+            s,
+            last_filled_at=e.occurred_at,
+            last_fill_station=e.station_id,
+            last_net_kg=net,
+            overfilled=net > s.capacity_kg + tolerance,
+            short_weight=net < s.capacity_kg - tolerance,
+        )
     return replace(
         s,
         status=s.status if s.status in TERMINAL else "full",
@@ -177,6 +190,13 @@ def _filled(s: CylinderState, e: EventView, tolerance: float) -> CylinderState:
         vehicle=None,
         customer_id=None,
     )
+
+
+def _scanned(s: CylinderState, e: EventView) -> CylinderState:
+    """The travel-speed anchor (last place and time scanned) never moves back in time."""
+    if s.last_scan_at is not None and e.occurred_at < s.last_scan_at:
+        return s
+    return replace(s, last_scan_at=e.occurred_at, last_scan_station=e.station_id)
 
 
 def _inspected(s: CylinderState, e: EventView) -> CylinderState:
@@ -199,11 +219,14 @@ def _reported(s: CylinderState, kind: str) -> CylinderState:
 def apply(state: CylinderState, event: EventView, tolerance: float = 0.5) -> CylinderState:
     """The state after one more event (``tolerance``: the fill tolerance in kg)."""
     p, kind = event.payload, event.type
-    s = replace(state, seq=state.seq + 1, last_event_at=event.occurred_at, last_event_type=kind)
+    # Offline records arrive late, with their own past time: "last seen" stays the latest.
+    late = state.last_event_at is not None and event.occurred_at < state.last_event_at
+    seen = state.last_event_at if late else event.occurred_at
+    s = replace(state, seq=state.seq + 1, last_event_at=seen, last_event_type=kind)
     if kind == "filled":
-        return _filled(s, event, tolerance)
+        return _filled(s, event, tolerance, late)
     if kind == "fill_blocked":
-        return replace(s, last_scan_at=event.occurred_at, last_scan_station=event.station_id)
+        return _scanned(s, event)
     if kind == "dispatched":
         return replace(s, status="in_transit", vehicle=p["vehicle"], customer_id=None)
     if kind == "delivered":

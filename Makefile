@@ -43,8 +43,11 @@ run: install
 	$(FLASK) demo seed
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
+# Test files are spread over TEST_WORKERS processes (whole files: a module's fixtures, such
+# as the seeded demo district, are built once). TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # Issue 8: authorization matrix, schemathesis, hostile input, concurrency, kill -9.
 security: install

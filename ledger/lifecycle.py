@@ -147,7 +147,11 @@ def _weighed_net(state: CylinderState, p: Mapping[str, Any]) -> float:
 
 
 def _recent_allowing_check(req: Request, station_id: int) -> bool:
+    """An allowing check of this cylinder at this station within the last minutes, and since
+    its last fill: one check opens one fill."""
     since = req.now - dt.timedelta(minutes=req.params.fill_check_valid_minutes)
+    if req.state.last_filled_at is not None:
+        since = max(since, req.state.last_filled_at)
     query = (
         select(col(FillCheck.id))
         .where(

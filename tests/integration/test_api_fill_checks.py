@@ -228,6 +228,17 @@ def test_an_allowing_check_older_than_ten_minutes_does_not_count(app, client, de
     )
 
 
+def test_one_allowing_check_opens_one_fill(client, demo):
+    code = flows.register(client, demo)
+    assert flows.check(client, demo, code).get_json()["allowed"] is True
+    first = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo))
+    assert first.status_code == 201
+    assert flows.event(client, demo, code, "station_a", "returned", {}).status_code == 201
+    again = flows.event(client, demo, code, "station_a", "filled", fill_payload(demo))
+    assert again.status_code == 409  # within the 10 minutes, but the check was used
+    assert [r["code"] for r in again.get_json()["reasons"]] == ["NO_ALLOWING_CHECK"]
+
+
 def test_a_blocked_check_never_allows_a_fill(client, demo):
     code = flows.register(client, demo, manufactured_on="2022-05-01")
     assert flows.check(client, demo, code).get_json()["allowed"] is False

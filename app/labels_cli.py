@@ -14,7 +14,7 @@ from sqlmodel import Session
 from app.runtime import runtime
 from labels import console as ui
 from labels import records, sheet
-from labels.batch import Issued, Register, Row, RowFailed, Stop, idempotency_key
+from labels.batch import Issued, Register, Row, RowFailed, Stop, idempotency_key, no_label_reason
 from labels.fonts import FontMissing
 from labels.records import label_data
 from ledger import permissions, service
@@ -32,7 +32,9 @@ def _admin(session: Session, token: str) -> Actor:
     if actor is None:
         raise click.ClickException("未知令牌 / unknown or revoked token")
     if not permissions.can_register(actor):
-        raise click.ClickException("only an enterprise administrator registers cylinders")
+        raise click.ClickException(
+            "只有企业管理员登记气瓶 / only an enterprise administrator registers cylinders"
+        )
     return actor
 
 
@@ -49,11 +51,16 @@ def _register(token: str) -> Register:
                     raise Stop(exc.message) from exc
                 assert actor.enterprise_id is not None
                 body = row.body
-                cylinder = records.registered_cylinder(
+                found = records.registered_cylinder(
                     session, actor.enterprise_id, body["manufacturer"], body["serial"]
                 )
                 created = False
-                if cylinder is None:
+                if found is not None:
+                    cylinder = found.cylinder
+                    refusal = no_label_reason(cylinder.code, found.status)
+                    if refusal is not None:
+                        raise RowFailed(refusal)
+                else:
                     key = idempotency_key(actor.enterprise_id, body)
                     cylinder, created = service.register_cylinder(
                         session, rt.authority, actor, body, rt.now(), key, rt.params
@@ -61,7 +68,7 @@ def _register(token: str) -> Register:
                 owner = session.get(Enterprise, cylinder.owner_id)
                 label = label_data(cylinder, owner.name if owner else "", rt.authority)
         except IntegrityError as exc:
-            raise RowFailed(f"conflicts with a stored record: {exc.orig}") from exc
+            raise RowFailed(f"与已存记录冲突 / conflicts with a stored record: {exc.orig}") from exc
         return Issued(row.line, cylinder.serial, label, created)
 
     return register

@@ -6,8 +6,12 @@
 Exit 0 when every row was registered, 1 when some rows were not (they are listed
 by line; the rest are registered and on the sheet), 2 on a usage or file error or
 when the server refused the token partway (what was registered before is still
-reported and printed). Running the same rows again, from any file or by another
-admin of the enterprise, registers nothing twice: they are reprinted.
+reported and printed). Running the same rows again after an earlier run has finished,
+from any file or by another admin of the enterprise, registers nothing twice: they are
+reprinted, except a cylinder since scrapped or condemned, whose row is an error. Two runs
+at the same moment are not covered: two admins sending the same row together can both
+miss the lookup and register the serial twice; registration's twin check flags the
+later cylinder (blocked from filling) only if the earlier one had committed by then.
 """
 
 from __future__ import annotations

@@ -3,10 +3,12 @@
 Each row is checked here first (the ledger's own validation, no server needed),
 then registered on its own (one transaction or one HTTP request per row), so a
 bad row is reported and skipped and never leaves half a registration, while the
-good rows are kept. Running a batch again never registers a cylinder twice:
+good rows are kept. Running a batch again after the earlier run has finished never
+registers a cylinder twice (two runs at the same moment can: docs/labels.md §2):
 before registering a row, the registrar looks up the enterprise's cylinder with
 that manufacturer and serial and, when there is one, puts its code on the sheet
-("already registered as CODE") instead. Every row also carries an idempotency key
+("already registered as CODE") instead, or reports the row when that cylinder was
+scrapped or condemned. Every row also carries an idempotency key
 made of the enterprise, the manufacturer, the serial and a digest of the row's
 cells (not the file name, not the line, not the user), so a retried request is
 answered with its first registration, while a row fixed after a refusal is a new
@@ -27,6 +29,7 @@ from typing import Any
 from labels.layout import LabelData
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Invalid, LedgerError
+from ledger.state import TERMINAL
 
 REQUIRED = (
     "serial",
@@ -102,6 +105,18 @@ def idempotency_key(enterprise_id: int, body: dict[str, Any]) -> str:
     return f"labels-v2-{who}-{what}"
 
 
+def no_label_reason(code: str, status: str | None) -> str | None:
+    """Why a registered cylinder with the row's serial gets no label: it was scrapped or
+    condemned (a rerun must not put a retired cylinder back in circulation); None if live."""
+    if status not in TERMINAL:
+        return None
+    zh, en = ("检验判废", "condemned") if status == "condemned" else ("已报废", "scrapped")
+    return (
+        f"该钢印号的气瓶{zh}（{code}），不再制签 / "
+        f"the cylinder with this serial was {en} ({code}): no label"
+    )
+
+
 def _cell(raw: dict[str, str | None], name: str) -> str:
     return (raw.get(name) or "").strip()
 
@@ -111,8 +126,10 @@ def _number(raw: dict[str, str | None], name: str, integral: bool = False) -> An
     try:
         return int(text) if integral else float(text)
     except ValueError:
-        kind = "a whole number" if integral else "a number"
-        raise Invalid(f"'{name}' must be {kind}, not {text!r}", field=name) from None
+        zh, kind = ("整数", "a whole number") if integral else ("数字", "a number")
+        raise Invalid(
+            f"'{name}' 须为{zh} / '{name}' must be {kind}, not {text!r}", field=name
+        ) from None
 
 
 def _bool(raw: dict[str, str | None], name: str) -> bool:
@@ -121,7 +138,9 @@ def _bool(raw: dict[str, str | None], name: str) -> bool:
         return True
     if text in _FALSE or text == "":
         return False
-    raise Invalid(f"'{name}' must be true/false (是/否), not {text!r}", field=name)
+    raise Invalid(
+        f"'{name}' 须为 是/否 / '{name}' must be true/false (是/否), not {text!r}", field=name
+    )
 
 
 def row_body(raw: dict[str, str | None]) -> dict[str, Any]:
@@ -147,8 +166,8 @@ def read_csv(text: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
-        parts = [f"missing column(s): {', '.join(missing)}"] if missing else []
-        parts += [f"unknown column(s): {', '.join(unknown)}"] if unknown else []
+        parts = [f"缺少列 missing column(s): {', '.join(missing)}"] if missing else []
+        parts += [f"未知列 unknown column(s): {', '.join(unknown)}"] if unknown else []
         raise Invalid(f"CSV 表头错误 / bad CSV header (line 1): {'; '.join(parts)}")
     rows: list[Row] = []
     errors: list[RowError] = []
@@ -156,10 +175,16 @@ def read_csv(text: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
     for raw in reader:
         line = reader.line_num
         if len(rows) + len(errors) >= MAX_ROWS:
-            raise Invalid(f"at most {MAX_ROWS} rows per file")
+            raise Invalid(f"每个文件最多 {MAX_ROWS} 行 / at most {MAX_ROWS} rows per file")
         if None in raw:
             cells = len(header) + len(raw[None])  # DictReader puts extra cells under None
-            errors.append(RowError(line, f"{cells} cells, the header has {len(header)}"))
+            errors.append(
+                RowError(
+                    line,
+                    f"本行 {cells} 格，表头 {len(header)} 列 / "
+                    f"{cells} cells, the header has {len(header)}",
+                )
+            )
             continue
         if not any((v or "").strip() for v in raw.values()):
             continue  # a blank line
@@ -174,8 +199,8 @@ def read_csv(text: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
             errors.append(
                 RowError(
                     line,
-                    f"serial {body['serial']} of {body['manufacturer']} "
-                    f"is already on line {seen[ident]}",
+                    f"钢印号与第 {seen[ident]} 行重复 / serial {body['serial']} of "
+                    f"{body['manufacturer']} is already on line {seen[ident]}",
                 )
             )
             continue
@@ -221,10 +246,11 @@ def summary(report: BatchReport, checked_errors: list[RowError]) -> list[str]:
     """Lines for the operator: how many were issued, then each refused row by line."""
     errors = sorted([*checked_errors, *report.errors], key=lambda e: e.line)
     again = [i for i in report.issued if not i.created]
-    head = f"已赋码 {len(report.issued)} 只 / issued {len(report.issued)} codes"
+    zh, en = f"已赋码 {len(report.issued)} 只", f"issued {len(report.issued)} codes"
     if again:
-        head += f" ({len(again)} already registered by an earlier run)"
-    out = [head]
+        zh += f"（其中 {len(again)} 只此前已登记）"
+        en += f" ({len(again)} already registered by an earlier run)"
+    out = [f"{zh} / {en}"]
     out += [
         f"  第 {i.line} 行：已登记为 {i.label.code} / line {i.line}: already registered as "
         f"{i.label.code}"

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from labels.batch import Issued, Row, RowFailed, Stop, idempotency_key
+from labels.batch import Issued, Row, RowFailed, Stop, idempotency_key, no_label_reason
 from labels.layout import LabelData
 
 RETRIES = 3
@@ -73,6 +73,9 @@ class HttpRegistrar:
         enterprise_id = self._enterprise()
         existing = self._look_up(row)
         if existing is not None:
+            refusal = no_label_reason(str(existing["code"]), existing.get("status"))
+            if refusal is not None:
+                raise RowFailed(refusal)
             return Issued(row.line, row.body["serial"], label_from_document(existing), False)
         response = self._send(
             "POST", "/cylinders", row.body, idempotency_key(enterprise_id, row.body)
@@ -93,7 +96,7 @@ class HttpRegistrar:
             if response.status_code in (401, 403):
                 raise _refused(response)
             if response.status_code != 200:
-                raise Fatal(f"GET /actors/me: {_problem(response)}")
+                raise Fatal(f"无法识别令牌 / GET /actors/me failed: {_problem(response)}")
             enterprise_id = response.json().get("enterprise_id")
             if not isinstance(enterprise_id, int):
                 raise Fatal(

@@ -21,7 +21,10 @@ def read_file(path: Path, today: dt.date) -> tuple[list[batch.Row], list[RowErro
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise Invalid(f"{path} is not UTF-8 text (save the CSV as UTF-8): {exc}") from exc
+        raise Invalid(
+            f"文件不是 UTF-8 编码（请另存为 UTF-8）/ {path} is not UTF-8 text "
+            f"(save the CSV as UTF-8): {exc}"
+        ) from exc
     return batch.read_csv(text, today)
 
 

@@ -82,7 +82,7 @@ def face(name: str) -> Face:
         if path.is_file():
             font = TTFont(str(path), lazy=True)
             if "glyf" not in font:
-                raise FontMissing(f"{path} has no TrueType outlines")
+                raise FontMissing(f"标签字体无轮廓 / {path} has no TrueType outlines")
             return Face(name, path, font, int(font["head"].unitsPerEm), dict(font.getBestCmap()))
     raise FontMissing(
         f"标签字体缺失 / label font {filename} not found in "

@@ -22,7 +22,10 @@ def _pil_font(name: str, px: int) -> ImageFont.FreeTypeFont:
 def render(label: Label, dpi: int = DEFAULT_DPI) -> Image.Image:
     """The label as a 1-bit-looking grayscale image (white background, black ink)."""
     if not MIN_DPI <= dpi <= MAX_DPI:
-        raise Invalid(f"dpi must be between {MIN_DPI} and {MAX_DPI}", field="dpi")
+        raise Invalid(
+            f"dpi 须在 {MIN_DPI} 与 {MAX_DPI} 之间 / dpi must be between {MIN_DPI} and {MAX_DPI}",
+            field="dpi",
+        )
     scale = dpi / 25.4
 
     def px(mm: float) -> int:

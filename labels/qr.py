@@ -70,7 +70,10 @@ def encode(payload: str, level: Level = DEFAULT_LEVEL) -> Symbol:
     penalty rules; the pure-Python qrcode package took ~50 ms a label, too slow for sheets.
     """
     if not payload or not payload.isascii() or len(payload) > MAX_PAYLOAD:
-        raise Invalid(f"a QR payload must be 1–{MAX_PAYLOAD} ASCII characters")
+        raise Invalid(
+            f"二维码内容须为 1–{MAX_PAYLOAD} 个 ASCII 字符 / "
+            f"a QR payload must be 1–{MAX_PAYLOAD} ASCII characters"
+        )
     barcode = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level=level)
     image = np.asarray(barcode.to_image(scale=1, add_quiet_zones=False))
     modules = tuple(tuple(bool(v) for v in row) for row in (image < 128).tolist())

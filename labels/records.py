@@ -8,6 +8,7 @@ Its drivers and station staff, inspectors, regulators and the system admin are r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -15,8 +16,9 @@ from sqlmodel import Session, col
 from labels.layout import LabelData
 from ledger.authority import Authority
 from ledger.errors import Forbidden, Invalid, NotFound
-from ledger.model import Actor, Cylinder, Enterprise, Role
-from ledger.model_rules import RetiredCode
+from ledger.model import Actor, Cylinder, Enterprise
+from ledger.model_rules import CylinderStateRow, RetiredCode
+from ledger.permissions import can_register
 
 
 def label_data(cylinder: Cylinder, owner_name: str, authority: Authority) -> LabelData:
@@ -32,7 +34,7 @@ def label_data(cylinder: Cylinder, owner_name: str, authority: Authority) -> Lab
 
 def check_may_print(actor: Actor) -> int:
     """The enterprise whose labels the actor prints, or Forbidden for every other role."""
-    if actor.role != Role.ENTERPRISE_ADMIN or actor.enterprise_id is None:
+    if not can_register(actor) or actor.enterprise_id is None:
         raise Forbidden(
             "只有气瓶所属企业的管理员打印标签 / only the administrator of the enterprise that "
             f"owns a cylinder prints its label (not a {actor.role} token)"
@@ -40,12 +42,23 @@ def check_may_print(actor: Actor) -> int:
     return actor.enterprise_id
 
 
+@dataclass(frozen=True)
+class Registered:
+    """A registered cylinder and its status in the state projection (None before it is
+    projected)."""
+
+    cylinder: Cylinder
+    status: str | None
+
+
 def registered_cylinder(
     session: Session, enterprise_id: int, manufacturer: str, serial: str
-) -> Cylinder | None:
-    """The enterprise's cylinder with this maker's serial (钢印号), the first registered."""
+) -> Registered | None:
+    """The enterprise's cylinder with this maker's serial (钢印号), the first registered,
+    with its status: a scrapped or condemned one gets no label (``batch.no_label_reason``)."""
     query = (
-        select(Cylinder)
+        select(Cylinder, col(CylinderStateRow.status))
+        .outerjoin(CylinderStateRow, col(CylinderStateRow.cylinder_id) == col(Cylinder.id))
         .where(
             col(Cylinder.owner_id) == enterprise_id,
             col(Cylinder.manufacturer) == manufacturer.strip(),
@@ -54,8 +67,8 @@ def registered_cylinder(
         .order_by(col(Cylinder.registered_at), col(Cylinder.id))
         .limit(1)
     )
-    found: Cylinder | None = session.execute(query).scalar_one_or_none()
-    return found
+    found = session.execute(query).one_or_none()
+    return None if found is None else Registered(found[0], found[1])
 
 
 def labels_for(
@@ -69,7 +82,7 @@ def labels_for(
     enterprise_id = check_may_print(actor)
     wanted = [c.strip().upper() for c in codes]
     if any(not c for c in wanted):
-        raise Invalid("'codes' holds an empty code", field="codes")
+        raise Invalid("编码不能为空 / 'codes' holds an empty code", field="codes")
     found = {
         cyl.code: cyl
         for cyl in session.execute(

@@ -71,10 +71,14 @@ def check_fits(sheet: SheetLayout) -> SheetLayout:
         )
     for name in ("width_mm", "height_mm"):
         if getattr(sheet, name) <= 0:
-            raise Invalid(f"layout.{name} must be positive", field=f"layout.{name}")
+            raise Invalid(
+                f"layout.{name} 须大于 0 / layout.{name} must be positive", field=f"layout.{name}"
+            )
     for name in ("left_mm", "top_mm", "gap_x_mm", "gap_y_mm"):
         if getattr(sheet, name) < 0:
-            raise Invalid(f"layout.{name} cannot be negative", field=f"layout.{name}")
+            raise Invalid(
+                f"layout.{name} 不能为负 / layout.{name} cannot be negative", field=f"layout.{name}"
+            )
     across = sheet.left_mm + sheet.columns * sheet.width_mm + (sheet.columns - 1) * sheet.gap_x_mm
     down = sheet.top_mm + sheet.rows * sheet.height_mm + (sheet.rows - 1) * sheet.gap_y_mm
     for total, page, what, axis in (
@@ -96,20 +100,27 @@ def custom_layout(spec: Mapping[str, Any]) -> SheetLayout:
     unknown = sorted(set(spec) - set(known))
     if unknown:
         raise Invalid(
-            f"unknown layout field(s): {', '.join(unknown)}; known: {', '.join(known)}",
+            f"未知版面参数 / unknown layout field(s): {', '.join(unknown)}; "
+            f"known: {', '.join(known)}",
             field="layout",
         )
     values: dict[str, Any] = {}
     for name in known:
         if name not in spec:
             if name in ("columns", "rows", "width_mm", "height_mm"):
-                raise Invalid(f"layout.{name} is required", field=f"layout.{name}")
+                raise Invalid(
+                    f"缺少 layout.{name} / layout.{name} is required", field=f"layout.{name}"
+                )
             continue
         value = spec[name]
         integral = name in ("columns", "rows")
         if isinstance(value, bool) or not isinstance(value, int if integral else int | float):
-            kind = "a whole number" if integral else "a number of millimetres"
-            raise Invalid(f"layout.{name} must be {kind}", field=f"layout.{name}")
+            zh, kind = (
+                ("整数", "a whole number") if integral else ("毫米数", "a number of millimetres")
+            )
+            raise Invalid(
+                f"layout.{name} 须为{zh} / layout.{name} must be {kind}", field=f"layout.{name}"
+            )
         values[name] = value if integral else float(value)
     return check_fits(SheetLayout(**values))
 
@@ -137,13 +148,19 @@ def parse_layout_option(text: str) -> SheetLayout:
                 field="layout",
             )
         if name in spec:
-            raise Invalid(f"layout.{name} is given twice", field=f"layout.{name}")
+            raise Invalid(
+                f"layout.{name} 重复 / layout.{name} is given twice", field=f"layout.{name}"
+            )
         try:
             spec[name] = int(raw) if name in ("columns", "rows") else float(raw)
         except ValueError:
-            kind = "a whole number" if name in ("columns", "rows") else "a number of millimetres"
+            whole = name in ("columns", "rows")
+            zh, kind = (
+                ("整数", "a whole number") if whole else ("毫米数", "a number of millimetres")
+            )
             raise Invalid(
-                f"layout.{name} must be {kind}, not {raw!r}", field=f"layout.{name}"
+                f"layout.{name} 须为{zh} / layout.{name} must be {kind}, not {raw!r}",
+                field=f"layout.{name}",
             ) from None
     return custom_layout(spec)
 
@@ -155,7 +172,7 @@ def resolve_layout(value: str | Mapping[str, Any] | None) -> SheetLayout:
     if isinstance(value, str):
         if value not in LAYOUTS:
             raise Invalid(
-                f"unknown layout {value!r}; named layouts: {', '.join(LAYOUTS)}, or "
+                f"未知版面 / unknown layout {value!r}; named layouts: {', '.join(LAYOUTS)}, or "
                 "custom:columns=…,rows=…,width_mm=…,height_mm=…",
                 field="layout",
             )

@@ -133,7 +133,9 @@ def label_svg(code: str, query: dict[str, Any]) -> Any:
 def label_sheet(body: dict[str, Any]) -> Any:
     value = body["layout"]
     if value is not None and not isinstance(value, str | dict):
-        raise Invalid("'layout' must be a layout name or an object", field="layout")
+        raise Invalid(
+            "版面须为名称或对象 / 'layout' must be a layout name or an object", field="layout"
+        )
     grid = sheet.resolve_layout(value)
     rt = runtime()
     actor = current_actor()
@@ -148,7 +150,8 @@ def label_sheet(body: dict[str, Any]) -> Any:
 @api.input(SerialQuery, location="query", arg_name="query")
 @api.doc(
     summary="The caller's enterprise's cylinder with this manufacturer and serial, "
-    "as its label shows it ({cylinder: null} when none): a rerun batch reprints it",
+    "as its label shows it, with its status ({cylinder: null} when none): a rerun batch "
+    "reprints it, unless it was scrapped or condemned",
     responses=[200, 403, 422],
 )
 def registered_by_serial(query: dict[str, Any]) -> Any:
@@ -162,6 +165,6 @@ def registered_by_serial(query: dict[str, Any]) -> Any:
         )
         if found is None:
             return {"cylinder": None}
-        owner = session.get(Enterprise, found.owner_id)
-        data = records.label_data(found, owner.name if owner else "", rt.authority)
-    return {"cylinder": label_document(data)}
+        owner = session.get(Enterprise, found.cylinder.owner_id)
+        data = records.label_data(found.cylinder, owner.name if owner else "", rt.authority)
+    return {"cylinder": {**label_document(data), "status": found.status}}

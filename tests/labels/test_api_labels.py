@@ -100,6 +100,7 @@ def test_the_lookup_by_serial_finds_the_callers_own_cylinder_only(client, demo, 
             "owner": {"name": doc["owner"]["name"]},
             "model": doc["model"],
             "capacity_kg": doc["capacity_kg"],
+            "status": "empty",
         }
         other = client.get(
             "/api/v1/labels/registered",

@@ -15,7 +15,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from app import people
 from app.pages.common import display_names, english, error_page, message
-from ledger.reasons import short_name
+from ledger.reasons import CHECKLIST_LABELS, short_name
 
 babel = Babel()
 csrf = CSRFProtect()
@@ -34,6 +34,12 @@ def _when(value: Any) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm") if value is not None else "—"
 
 
+def checklist_name(item: str, in_english: bool) -> str:
+    """A safety-checklist item's name (角阀, …); an unknown item as itself."""
+    names = CHECKLIST_LABELS.get(item)
+    return item if names is None else names[1 if in_english else 0]
+
+
 def init_app(app: Flask) -> None:
     """Install Babel, CSRF, logins and the pages' blueprints."""
     from app.api import api
@@ -43,6 +49,7 @@ def init_app(app: Flask) -> None:
         public,
         regulator,
         regulator_lists,
+        regulator_refused,
         regulator_registry,
         station,
     )
@@ -58,6 +65,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["msg"] = message
     app.jinja_env.filters["reason_name"] = lambda code: short_name(code, english=english())
+    app.jinja_env.filters["checklist_name"] = lambda item: checklist_name(item, english())
     app.context_processor(lambda: {"english": english(), **display_names()})
     for bp in (
         auth.bp,
@@ -66,6 +74,7 @@ def init_app(app: Flask) -> None:
         driver.bp,
         regulator.bp,
         regulator_lists.bp,
+        regulator_refused.bp,
         regulator_registry.bp,
     ):
         app.register_blueprint(bp)

@@ -40,22 +40,22 @@ class Paged:
     pages: int
 
 
-def _int_arg(name: str, default: int, upper: int) -> int:
+def int_arg(name: str, default: int, upper: int) -> int:
     text = request.args.get(name, "")
     return min(int(text), upper) if text.isdigit() and int(text) > 0 else default
 
 
-def _paged(listing: oversight.Listing[Any]) -> Paged:
+def paged_listing(listing: oversight.Listing[Any]) -> Paged:
     size = max(1, int(current_app.config["LIST_PAGE_SIZE"]))
     with db(write=False) as s:
         total = oversight.count(s, listing)
         pages = max(1, -(-total // size))
-        number = min(_int_arg("page", 1, 10**6), pages)
+        number = min(int_arg("page", 1, 10**6), pages)
         rows = oversight.page(s, listing, (number - 1) * size, size)
     return Paged(rows, (number - 1) * size + 1, total, number, pages)
 
 
-def _csv(
+def csv_response(
     name: str, header: Sequence[str], rows_of: Callable[[Session], Iterable[Sequence[Any]]]
 ) -> Response:
     """Every row as CSV, streamed in batches (no limit, nothing held in memory)."""
@@ -90,7 +90,7 @@ def _prefixed(first: str, rest: Iterator[str]) -> Iterator[str]:
 
 
 def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[str, Any]]:
-    days = _int_arg("days", 30, 3660)
+    days = int_arg("days", 30, 3660)
     reason = request.args.get("reason") or None
     if reason is not None and reason not in CATALOGUE:
         abort(404)
@@ -108,7 +108,7 @@ def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[s
 def blocked() -> Any:
     """The feed of refused fills, by reason and station."""
     listing, args = _blocked_listing()
-    paged = _paged(listing)
+    paged = paged_listing(listing)
     return render_template(
         "regulator/blocked.html", rows=paged.rows, paged=paged, catalogue=CATALOGUE, **args
     )
@@ -119,7 +119,7 @@ def blocked() -> Any:
 def blocked_csv() -> Response:
     """Every refused fill of the filter as CSV."""
     listing, _args = _blocked_listing()
-    return _csv(
+    return csv_response(
         "blocked-fills",
         ["occurred_at", "code", "station_id", "station", "reasons"],
         lambda s: (
@@ -132,7 +132,7 @@ def blocked_csv() -> Response:
 def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
     rt = runtime()
     now = rt.now()
-    days = _int_arg("days", stale_days() if kind == "stale" else 90, 3660)
+    days = int_arg("days", stale_days() if kind == "stale" else 90, 3660)
     if kind == "overdue":
         return oversight.overdue_listing(now.date()), days
     if kind == "expiring":
@@ -163,7 +163,7 @@ def cylinders(kind: str) -> Any:
     if kind not in LISTS:
         abort(404)
     listing, days = _listing(kind, _dialect())
-    paged = _paged(listing)
+    paged = paged_listing(listing)
     return render_template(
         "regulator/list.html",
         kind=kind,
@@ -183,7 +183,7 @@ def cylinders_csv(kind: str) -> Response:
         abort(404)
     listing, _days = _listing(kind, _dialect())
     if kind == "short-weight":
-        return _csv(
+        return csv_response(
             kind,
             ["occurred_at", "code", "station", "net_kg", "capacity_kg"],
             lambda s: (
@@ -191,7 +191,7 @@ def cylinders_csv(kind: str) -> Response:
                 for r in oversight.each(s, listing, CSV_BATCH)
             ),
         )
-    return _csv(
+    return csv_response(
         kind,
         ["code", "owner", "status", "next_inspection_due", "end_of_life", "last_event_at"],
         lambda s: (

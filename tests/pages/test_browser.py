@@ -172,6 +172,46 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
     assert kinds.count("dispatched") == 1 and kinds.count("delivered") == 1
 
 
+LEGACY_SCAN = """
+var scan = arguments[0], done = arguments[1];
+var req = indexedDB.open("cylinder-ledger", 1);
+req.onupgradeneeded = function () { req.result.createObjectStore("scans", { keyPath: "key" }); };
+req.onsuccess = function () {
+  var db = req.result, tx = db.transaction("scans", "readwrite");
+  tx.objectStore("scans").put(scan);
+  tx.oncomplete = function () { db.close(); done(true); };
+};
+"""
+
+
+def test_a_scan_queued_before_the_per_login_queues_is_uploaded(
+    client: Any, demo: Any, live_server: str, phone: Any
+) -> None:
+    code = register(client, demo)
+    fill(client, demo, code)
+    phone.get(f"{live_server}/login")  # the origin, before the driver page opens its queue
+    scan = {
+        "key": "0b9c5a52-4d7e-4c1e-9a53-6f1d2c3b4a59",
+        "code": code,
+        "type": "dispatched",
+        "payload": {"vehicle": demo["vehicles"]["a"]},
+        "occurred_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
+        "tries": 0,
+    }  # as the old page queued it: no actor
+    assert phone.execute_async_script(LEGACY_SCAN, scan)
+    browser_login(phone, live_server, demo, "driver_a")
+    _ready(phone, "#driver[data-ready]")
+    assert "已记录" in _wait_text(phone, "#results", "已记录")
+    assert [e["type"] for e in history(client, demo, code)].count("dispatched") == 1
+    actor = phone.find_element(By.ID, "driver").get_attribute("data-actor")
+    names = phone.execute_async_script(
+        "var done = arguments[0];"
+        "indexedDB.databases().then(function (d) {"
+        "  done(d.map(function (x) { return x.name; })); });"
+    )
+    assert names == [f"cylinder-ledger-actor-{actor}"]  # the legacy database is gone
+
+
 def _seed_lists(client: Any, demo: Any) -> None:
     """Rows for every list's screenshot: overdue, falling due soon, a public report."""
     today = dt.date.today()

@@ -192,5 +192,5 @@
 
   window.addEventListener("online", function () { delay = 2000; sync(); });
   root.dataset.ready = "1";
-  render().then(sync);
+  queue.adoptLegacy().catch(function () { return 0; }).then(render).then(sync);
 }());

@@ -2,12 +2,14 @@
 // fails or the page is closed. Each entry keeps its Idempotency-Key for every retry,
 // so the server records it once however often it is sent. Each logged-in person has a
 // queue of their own (one database per actor): on a shared phone, driver A's scans
-// wait for driver A and are never uploaded under driver B's login.
+// wait for driver A and are never uploaded under driver B's login. Scans queued before
+// that (in the one shared database "cylinder-ledger", with no actor) are adopted by the
+// first login that opens the page, so none is lost in the upgrade.
 /* exported ScanQueue */
 var ScanQueue = function (actor) {
   "use strict";
   if (!actor) { throw new Error("ScanQueue needs the logged-in actor"); }
-  var DB = "cylinder-ledger-actor-" + actor, STORE = "scans";
+  var DB = "cylinder-ledger-actor-" + actor, STORE = "scans", LEGACY = "cylinder-ledger";
 
   function open() {
     return new Promise(function (resolve, reject) {
@@ -31,6 +33,33 @@ var ScanQueue = function (actor) {
     });
   }
 
+  // The legacy database, or null if there is none (a first open is aborted, so this
+  // never creates it).
+  function openLegacy() {
+    return new Promise(function (resolve) {
+      var req = indexedDB.open(LEGACY);
+      req.onupgradeneeded = function (event) { if (event.oldVersion === 0) { req.transaction.abort(); } };
+      req.onsuccess = function () { resolve(req.result); };
+      req.onerror = function (event) { event.preventDefault(); resolve(null); };
+    });
+  }
+
+  function legacyScans(old) {
+    if (!old.objectStoreNames.contains(STORE)) { return Promise.resolve([]); }
+    return new Promise(function (resolve, reject) {
+      var req = old.transaction(STORE, "readonly").objectStore(STORE).getAll();
+      req.onsuccess = function () { resolve(req.result || []); };
+      req.onerror = function () { reject(req.error); };
+    });
+  }
+
+  function dropLegacy() {
+    return new Promise(function (resolve) {
+      var req = indexedDB.deleteDatabase(LEGACY);
+      req.onsuccess = req.onerror = req.onblocked = function () { resolve(); };
+    });
+  }
+
   function newKey() {
     if (window.crypto && crypto.randomUUID) { return crypto.randomUUID(); }
     var b = crypto.getRandomValues(new Uint8Array(16));
@@ -48,9 +77,22 @@ var ScanQueue = function (actor) {
     },
     update: function (scan) { return run("readwrite", function (s) { s.put(scan); }); },
     remove: function (key) { return run("readwrite", function (s) { s.delete(key); }); },
+    // Move the legacy database's scans (same keys, no actor) into this queue, then delete
+    // it; the legacy database is kept if the move fails. Resolves to how many moved.
+    adoptLegacy: function () {
+      return openLegacy().then(function (old) {
+        if (!old) { return 0; }
+        return legacyScans(old).then(function (rows) {
+          old.close();
+          var move = rows.length ? run("readwrite", function (s) { rows.forEach(function (r) { s.put(r); }); }) : null;
+          return Promise.resolve(move).then(dropLegacy).then(function () { return rows.length; });
+        }, function (err) { old.close(); throw err; });
+      });
+    },
     all: function () {
       return run("readonly", function (s) { return s.getAll(); }).then(function (rows) {
-        return (rows || []).filter(function (r) { return String(r.actor) === String(actor); }).sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
+        // No actor: adopted from the legacy queue (the server records it under this login).
+        return (rows || []).filter(function (r) { return r.actor == null || String(r.actor) === String(actor); }).sort(function (a, b) { return a.occurred_at < b.occurred_at ? -1 : 1; });
       });
     }
   };

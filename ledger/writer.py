@@ -159,10 +159,15 @@ def _register_server_key(session: Session, authority: Authority) -> None:
     """Make sure the key the server signs with is on record, once per process and database:
     after a key rotation the new key's events must verify (the audit looks keys up there)."""
     marker = (str(session.connection().engine.url), authority.server_key_id)
-    if marker not in _REGISTERED:
-        ensure_server_key(session, authority)
-        # Remembered only once it is committed: a rolled-back registration must be redone.
-        event.listen(session, "after_commit", lambda _s: _REGISTERED.add(marker), once=True)
+    in_this_transaction = session.info.setdefault("server_keys_ensured", set())
+    if marker in _REGISTERED or marker in in_this_transaction:
+        return
+    ensure_server_key(session, authority)
+    # Remembered for the process once it is committed (a rolled-back registration must be
+    # redone); until then for this transaction, so a long one (the demo's year) asks once.
+    in_this_transaction.add(marker)
+    event.listen(session, "after_commit", lambda _s: _REGISTERED.add(marker), once=True)
+    event.listen(session, "after_soft_rollback", lambda _s, _t: in_this_transaction.clear())
 
 
 def _sign(

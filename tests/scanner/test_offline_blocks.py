@@ -105,15 +105,3 @@ def test_a_check_queued_by_an_older_version_is_never_replayed_as_a_live_check(
     (item,) = rig.cache.all()
     assert item.status == "unrecordable"
     assert _checks_of(app, cyl["code"]) == 0
-
-
-def test_a_block_for_the_station_own_state_is_not_put_on_a_cylinder(
-    live: LiveServer, rig: Rig, client: Any, demo: dict[str, Any]
-) -> None:
-    cyl = register_cylinder(client, demo["tokens"]["enterprise_a"])
-    rig.station.start()
-    live.stop()
-    rig.clock.offset = dt.timedelta(hours=25)
-    outcome = rig.station.scan(cyl["qr"])
-    assert outcome.reasons[0]["code"] == "OFFLINE_CACHE_TOO_OLD"
-    assert rig.cache.all() == []  # it judges the station's cache, not the cylinder

@@ -126,6 +126,7 @@ def test_an_old_cache_is_not_trusted(
     outcome = rig.station.scan(cyl["qr"])
     assert not outcome.allowed and outcome.reasons[0]["code"] == "OFFLINE_CACHE_TOO_OLD"
     assert not rig.interlock.enabled
+    assert rig.cache.all() == []  # it judges the station's cache, not the cylinder: no record
 
 
 def test_a_malformed_answer_is_no_answer_and_a_fault_locks_the_scale(

@@ -6,13 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 from ledger.state import EventView, fold
+from tests.unit.test_transitions import REGISTRATION
 
 T0 = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
-REGISTRATION = {
-    "code": "ABC123", "owner": 1, "serial": "CQ2024001", "manufacturer": "金盾",
-    "manufactured_on": "2024-03-01", "model": "YSP35.5", "capacity_kg": 15.0, "tare_kg": 16.8,
-    "dual_phase": False, "last_inspected_on": None, "service_life_years": None,
-}  # fmt: skip
 FILL = {"station_id": 1, "gross_kg": 31.8, "tare_kg": 16.8, "net_kg": 15.0}
 
 

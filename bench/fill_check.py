@@ -11,8 +11,9 @@ chained and hashed as the service does, with their projection rows. 10 % of the 
 belong to enterprise B, so a check at station A blocks (NOT_OWNED) and writes its
 ``fill_blocked`` event. Then, in one process, ``--checks`` checks of random cylinders:
 
-- server-side: ``ledger.checks.fill_check`` in its own write transaction (what the view
-  does, commit included), for allowed and for blocked (writing) checks separately;
+- server-side: ``ledger.checks.fill_check`` as the view calls it (its write transaction,
+  commit included, with the reads beside it), for allowed and for blocked (writing) checks
+  separately;
 - over HTTP: ``POST /api/v1/fill-checks`` through Flask's test client (token lookup, input
   schema, JSON), integrate-after-write off.
 
@@ -48,7 +49,7 @@ from ledger.model import Cylinder, Event  # noqa: E402
 from ledger.model_rules import CylinderStateRow  # noqa: E402
 from ledger.params import Jurisdiction  # noqa: E402
 from ledger.state import CylinderState, EventView, apply, registered  # noqa: E402
-from ledger.store import transaction, upgrade  # noqa: E402
+from ledger.store import reads_beside, transaction, upgrade  # noqa: E402
 
 PG_DEFAULT = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_P99_MS = 10.0
@@ -214,9 +215,9 @@ def measure(app: Any, demo: dict[str, Any], loader: Loader, n: int, backend: str
         for i in range(n + 50):
             code = rng.choice(loader.codes[owner])
             t0 = time.perf_counter()
-            with transaction(rt.engine) as s:
+            with transaction(rt.engine) as s, reads_beside(s) as reads:  # as the API calls it
                 result = checks.fill_check(
-                    s, rt.authority, actor, station, code, rt.now(), rt.params
+                    s, rt.authority, actor, station, code, rt.now(), rt.params, reads=reads
                 )
             if i >= 50:
                 samples.append((time.perf_counter() - t0) * 1000)

@@ -11,23 +11,23 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, bindparam, insert, select, text
+from sqlalchemy import insert, text
 from sqlmodel import Session
 
-from ledger import codes, facts_db, projection, rules, writer
+from ledger import blocks, codes, facts_db, rules, scanned
 from ledger.authority import Authority
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.facts import EnterpriseView, LicenceView, StationView
 from ledger.ids import new_id
 from ledger.keys import public_bytes
-from ledger.model import Actor, Cylinder, Enterprise, Role
-from ledger.model_rules import CylinderStateRow, FillCheck, RetiredCode
+from ledger.model import Actor, Cylinder, Enterprise, Event, Role
+from ledger.model_rules import CylinderStateRow, FillCheck
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.service import current_state, idempotent_id
-from ledger.state import CylinderState, apply
+from ledger.state import CylinderState
 
 _CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
 _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
@@ -106,27 +106,68 @@ def fill_check(
     forged = scan.signature is not None and not codes.verify_code(
         scan.code, scan.signature, public_bytes(authority.registry)
     )
-    found = _resolve(reads, scan.code, params)
+    found = scanned.resolve(reads, scan.code, params)
     decision, owner = _decide(reads, at, found, scan.code, now, params, forged)
-    event_id = None
+    kept = _Kept(check_id, station.id, actor.id, scan.code, now)
+    event: Event | None = None
+    if found.head is not None and found.state is not None and not decision.allowed:
+        # PostgreSQL's one statement, if the chain's head is still where it was read (a
+        # retired code's chain head is read under the lock below).
+        payload = _block_payload(station.id, decision, scan.code)
+        row = kept.row(found.cylinder_id, decision, None)
+        written = blocks.at_once(
+            reads, authority, actor, found.head, found.state, payload, now, params, row
+        )
+        if written is not None:
+            return _answer(check_id, decision, scanned.moved(found, *written), owner)
     if found.state is not None and not decision.allowed:
         # A block is written on the chain: lock its head, and decide again should the
         # chain have moved since it was read (the answer must match what is recorded).
-        locked = _lock(session, found, params)
+        locked = scanned.lock(session, found, params)
         if locked.seq != found.seq:
             found = locked
             decision, owner = _decide(session, at, found, scan.code, now, params, forged)
         if not decision.allowed:
-            payload = {"station_id": station.id, "reasons": list(decision.codes), "scan": scan.code}
-            found, event_id = _record_block(session, authority, actor, found, payload, now, params)
+            assert found.state is not None and found.head is not None
+            payload = _block_payload(station.id, decision, scan.code)
+            event, after = blocks.on_locked_head(
+                session, authority, actor, found.head, found.state, payload, now, params
+            )
+            found = scanned.moved(found, event, after)
     keep = _keeper(session, reads) if decision.allowed else session
-    row = {
-        "id": check_id, "cylinder_id": found.cylinder_id, "station_id": station.id,
-        "actor_id": actor.id, "code": scan.code, "allowed": decision.allowed,
-        "decision": json.dumps(decision.to_dict(), ensure_ascii=False),
-        "event_id": event_id, "checked_at": now,
-    }  # fmt: skip
+    row = kept.row(found.cylinder_id, decision, event.id if event is not None else None)
     keep.connection().execute(_INSERT_CHECK, row)
+    return _answer(check_id, decision, found, owner)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What every ``fill_checks`` row of one check holds besides its outcome."""
+
+    check_id: str
+    station_id: int
+    actor_id: int | None
+    code: str
+    checked_at: dt.datetime
+
+    def row(
+        self, cylinder_id: str | None, decision: rules.Decision, event_id: str | None
+    ) -> dict[str, Any]:
+        return {
+            "id": self.check_id, "cylinder_id": cylinder_id, "station_id": self.station_id,
+            "actor_id": self.actor_id, "code": self.code, "allowed": decision.allowed,
+            "decision": json.dumps(decision.to_dict(), ensure_ascii=False),
+            "event_id": event_id, "checked_at": self.checked_at,
+        }  # fmt: skip
+
+
+def _block_payload(station_id: int, decision: rules.Decision, code: str) -> dict[str, Any]:
+    return {"station_id": station_id, "reasons": list(decision.codes), "scan": code}
+
+
+def _answer(
+    check_id: str, decision: rules.Decision, found: scanned.Found, owner: EnterpriseView | None
+) -> CheckResult:
     header = None
     if found.head is not None and found.registered_at is not None and not found.retired:
         owner_name = owner.name if owner is not None else None
@@ -137,7 +178,7 @@ def fill_check(
 def _decide(
     session: Session,
     at: tuple[StationView, list[LicenceView]],
-    found: Found,
+    found: scanned.Found,
     code: str,
     now: dt.datetime,
     params: Jurisdiction,
@@ -180,105 +221,12 @@ def _keeper(session: Session, reads: Session) -> Session:
     return session
 
 
-@dataclass(frozen=True)
-class Found:
-    """What a scanned code names, as read: its cylinder, state and chain head (a retired
-    code names its cylinder, but is no longer its code)."""
-
-    cylinder_id: str | None = None
-    state: CylinderState | None = None
-    head: writer.ChainHead | None = None
-    registered_at: dt.datetime | None = None
-    retired: bool = False
-    owner: tuple[int, str, bool] | None = None  # the owner's registry row, read with the head
-
-    @property
-    def seq(self) -> int | None:
-        """The position of the chain's head when it was read."""
-        return None if self.head is None else self.head.head_seq
-
-
-def _head_and_state(where: ColumnElement[bool], *, lock: bool) -> Executable:
-    """The cylinder's chain head and projected state in one round trip; an allowing check
-    only reads it, a blocking one reads it again under the head's row lock."""
-    c, e = _CYLINDERS.c, _ENTERPRISES.c
-    query = (
-        select(c.id, c.owner_id, c.head_seq, c.head_hash, c.registered_at, _STATES.c.state)
-        .add_columns(e.id, e.name, e.blacklisted)  # the owner: no second look-up
-        .select_from(
-            _CYLINDERS.outerjoin(_STATES, _STATES.c.cylinder_id == c.id).outerjoin(
-                _ENTERPRISES, e.id == c.owner_id
-            )
-        )
-        .where(where)
-    )
-    return query.with_for_update(of=_CYLINDERS) if lock else query
-
-
-_BY_CODE = _head_and_state(_CYLINDERS.c.code == bindparam("key"), lock=False)
-_BY_ID_LOCKED = _head_and_state(_CYLINDERS.c.id == bindparam("key"), lock=True)
-
-
-def _resolve(session: Session, code: str, params: Jurisdiction) -> Found:
-    """What a scanned code names, read without locks."""
-    found = _read(session, _BY_CODE, code, params)
-    if found.head is not None:
-        return found
-    retired = session.get(RetiredCode, code)
-    if retired is None:
-        return Found()
-    state = current_state(session, retired.cylinder_id, params)
-    return Found(retired.cylinder_id, state, retired=True)
-
-
-def _lock(session: Session, found: Found, params: Jurisdiction) -> Found:
-    """``found`` read again with its cylinder's head locked."""
-    assert found.cylinder_id is not None
-    locked = _read(session, _BY_ID_LOCKED, found.cylinder_id, params)
-    return replace(locked, retired=found.retired)
-
-
-def _read(session: Session, query: Executable, key: str, params: Jurisdiction) -> Found:
-    row = session.connection().execute(query, {"key": key}).first()
-    if row is None:
-        return Found()
-    head = writer.ChainHead(*row[:4])
-    state = (
-        CylinderState.from_dict(json.loads(row[5]))
-        if row[5] is not None
-        else current_state(session, head.id, params)
-    )
-    owner = None if row[6] is None else (row[6], row[7], row[8])
-    return Found(head.id, state, head, row[4], owner=owner)
-
-
 def _previous_station(
     session: Session, state: CylinderState, station: StationView
 ) -> StationView | None:
     if state.last_scan_station is None or state.last_scan_station == station.id:
         return None
     return facts_db.station_alone(session, state.last_scan_station)  # its place, not licences
-
-
-def _record_block(
-    session: Session,
-    authority: Authority,
-    actor: Actor,
-    found: Found,
-    payload: dict[str, Any],
-    now: dt.datetime,
-    params: Jurisdiction,
-) -> tuple[Found, str]:
-    """Write the ``fill_blocked`` event of a refused check on the locked head: what the
-    cylinder is after it, and the event's id."""
-    assert found.state is not None and found.head is not None
-    event = writer.append(
-        session, authority, actor, found.head, "fill_blocked", payload, now, now, new_id(), None
-    )
-    after = apply(found.state, projection.view(event), params.fill_tolerance_kg)
-    projection.save(session, after, params, new=False)
-    head = found.head._replace(head_seq=event.seq, head_hash=event.hash)
-    return replace(found, state=after, head=head), event.id
 
 
 def _replay(

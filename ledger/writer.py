@@ -64,6 +64,31 @@ def append(
     signature: bytes | None,
 ) -> Event:
     """Sign, hash and store one event at the head of its cylinder's chain, queued for the log."""
+    if signature is None:
+        _register_server_key(session, authority)
+    event = seal_event(
+        authority, actor, cylinder, event_type, payload, occurred_at, now, event_id, signature
+    )
+    _write(session, event)
+    if isinstance(cylinder, Cylinder):  # a loaded row: keep it in step without an UPDATE
+        set_committed_value(cylinder, "head_seq", event.seq)
+        set_committed_value(cylinder, "head_hash", event.hash)
+    return event
+
+
+def seal_event(
+    authority: Authority,
+    actor: Actor,
+    cylinder: Cylinder | ChainHead,
+    event_type: str,
+    payload: Mapping[str, Any],
+    occurred_at: dt.datetime,
+    now: dt.datetime,
+    event_id: str,
+    signature: bytes | None,
+) -> Event:
+    """The event that ``append`` stores, signed and hashed on ``cylinder``'s head: not
+    written (the caller writes it, on that head only, and has the server key on record)."""
     assert actor.id is not None
     station = payload.get("station_id") if event_type in ("filled", "fill_blocked") else None
     site = payload.get("customer_id") if event_type in _SITE_EVENTS else None
@@ -81,16 +106,9 @@ def append(
         key_id="",
         payload_json=payload_text(payload),
     )
-    if signature is None:
-        _register_server_key(session, authority)
     fields, signature = _sign(actor, authority, fields, signature)
     assert fields.payload_json is not None
-    event = seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
-    _write(session, event)
-    if isinstance(cylinder, Cylinder):  # a loaded row: keep it in step without an UPDATE
-        set_committed_value(cylinder, "head_seq", event.seq)
-        set_committed_value(cylinder, "head_hash", event.hash)
-    return event
+    return seal(fields, signature, seq=cylinder.head_seq + 1, payload_text=fields.payload_json)
 
 
 _EVENTS = Event.__table__  # type: ignore[attr-defined]
@@ -153,6 +171,11 @@ def _write(session: Session, event: Event) -> None:
 
 
 _REGISTERED: set[tuple[str, str]] = set()  # (database, key id) known to be in signing_keys
+
+
+def server_key_on_record(session: Session, authority: Authority) -> bool:
+    """Whether this process has seen the server key committed in this database."""
+    return (str(session.connection().engine.url), authority.server_key_id) in _REGISTERED
 
 
 def _register_server_key(session: Session, authority: Authority) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import checks, registry
+from ledger import checks, registry, scanned
 from ledger.model import Cylinder, Event
 from ledger.model_rules import FillCheck
 from ledger.store import reads_beside, transaction
@@ -29,15 +29,15 @@ def stale_read(monkeypatch: pytest.MonkeyPatch, app: Any) -> Any:
 
     def arrange(code: str, change: Any) -> None:
         with transaction(rt.engine, write=False) as s:
-            stale = checks._resolve(s, code, rt.params)
+            stale = scanned.resolve(s, code, rt.params)
         change()  # committed by another request after the check read the cylinder
-        real = checks._resolve
+        real = scanned.resolve
 
-        def once(session: Any, scanned: str, params: Any) -> Any:
-            monkeypatch.setattr(checks, "_resolve", real)
+        def once(session: Any, code: str, params: Any) -> Any:
+            monkeypatch.setattr(scanned, "resolve", real)
             return stale
 
-        monkeypatch.setattr(checks, "_resolve", once)
+        monkeypatch.setattr(scanned, "resolve", once)
 
     return arrange
 

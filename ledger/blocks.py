@@ -1,0 +1,147 @@
+"""Recording a refused fill check: its ``fill_blocked`` event, the state after it, the check.
+
+Two ways, with the same records. ``on_locked_head`` appends on a chain head the caller has
+locked, in the caller's transaction (SQLite; or when the chain moved under a first read).
+``at_once`` is PostgreSQL's fast path: the event, its log queue entry, the chain head, the
+projected state and the ``fill_checks`` row in one statement, guarded by the head it was
+decided on (compare and swap): if the chain moved since it was read, the statement writes
+nothing and the caller decides again under the lock. On the autocommit connection beside a
+transaction (``store.reads_beside``) the statement is a transaction of its own: one round
+trip instead of BEGIN, a lock, four writes and COMMIT. The refused check is the one that
+writes, and the one the nozzle waits for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Executable, bindparam, cast, func, insert, select, update
+from sqlmodel import Session
+
+from ledger import projection, writer
+from ledger.authority import Authority
+from ledger.ids import new_id
+from ledger.model import Actor, Cylinder, Event, LogPending
+from ledger.model_rules import CylinderStateRow, FillCheck
+from ledger.params import Jurisdiction
+from ledger.state import CylinderState, apply
+
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+_PENDING = LogPending.__table__  # type: ignore[attr-defined]
+_CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
+_STATES = CylinderStateRow.__table__  # type: ignore[attr-defined]
+_CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = tuple(Event.model_fields)
+_CHECK_COLUMNS = tuple(FillCheck.model_fields)
+_STATE_COLUMNS = ("status", "seq", "next_inspection_due", "end_of_life", "last_event_at", "state")
+
+Written = tuple[Event, CylinderState]  # the fill_blocked event and the state after it
+
+
+def on_locked_head(
+    session: Session,
+    authority: Authority,
+    actor: Actor,
+    head: writer.ChainHead,
+    state: CylinderState,
+    payload: Mapping[str, Any],
+    now: dt.datetime,
+    params: Jurisdiction,
+) -> Written:
+    """Append the ``fill_blocked`` event on a head locked in ``session``, and project it
+    (the ``fill_checks`` row is the caller's)."""
+    event = writer.append(
+        session, authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
+    )
+    after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    projection.save(session, after, params, new=False)
+    return event, after
+
+
+def at_once(
+    where: Session,
+    authority: Authority,
+    actor: Actor,
+    head: writer.ChainHead,
+    state: CylinderState,
+    payload: Mapping[str, Any],
+    now: dt.datetime,
+    params: Jurisdiction,
+    check: dict[str, Any],
+) -> Written | None:
+    """Everything a refused check records, in one PostgreSQL statement in ``where`` (a
+    transaction, or the autocommit session beside one), on the condition that the chain's
+    head is still ``head``.
+
+    None, with nothing written, when it is not (or when this process has not yet seen the
+    server key on record, which ``on_locked_head`` registers): the caller then takes the
+    locked way. ``check`` is the ``fill_checks`` row; its ``event_id`` is filled in here.
+    """
+    conn = where.connection()
+    if conn.dialect.name != "postgresql" or not writer.server_key_on_record(where, authority):
+        return None
+    event = writer.seal_event(
+        authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
+    )
+    after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    row = projection.state_row(after, params)
+    values = {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS}
+    values.update({f"s_{c}": row[c] for c in _STATE_COLUMNS})
+    values.update({f"c_{c}": v for c, v in {**check, "event_id": event.id}.items()})
+    values["prev_seq"] = head.head_seq
+    moved = conn.execute(_AT_ONCE, values).scalar_one()
+    return (event, after) if moved else None
+
+
+def _typed(table: Any, prefix: str, columns: tuple[str, ...]) -> list[Any]:
+    """Bind parameters cast to their columns' types (an INSERT … SELECT infers none)."""
+    return [cast(bindparam(f"{prefix}{c}"), table.c[c].type).label(c) for c in columns]
+
+
+def _at_once_statement() -> Executable:
+    """The statement of ``at_once``, built once: every write hangs on ``moved``, the chain
+    head moved from the expected position, so nothing is written when it had moved on."""
+    c = _CYLINDERS.c
+    moved = (
+        update(_CYLINDERS)
+        .where(c.id == bindparam("e_cylinder_id"), c.head_seq == bindparam("prev_seq"))
+        .values(head_seq=bindparam("e_seq"), head_hash=bindparam("e_hash"))
+        .returning(c.id)
+        .cte("moved")
+    )
+    event = select(*_typed(_EVENTS, "e_", _EVENT_COLUMNS)).select_from(moved)
+    ins = (
+        insert(_EVENTS)
+        .from_select(list(_EVENT_COLUMNS), event)
+        .returning(_EVENTS.c.id, _EVENTS.c.hash)
+        .cte("ins")
+    )
+    queued = insert(_PENDING).from_select(["event_id", "event_hash"], select(ins)).cte("queued")
+    projected = (
+        update(_STATES)
+        .where(_STATES.c.cylinder_id.in_(select(moved.c.id)))
+        .values({s: bindparam(f"s_{s}") for s in _STATE_COLUMNS})
+        .cte("projected")
+    )
+    # The check's row hangs on ``moved`` too, by a WHERE: it selects from no table.
+    checked = (
+        insert(_CHECKS)
+        .from_select(
+            list(_CHECK_COLUMNS),
+            select(*_typed(_CHECKS, "c_", _CHECK_COLUMNS)).where(select(moved.c.id).exists()),
+        )
+        .cte("checked")
+    )
+    return (
+        select(func.count())
+        .select_from(moved)
+        .add_cte(ins)
+        .add_cte(queued)
+        .add_cte(projected)
+        .add_cte(checked)
+    )
+
+
+_AT_ONCE = _at_once_statement()

@@ -146,7 +146,7 @@ def _clone_sql(conn: Any) -> list[str]:
 
 def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
     """Capture the statements of the pages' read models and EXPLAIN each one."""
-    from ledger import checks, oversight, sweeps, trace
+    from ledger import checks, daily, oversight, sweeps, trace
     from ledger.note import verifier_from_key, verifier_key_for
 
     rt = app.extensions["ledger"]
@@ -159,7 +159,9 @@ def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
         "overdue": lambda s: oversight.overdue(s, now.date()),
         "expiring": lambda s: oversight.expiring(s, now.date(), rt.params),
         "stale": lambda s: oversight.stale(s, now, 90),
-        "per_day": lambda s: oversight.per_day(s, ("filled",), now - dt.timedelta(days=60)),
+        "per_day": lambda s: daily.per_day(
+            s, ("filled",), now - dt.timedelta(days=60), "Asia/Shanghai"
+        ),
         "trace": lambda s: trace.trace(s, code, verifier, rt.authority.origin),
         "expiry_sweep": lambda s: sweeps.expiry_sweep(s, now.date(), now),
         "fill_check": lambda s: checks.fill_check(

@@ -280,19 +280,3 @@ def short_weight(
     """The newest ``limit`` of ``short_weight_listing``."""
     dialect = session.get_bind().dialect.name
     return page(session, short_weight_listing(since, params, dialect), 0, limit)
-
-
-def per_day(
-    session: Session, types: tuple[str, ...], since: dt.datetime
-) -> dict[str, dict[str, int]]:
-    """Events of each type per UTC day since a time: {type: {"YYYY-MM-DD": n}}."""
-    day = func.date(col(Event.occurred_at))
-    query = (
-        select(col(Event.type), day, func.count())
-        .where(col(Event.type).in_(types), col(Event.occurred_at) >= since)
-        .group_by(col(Event.type), day)
-    )
-    out: dict[str, dict[str, int]] = {t: {} for t in types}
-    for kind, when, count in session.execute(query):
-        out[kind][str(when)[:10]] = int(count)
-    return out

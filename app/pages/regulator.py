@@ -21,6 +21,7 @@ from flask_babel import gettext as _
 from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
 from app.people import roles_required
 from app.runtime import runtime
+from ledger import daily as daily_counts
 from ledger import epcis, log, oversight, public_reports, trace
 from ledger.audit import audit
 from ledger.errors import LedgerError
@@ -86,12 +87,11 @@ def index() -> Any:
 @roles_required(REGULATORS)
 def charts() -> Any:
     """The charts' data: fills, blocks and deliveries per day, blocks by reason."""
-    now = runtime().now()
-    since = now - dt.timedelta(days=CHART_DAYS)
+    zone = current_app.config["BABEL_DEFAULT_TIMEZONE"]  # the regulator's days, not UTC's
+    since, days = daily_counts.window(runtime().now(), CHART_DAYS, zone)
     with db(write=False) as s:
-        daily = oversight.per_day(s, ("filled", "fill_blocked", "delivered"), since)
+        daily = daily_counts.per_day(s, ("filled", "fill_blocked", "delivered"), since, zone)
         by_reason, _stations = oversight.blocked_summary(s, since)
-    days = [(since + dt.timedelta(days=i + 1)).date().isoformat() for i in range(CHART_DAYS)]
     return {
         "days": days,
         "series": {kind: [daily[kind].get(d, 0) for d in days] for kind in daily},

@@ -15,7 +15,10 @@ from ledger import log
 from ledger.store import current_revision, transaction, upgrade
 
 # The names of app.jobs.JOBS (not imported here: the web workers need no scheduler).
-JOB_NAMES = ("integrate", "expiry_sweep", "stale_report", "audit", "partitions", "purge_reports")
+JOB_NAMES = (
+    "integrate", "expiry_sweep", "stale_report", "audit", "requested_audit", "partitions",
+    "purge_reports",
+)  # fmt: skip
 
 db_cli = AppGroup("db", help="Database schema.")
 demo_cli = AppGroup("demo", help="Demo data.")

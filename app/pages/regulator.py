@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from pathlib import Path
 from typing import Any
 
 from flask import (
@@ -17,13 +16,14 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_login import current_user
 
+from app import audits
 from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
 from app.people import roles_required
 from app.runtime import runtime
+from ledger import audit_requests, epcis, log, oversight, public_reports, trace
 from ledger import daily as daily_counts
-from ledger import epcis, log, oversight, public_reports, trace
-from ledger.audit import audit
 from ledger.errors import LedgerError
 from ledger.model import Enterprise, Role
 from ledger.note import verifier_from_key, verifier_key_for
@@ -41,10 +41,6 @@ def stale_days() -> int:
 
 def _verifier() -> Any:
     return verifier_from_key(verifier_key_for(runtime().authority.server))
-
-
-def _audit_file() -> Path:
-    return Path(current_app.instance_path) / "last_audit.json"
 
 
 @bp.get("/")
@@ -70,14 +66,15 @@ def index() -> Any:
             "checkpoint_at": checkpoint.created_at if checkpoint else None,
             "root": checkpoint.root.hex() if checkpoint else None,
         }
-    path = _audit_file()
-    last_audit = json.loads(path.read_text()) if path.exists() else None
+        asked = audit_requests.pending(s)
+    last_audit = audits.last_verdict(current_app.instance_path)
     return render_template(
         "regulator/index.html",
         counts=counts,
         stale_days=stale_days(),
         ledger=ledger_status,
         last_audit=last_audit,
+        audit_asked_at=asked.started_at if asked is not None else None,
         by_reason=by_reason.most_common(),
         by_station=by_station.most_common(),
     )
@@ -110,20 +107,28 @@ def charts() -> Any:
 @bp.post("/audit")
 @roles_required(REGULATORS)
 def run_audit() -> Any:
-    """Recompute every chain and the whole tree now; keep the verdict for the overview."""
+    """Audit every chain, the whole tree and the projection: at once on a small ledger;
+    on a larger one, asked of the scheduler, which runs it in the background (minutes)."""
     rt = runtime()
-    report = audit(rt.engine, _verifier(), rt.authority.origin, workers=1)
-    verdict = {
-        "at": rt.now().isoformat(),
-        "ok": report.ok,
-        "events": report.events,
-        "checkpoints": report.checkpoints,
-        "first_bad": report.first(),
-    }
-    _audit_file().write_text(json.dumps(verdict, ensure_ascii=False))
+    with db(write=False) as s:
+        size = log.log_state(s).size
+    if size > current_app.config["AUDIT_IN_REQUEST_MAX_EVENTS"]:
+        with db() as s:
+            asked = audit_requests.request(s, current_user.actor.name, rt.now())
+        flash(
+            _("Audit requested: the scheduler runs it in the background; this page shows "
+              "the verdict when it is done.")
+            if asked
+            else _("An audit is already requested and waiting for the scheduler."),
+            "info",
+        )  # fmt: skip
+        return redirect(url_for("regulator.index"))
+    verdict = audits.run_and_keep(rt, current_app.instance_path)
     flash(
-        _("Audit passed.") if report.ok else _("Audit FAILED: %(bad)s", bad=report.first()),
-        "info" if report.ok else "error",
+        _("Audit passed.")
+        if verdict["ok"]
+        else _("Audit FAILED: %(bad)s", bad=verdict["first_bad"] or ""),
+        "info" if verdict["ok"] else "error",
     )
     return redirect(url_for("regulator.index"))
 

@@ -1,0 +1,53 @@
+"""The regulator's audit button: on a small ledger it audits in the request; on a larger
+one it asks the scheduler, which runs the audit in the background once, and the overview
+shows the request until the verdict replaces it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from app import jobs
+from tests.pages.conftest import csrf_of
+
+
+def _press(regulator: Any) -> str:
+    csrf = csrf_of(regulator.get("/regulator/").get_data(as_text=True))
+    resp = regulator.post("/regulator/audit", data={"csrf_token": csrf}, follow_redirects=True)
+    assert resp.status_code == 200
+    return str(resp.get_data(as_text=True))
+
+
+def _verdict(app: Any) -> Any:
+    path = Path(app.instance_path) / "last_audit.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def test_a_large_ledger_is_audited_by_the_scheduler_once(
+    app: Any, as_person: Any, client: Any, demo: Any
+) -> None:
+    app.config["AUDIT_IN_REQUEST_MAX_EVENTS"] = 0  # every ledger is "large"
+    regulator = as_person("regulator")
+    html = _press(regulator)
+    assert "已请求审计" in html and 'id="audit-asked"' in html
+    assert _verdict(app) is None  # nothing ran in the request
+    assert "已有一次审计请求" in _press(regulator)  # pressed again: still one request
+
+    ran = jobs.requested_audit(app)
+    assert ran["status"] == "done" and ran["requested"] is True and ran["ok"] is True
+    verdict = _verdict(app)
+    assert verdict["ok"] is True and verdict["projection_checked"] is True
+    assert verdict["events"] > 0
+    html = regulator.get("/regulator/").get_data(as_text=True)
+    assert 'id="audit-asked"' not in html and "通过" in html
+
+    assert jobs.requested_audit(app)["requested"] is False  # run once, not again
+
+
+def test_a_small_ledger_is_audited_in_the_request(app: Any, as_person: Any) -> None:
+    html = _press(as_person("regulator"))
+    assert "审计通过" in html or "Audit passed" in html
+    verdict = _verdict(app)
+    assert verdict["ok"] is True and verdict["projection_checked"] is True
+    assert jobs.requested_audit(app)["requested"] is False

@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from ledger import blocks, codes, facts_db, rules, scanned
@@ -28,6 +28,7 @@ from ledger.model_rules import CylinderStateRow, FillCheck
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.service import current_state, idempotent_id
 from ledger.state import CylinderState
+from ledger.store import without_waiting_for_disk
 
 _CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
 _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
@@ -217,7 +218,7 @@ def _keeper(session: Session, reads: Session) -> Session:
         return session
     if reads is not session:
         return reads
-    session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+    without_waiting_for_disk(session)
     return session
 
 

@@ -181,6 +181,15 @@ def _deferred(engine: Engine) -> Engine:
     return engine.execution_options(sqlite_begin="DEFERRED")
 
 
+def without_waiting_for_disk(session: Session) -> None:
+    """Commit this PostgreSQL transaction without waiting for its WAL to reach the disk
+    (``synchronous_commit`` off, for this transaction alone): for rows a crash may lose
+    without losing a record, as a retry redoes them. SQLite (WAL, synchronous NORMAL) never
+    waits for the disk at COMMIT anyway."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
 def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
     """Hold a PostgreSQL advisory lock until the transaction ends; False if busy and not waiting.
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
-from ledger import codes, facts_db, rules
+from ledger import codes, facts_db, projection, rules
 from ledger.errors import Forbidden, Invalid, NotFound
 from ledger.facts import StationView
 from ledger.model import Actor, Cylinder, Enterprise, Role
@@ -103,10 +103,12 @@ def _filled(req: Request) -> Gate:
     if net > req.state.capacity_kg + req.params.fill_tolerance_kg:
         out.warnings.append(reason("OVERFILLED", net))
     if p.get("offline"):
-        # It happened: recorded whatever the verdict, which is judged as of the fill and
-        # reported to the regulator when it would have blocked (an offline conflict).
-        decision = rules.fill_check(req.state, station, _owner(req), _offline_time(req),
-                                    req.params)  # fmt: skip
+        # It happened: recorded whatever the verdict, which is judged as of the fill, on
+        # the cylinder as it then was, and reported to the regulator when it would have
+        # blocked (an offline conflict). A time before its registration: as it is now.
+        at = _offline_time(req)
+        then = projection.fold_as_of(req.session, req.state.cylinder_id, at, req.params)
+        decision = rules.fill_check(then or req.state, station, _owner(req), at, req.params)
         out.offline_conflict = None if decision.allowed else decision
         return out
     if not _recent_allowing_check(req, station.id):

@@ -7,6 +7,7 @@ events (after a change of jurisdiction parameters, or to prove the projection ri
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 
@@ -80,6 +81,18 @@ def history_views(session: Session, cylinder_id: str) -> Iterator[EventView]:
 def fold_from_events(session: Session, cylinder_id: str, params: Jurisdiction) -> CylinderState:
     """A cylinder's state recomputed from its events alone."""
     return fold.fold(cylinder_id, history_views(session, cylinder_id), params.fill_tolerance_kg)
+
+
+def fold_as_of(
+    session: Session, cylinder_id: str, at: dt.datetime, params: Jurisdiction
+) -> CylinderState | None:
+    """A cylinder's state as the events that had occurred by ``at`` leave it (in chain
+    order, late offline records included): what an offline record is judged on. None when
+    ``at`` is before its registration."""
+    views = [v for v in history_views(session, cylinder_id) if v.occurred_at <= at]
+    if not views or views[0].type != "registered":
+        return None
+    return fold.fold(cylinder_id, views, params.fill_tolerance_kg)
 
 
 def rebuild(session: Session, params: Jurisdiction) -> int:

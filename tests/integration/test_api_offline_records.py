@@ -183,3 +183,28 @@ def test_a_check_blocked_offline_is_recorded_on_any_enterprises_cylinder(client,
     assert resp.status_code == 201, resp.get_json()
     last = flows.history(client, demo, theirs)[-1]
     assert last["type"] == "fill_blocked" and last["station"] == demo["stations"]["a"]
+
+
+def _times(client: Any, demo: Any, code: str) -> list[dt.datetime]:
+    return [dt.datetime.fromisoformat(e["occurred_at"]) for e in flows.history(client, demo, code)]
+
+
+def _between(a: dt.datetime, b: dt.datetime) -> str:
+    return (a + (b - a) / 2).isoformat()
+
+
+def test_a_hold_placed_after_an_offline_fill_is_no_conflict_of_that_fill(client, demo):
+    code = flows.register(client, demo)
+    flows.event(client, demo, code, "regulator", "held", {"reason": "抽查"})
+    registered, held = _times(client, demo, code)
+    # Filled offline before the hold, uploaded after it: legal when it happened.
+    assert conflict(offline_fill(client, demo, code, _between(registered, held))) == []
+
+
+def test_an_offline_fill_during_a_hold_since_released_is_a_conflict(client, demo):
+    code = flows.register(client, demo)
+    flows.event(client, demo, code, "regulator", "held", {"reason": "抽查"})
+    flows.event(client, demo, code, "regulator", "released", {})
+    _, held, released = _times(client, demo, code)
+    # Filled offline while held, uploaded once released: the regulator hears of it.
+    assert conflict(offline_fill(client, demo, code, _between(held, released))) == ["HELD"]

@@ -161,7 +161,7 @@ def append_event(
         raise Invalid("occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)")
     if occurred_at > now + MAX_CLOCK_SKEW:
         raise Invalid("occurred_at is in the future")
-    cylinder = writer.lock_head(session, code)
+    cylinder = writer.lock_head_for(session, code, event_type)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
     if event_id is not None:

@@ -56,6 +56,8 @@ def snapshot(
         str(i): EnterpriseView(i, name, blacklisted, facts_db.gas_licences(known[i])).to_dict()
         for i, name, blacklisted in rows
     }
+    retired_rows = session.execute(select(col(RetiredCode.code), col(RetiredCode.cylinder_id)))
+    retired: dict[str, str] = {code: cylinder for code, cylinder in retired_rows}
     return {
         "generated_at": now.isoformat(),
         "station": station.to_dict(),
@@ -64,5 +66,8 @@ def snapshot(
         "registry_key": base64.b64encode(public_bytes(authority.registry)).decode(),
         "cylinders": [json.loads(text) for text in session.execute(own).scalars()],
         "deny": sorted(session.execute(deny).scalars()),
-        "retired_codes": sorted(session.execute(select(col(RetiredCode.code))).scalars()),
+        "retired_codes": sorted(retired),
+        # Which cylinder each retired code named: a station that blocked a retired label
+        # offline records the attempt on that cylinder's chain when it reconnects.
+        "retired_cylinders": retired,
     }

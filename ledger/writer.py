@@ -21,6 +21,7 @@ from ledger.errors import Invalid, NotFound
 from ledger.events import ZERO_HASH, EventFields, payload_text, signing_message
 from ledger.keys import device_key_id, verify_ed25519
 from ledger.model import Actor, Cylinder, Event, LogPending
+from ledger.model_rules import RetiredCode
 
 _SITE_EVENTS = ("delivered", "returned", "delivery_blocked")
 
@@ -37,6 +38,20 @@ class ChainHead(NamedTuple):
 def lock_head(session: Session, code: str) -> ChainHead:
     """Lock the cylinder's row (PostgreSQL) and read its chain head: appends never fork."""
     return _lock(session, _LOCK_BY_CODE, code, f"no cylinder with code {code}")
+
+
+def lock_head_for(session: Session, code: str, event_type: str) -> ChainHead:
+    """``lock_head`` of the chain an event on ``code`` goes on. A code retired by
+    relabelling names no cylinder any more, except for a station's record of a fill it
+    blocked on that old label (evidence of the attempt): that goes on the cylinder's chain.
+    """
+    try:
+        return lock_head(session, code)
+    except NotFound:
+        retired = session.get(RetiredCode, code) if event_type == "fill_blocked" else None
+        if retired is None:
+            raise
+        return lock_head_by_id(session, retired.cylinder_id)
 
 
 def lock_head_by_id(session: Session, cylinder_id: str) -> ChainHead:

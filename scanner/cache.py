@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cylinders (code TEXT PRIMARY KEY, state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS deny (code TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS retired (code TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS retired_cylinders (code TEXT PRIMARY KEY, cylinder_id TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     idempotency_key TEXT NOT NULL UNIQUE,
@@ -108,6 +109,11 @@ class StationCache:
                 "INSERT OR IGNORE INTO retired VALUES (?)",
                 [(c,) for c in doc.get("retired_codes", [])],
             )
+            db.execute("DELETE FROM retired_cylinders")
+            db.executemany(
+                "INSERT OR IGNORE INTO retired_cylinders VALUES (?, ?)",
+                list(doc.get("retired_cylinders", {}).items()),
+            )
             db.execute("COMMIT")
 
     def meta(self, key: str) -> str | None:
@@ -149,6 +155,14 @@ class StationCache:
         with self._db() as db:
             row = db.execute("SELECT 1 FROM retired WHERE code = ?", (code,)).fetchone()
             return row is not None
+
+    def retired_cylinder(self, code: str) -> str | None:
+        """The id of the cylinder a retired code named, when the server said so."""
+        with self._db() as db:
+            row = db.execute(
+                "SELECT cylinder_id FROM retired_cylinders WHERE code = ?", (code,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     # --- the outbox --------------------------------------------------------------
 

@@ -164,9 +164,13 @@ class Uplink:
 
     def _attach_cylinder(self, item: Outgoing) -> Outgoing:
         """An offline block of a code the cache did not hold: the server's cylinder id
-        (part of the signed claim) is learnt now, the event signed as of its original
-        time; ``Refused`` 404 when the server has no such cylinder."""
-        body = {**item.body, "cylinder": str(self.client.cylinder(item.code)["id"])}
+        (part of the signed claim) is learnt now (a retired code's from the cache), the
+        event signed as of its original time; ``Refused`` 404 when the server has no such
+        cylinder."""
+        cylinder = self.cache.retired_cylinder(item.code)  # a dead label: its cylinder
+        if cylinder is None:
+            cylinder = str(self.client.cylinder(item.code)["id"])
+        body = {**item.body, "cylinder": cylinder}
         if self.can_sign:
             body["signature"] = self.sign(item.code, body)
         self.cache.replace_body(item.seq, body, item.idempotency_key)

@@ -105,3 +105,28 @@ def test_a_check_queued_by_an_older_version_is_never_replayed_as_a_live_check(
     (item,) = rig.cache.all()
     assert item.status == "unrecordable"
     assert _checks_of(app, cyl["code"]) == 0
+
+
+def test_an_offline_block_of_a_retired_label_is_recorded_on_its_cylinder(
+    live: LiveServer, rig: Rig, client: Any, demo: dict[str, Any]
+) -> None:
+    cyl = register_cylinder(client, demo["tokens"]["enterprise_a"])
+    new = "RELABEL" + cyl["code"][:6]
+    relabel = client.post(
+        f"/api/v1/cylinders/{cyl['code']}/events", headers=bearer(demo["tokens"]["enterprise_a"]),
+        json={"type": "relabelled", "payload": {"new_code": new}},
+    )  # fmt: skip
+    assert relabel.status_code == 201, relabel.get_json()
+    rig.station.start()  # the cache learns the retired code and its cylinder
+    live.stop()
+    outcome = rig.station.scan(cyl["qr"])  # the old label, still on the cylinder
+    assert not outcome.allowed and [r["code"] for r in outcome.reasons] == ["CODE_RETIRED"]
+    live.start()
+    assert rig.station.uplink.tick() is True
+    (item,) = rig.cache.all()
+    assert item.status == "sent", item.answer
+    history = _events(client, new, demo["tokens"]["enterprise_a"])
+    (blocked,) = [e for e in history if e["type"] == "fill_blocked"]
+    assert blocked["payload"]["scan"] == cyl["code"]
+    assert blocked["payload"]["reasons"] == ["CODE_RETIRED"]
+    assert blocked["key_id"] == rig.station.uplink.key.key_id  # signed by the station

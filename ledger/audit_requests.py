@@ -10,14 +10,13 @@ ever added, and the unique (job, period) key keeps a request from being run twic
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from ledger.model_ops import JobRun
+from ledger.sweeps import record_run
 
 REQUEST = "audit_request"
 DONE = "audit_request_done"
@@ -39,29 +38,12 @@ def request(session: Session, by: str, now: dt.datetime) -> bool:
     """Ask for an audit; False (nothing recorded) when one is already waiting."""
     if pending(session) is not None:
         return False
-    row = JobRun(
-        job=REQUEST, period=now.isoformat(timespec="microseconds"), started_at=now,
-        finished_at=now, ok=True, detail=json.dumps({"by": by}, ensure_ascii=False),
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:  # the same instant, asked twice
-        return False
-    return True
+    period = now.isoformat(timespec="microseconds")  # the same instant twice: one request
+    return record_run(session, REQUEST, period, now, True, {"by": by}, now)
 
 
 def mark_done(
     session: Session, asked: JobRun, ok: bool, detail: dict[str, Any], now: dt.datetime
 ) -> bool:
     """Record that a request was run; False when it already was (by another scheduler)."""
-    row = JobRun(
-        job=DONE, period=asked.period, started_at=asked.started_at, finished_at=now, ok=ok,
-        detail=json.dumps(detail, ensure_ascii=False, sort_keys=True),
-    )  # fmt: skip
-    try:
-        with session.begin_nested():
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    return record_run(session, DONE, asked.period, asked.started_at, ok, detail, now)

@@ -91,7 +91,9 @@ def fill_check(
     ``reads``: a session beside ``session`` to read the registry and the cylinder in before
     deciding (``store.reads_beside``): on SQLite the write lock is then held for the
     decision's rows alone, on PostgreSQL an allowing check needs no transaction at all
-    (``_keeper``). A blocking decision is taken again on the locked chain all the same.
+    (``_keeper``). A blocking decision is recorded on PostgreSQL in one statement, on the
+    condition that the chain's head is still where it was read (``blocks.at_once``); on
+    SQLite, or when the chain moved, it is taken again on the locked chain and recorded there.
     """
     if reads is None or idempotency_key is not None:  # a keyed check reads where it writes
         reads = session

@@ -185,7 +185,8 @@ def _admin_of(session: Session, enterprise: Enterprise) -> Actor:
         Actor.role == Role.ENTERPRISE_ADMIN,  # type: ignore[arg-type]
         Actor.enterprise_id == enterprise.id,  # type: ignore[arg-type]
     )
-    return session.execute(query).scalar_one()
+    admin: Actor = session.execute(query).scalar_one()
+    return admin
 
 
 def _vehicles_and_drivers(session: Session, d: District, today: dt.date) -> None:
@@ -215,7 +216,7 @@ def _fresh_cylinders(
     session: Session, authority: Authority, d: District, now: dt.datetime, params: Jurisdiction
 ) -> dict[str, str]:
     """A few legal cylinders of enterprise A, registered now (the small demo)."""
-    codes = {}
+    codes: dict[str, str] = {}
     for i in range(5):
         made = dt.date(2023 + i % 3, 3, 1 + i)
         spec = cylinder_spec(f"CQ{made.year}{i:05d}", made)

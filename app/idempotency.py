@@ -171,10 +171,10 @@ def after(response: Response) -> Response:
         with contextlib.suppress(Exception), store.transaction(runtime().engine) as session:
             idempotency.release(session, actor_id, key)  # only an unanswered claim goes
         if isinstance(exc, OperationalError) and is_disk_full(exc):  # rolled back: nothing kept
-            body, status, headers = problem(507, "Insufficient Storage", FULL)
-            return make_response(body, status, {**headers, "Retry-After": "30"})
-        body, status, headers = problem(503, "Service Unavailable", UNSURE)
-        return make_response(body, status, {**headers, "Retry-After": "2"})
+            doc, status, headers = problem(507, "Insufficient Storage", FULL)
+            return make_response(doc, status, {**headers, "Retry-After": "30"})
+        doc, status, headers = problem(503, "Service Unavailable", UNSURE)
+        return make_response(doc, status, {**headers, "Retry-After": "2"})
     for work in g.pop("idempotency_after_commit", []):
         work()
     return response

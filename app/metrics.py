@@ -88,7 +88,8 @@ def _age(when: Any, now: dt.datetime) -> float:
         when = dt.datetime.fromisoformat(when)
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (now - when).total_seconds())
+    age: dt.timedelta = now - when
+    return max(0.0, age.total_seconds())
 
 
 def registry_for(engine: Engine) -> CollectorRegistry:

@@ -36,7 +36,7 @@ OPEN_BLUEPRINTS = frozenset({"public", "pages_auth"})  # no login needed: just l
 SECTIONS = frozenset({"station", "driver", "regulator"})
 
 
-class PageUser(UserMixin):
+class PageUser(UserMixin):  # type: ignore[misc]  # flask_login is untyped
     """The logged-in person: the actor they act as."""
 
     def __init__(self, actor: Actor) -> None:
@@ -52,7 +52,7 @@ class PageUser(UserMixin):
         return self.actor.role
 
 
-@login_manager.user_loader
+@login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load(user_id: str) -> PageUser | None:
     login_at = session.get("login_at")
     if not user_id.isdigit() or not isinstance(login_at, str):
@@ -142,7 +142,7 @@ def roles_required(roles: Iterable[str]) -> Callable[[Callable[..., Any]], Calla
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
-        @login_required
+        @login_required  # type: ignore[untyped-decorator]
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if current_user.role not in allowed:
                 abort(403)
@@ -163,7 +163,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_check_idle(app))
     app.cli.add_command(people_cli)
 
-    @login_manager.unauthorized_handler
+    @login_manager.unauthorized_handler  # type: ignore[untyped-decorator]
     def _unauthorized() -> Any:
         if request.path.startswith(API_PATHS):
             return {"error": "login_required"}, 401

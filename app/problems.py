@@ -5,6 +5,7 @@ Database errors (gone away, disk full) are app.outage's.
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
@@ -44,8 +45,9 @@ def init_app(app: APIFlask) -> None:
             detail = _flatten(detail)
         elif not isinstance(detail, str) or not detail:
             detail = error.message
-        body, status, headers = problem(error.status_code, error.message, detail, **extra)
-        return body, status, {**(error.headers or {}), **headers}
+        title = error.message or HTTPStatus(error.status_code).phrase
+        body, status, headers = problem(error.status_code, title, detail, **extra)
+        return body, status, {**dict(error.headers or {}), **headers}
 
     @app.errorhandler(LedgerError)
     def _ledger_error(error: LedgerError) -> Any:

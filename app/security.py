@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, Response, make_response, request
@@ -134,9 +135,12 @@ def _bad_data(error: DataError) -> Any:
     )
 
 
-def _limit(limiter: Limiter, app: Flask, endpoint: str, value: str, **kw: Any) -> None:
+def _limit(
+    limiter: Limiter, app: Flask, endpoint: str, value: Callable[[], str], **kw: Any
+) -> None:
     view = app.view_functions[endpoint]
-    app.view_functions[endpoint] = limiter.limit(value, **kw)(view)
+    limited: Any = limiter.limit(value, **kw)(view)
+    app.view_functions[endpoint] = limited
 
 
 class BoundedInt(IntegerConverter):

@@ -51,7 +51,7 @@ def register(body: dict[str, Any]) -> Any:
 
 
 @api.get("/cylinders/<code>")
-@api.auth_required(auth, optional=True)
+@api.auth_required(auth, optional=True)  # type: ignore[arg-type]  # APIFlask types it str
 @api.doc(summary="A cylinder's current state (public fields for everyone)", responses=[200, 404])
 def read(code: str) -> Any:
     rt = runtime()

@@ -27,7 +27,7 @@ def _locale() -> str:
     if asked in LOCALES:
         session["lang"] = LOCALES[asked]
     chosen = session.get("lang")
-    return chosen if chosen in LOCALES.values() else "zh_Hans_CN"
+    return str(chosen) if chosen in LOCALES.values() else "zh_Hans_CN"
 
 
 def _when(value: Any) -> str:

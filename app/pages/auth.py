@@ -16,7 +16,7 @@ from ledger import people
 from ledger.model import Role
 
 bp = page_blueprint("pages_auth", __name__)
-HOME = {
+HOME: dict[str, str] = {
     Role.FILLING_OPERATOR: "station.index",
     Role.DRIVER: "driver.index",
     Role.REGULATOR: "regulator.index",

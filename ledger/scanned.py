@@ -77,10 +77,19 @@ def resolve(session: Session, code: str, params: Jurisdiction) -> Found:
 
 
 def lock(session: Session, found: Found, params: Jurisdiction) -> Found:
-    """``found`` read again with its cylinder's head locked."""
+    """``found`` read again with its cylinder's head locked.
+
+    The state and the owner are read after the lock, by statements of their own: a
+    statement that waited for the lock sees the locked row as it is now, but the rows it
+    joined as they were when it began (PostgreSQL, READ COMMITTED), so a state joined to
+    the head could be older than the head it is written on.
+    """
     assert found.cylinder_id is not None
     locked = _read(session, _BY_ID_LOCKED, found.cylinder_id, params)
-    return replace(locked, retired=found.retired)
+    if locked.head is None:
+        return replace(locked, retired=found.retired)
+    state = current_state(session, locked.head.id, params)
+    return replace(locked, state=state, owner=None, retired=found.retired)
 
 
 def _read(session: Session, query: Executable, key: str, params: Jurisdiction) -> Found:

@@ -129,7 +129,13 @@ def requested_audit(app: Flask) -> Result:
         asked = audit_requests.pending(session)
         if asked is None:
             return {"requested": False}
-        verdict = audits.run_and_keep(rt, app.instance_path)
+        try:
+            verdict = audits.run_and_keep(rt, app.instance_path)
+        except (OperationalError, DBAPIError):
+            raise  # the database: the request stays, the next run retries it
+        except Exception as exc:  # anything else would fail again: recorded, not retried
+            logger.exception("requested audit failed", asked_at=asked.period)
+            verdict = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}
         with transaction(rt.engine) as tx:
             audit_requests.mark_done(tx, asked, verdict["ok"], verdict, rt.now())
         return {"requested": True, "asked_at": asked.period, "ok": verdict["ok"]}

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ledger.model_ops import JobRun
+from ledger.store import advisory_lock
 from ledger.sweeps import record_run
 
 REQUEST = "audit_request"
@@ -35,7 +36,9 @@ def pending(session: Session) -> JobRun | None:
 
 
 def request(session: Session, by: str, now: dt.datetime) -> bool:
-    """Ask for an audit; False (nothing recorded) when one is already waiting."""
+    """Ask for an audit; False (nothing recorded) when one is already waiting (two presses
+    at once: the second waits for the first's transaction, then finds its request)."""
+    advisory_lock(session, REQUEST)  # SQLite: BEGIN IMMEDIATE serialises them already
     if pending(session) is not None:
         return False
     period = now.isoformat(timespec="microseconds")  # the same instant twice: one request

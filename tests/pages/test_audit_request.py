@@ -30,7 +30,7 @@ def test_a_large_ledger_is_audited_by_the_scheduler_once(
     app.config["AUDIT_IN_REQUEST_MAX_EVENTS"] = 0  # every ledger is "large"
     regulator = as_person("regulator")
     html = _press(regulator)
-    assert "已请求审计" in html and 'id="audit-asked"' in html
+    assert "已请求审计" in html and "等待调度进程运行" in html
     assert _verdict(app) is None  # nothing ran in the request
     assert "已有一次审计请求" in _press(regulator)  # pressed again: still one request
 
@@ -51,3 +51,18 @@ def test_a_small_ledger_is_audited_in_the_request(app: Any, as_person: Any) -> N
     verdict = _verdict(app)
     assert verdict["ok"] is True and verdict["projection_checked"] is True
     assert jobs.requested_audit(app)["requested"] is False
+
+
+def test_an_audit_that_fails_outside_the_database_is_recorded_not_retried_forever(
+    app: Any, as_person: Any, monkeypatch: Any
+) -> None:
+    app.config["AUDIT_IN_REQUEST_MAX_EVENTS"] = 0
+    _press(as_person("regulator"))
+
+    def broken(*_a: Any) -> Any:
+        raise OSError("instance folder is read-only")
+
+    monkeypatch.setattr(jobs.audits, "run_and_keep", broken)
+    ran = jobs.requested_audit(app)
+    assert ran["status"] == "done" and ran["requested"] is True and ran["ok"] is False
+    assert jobs.requested_audit(app)["requested"] is False  # not run again every 15 s

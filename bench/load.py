@@ -8,11 +8,13 @@ One run: gunicorn with gunicorn.conf.py serves (1) a hello-world Flask view, (2)
 on a fresh database of each backend (a temp SQLite file; a fresh PostgreSQL schema
 ``bench_load_*``, dropped at the end), with the small demo and 400 registered cylinders:
 200 legal at station A (allowed checks) and 200 of enterprise B (a check at station A is
-refused NOT_OWNED and writes its ``fill_blocked`` event). ``wrk`` (Debian package) drives
-``POST /api/v1/fill-checks`` with a random code per request from a Lua script, on
-127.0.0.1 only, for ``--duration`` seconds per row, ``--connections`` connections, each
-request on a new connection as nginx's default proxy_pass sends them (``--keepalive``:
-wrk's connections kept, which pins them to the worker that accepted them).
+refused NOT_OWNED and writes its ``fill_blocked`` event); before them a "floor" row: the
+same app answering a constant after the token look-up and validation (bench/floor.py).
+``wrk`` (Debian package) drives ``POST /api/v1/fill-checks`` with a random code per
+request from a Lua script, on 127.0.0.1 only, for ``--duration`` seconds per row,
+``--connections`` connections, each request on a new connection as nginx's default
+proxy_pass sends them (``--keepalive``: wrk's connections kept, which pins them to the
+worker that accepted them).
 Printed: requests/s, p50/p99 (wrk's), errors, the ratio to hello-world, the targets, and
 the web workers' resident memory (psutil) after each row. ``--configs WxT,…`` repeats
 the allowed checks on each backend for each gunicorn workers×threads setting (how gunicorn.conf.py
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGETS = {"allowed": 0.5, "blocked": 0.25}  # × hello-world throughput
 TARGET_P99_MS = 50.0
+FLOOR_PATH = "/api/v1/floor/fill-checks"  # bench/floor.py: auth + validation, no check
 TARGET_RSS_MB = 150.0
 
 
@@ -92,7 +95,7 @@ class Gunicorn:
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-"),
         }
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
-        if target.startswith("load:"):
+        if not target.startswith("wsgi:"):  # a factory of bench/ (load.py, floor.py)
             cmd += ["--chdir", str(ROOT / "bench")]
         self.proc = subprocess.Popen(
             [*cmd, target],
@@ -157,8 +160,8 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * scale
 
 
-def wrk(name: str, server: Gunicorn, script: Path, args: argparse.Namespace) -> Row:
-    """Run wrk against the server's fill-check URL; parse its figures."""
+def wrk(name: str, server: Gunicorn, script: Path, args: argparse.Namespace, path: str = "") -> Row:
+    """Run wrk against the server's fill-check URL (``path``: another); parse its figures."""
     cmd = [
         "wrk",
         f"-t{args.wrk_threads}",
@@ -169,7 +172,7 @@ def wrk(name: str, server: Gunicorn, script: Path, args: argparse.Namespace) -> 
         "5s",
         "-s",
         str(script),
-        server.url + "/api/v1/fill-checks",
+        server.url + (path or "/api/v1/fill-checks"),
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     pct = dict(re.findall(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+[a-z]+)", out, re.M))
@@ -301,6 +304,14 @@ def main() -> None:
                 env, demo, schema = prepare(backend, tmp / backend)
                 if schema:
                     schemas.append(schema)
+                script = tmp / f"{backend}-floor.lua"
+                _lua(script, demo["tokens"]["station_a"], demo["stations"]["a"],
+                     demo["codes"]["allowed"], args.keepalive)  # fmt: skip
+                server = Gunicorn("floor:serve()", env, workers, threads)
+                try:
+                    rows.append((backend, wrk("floor", server, script, args, FLOOR_PATH)))
+                finally:
+                    server.stop()
                 for kind in ("allowed", "blocked"):
                     script = tmp / f"{backend}-{kind}.lua"
                     _lua(

@@ -12,7 +12,8 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlalchemy.orm.attributes import manager_of_class
 from sqlmodel import Session, SQLModel
 
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
@@ -50,6 +51,7 @@ def new_token() -> str:
 
 
 _ACTORS = Actor.__table__  # type: ignore[attr-defined]
+_ACTOR_CLASS = manager_of_class(Actor)
 # Built once: every authenticated request runs it.
 _ACTOR_BY_TOKEN = select(_ACTORS).where(
     _ACTORS.c.token_hash == bindparam("token_hash"),
@@ -65,8 +67,13 @@ def actor_for_token(session: Session | Connection, token: str) -> Actor | None:
     row = conn.execute(_ACTOR_BY_TOKEN, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
-    actor = Actor(**row._mapping)
-    make_transient_to_detached(actor)  # a stored row: a session that adds it updates it
+    # Built as SQLAlchemy loads a row (no per-field validation: 10 µs instead of 65, on
+    # every authenticated request); a stored row: a session that adds it updates it.
+    if not _ACTOR_CLASS.mapper.configured:  # as the constructor would: first use in a process
+        configure_mappers()
+    actor = _ACTOR_CLASS.new_instance()
+    actor.__dict__.update(row._mapping)
+    make_transient_to_detached(actor)
     return actor
 
 

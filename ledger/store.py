@@ -66,9 +66,10 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # A writer starts with BEGIN IMMEDIATE: a deferred transaction that reads and
         # then writes fails with "database is locked" when another writer got in first.
-        if conn.get_execution_options().get("sqlite_begin") == "IMMEDIATE":
+        begin = conn.get_execution_options().get("sqlite_begin")
+        if begin == "IMMEDIATE":
             _begin_immediate(conn)
-        else:
+        elif begin != "NONE":  # NONE: each statement is its own read (``reader``)
             conn.exec_driver_sql("BEGIN DEFERRED")
 
 
@@ -136,7 +137,9 @@ def writer(engine: Engine) -> Engine:
 
 @lru_cache(maxsize=64)
 def reader(engine: Engine) -> Engine:
-    """The same engine for reads; on PostgreSQL without BEGIN and COMMIT round trips.
+    """The same engine for reads, without BEGIN and COMMIT: on PostgreSQL an autocommit
+    connection (no round trips), on SQLite no explicit transaction (each statement reads
+    on its own, as on PostgreSQL).
 
     Safe because everything a read can see only ever grows: events, leaves and checkpoints
     are never changed, and a rewritten right-edge tile keeps every node it had, so the
@@ -144,7 +147,7 @@ def reader(engine: Engine) -> Engine:
     """
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
-    return engine
+    return engine.execution_options(sqlite_begin="NONE")
 
 
 @contextmanager
@@ -162,23 +165,16 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
 @contextmanager
 def reads_beside(session: Session) -> Iterator[Session]:
     """A session beside a write transaction, for its preliminary reads, that holds none of
-    its locks: another connection of the pool.
+    its locks: another connection of the pool, without a transaction (``reader``).
 
-    On SQLite a deferred read transaction: the writer's BEGIN IMMEDIATE then waits until its
-    first write, and SQLite's one write lock is held for the writes alone. On PostgreSQL an
-    autocommit connection (``reader``): no BEGIN and COMMIT round trips, and a statement
-    written there is a transaction of its own.
+    On SQLite the writer's BEGIN IMMEDIATE then waits until its first write, and SQLite's
+    one write lock is held for the writes alone. On PostgreSQL no BEGIN and COMMIT round
+    trips, and a statement written there is a transaction of its own.
     """
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    beside = _deferred(engine) if engine.dialect.name == "sqlite" else reader(engine)
-    with Session(beside) as reads:
+    with Session(reader(engine)) as reads:
         yield reads
-
-
-@lru_cache(maxsize=64)
-def _deferred(engine: Engine) -> Engine:
-    return engine.execution_options(sqlite_begin="DEFERRED")
 
 
 def without_waiting_for_disk(session: Session) -> None:

@@ -26,6 +26,10 @@ _metrics_dir = os.environ.setdefault(
     str(Path(tempfile.gettempdir()) / f"ledger-prometheus-{os.getpid()}"),
 )
 
+# A write's integration into the log runs in a thread of its worker, not in the request
+# (app/config.py): the answer does not wait for it, and a burst of writes is one integration.
+os.environ.setdefault("INTEGRATE_AFTER_WRITE", "background")
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", str(min(2, multiprocessing.cpu_count()) or 1)))
 worker_class = "gthread"

@@ -22,9 +22,12 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         LEDGER_ORIGIN=env.get("LEDGER_ORIGIN", "cylinder-ledger.example/log"),
         SECRET_KEY=env.get("SECRET_KEY") or _instance_secret(instance),
         KEYS_DIR=env.get("LEDGER_KEYS_DIR", str(instance / "keys")),
-        # Integrate right after each write so proofs are available at once;
-        # the scheduler (jobs run) also integrates on its own cadence.
-        INTEGRATE_AFTER_WRITE=env.get("INTEGRATE_AFTER_WRITE", "1") == "1",
+        # Integrate after each write so proofs are available at once: "1" in the request
+        # itself, "background" in a thread of the process that the write wakes (the answer
+        # does not wait; a burst of writes is one integration; gunicorn.conf.py's default),
+        # "0" never. The scheduler (jobs run) also integrates on its own cadence.
+        INTEGRATE_AFTER_WRITE=env.get("INTEGRATE_AFTER_WRITE", "1") in ("1", "background"),
+        INTEGRATE_IN_BACKGROUND=env.get("INTEGRATE_AFTER_WRITE", "1") == "background",
         # Jurisdiction parameters (ledger/params.py): a JSON file; default
         # instance/jurisdiction.json when present, else the national defaults.
         JURISDICTION=env.get("JURISDICTION"),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,10 @@ class Runtime:
     authority: Authority
     integrate_after_write: bool
     params: Jurisdiction
+    integrate_in_background: bool = False  # after a write: wake a thread, do not wait
     _integrating: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rounds: int = field(default=0, repr=False)  # integrations begun in this process
+    _background: BackgroundIntegrator | None = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         """The server clock (one place to read it)."""
@@ -55,6 +60,49 @@ class Runtime:
         finally:
             self._integrating.release()
 
+    def integrate_soon(self) -> None:
+        """Wake this process's integrator thread; it integrates whatever is committed by
+        then, so a burst of writes costs one integration, and no request waits for it."""
+        pid = os.getpid()
+        with _STARTING:
+            if self._background is None or not self._background.serves(pid):
+                self._background = BackgroundIntegrator(self)  # first use after a fork
+                self._background.start()
+        self._background.wake()
+
+
+_STARTING = threading.Lock()
+
+
+class BackgroundIntegrator(threading.Thread):
+    """A process's integrator thread (``INTEGRATE_AFTER_WRITE=background``): sleeps until a
+    write wakes it, integrates everything committed, and sleeps again. A failure is logged
+    and retried a second later; the events are committed, and the scheduler integrates on
+    its own cadence too, so none is ever lost; the log's advisory lock keeps two
+    integrators from doing anything twice."""
+
+    def __init__(self, rt: Runtime) -> None:
+        super().__init__(name="ledger-integrator", daemon=True)
+        self.rt, self.pid, self.woken = rt, os.getpid(), threading.Event()
+
+    def serves(self, pid: int) -> bool:
+        """Whether this thread runs in process ``pid`` (threads do not survive a fork)."""
+        return self.pid == pid and self.is_alive()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def run(self) -> None:
+        while True:
+            self.woken.wait()
+            self.woken.clear()  # a write committed from here on wakes it once more
+            try:
+                self.rt.integrate_quietly()
+            except Exception:
+                logging.getLogger(__name__).exception("background integration failed")
+                time.sleep(1.0)
+                self.woken.set()
+
 
 def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:
     """Load (or create on first run) the server and registry keys."""
@@ -75,6 +123,7 @@ def init_app(app: Flask) -> None:
             Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]
         ),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
+        integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),
         params=load_jurisdiction(cfg.get("JURISDICTION"), Path(app.instance_path)),
     )
 

@@ -27,6 +27,9 @@ def after_write() -> None:
     """Integrate right after a committed write when so configured (never fails the write)."""
     rt = runtime()
     if rt.integrate_after_write and not after_commit(after_write):  # a keyed write: later
+        if rt.integrate_in_background:
+            rt.integrate_soon()
+            return
         try:
             rt.integrate_quietly()
         except Exception:  # the event is committed; the scheduler will integrate it

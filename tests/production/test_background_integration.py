@@ -1,0 +1,100 @@
+"""INTEGRATE_AFTER_WRITE=background: a write wakes its process's integrator thread and
+answers without waiting; the log still takes every event, and a failing integration is
+retried, never lost (issue 7)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import log
+from ledger.model import Event
+from ledger.store import transaction
+from tests import flows
+
+
+def _pending(app: Any) -> int:
+    """Committed events the log has not taken yet."""
+    with app.app_context(), transaction(app.extensions["ledger"].engine) as session:
+        events = session.execute(select(func.count()).select_from(Event)).scalar_one()
+        return int(events) - log.log_state(session).size
+
+
+def _wait_integrated(app: Any, seconds: float = 10.0) -> int:
+    deadline = time.monotonic() + seconds
+    while (left := _pending(app)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return left
+
+
+@pytest.fixture
+def background(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The app in background mode; the names of the threads that ran an integration."""
+    app.extensions["ledger"].integrate_in_background = True
+    threads: list[str] = []
+    real = log.integrate
+
+    def integrate(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.current_thread().name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(log, "integrate", integrate)
+    return threads
+
+
+@pytest.mark.parametrize(
+    ("value", "after", "behind"),
+    [("1", True, False), ("background", True, True), ("0", False, False)],
+)
+def test_the_setting_names_the_mode(
+    value: str, after: bool, behind: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import create_app
+
+    monkeypatch.setenv("INTEGRATE_AFTER_WRITE", value)
+    web = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'l.sqlite3'}",
+            "INSTANCE_PATH": str(tmp_path / "instance"),
+            "KEYS_DIR": str(tmp_path / "keys"),
+        }
+    )
+    rt = web.extensions["ledger"]
+    assert (rt.integrate_after_write, rt.integrate_in_background) == (after, behind)
+    rt.engine.dispose()
+
+
+def test_writes_are_integrated_by_the_thread_not_the_request(
+    app: Any, client: Any, demo: Any, background: list[str]
+) -> None:
+    codes = [flows.register(client, demo) for _ in range(3)]
+    theirs = flows.register(client, demo, who="enterprise_b")
+    blocked = flows.check(client, demo, theirs)
+    assert blocked.status_code == 200 and blocked.get_json()["allowed"] is False
+    assert flows.check(client, demo, codes[0]).get_json()["allowed"] is True
+    assert _wait_integrated(app) == 0
+    assert background and set(background) == {"ledger-integrator"}
+
+
+def test_a_failed_integration_is_retried_and_loses_nothing(
+    app: Any, client: Any, demo: Any, background: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = log.integrate
+    failures = []
+
+    def flaky(*args: Any, **kwargs: Any) -> Any:
+        if not failures:
+            failures.append(threading.current_thread().name)
+            raise RuntimeError("the database went away for a moment")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(log, "integrate", flaky)
+    flows.register(client, demo)
+    assert _wait_integrated(app) == 0  # the retry a second later took it
+    assert failures == ["ledger-integrator"]

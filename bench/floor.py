@@ -1,9 +1,10 @@
 """The framework's floor under a fill check, for bench/load.py's "floor" row (issue 7).
 
-``gunicorn floor:serve()`` (run from bench/): the production app (``create_app``, every
-hook, the JSON request log, metrics, security headers) with one more route,
-``POST /api/v1/floor/fill-checks``, that does what the real route does before the check
-(bearer-token look-up in the database, the same input schema) and answers a constant.
+``gunicorn "bench.floor:serve()"``, from the repository: the production app
+(``create_app``, every hook, the JSON request log, metrics, security headers) with one
+more route, ``POST /api/v1/floor/fill-checks``, that does what the real route does
+before the check (bearer-token look-up in the database, the same input schema) and
+answers a constant.
 The distance from hello-world to this row is what Flask, APIFlask and the app's hooks cost
 a request; the distance from this row to "allowed" is the check itself.
 """

@@ -95,7 +95,7 @@ class Gunicorn:
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-"),
         }
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
-        if not target.startswith("wsgi:"):  # a factory of bench/ (load.py, floor.py)
+        if target.startswith("load:"):
             cmd += ["--chdir", str(ROOT / "bench")]
         self.proc = subprocess.Popen(
             [*cmd, target],
@@ -307,7 +307,7 @@ def main() -> None:
                 script = tmp / f"{backend}-floor.lua"
                 _lua(script, demo["tokens"]["station_a"], demo["stations"]["a"],
                      demo["codes"]["allowed"], args.keepalive)  # fmt: skip
-                server = Gunicorn("floor:serve()", env, workers, threads)
+                server = Gunicorn("bench.floor:serve()", env, workers, threads)
                 try:
                     rows.append((backend, wrk("floor", server, script, args, FLOOR_PATH)))
                 finally:

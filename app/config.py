@@ -16,6 +16,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     env = os.environ
+    integrate = env.get("INTEGRATE_AFTER_WRITE", "1")
     app.config.from_mapping(
         DATABASE_URL=env.get("DATABASE_URL", f"sqlite:///{instance / 'ledger.sqlite3'}"),
         PUBLIC_BASE_URL=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
@@ -26,8 +27,8 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # itself, "background" in a thread of the process that the write wakes (the answer
         # does not wait; a burst of writes is one integration; gunicorn.conf.py's default),
         # "0" never. The scheduler (jobs run) also integrates on its own cadence.
-        INTEGRATE_AFTER_WRITE=env.get("INTEGRATE_AFTER_WRITE", "1") in ("1", "background"),
-        INTEGRATE_IN_BACKGROUND=env.get("INTEGRATE_AFTER_WRITE", "1") == "background",
+        INTEGRATE_AFTER_WRITE=integrate in ("1", "background"),
+        INTEGRATE_IN_BACKGROUND=integrate == "background",
         # Jurisdiction parameters (ledger/params.py): a JSON file; default
         # instance/jurisdiction.json when present, else the national defaults.
         JURISDICTION=env.get("JURISDICTION"),

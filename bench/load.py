@@ -44,8 +44,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_DEFAULT = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGETS = {"allowed": 0.5, "blocked": 0.25}  # × hello-world throughput
 TARGET_P99_MS = 50.0
-FLOOR_PATH = "/api/v1/floor/fill-checks"  # bench/floor.py: auth + validation, no check
 TARGET_RSS_MB = 150.0
+FLOOR_PATH = "/api/v1/floor/fill-checks"  # bench/floor.py: auth + validation, no check
 
 
 def hello() -> Any:

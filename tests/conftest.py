@@ -74,7 +74,13 @@ def pg_template() -> Iterator[str]:
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database: a SQLite file, or a PostgreSQL database of its own."""
+    """A freshly migrated database: a SQLite file, or a PostgreSQL database of its own.
+
+    A test database commits without waiting for the disk (``synchronous_commit = off``):
+    no test outlives a crash of the PostgreSQL server, and with two test workers creating
+    databases, the commits waiting on the one disk were about 40 % of the suite's time
+    (11 min 03 s → 6 min 18 s, ``make test`` with PostgreSQL, 2026-12-04).
+    """
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite3"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
@@ -85,6 +91,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     admin = _pg_admin()
     with admin.connect() as conn:
         conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
+        conn.execute(text(f"ALTER DATABASE {name} SET synchronous_commit = off"))
     try:
         yield _pg_database_url(name)
     finally:

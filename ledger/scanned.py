@@ -79,12 +79,17 @@ def resolve(session: Session, code: str, params: Jurisdiction) -> Found:
 def lock(session: Session, found: Found, params: Jurisdiction) -> Found:
     """``found`` read again with its cylinder's head locked.
 
-    The state and the owner are read after the lock, by statements of their own: a
-    statement that waited for the lock sees the locked row as it is now, but the rows it
-    joined as they were when it began (PostgreSQL, READ COMMITTED), so a state joined to
-    the head could be older than the head it is written on.
+    When the locked head is the one read, nothing moved: ``found`` is what is locked (the
+    state is projected in the transaction that moves the head), and the lock cost one
+    statement. Else the state and the owner are read after the lock, by statements of
+    their own: a statement that waited for the lock sees the locked row as it is now, but
+    the rows it joined as they were when it began (PostgreSQL, READ COMMITTED), so a state
+    joined to the head could be older than the head it is written on.
     """
     assert found.cylinder_id is not None
+    head = writer.lock_head_by_id(session, found.cylinder_id)
+    if found.head is not None and head == found.head:
+        return found
     locked = _read(session, _BY_ID_LOCKED, found.cylinder_id, params)
     if locked.head is None:
         return replace(locked, retired=found.retired)

@@ -98,3 +98,19 @@ def test_a_failed_integration_is_retried_and_loses_nothing(
     flows.register(client, demo)
     assert _wait_integrated(app) == 0  # the retry a second later took it
     assert failures == ["ledger-integrator"]
+
+
+def test_a_write_after_a_quiet_spell_goes_at_once_and_writes_in_the_rest_are_one_batch(
+    app: Any, client: Any, demo: Any, background: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import runtime
+
+    monkeypatch.setattr(runtime, "BATCH_GAP_SECONDS", 3.0)
+    flows.register(client, demo)
+    assert _wait_integrated(app, seconds=2.0) == 0  # not held back by the rest
+    assert len(background) == 1
+    for _ in range(3):  # while the thread rests after the first integration
+        flows.register(client, demo)
+    assert _pending(app) == 3
+    assert _wait_integrated(app) == 0
+    assert len(background) == 2  # the three in one integration

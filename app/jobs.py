@@ -92,13 +92,35 @@ def expiry_sweep(app: Flask) -> Result:
     def body(rt: Runtime, session: Any) -> Result:
         now = rt.now()
         made = sweeps.expiry_sweep(session, now.date(), now)
-        out: Result = {"overdue": made.overdue, "end_of_life": made.end_of_life}
-        if url:
-            sent = notifications.deliver(session, url, _post, now)
-            out.update(delivered=sent.delivered, delivery_failed=sent.failed)
-        return out
+        return {"overdue": made.overdue, "end_of_life": made.end_of_life}
 
-    return guarded(app, "expiry_sweep", body)
+    result = guarded(app, "expiry_sweep", body)
+    if url and result["status"] == "done":  # the sweep's notifications are committed
+        result.update(_deliver(app, url))
+    return result
+
+
+def _deliver(app: Flask, url: str) -> Result:
+    """Send what the webhook has not taken yet, under a lock of its own held in a plain
+    transaction (no write lock): each POST runs with no transaction of the ledger open."""
+
+    def body(rt: Runtime, _session: Any) -> Result:
+        sent = notifications.deliver(rt.engine, url, _post, rt.now())
+        if sent.given_up:
+            logger.error(
+                "webhook delivery given up: notifications stay unsent, readable in the API",
+                given_up=sent.given_up,
+                attempts=notifications.MAX_ATTEMPTS,
+            )
+        return {
+            "delivered": sent.delivered,
+            "delivery_failed": sent.failed,
+            "delivery_given_up": sent.given_up,
+        }
+
+    delivery = {k: v for k, v in guarded(app, "webhook", body, write=False).items() if k != "job"}
+    delivery["delivery_status"] = delivery.pop("status")
+    return delivery
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:

@@ -2,7 +2,11 @@
 
 The webhook gets one JSON POST per notification; its ``id`` (also in the
 ``Idempotency-Key`` header) lets the receiver drop a repeat, since a delivery whose answer
-was lost is sent again. A failed delivery is retried on the next run, up to MAX_ATTEMPTS.
+was lost is sent again. Only committed notifications are sent (their ids are final), and
+no transaction is open while a POST waits for its answer: a slow webhook holds no lock
+(on SQLite, not the one write lock the web needs). Each outcome is recorded in a short
+transaction of its own; a failed delivery is retried on the next run, up to MAX_ATTEMPTS
+(three days of hourly sweeps), then given up and counted as such.
 """
 
 from __future__ import annotations
@@ -12,21 +16,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from ledger.model_ops import Notification
+from ledger.store import transaction
 
-MAX_ATTEMPTS = 10
+MAX_ATTEMPTS = 72
 Post = Callable[[str, dict[str, Any], dict[str, str]], int]  # (url, body, headers) → status
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """One delivery run: how many went out, how many failed (kept for a retry)."""
+    """One delivery run: how many went out, how many failed (kept for a retry unless given
+    up: their last attempt failed)."""
 
     delivered: int
     failed: int
+    given_up: int = 0
 
 
 def document(n: Notification) -> dict[str, Any]:
@@ -53,9 +61,35 @@ def for_enterprise(session: Session, enterprise_id: int, limit: int = 200) -> li
     return list(session.execute(query).scalars())
 
 
-def deliver(session: Session, url: str, post: Post, now: dt.datetime, batch: int = 100) -> Delivery:
-    """POST undelivered notifications to ``url``; each is marked delivered on a 2xx answer."""
-    query = (
+def deliver(engine: Engine, url: str, post: Post, now: dt.datetime, batch: int = 100) -> Delivery:
+    """POST undelivered notifications to ``url``; each is marked delivered on a 2xx answer.
+
+    The batch is read committed, then each notification is sent with no transaction open,
+    and its outcome recorded at once: a crash after a POST sends it again next time, under
+    the same key, never a different one.
+    """
+    with transaction(engine, write=False) as session:
+        waiting = [document(n) for n in session.execute(_waiting(batch)).scalars()]
+    delivered = failed = given_up = 0
+    for doc in waiting:
+        error = _send(post, url, doc)
+        with transaction(engine) as session:
+            row = session.get(Notification, doc["id"])
+            assert row is not None  # notifications are never deleted
+            row.attempts += 1
+            row.last_error = error
+            if error is None:
+                row.delivered_at = now
+                delivered += 1
+            else:
+                failed += 1
+                if row.attempts >= MAX_ATTEMPTS:
+                    given_up += 1
+    return Delivery(delivered, failed, given_up)
+
+
+def _waiting(batch: int) -> Select[Notification]:
+    return (
         select(Notification)
         .where(
             col(Notification.delivered_at).is_(None),
@@ -64,21 +98,12 @@ def deliver(session: Session, url: str, post: Post, now: dt.datetime, batch: int
         .order_by(col(Notification.id))
         .limit(batch)
     )
-    delivered = failed = 0
-    for n in session.execute(query).scalars():
-        n.attempts += 1
-        try:
-            status = post(url, document(n), {"Idempotency-Key": f"notification-{n.id}"})
-        except Exception as exc:  # network errors of any client: retried on the next run
-            n.last_error = f"{type(exc).__name__}: {exc}"[:500]
-            failed += 1
-            continue
-        if 200 <= status < 300:
-            n.delivered_at = now
-            n.last_error = None
-            delivered += 1
-        else:
-            n.last_error = f"HTTP {status}"
-            failed += 1
-    session.flush()
-    return Delivery(delivered, failed)
+
+
+def _send(post: Post, url: str, doc: dict[str, Any]) -> str | None:
+    """None when the webhook took it (2xx), else why not."""
+    try:
+        status = post(url, doc, {"Idempotency-Key": f"notification-{doc['id']}"})
+    except Exception as exc:  # network errors of any client: retried on the next run
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None if 200 <= status < 300 else f"HTTP {status}"

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from app import jobs
+from ledger import notifications
 from ledger.model_ops import JobRun, Notification
 from ledger.model_rules import CylinderStateRow
 from ledger.store import make_engine
@@ -226,3 +229,94 @@ def test_jobs_once_prints_the_result_and_exits_by_it(app: Any, runner: Any) -> N
     again = runner.invoke(args=["jobs", "once", "stale_report"])
     assert json.loads(again.output.strip().splitlines()[-1])["already"] is True
     assert runner.invoke(args=["jobs", "once", "no_such_job"]).exit_code == 2
+
+
+def test_each_notification_is_posted_committed_and_with_no_write_lock_held(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A POST waits for the webhook with nothing of the ledger locked, and only for a
+    notification whose id is final (committed): a retry is always under the same key."""
+    _make_overdue(app, 2)
+    app.config["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    engine = _rt(app).engine
+    other = make_engine(engine.url.render_as_string(hide_password=False))
+    seen: list[tuple[bool, bool]] = []
+
+    def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        with Session(other) as s:  # another connection sees it: committed
+            committed = s.get(Notification, body["id"]) is not None
+        writable = True
+        if engine.dialect.name == "sqlite":  # the one write lock is free for the web
+            raw = sqlite3.connect(engine.url.database, timeout=0.2)
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                raw.rollback()
+            except sqlite3.OperationalError:
+                writable = False
+            finally:
+                raw.close()
+        seen.append((committed, writable))
+        return 204
+
+    monkeypatch.setattr(jobs, "_post", post)
+    result = jobs.expiry_sweep(app)
+    other.dispose()
+    assert result["delivery_status"] == "done" and result["delivered"] >= 2
+    assert seen and set(seen) == {(True, True)}
+
+
+def test_an_outcome_lost_after_the_post_is_sent_again_under_the_same_key(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_overdue(app, 1)
+    app.config["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    keys: list[str] = []
+
+    def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        keys.append(headers["Idempotency-Key"])
+        return 204
+
+    monkeypatch.setattr(jobs, "_post", post)
+    real = notifications.transaction
+    calls = 0
+
+    def lost_once(engine: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:  # the first outcome's transaction: the database went away
+            raise OperationalError("UPDATE notifications", {}, Exception("server closed"))
+        return real(engine, *args, **kwargs)
+
+    monkeypatch.setattr(notifications, "transaction", lost_once)
+    first = jobs.expiry_sweep(app)
+    assert first["delivery_status"] == "error"
+    monkeypatch.setattr(notifications, "transaction", real)
+    second = jobs.expiry_sweep(app)
+    assert second["delivery_status"] == "done" and second["delivery_failed"] == 0
+    assert keys[0] == keys[1]  # the same notification, the same key: the receiver drops it
+    assert len(keys) == len(set(keys)) + 1
+
+
+def test_a_delivery_is_given_up_after_max_attempts_and_said_so(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _make_overdue(app, 1)
+    app.config["NOTIFY_WEBHOOK_URL"] = "http://127.0.0.1:9/hook"
+    monkeypatch.setattr(notifications, "MAX_ATTEMPTS", 2)
+    sent: list[int] = []
+
+    def post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        sent.append(body["id"])
+        return 500
+
+    monkeypatch.setattr(jobs, "_post", post)
+    first = jobs.expiry_sweep(app)
+    total = first["overdue"] + first["end_of_life"]
+    assert first["delivery_failed"] == total and first["delivery_given_up"] == 0
+    second = jobs.expiry_sweep(app)
+    assert second["delivery_failed"] == total and second["delivery_given_up"] == total
+    third = jobs.expiry_sweep(app)
+    assert third["delivered"] == third["delivery_failed"] == 0 and len(sent) == 2 * total
+    with Session(_rt(app).engine) as s:
+        notes = s.execute(select(Notification)).scalars().all()
+    assert {(n.attempts, n.last_error, n.delivered_at) for n in notes} == {(2, "HTTP 500", None)}

@@ -51,7 +51,8 @@ class LedgerCollector(Collector):
         self.engine = engine
 
     def collect(self) -> Iterator[Metric]:
-        """Integration lag, checkpoint age and tree size (nothing when the database is down)."""
+        """Integration lag, tree size, the newest checkpoint's size, age and lag (nothing
+        but ``ledger_database_up`` 0 when the database is down)."""
         try:
             with self.engine.connect() as conn:
                 pending = conn.execute(text("SELECT count(*) FROM log_pending")).scalar_one()
@@ -62,7 +63,10 @@ class LedgerCollector(Collector):
                     )
                 ).scalar_one_or_none()
                 size = conn.execute(text("SELECT size FROM log_state")).scalar_one_or_none()
-                made = conn.execute(text("SELECT max(created_at) FROM checkpoints")).scalar()
+                newest = conn.execute(_NEWEST_CHECKPOINT).first()
+                uncovered = None  # the event of the first leaf no checkpoint covers yet
+                if newest is not None and (size or 0) > newest[0]:
+                    uncovered = conn.execute(_RECORDED_AT_LEAF, {"i": newest[0]}).scalar()
         except SQLAlchemyError:
             yield GaugeMetricFamily("ledger_database_up", "Whether the database answered.", 0)
             return
@@ -77,10 +81,27 @@ class LedgerCollector(Collector):
             _age(oldest, now) if oldest is not None else 0.0,
         )
         yield GaugeMetricFamily("ledger_tree_size", "Leaves in the global log.", size or 0)
-        if made is not None:
+        if newest is not None:
             yield GaugeMetricFamily(
-                "ledger_checkpoint_age_seconds", "Age of the newest checkpoint.", _age(made, now)
+                "ledger_checkpoint_size", "Leaves the newest checkpoint signs.", newest[0]
             )
+            yield GaugeMetricFamily(
+                "ledger_checkpoint_age_seconds",
+                "Age of the newest checkpoint (it grows on a quiet ledger: nothing to sign).",
+                _age(newest[1], now),
+            )
+            yield GaugeMetricFamily(
+                "ledger_checkpoint_lag_seconds",
+                "Age of the oldest event in the log that no checkpoint signs yet (0 when none).",
+                _age(uncovered, now) if uncovered is not None else 0.0,
+            )
+
+
+_NEWEST_CHECKPOINT = text("SELECT size, created_at FROM checkpoints ORDER BY id DESC LIMIT 1")
+_RECORDED_AT_LEAF = text(
+    "SELECT e.recorded_at FROM log_leaves l JOIN events e ON e.id = l.event_id"
+    " WHERE l.leaf_index = :i"
+)
 
 
 def _age(when: Any, now: dt.datetime) -> float:

@@ -104,6 +104,37 @@ def test_metrics_count_fill_checks_by_outcome_and_reason(client: Any, demo: Any)
     assert after[("ledger_tree_size", ())] > 0
 
 
+def _gauges(client: Any) -> dict[str, float]:
+    samples = _samples(client.get("/metrics").get_data(as_text=True))
+    return {name: value for (name, labels), value in samples.items() if not labels}
+
+
+def test_checkpoint_lag_counts_only_what_no_checkpoint_signs(
+    app: Any, client: Any, demo: Any
+) -> None:
+    from app import jobs
+
+    assert jobs.integrate_and_checkpoint(app)["status"] == "done"
+    time.sleep(1.1)
+    quiet = _gauges(client)  # an old checkpoint of a quiet ledger is no alarm
+    assert quiet["ledger_checkpoint_age_seconds"] >= 1.0
+    assert quiet["ledger_checkpoint_lag_seconds"] == 0
+    assert quiet["ledger_checkpoint_size"] == quiet["ledger_tree_size"] > 0
+    flows.register(client, demo)  # in the log at once (integrated after the write), unsigned
+    time.sleep(1.1)
+    waiting = _gauges(client)
+    assert waiting["ledger_tree_size"] == quiet["ledger_tree_size"] + 1
+    assert waiting["ledger_checkpoint_size"] == quiet["ledger_checkpoint_size"]
+    assert (
+        1.0 <= waiting["ledger_checkpoint_lag_seconds"] < waiting["ledger_checkpoint_age_seconds"]
+    )
+    assert jobs.integrate_and_checkpoint(app)["status"] == "done"
+    signed = _gauges(client)
+    assert signed["ledger_checkpoint_lag_seconds"] == 0
+    assert signed["ledger_checkpoint_size"] == signed["ledger_tree_size"]
+    assert signed["ledger_checkpoint_age_seconds"] < 1.0
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -8,8 +8,10 @@ partitions three months ahead (PostgreSQL) and the purge of public reports past 
 (nightly). Each job runs under its own PostgreSQL
 advisory lock taken with ``wait=False``: a second scheduler process skips a job the first
 is running, and every job is idempotent besides (unique keys), so nothing is done twice.
-A job that meets a database error (gone away, disk full) logs it and changes nothing; the
-next run retries, with a fresh connection, since SQLAlchemy drops a broken one.
+A job that meets a database error (gone away, disk full) or a system one (a verdict file
+that cannot be written) logs it and changes nothing; the next run retries, with a fresh
+connection, since SQLAlchemy drops a broken one. A nightly job is tried again every hour
+until it has run that day.
 """
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ def guarded(
     except (OperationalError, DBAPIError) as exc:
         logger.error("job failed: database error, will retry", job=name, error=str(exc)[:300])
         return {"job": name, "status": "error", "error": str(exc)[:300]}
+    except OSError as exc:  # a full disk or a folder gone: the verdict file, the webhook
+        logger.error("job failed: system error, will retry", job=name, error=str(exc)[:300])
+        return {"job": name, "status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
     logger.info("job done", **result)
     return result
 
@@ -229,6 +234,8 @@ def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None
         next_run_time=dt.datetime.now(dt.UTC), **common,
     )  # fmt: skip
     # Nightly, and once at start-up: a missed night (scheduler down) is caught up at once.
+    # Tried again every hour after its hour until it has run that day (``_daily`` records
+    # a run once per day): a night whose run failed (database away, disk full) is not lost.
     nightly = (
         ("partitions", partition_maintenance, 0),
         ("purge_reports", purge_reports, 0),
@@ -236,7 +243,7 @@ def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None
         ("audit", nightly_audit, 2),
     )
     for name, fn, hour in nightly:
-        scheduler.add_job(fn, "cron", hour=hour, minute=0, id=name, **common)
+        scheduler.add_job(fn, "cron", hour=f"{hour}-23", minute=0, id=name, **common)
         scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.UTC), id=f"{name}-start",
                           args=[app])  # fmt: skip
     logger.info("scheduler started", every=every, sweep_every=sweep_every)

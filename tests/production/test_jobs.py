@@ -320,3 +320,22 @@ def test_a_delivery_is_given_up_after_max_attempts_and_said_so(
     with Session(_rt(app).engine) as s:
         notes = s.execute(select(Notification)).scalars().all()
     assert {(n.attempts, n.last_error, n.delivered_at) for n in notes} == {(2, "HTTP 500", None)}
+
+
+def test_a_nightly_audit_that_cannot_write_its_verdict_is_an_error_and_runs_again(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import audits
+
+    real = audits.run_and_keep
+
+    def disk_full(rt: Any, instance_path: str) -> Any:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audits, "run_and_keep", disk_full)
+    failed = jobs.nightly_audit(app)
+    assert failed["status"] == "error" and "No space left" in failed["error"]
+    assert _count(app, JobRun) == 0  # not recorded as run: the next hour tries again
+    monkeypatch.setattr(audits, "run_and_keep", real)
+    again = jobs.nightly_audit(app)
+    assert again["status"] == "done" and again["already"] is False and again["ok"] is True

@@ -6,8 +6,12 @@
 
 For each size, a fresh database is bulk-loaded by bench/fill_check.py's loader (10-event
 cylinders, chained and hashed as the service does, with projection rows; see its
-docstring): 10k events is a street, 1M a district (10k cylinders × ~100 events, a year of
-fortnightly fills), 10M a province. On PostgreSQL the monthly partitions of ``events``
+docstring): 10k events is a street, 1M a district's event count, 10M a province's. The
+shape is not a year of a district: each cylinder's ten events are 3 days apart from
+400 days ago, so the events fill about two monthly partitions, and a 10M ledger has 1M
+short chains rather than 10k cylinders × a year; the loaded events are not integrated
+into the Merkle log either (the fill check never reads it). What the check reads, one
+cylinder's rows by key, is the same either way. On PostgreSQL the monthly partitions of ``events``
 the loader writes into are created first (migration 0006), and with ``--real N`` only N
 events are loaded that way: the rest of each size is copies of them made in SQL under new
 ids (``clone``), since the loader's ~5,000 events/s would take 30 min for 10M. Then

@@ -7,23 +7,28 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemaining
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from app.audits import checkpoint_verifiers
 from app.runtime import Runtime
 from ledger.audit import audit
+from ledger.keys import KeyFileError
 from ledger.model import Event
-from ledger.note import NoteError, Verifier, verifier_from_key
+from ledger.note import NoteError, verifier_from_key
 
 
 def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
     """Audit the runtime's database; 0 when everything verifies, 1 otherwise.
 
     A checkpoint verifies when any of ``vkeys`` signed it (a key rotation's old and new
-    keys); with none given, this instance's own key.
+    keys); with none given, this instance's own key and its retired ones (docs/deploy.md §9).
     """
     console = Console(stderr=True)
     try:
-        verifiers = [verifier_from_key(k) for k in vkeys] or [_own_verifier(rt)]
+        verifiers = [verifier_from_key(k) for k in vkeys] or checkpoint_verifiers(rt)
     except NoteError as exc:
-        console.print(f"[red]bad --key: {exc}[/red]")
+        console.print(f"bad --key: {exc}", style="red", markup=False, soft_wrap=True)
+        return 2
+    except KeyFileError as exc:
+        console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     with Session(rt.engine) as session:
         total = session.execute(select(func.count()).select_from(Event)).scalar_one()
@@ -68,9 +73,3 @@ def _print_projection(findings: list[str]) -> None:
     )
     for message in findings[:20]:
         print(f"  projection: {message}")
-
-
-def _own_verifier(rt: Runtime) -> Verifier:
-    from ledger.note import verifier_key_for
-
-    return verifier_from_key(verifier_key_for(rt.authority.server))

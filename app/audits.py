@@ -4,6 +4,9 @@ One verdict for every way it is run (the nightly job, a regulator's request run 
 scheduler, the button on a small ledger), kept as ``last_audit.json`` in the instance
 folder, which the web and the scheduler share. Always with the jurisdiction's parameters,
 so the state projection is checked against the fold of the events too.
+
+Checkpoints verify under this instance's key or any retired one (``checkpoint_verifiers``,
+docs/deploy.md §9); a bad retired key file is a failed verdict that names the file.
 """
 
 from __future__ import annotations
@@ -14,25 +17,50 @@ from typing import Any
 
 from app.runtime import Runtime
 from ledger.audit import audit
-from ledger.note import verifier_from_key, verifier_key_for
+from ledger.keys import RETIRED_DIR, KeyFileError, retired_verifiers
+from ledger.note import Verifier, verifier_from_key, verifier_key_for
 
 FILE = "last_audit.json"
 
 
+def checkpoint_verifiers(rt: Runtime) -> list[Verifier]:
+    """The keys this instance's checkpoints may be signed with: the server key and every
+    retired one in ``<KEYS_DIR>/retired/``, read afresh at each audit (a ``.vkey`` put there
+    counts from the next audit on). Raises KeyFileError naming a bad file."""
+    current = verifier_from_key(verifier_key_for(rt.authority.server))
+    if rt.keys_dir is None:
+        return [current]
+    return [current, *retired_verifiers(rt.keys_dir / RETIRED_DIR, rt.authority.origin)]
+
+
 def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
     """Audit the whole ledger now; keep and return the verdict."""
-    verifier = verifier_from_key(verifier_key_for(rt.authority.server))
-    report = audit(rt.engine, verifier, rt.authority.origin, workers=1, params=rt.params)
-    verdict = {
-        "at": rt.now().isoformat(),
-        "ok": report.ok,
-        "ledger_ok": report.ledger_ok,
-        "events": report.events,
-        "checkpoints": report.checkpoints,
-        "projection_checked": report.projection_checked,
-        "projection_findings": len(report.projection),
-        "first_bad": report.first(),
-    }
+    try:
+        verifiers = checkpoint_verifiers(rt)
+    except KeyFileError as exc:  # nothing verified: a failed verdict that says why
+        verdict: dict[str, Any] = {
+            "at": rt.now().isoformat(),
+            "ok": False,
+            "ledger_ok": False,
+            "events": 0,
+            "checkpoints": 0,
+            "projection_checked": False,
+            "projection_findings": 0,
+            "first_bad": str(exc),
+            "error": str(exc),
+        }
+    else:
+        report = audit(rt.engine, verifiers, rt.authority.origin, workers=1, params=rt.params)
+        verdict = {
+            "at": rt.now().isoformat(),
+            "ok": report.ok,
+            "ledger_ok": report.ledger_ok,
+            "events": report.events,
+            "checkpoints": report.checkpoints,
+            "projection_checked": report.projection_checked,
+            "projection_findings": len(report.projection),
+            "first_bad": report.first(),
+        }
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
     return verdict
 

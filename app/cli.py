@@ -106,8 +106,8 @@ def _rebuild_states() -> None:
     "--key",
     "vkeys",
     multiple=True,
-    help="Checkpoint verifier key (default: this instance's key); repeat it for the old and "
-    "new keys of a rotation.",
+    help="Checkpoint verifier key (default: this instance's key and its retired ones in "
+    "keys/retired/); repeat it for the old and new keys of a rotation.",
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
 def ledger_audit(vkeys: tuple[str, ...], workers: int | None) -> None:

@@ -32,6 +32,7 @@ class Runtime:
     integrate_after_write: bool
     params: Jurisdiction
     integrate_in_background: bool = False  # after a write: wake a thread, do not wait
+    keys_dir: Path | None = None  # KEYS_DIR: app.audits reads retired/ in it at each audit
     _integrating: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rounds: int = field(default=0, repr=False)  # integrations begun in this process
     _background: BackgroundIntegrator | None = field(default=None, repr=False)
@@ -132,6 +133,7 @@ def init_app(app: Flask) -> None:
         ),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
         integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),
+        keys_dir=Path(cfg["KEYS_DIR"]),
         params=load_jurisdiction(cfg.get("JURISDICTION"), Path(app.instance_path)),
     )
 

@@ -4,6 +4,10 @@ Server keys are kept as C2SP signed-note private key strings
 (``PRIVATE+KEY+name+hex8+base64(0x01‖seed)``), one per file, created on first
 use with mode 0600. Device keys (stations, phones) are raw Ed25519 public keys
 registered in ``signing_keys`` under ``device_key_id``.
+
+A rotated checkpoint key lives on as a verifier in ``<keys>/retired/`` (docs/deploy.md §9):
+``*.vkey``, its public verifier key ``name+hex8+base64`` (recommended: nothing secret is
+kept), or ``*.key``, the old signer key file itself.
 """
 
 from __future__ import annotations
@@ -15,10 +19,22 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.note import Signer, generate_signer_key, signer_from_key
+from ledger.note import (
+    Signer,
+    Verifier,
+    generate_signer_key,
+    signer_from_key,
+    verifier_from_key,
+    verifier_key_for,
+)
 
 SERVER_KEY_FILE = "server.key"  # checkpoints and server-signed events
 REGISTRY_KEY_FILE = "registry.key"  # signatures in printed QR codes
+RETIRED_DIR = "retired"  # verifiers of rotated checkpoint keys, inside the keys folder
+
+
+class KeyFileError(ValueError):
+    """A key file that cannot be read or does not hold the key expected; names the file."""
 
 
 def load_or_create_signer(path: Path, name: str) -> Signer:
@@ -32,6 +48,44 @@ def load_or_create_signer(path: Path, name: str) -> Signer:
     if signer.name != name:
         raise ValueError(f"{path} holds a key named {signer.name!r}, expected {name!r}")
     return signer
+
+
+def retired_verifiers(folder: Path, name: str) -> list[Verifier]:
+    """The verifiers of the retired checkpoint keys in ``folder`` (none if it is absent).
+
+    Every ``*.vkey`` (a verifier key) and ``*.key`` (a signer key file, read, never
+    created) counts; hidden files are skipped. Anything else, or a file that does not hold
+    one key named ``name`` (the log's origin), raises KeyFileError naming the file.
+    """
+    if not folder.exists():
+        return []
+    try:
+        entries = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    except OSError as exc:
+        raise KeyFileError(f"退役密钥目录无法读取 cannot read {folder}: {exc}") from None
+    return [_retired_verifier(path, name) for path in entries]
+
+
+def _retired_verifier(path: Path, name: str) -> Verifier:
+    bad = f"退役密钥文件有误 bad retired key file {path}"
+    if path.suffix not in (".key", ".vkey"):
+        raise KeyFileError(f"{bad}: expected *.vkey (a verifier key) or *.key (a signer key)")
+    try:
+        text = path.read_text().strip()
+    except (OSError, ValueError) as exc:  # unreadable, a folder, not UTF-8
+        raise KeyFileError(f"{bad}: {exc}") from None
+    if path.suffix == ".vkey" and text.startswith("PRIVATE+"):
+        raise KeyFileError(f"{bad}: it holds a private key; a .vkey holds name+hex8+base64")
+    try:
+        if path.suffix == ".key":
+            verifier = verifier_from_key(verifier_key_for(signer_from_key(text)))
+        else:
+            verifier = verifier_from_key(text)
+    except ValueError as exc:  # a NoteError: the message says what is wrong, not the key
+        raise KeyFileError(f"{bad}: {exc}") from None
+    if verifier.name != name:
+        raise KeyFileError(f"{bad}: it holds a key named {verifier.name!r}, expected {name!r}")
+    return verifier
 
 
 def public_bytes(signer: Signer) -> bytes:

@@ -13,11 +13,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ledger import log, merkle, service
-from ledger.checkpoint import CheckpointError, open_checkpoint
+from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.errors import NotFound
 from ledger.model import Actor, Cylinder, Enterprise, Event, Station
 from ledger.model_rules import RetiredCode
-from ledger.note import Verifier
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ def find(session: Session, code: str) -> Cylinder:
     return found
 
 
-def trace(session: Session, code: str, verifier: Verifier, origin: str) -> Trace:
+def trace(session: Session, code: str, verifier: Verifiers, origin: str) -> Trace:
     """Every event of a cylinder, its chain's verification and the last event's proof."""
     cylinder = find(session, code)
     events, defect = service.history(session, cylinder)
@@ -95,7 +94,7 @@ def trace(session: Session, code: str, verifier: Verifier, origin: str) -> Trace
 
 
 def prove_last(
-    session: Session, event: Event | None, verifier: Verifier, origin: str
+    session: Session, event: Event | None, verifier: Verifiers, origin: str
 ) -> ProofCheck:
     """Prove an event's inclusion in the newest signed checkpoint."""
     if event is None:

@@ -25,6 +25,7 @@ from app.runtime import runtime
 from ledger import audit_requests, epcis, log, oversight, public_reports, trace
 from ledger import daily as daily_counts
 from ledger.errors import LedgerError
+from ledger.keys import KeyFileError
 from ledger.model import Enterprise, Role
 from ledger.note import verifier_from_key, verifier_key_for
 from ledger.reasons import short_name
@@ -40,7 +41,14 @@ def stale_days() -> int:
 
 
 def _verifier() -> Any:
-    return verifier_from_key(verifier_key_for(runtime().authority.server))
+    """The server key and its retired ones: the newest checkpoint may still be one signed
+    before a rotation. A bad retired key file leaves the server key alone here (the audit
+    names the file)."""
+    rt = runtime()
+    try:
+        return audits.checkpoint_verifiers(rt)
+    except KeyFileError:
+        return verifier_from_key(verifier_key_for(rt.authority.server))
 
 
 @bp.get("/")

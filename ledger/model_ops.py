@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from ledger.model import Event, _ts, utcnow
+
+_UNDELIVERED = text("delivered_at IS NULL")
 
 
 class Notification(SQLModel, table=True):
     """A message to a cylinder's owner: it went overdue for inspection or reached end of life."""
 
     __tablename__ = "notifications"
-    __table_args__ = (UniqueConstraint("cylinder_id", "kind", "due_on"),)
+    __table_args__ = (
+        UniqueConstraint("cylinder_id", "kind", "due_on"),
+        Index("ix_notifications_enterprise_id_id", "enterprise_id", "id"),  # an owner's, by id
+        Index(  # the webhook's backlog (migration 0008)
+            "ix_notifications_undelivered", "id",
+            postgresql_where=_UNDELIVERED, sqlite_where=_UNDELIVERED,
+        ),
+    )  # fmt: skip
     id: int | None = Field(default=None, primary_key=True)
-    enterprise_id: int = Field(index=True)  # no FKs: the tests truncate the ledger tables
+    enterprise_id: int  # no FKs: the tests truncate the ledger tables
     cylinder_id: str = Field(max_length=36)
     code: str = Field(max_length=20)
     kind: str = Field(max_length=16)  # "overdue" | "end_of_life"

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import Select, select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import col
 
 from ledger.model_ops import Notification
 from ledger.store import transaction
@@ -48,17 +48,6 @@ def document(n: Notification) -> dict[str, Any]:
         "message": n.message,
         "created_at": n.created_at.isoformat(),
     }
-
-
-def for_enterprise(session: Session, enterprise_id: int, limit: int = 200) -> list[Notification]:
-    """An owner's notifications, newest first."""
-    query = (
-        select(Notification)
-        .where(col(Notification.enterprise_id) == enterprise_id)
-        .order_by(col(Notification.created_at).desc(), col(Notification.id).desc())
-        .limit(limit)
-    )
-    return list(session.execute(query).scalars())
 
 
 def deliver(engine: Engine, url: str, post: Post, now: dt.datetime, batch: int = 100) -> Delivery:

@@ -208,6 +208,10 @@ MATRIX: dict[str, Row] = {
     "DELETE /customers/{id}": Row(
         "DELETE", lambda c: (f"/customers/{c.customer()}", None),
         A_ADMINS),
+    # Owners' notifications: the enterprise admin reads its own, the regulators every one.
+    "GET /notifications": Row(
+        "GET", lambda c: (f"/notifications?enterprise_id={c.a}", None),
+        OVERSIGHT | {"enterprise_a"}),
     "GET /ledger/checkpoint": Row("GET", lambda c: ("/ledger/checkpoint", None), EVERYONE),
     "GET /ledger/key": Row("GET", lambda c: ("/ledger/key", None), EVERYONE),
     "GET /ledger/registry-key": Row("GET", lambda c: ("/ledger/registry-key", None), EVERYONE),

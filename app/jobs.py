@@ -5,9 +5,10 @@ Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook deliver
 an audit a regulator asked for (looked for every 15 s), the stale-cylinder report, the
 audit (state projection included), the events table's monthly
 partitions three months ahead (PostgreSQL) and the purge of public reports past retention
-(nightly). Each job runs under its own PostgreSQL
-advisory lock taken with ``wait=False``: a second scheduler process skips a job the first
-is running, and every job is idempotent besides (unique keys), so nothing is done twice.
+(nightly). Each job runs under its own advisory lock taken with ``wait=False`` (PostgreSQL's;
+on SQLite a file lock beside the database, ``ledger.file_locks``): a second scheduler
+process skips a job the first is running, and every job is idempotent besides (unique
+keys), so nothing is done twice.
 A job that meets a database error (gone away, disk full) or a system one (a verdict file
 that cannot be written) logs it and changes nothing; the next run retries, with a fresh
 connection, since SQLAlchemy drops a broken one. A nightly job is tried again every hour

@@ -17,6 +17,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ledger import file_locks
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -187,13 +189,33 @@ def without_waiting_for_disk(session: Session) -> None:
 
 
 def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:
-    """Hold a PostgreSQL advisory lock until the transaction ends; False if busy and not waiting.
+    """Hold an advisory lock on ``name`` until the transaction ends; False if it is busy and
+    ``wait`` is False, else wait for it.
 
-    Advisory locks are database-wide: the key is taken from the name *and* the schema, so
-    two ledgers in one database (tests, benchmarks, tenants) never block each other.
-    On SQLite the writer's BEGIN IMMEDIATE already serialises writers.
+    PostgreSQL: an advisory transaction lock. Advisory locks are database-wide: the key is
+    taken from the name *and* the schema, so two ledgers in one database (tests,
+    benchmarks, tenants) never block each other.
+
+    SQLite: a file lock beside the database file (``ledger.file_locks``), excluding other
+    processes and other threads alike, released when the session's transaction ends. An
+    in-memory database (no file), or a system without ``fcntl``, locks nothing: True.
+    A *waiting* request inside a transaction that takes SQLite's write lock (``writer``:
+    the scheduler's integrator, an event id, an audit request) locks nothing, as before:
+    the write lock already serialises those transactions whole, and waiting there can
+    deadlock. The scheduler's integrator holds the write lock (its first read began the
+    transaction) and waits for the integrator's file lock, which the web's integrator
+    (``wait=False``) took before its first statement and holds while waiting for the
+    write lock. A request with ``wait=False`` never waits, so it locks in any transaction;
+    nor should a plain transaction that has written wait for a lock: the same deadlock.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        database = file_locks.database_file(bind.engine.url)
+        writes = bind.get_execution_options().get("sqlite_begin") == "IMMEDIATE"
+        if database is None or (wait and writes):
+            return True
+        return file_locks.hold_for_transaction(session, database, name, wait=wait)
+    if bind.dialect.name != "postgresql":
         return True
     key = "hashtext(current_schema() || ':' || :name)"
     if wait:

@@ -21,7 +21,8 @@ bench/fill_check.py does. The p99 of the largest size is compared with the small
 (target ≤ 1.5×).
 
 On PostgreSQL, at the largest size the statements that the dashboard's read models,
-the trace, the expiry sweep and a fill check send are captured and each is EXPLAINed:
+the trace, the expiry sweep, a fill check, the public page and a station's sync (since a
+moment ago: its incremental form) send are captured and each is EXPLAINed:
 any sequential scan of a large table (events, cylinders, cylinder_states, log_leaves,
 fill_checks, when it holds ≥ 10,000 rows) is printed as MISSING INDEX. Figures are printed,
 never asserted.
@@ -150,7 +151,7 @@ def _clone_sql(conn: Any) -> list[str]:
 
 def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
     """Capture the statements of the pages' read models and EXPLAIN each one."""
-    from ledger import checks, daily, oversight, sweeps, trace
+    from ledger import checks, daily, oversight, station_sync, sweeps, trace, verification
     from ledger.note import verifier_from_key, verifier_key_for
 
     rt = app.extensions["ledger"]
@@ -170,6 +171,12 @@ def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
         "expiry_sweep": lambda s: sweeps.expiry_sweep(s, now.date(), now),
         "fill_check": lambda s: checks.fill_check(
             s, rt.authority, _actor(s, loader), loader.demo["stations"]["a"], code, now, rt.params
+        ),
+        "public_page": lambda s: verification.public_view(
+            s, rt.authority, code, None, now, rt.params
+        ),
+        "station_sync": lambda s: station_sync.snapshot(
+            s, rt.authority, loader.demo["stations"]["a"], now, rt.params, now
         ),
     }
     out = []

@@ -53,7 +53,9 @@ from ledger.store import reads_beside, transaction, upgrade  # noqa: E402
 
 PG_DEFAULT = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 TARGET_P99_MS = 10.0
-PER_CYLINDER = 10
+ROUNDS = 2  # fill → dispatch → deliver → return rounds per cylinder: 10 events with the
+# registration and a last fill; bench/scale.py --year takes 26 (a year of fortnightly rounds)
+SPACING = dt.timedelta(days=3)  # between one cylinder's events
 CHUNK = 20_000  # events per insert batch
 CHECKLIST = dict.fromkeys(
     ("valve", "hose", "regulator", "leak_test", "ventilation", "single_gas_source",
@@ -75,8 +77,17 @@ class Loader:
     """Bulk-loads chained events and their projection rows (one signature reused: these
     events are never audited; the audit's speed is bench/ledger.py's business)."""
 
-    def __init__(self, engine: Any, demo: dict[str, Any], start: dt.datetime) -> None:
+    def __init__(
+        self,
+        engine: Any,
+        demo: dict[str, Any],
+        start: dt.datetime,
+        rounds: int = ROUNDS,
+        spacing: dt.timedelta = SPACING,
+    ) -> None:
         self.engine, self.demo, self.start = engine, demo, start
+        self.rounds, self.spacing = rounds, spacing
+        self.per_cylinder = 1 + 4 * rounds + 1  # registered, the rounds, a last fill
         self.params = Jurisdiction()
         with transaction(engine) as s:
             self.actor = registry.actor_for_token(s, demo["tokens"]["station_a"])
@@ -94,7 +105,7 @@ class Loader:
             ("delivered", {"customer_id": 1, "checklist": CHECKLIST}, 0),
             ("returned", {"customer_id": 1}, 0),
         ]
-        return rounds * 2 + [fill]
+        return rounds * self.rounds + [fill]
 
     def cylinder(self, owner: str) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
         self.n += 1
@@ -112,7 +123,7 @@ class Loader:
         ):
             actor = self.driver if kind in ("dispatched", "delivered", "returned") else self.actor
             assert actor is not None and actor.id is not None
-            t += dt.timedelta(days=3)
+            t += self.spacing
             site = payload.get("customer_id") if kind in ("delivered", "returned") else None
             fields = EventFields(
                 id=new_id(), cylinder=cid, type=kind, occurred_at=t, recorded_at=t,
@@ -188,7 +199,7 @@ def run(backend: str, events: int, n_checks: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         loader = Loader(rt.engine, demo, rt.now() - dt.timedelta(days=400))
         loader.load(events)
-        say(f"{backend}: {loader.n:,} cylinders, {loader.n * PER_CYLINDER:,} events "
+        say(f"{backend}: {loader.n:,} cylinders, {loader.n * loader.per_cylinder:,} events "
             f"loaded in {time.perf_counter() - t0:.0f} s")  # fmt: skip
         if backend == "postgresql":
             with rt.engine.begin() as conn:
@@ -209,7 +220,7 @@ def measure(app: Any, demo: dict[str, Any], loader: Loader, n: int, backend: str
     with transaction(rt.engine) as s:
         actor = registry.actor_for_token(s, demo["tokens"]["station_a"])
     assert actor is not None
-    out: dict[str, Any] = {"backend": backend, "events": loader.n * PER_CYLINDER}
+    out: dict[str, Any] = {"backend": backend, "events": loader.n * loader.per_cylinder}
     for label, owner in (("allowed", "a"), ("blocked", "b")):
         samples = []
         for i in range(n + 50):

@@ -6,12 +6,12 @@
 
 For each size, a fresh database is bulk-loaded by bench/fill_check.py's loader (10-event
 cylinders, chained and hashed as the service does, with projection rows; see its
-docstring): 10k events is a street, 1M a district's event count, 10M a province's. The
-shape is not a year of a district: each cylinder's ten events are 3 days apart from
-400 days ago, so the events fill about two monthly partitions, and a 10M ledger has 1M
-short chains rather than 10k cylinders × a year; the loaded events are not integrated
-into the Merkle log either (the fill check never reads it). What the check reads, one
-cylinder's rows by key, is the same either way. On PostgreSQL the monthly partitions of ``events``
+docstring): 10k events is a street, 1M a district's event count, 10M a province's. By
+default each cylinder has ten events 3 days apart from 400 days ago (about two monthly
+partitions; 1M events are 100k short chains); with ``--year`` each has a year of
+fortnightly rounds, 106 events over 13 monthly partitions, so 1M events are a district's
+~9,400 cylinders × a year. The loaded events are not integrated into the Merkle log
+(the fill check never reads it). On PostgreSQL the monthly partitions of ``events``
 the loader writes into are created first (migration 0006), and with ``--real N`` only N
 events are loaded that way: the rest of each size is copies of them made in SQL under new
 ids (``clone``), since the loader's ~5,000 events/s would take 30 min for 10M. Then
@@ -51,7 +51,12 @@ TARGET_RATIO = 1.5
 
 
 def run(
-    backend: str, events: int, n_checks: int, explain: bool, real: int | None = None
+    backend: str,
+    events: int,
+    n_checks: int,
+    explain: bool,
+    real: int | None = None,
+    year: bool = False,
 ) -> dict[str, Any]:
     """Load ``events`` events into a fresh database, measure, EXPLAIN; drop it."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -75,9 +80,9 @@ def run(
         if backend == "postgresql":  # a month partition for every month the loader writes
             with rt.engine.begin() as conn:
                 ensure_partitions(conn, rt.now(), since=start)
-        loader = fc.Loader(rt.engine, demo, start)
+        loader = fc.Loader(rt.engine, demo, start, **(YEAR if year else {}))
         loader.load(min(events, real or events))
-        total = loader.n * fc.PER_CYLINDER
+        total = loader.n * loader.per_cylinder
         if total < events and backend == "postgresql":
             total = clone(rt.engine, total, events)
         loaded = time.perf_counter() - t0
@@ -97,6 +102,12 @@ def run(
             with admin.begin() as conn:
                 conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
             admin.dispose()
+
+
+# --year: each cylinder's life is a year of fortnightly rounds (fill, dispatch, deliver,
+# return), 106 events 3.4 days apart from 400 days ago: the events fill 13 monthly
+# partitions, and 1M events are a district's ~9,400 cylinders.
+YEAR = {"rounds": 26, "spacing": dt.timedelta(days=3.4)}
 
 
 def clone(engine: Any, real: int, events: int) -> int:
@@ -239,15 +250,21 @@ def main() -> int:
         help="PostgreSQL: events loaded (hashed) by the Python loader; the rest of each size "
         "is copies of them made in SQL (default: all loaded)",
     )
+    parser.add_argument(
+        "--year", action="store_true", help="cylinders with a year of events each (106)"
+    )
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     results = []
     for i, size in enumerate(sizes):
         fc.say(f"{args.backend}: loading {size:,} events …")
         last = i == len(sizes) - 1
-        results.append(run(args.backend, size, args.checks, explain=last, real=args.real))
+        results.append(
+            run(args.backend, size, args.checks, explain=last, real=args.real, year=args.year)
+        )
     print(
-        f"\n# bench/scale.py — {args.backend}, {args.checks} checks per row, "
+        f"\n# bench/scale.py — {args.backend}{' --year' if args.year else ''}, "
+        f"{args.checks} checks per row, "
         f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}"
     )
     print("| events | load s | path | p50 ms | p99 ms | max ms | p99 ÷ smallest |")

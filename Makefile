@@ -71,7 +71,7 @@ bench: install
 # Fill checks through gunicorn beside a hello-world view (wrk), then p99 at 10k vs 1M events.
 bench-load: install
 	$(PY) bench/load.py
-	$(PY) bench/scale.py --sizes 10000,1000000
+	$(PY) bench/scale.py --year --sizes 10000,1000000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

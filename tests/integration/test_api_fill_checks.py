@@ -173,6 +173,18 @@ def test_a_retried_check_with_its_idempotency_key_records_the_block_once(app, cl
     assert blocked_events(app) == before + 1
 
 
+@pytest.mark.parametrize("owner", ["enterprise_a", "enterprise_b"])  # allowed; NOT_OWNED
+def test_a_retried_check_answers_exactly_what_the_first_answered(client, demo, owner):
+    code = flows.register(client, demo, who=owner)
+    first = flows.check(client, demo, code, **{"Idempotency-Key": f"again-{owner}"})
+    again = flows.check(client, demo, code, **{"Idempotency-Key": f"again-{owner}"})
+    assert first.status_code == again.status_code == 200
+    assert again.get_json() == first.get_json()  # the cylinder's header included
+    cylinder = first.get_json()["cylinder"]
+    assert cylinder["code"] == code and cylinder["owner"]["name"]
+    assert ("head_hash" in cylinder) is (owner == "enterprise_a")  # its own: the full view
+
+
 @pytest.mark.parametrize(
     ("who", "station", "status"),
     [("driver_a", "a", 403), ("enterprise_a", "a", 403), ("station_b", "a", 403),

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.runtime import Runtime
 from ledger.audit import audit
+from ledger.audit_report import AuditReport
 from ledger.keys import RETIRED_DIR, KeyFileError, retired_verifiers
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 
@@ -38,31 +39,26 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
     try:
         verifiers = checkpoint_verifiers(rt)
     except KeyFileError as exc:  # nothing verified: a failed verdict that says why
-        verdict: dict[str, Any] = {
-            "at": rt.now().isoformat(),
-            "ok": False,
-            "ledger_ok": False,
-            "events": 0,
-            "checkpoints": 0,
-            "projection_checked": False,
-            "projection_findings": 0,
-            "first_bad": str(exc),
-            "error": str(exc),
-        }
+        verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
+        verdict.update(first_bad=str(exc), error=str(exc))
     else:
         report = audit(rt.engine, verifiers, rt.authority.origin, workers=1, params=rt.params)
-        verdict = {
-            "at": rt.now().isoformat(),
-            "ok": report.ok,
-            "ledger_ok": report.ledger_ok,
-            "events": report.events,
-            "checkpoints": report.checkpoints,
-            "projection_checked": report.projection_checked,
-            "projection_findings": len(report.projection),
-            "first_bad": report.first(),
-        }
+        verdict = _verdict(rt, report)
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
     return verdict
+
+
+def _verdict(rt: Runtime, report: AuditReport) -> dict[str, Any]:
+    return {
+        "at": rt.now().isoformat(),
+        "ok": report.ok,
+        "ledger_ok": report.ledger_ok,
+        "events": report.events,
+        "checkpoints": report.checkpoints,
+        "projection_checked": report.projection_checked,
+        "projection_findings": len(report.projection),
+        "first_bad": report.first(),
+    }
 
 
 def last_verdict(instance_path: str) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from app import audits
 from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
 from app.people import roles_required
 from app.runtime import runtime
-from ledger import audit_requests, epcis, log, oversight, public_reports, trace
+from ledger import audit_requests, epcis, job_status, log, oversight, public_reports, trace
 from ledger import daily as daily_counts
 from ledger.errors import LedgerError
 from ledger.keys import KeyFileError
@@ -54,7 +54,7 @@ def _verifier() -> Any:
 @bp.get("/")
 @roles_required(REGULATORS)
 def index() -> Any:
-    """Overview: counts, charts, the ledger's status."""
+    """Overview: counts, charts, the ledger's status, the scheduler's daily jobs."""
     rt = runtime()
     now = rt.now()
     with db(write=False) as s:
@@ -75,6 +75,7 @@ def index() -> Any:
             "root": checkpoint.root.hex() if checkpoint else None,
         }
         asked = audit_requests.pending(s)
+        daily_jobs = job_status.latest_runs(s, now)
     last_audit = audits.last_verdict(current_app.instance_path)
     return render_template(
         "regulator/index.html",
@@ -85,6 +86,8 @@ def index() -> Any:
         audit_asked_at=asked.started_at if asked is not None else None,
         by_reason=by_reason.most_common(),
         by_station=by_station.most_common(),
+        daily_jobs=daily_jobs,
+        due_after_hours=job_status.DUE_AFTER // dt.timedelta(hours=1),
     )
 
 

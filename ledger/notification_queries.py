@@ -9,7 +9,11 @@ another enterprise is refused (Forbidden), never answered an empty list.
 
 Pages go backwards by id (keyset paging): ``before_id`` is the previous page's
 ``next_before_id``, so a page is never shifted by notifications written meanwhile and
-each notification is read exactly once. Reads only: nothing here writes.
+each notification is read exactly once. A reader that keeps the highest id it has read
+and reads down to it next time misses none either: notifications are written by the
+expiry sweep alone (``sweeps.expiry_sweep``), under its job lock held until its commit
+(``app.jobs.guarded``), so their ids become visible in increasing order. Reads only:
+nothing here writes.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
 
@@ -37,6 +38,9 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         NOTIFY_WEBHOOK_URL=env.get("NOTIFY_WEBHOOK_URL") or None,
         # Also the regulator's "not seen for N days" tile and list (default 90 days).
         STALE_DAYS=int(env.get("STALE_DAYS", "90")),
+        # The jurisdiction's clock: the scheduler's nights and daily jobs' days, the pages'
+        # times and days (an IANA zone name).
+        LOCAL_TIMEZONE=env.get("LEDGER_TIMEZONE", "Asia/Shanghai"),
         # Rows per page of the regulator's lists (their CSV exports are always complete).
         LIST_PAGE_SIZE=int(env.get("LIST_PAGE_SIZE", "100")),
         # Days a closed public report keeps its note and sender hash (docs/privacy.md §2;
@@ -68,6 +72,18 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     if overrides:
         app.config.update(overrides)
     check_public_base_url(app.config["PUBLIC_BASE_URL"])
+    check_timezone(app.config["LOCAL_TIMEZONE"])
+
+
+def check_timezone(name: str) -> None:
+    """Refuse to start with a time zone the system does not know (RuntimeError)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise RuntimeError(
+            f"LEDGER_TIMEZONE 不是有效的时区 / is not a time zone: {name!r} "
+            "(an IANA name such as Asia/Shanghai)"
+        ) from None
 
 
 def check_public_base_url(url: str) -> bool:

@@ -31,7 +31,7 @@ from sqlmodel import Session
 from app import audits
 from app.logging import get_logger
 from app.runtime import Runtime
-from ledger import audit_requests, log, notifications, partitions, sweeps
+from ledger import audit_requests, job_status, log, notifications, partitions, sweeps
 from ledger.public_reports import purge_expired_reports
 from ledger.store import advisory_lock, transaction
 
@@ -199,7 +199,7 @@ def purge_reports(app: Flask) -> Result:
 
 def _daily(app: Flask, name: str, run: Callable[[Runtime, Any], Result]) -> Result:
     def body(rt: Runtime, session: Any) -> Result:
-        period = rt.now().date().isoformat()
+        period = job_status.local_day(rt.now(), app.config["LOCAL_TIMEZONE"]).isoformat()
         if sweeps.already_ran(session, name, period):
             return {"period": period, "already": True}
         started = rt.now()
@@ -225,7 +225,7 @@ JOBS: dict[str, Callable[[Flask], Result]] = {
 
 def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None:
     """Block, running the jobs until interrupted."""
-    scheduler = BlockingScheduler(timezone="UTC")
+    scheduler = BlockingScheduler(timezone=app.config["LOCAL_TIMEZONE"])  # the city's nights
     common = {"args": [app], "max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
     scheduler.add_job(integrate_and_checkpoint, "interval", seconds=every, id="integrate", **common)
     # A regulator waits for the audit asked for on the overview: looked for every 15 s.
@@ -234,16 +234,12 @@ def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None
         expiry_sweep, "interval", seconds=sweep_every, id="expiry_sweep",
         next_run_time=dt.datetime.now(dt.UTC), **common,
     )  # fmt: skip
-    # Nightly, and once at start-up: a missed night (scheduler down) is caught up at once.
+    # Nightly by the jurisdiction's clock (job_status.NIGHTLY_HOURS), and once at start-up: a
+    # missed night (scheduler down) is caught up at once.
     # Tried again every hour after its hour until it has run that day (``_daily`` records
     # a run once per day): a night whose run failed (database away, disk full) is not lost.
-    nightly = (
-        ("partitions", partition_maintenance, 0),
-        ("purge_reports", purge_reports, 0),
-        ("stale_report", stale_report, 1),
-        ("audit", nightly_audit, 2),
-    )
-    for name, fn, hour in nightly:
+    for name, hour in job_status.NIGHTLY_HOURS.items():
+        fn = JOBS[name]
         scheduler.add_job(fn, "cron", hour=f"{hour}-23", minute=0, id=name, **common)
         scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.UTC), id=f"{name}-start",
                           args=[app])  # fmt: skip

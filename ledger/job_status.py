@@ -1,6 +1,7 @@
 """The daily jobs' latest runs, for the regulator's overview: which ran, when, how it went.
 
-The scheduler (``app/jobs.py``) records one ``job_runs`` row per daily job and UTC day.
+The scheduler (``app/jobs.py``) records one ``job_runs`` row per daily job and day, a day of
+the jurisdiction's clock (``local_day``): its nights are the city's nights.
 The table also holds the audits a regulator asks for (``audit_request`` and its answer
 ``audit_request_done``, ``ledger.audit_requests``): a request and its answer, not a daily
 run, so they are not listed here (the overview's "last audit" shows their verdict).
@@ -17,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -25,8 +27,13 @@ from ledger.model_ops import JobRun
 
 # The daily jobs of app/jobs.py (``_daily``), in the order the overview lists them.
 DAILY_JOBS = ("audit", "stale_report", "partitions", "purge_reports")
-# All daily jobs are scheduled between 00:00 and 02:00 UTC and retried every hour until
-# they have run that day: by 06:00 UTC a healthy scheduler has recorded the day's run.
+# Their hours on the jurisdiction's clock, which app/jobs.py schedules them at: at night
+# where the cylinders are, before the morning's deliveries and fills (the audit reads the
+# whole ledger). Each is tried again every hour after its hour until it has run that day.
+NIGHTLY_HOURS = {"partitions": 1, "purge_reports": 1, "stale_report": 2, "audit": 3}
+DEFAULT_ZONE = "Asia/Shanghai"  # config LOCAL_TIMEZONE (env LEDGER_TIMEZONE)
+# By 06:00 local a healthy scheduler has recorded the day's run of every daily job: three
+# hours (three tries) after the last job's hour.
 DUE_AFTER = dt.timedelta(hours=6)
 TEXT_MAX = 200  # a one-line summary: a long message (an audit's first problem) is cut
 
@@ -50,22 +57,28 @@ class JobStatus:
         return self.period is not None
 
 
-def due_day(now: dt.datetime) -> dt.date:
-    """The UTC day whose run a daily job must have recorded by ``now``.
+def local_day(now: dt.datetime, zone: str = DEFAULT_ZONE) -> dt.date:
+    """The day ``now`` falls on by the jurisdiction's clock: a daily job's period. A naive
+    ``now`` is taken as UTC."""
+    aware = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now
+    return aware.astimezone(ZoneInfo(zone)).date()
 
-    Before 06:00 UTC (``DUE_AFTER``) that is yesterday, since today's run may not have
-    happened yet; from 06:00 on it is today. A naive ``now`` is taken as UTC.
+
+def due_day(now: dt.datetime, zone: str = DEFAULT_ZONE) -> dt.date:
+    """The local day whose run a daily job must have recorded by ``now``.
+
+    Before 06:00 local (``DUE_AFTER``) that is yesterday, since today's run may not have
+    happened yet; from 06:00 on it is today.
     """
-    utc = now.replace(tzinfo=dt.UTC) if now.tzinfo is None else now.astimezone(dt.UTC)
-    return (utc - DUE_AFTER).date()
+    return local_day(now - DUE_AFTER, zone)
 
 
-def is_overdue(period: str | None, now: dt.datetime) -> bool:
-    """Whether a daily job whose latest run is for ``period`` (a UTC day, "YYYY-MM-DD")
+def is_overdue(period: str | None, now: dt.datetime, zone: str = DEFAULT_ZONE) -> bool:
+    """Whether a daily job whose latest run is for ``period`` (a local day, "YYYY-MM-DD")
     is late: its latest day is before ``due_day(now)``.
 
     So a job is on time with today's run at any hour, and with yesterday's until 06:00
-    UTC; never having run, or a period that is not a day, counts as late (nothing shows
+    local; never having run, or a period that is not a day, counts as late (nothing shows
     that it ran). A failed run is a run: it is shown as failed, not as late.
     """
     if period is None:
@@ -74,15 +87,16 @@ def is_overdue(period: str | None, now: dt.datetime) -> bool:
         day = dt.date.fromisoformat(period)
     except ValueError:
         return True
-    return day < due_day(now)
+    return day < due_day(now, zone)
 
 
 def latest_runs(
-    session: Session, now: dt.datetime, jobs: Sequence[str] = DAILY_JOBS
-) -> list[JobStatus]:
+    session: Session, now: dt.datetime, zone: str = DEFAULT_ZONE,
+    jobs: Sequence[str] = DAILY_JOBS,
+) -> list[JobStatus]:  # fmt: skip
     """Each daily job's newest run, one indexed query per job (the unique (job, period)
     key serves ``WHERE job = ? ORDER BY period DESC LIMIT 1``)."""
-    return [_status(job, _latest(session, job), now) for job in jobs]
+    return [_status(job, _latest(session, job), now, zone) for job in jobs]
 
 
 def _latest(session: Session, job: str) -> JobRun | None:
@@ -92,7 +106,7 @@ def _latest(session: Session, job: str) -> JobRun | None:
     return session.execute(query).scalar_one_or_none()
 
 
-def _status(job: str, run: JobRun | None, now: dt.datetime) -> JobStatus:
+def _status(job: str, run: JobRun | None, now: dt.datetime, zone: str) -> JobStatus:
     if run is None:
         return JobStatus(job, None, None, None, overdue=True, facts=None)
     return JobStatus(
@@ -100,7 +114,7 @@ def _status(job: str, run: JobRun | None, now: dt.datetime) -> JobStatus:
         run.period,
         run.finished_at,
         bool(run.ok),
-        overdue=is_overdue(run.period, now),
+        overdue=is_overdue(run.period, now, zone),
         facts=facts_of(job, run.detail),
     )
 

@@ -117,9 +117,3 @@ def record_run(
     except IntegrityError:
         return False
     return True
-
-
-def last_run(session: Session, job: str) -> JobRun | None:
-    """The newest record of a job."""
-    query = select(JobRun).where(col(JobRun.job) == job).order_by(col(JobRun.finished_at).desc())
-    return session.execute(query.limit(1)).scalar_one_or_none()

@@ -55,7 +55,7 @@ def init_app(app: Flask) -> None:
     )
 
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh_Hans_CN")
-    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", app.config["LOCAL_TIMEZONE"])
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)  # valid as long as the session
     app.config.setdefault("REPORT_SALT", app.config["SECRET_KEY"])
     babel.init_app(app, locale_selector=_locale)

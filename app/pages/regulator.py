@@ -75,7 +75,7 @@ def index() -> Any:
             "root": checkpoint.root.hex() if checkpoint else None,
         }
         asked = audit_requests.pending(s)
-        daily_jobs = job_status.latest_runs(s, now)
+        daily_jobs = job_status.latest_runs(s, now, current_app.config["LOCAL_TIMEZONE"])
     last_audit = audits.last_verdict(current_app.instance_path)
     return render_template(
         "regulator/index.html",

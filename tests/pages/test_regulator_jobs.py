@@ -10,21 +10,31 @@ import datetime as dt
 import json
 import re
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy.engine import Engine
 
 from app import jobs
 from ledger import audit_requests
-from ledger.job_status import DAILY_JOBS, due_day, facts_of, is_overdue, latest_runs
+from ledger.job_status import (
+    DAILY_JOBS,
+    DUE_AFTER,
+    NIGHTLY_HOURS,
+    due_day,
+    facts_of,
+    is_overdue,
+    latest_runs,
+    local_day,
+)  # fmt: skip
 from ledger.model_ops import JobRun
 from ledger.store import transaction
 
 UTC = dt.UTC
-SHANGHAI = dt.timezone(dt.timedelta(hours=8))
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # the app's default LOCAL_TIMEZONE
 
 
-def _at(day: str, hhmm: str, tz: dt.tzinfo = UTC) -> dt.datetime:
+def _at(day: str, hhmm: str, tz: dt.tzinfo = SHANGHAI) -> dt.datetime:
     return dt.datetime.fromisoformat(f"{day}T{hhmm}").replace(tzinfo=tz)
 
 
@@ -43,12 +53,12 @@ def _record(
         s.add(JobRun(job=job, period=period, started_at=done, finished_at=done, ok=ok, detail=text))
 
 
-def _today() -> str:
-    return dt.datetime.now(UTC).date().isoformat()
+def _today() -> str:  # the local day, as the scheduler records it
+    return local_day(dt.datetime.now(UTC)).isoformat()
 
 
 def _days_ago(n: int) -> str:
-    return (dt.datetime.now(UTC).date() - dt.timedelta(days=n)).isoformat()
+    return (local_day(dt.datetime.now(UTC)) - dt.timedelta(days=n)).isoformat()
 
 
 def _engine(app: Any) -> Engine:
@@ -78,9 +88,9 @@ AUDIT_BAD = {
     [
         ("2026-11-23", "2026-11-23T00:01", False),  # today's run, just after midnight
         ("2026-11-23", "2026-11-23T23:59", False),
-        ("2026-11-22", "2026-11-23T00:00", False),  # yesterday's: fine before 06:00 UTC
+        ("2026-11-22", "2026-11-23T00:00", False),  # yesterday's: fine before 06:00
         ("2026-11-22", "2026-11-23T05:59", False),
-        ("2026-11-22", "2026-11-23T06:00", True),  # today's is due by 06:00 UTC
+        ("2026-11-22", "2026-11-23T06:00", True),  # today's is due by 06:00 (local)
         ("2026-11-22", "2026-11-23T23:59", True),
         ("2026-11-21", "2026-11-23T00:00", True),  # missed a whole day
         ("2026-11-30", "2026-12-01T05:00", False),  # across a month's end
@@ -93,19 +103,32 @@ AUDIT_BAD = {
 def test_a_daily_job_is_late_once_its_day_is_due_without_a_run(
     period: str | None, now: str, late: bool
 ) -> None:
-    assert is_overdue(period, dt.datetime.fromisoformat(now).replace(tzinfo=UTC)) is late
+    assert is_overdue(period, dt.datetime.fromisoformat(now).replace(tzinfo=SHANGHAI)) is late
 
 
-def test_the_due_day_is_a_utc_day_whatever_the_clock_zone() -> None:
-    # 13:30 in Shanghai is 05:30 UTC: yesterday's (UTC) run still counts.
-    assert due_day(_at("2026-11-23", "13:30", SHANGHAI)) == dt.date(2026, 11, 22)
-    assert not is_overdue("2026-11-22", _at("2026-11-23", "13:30", SHANGHAI))
-    # 14:00 in Shanghai is 06:00 UTC: today's is due now.
-    assert is_overdue("2026-11-22", _at("2026-11-23", "14:00", SHANGHAI))
-    # 07:00 in Shanghai on the 24th is still the 23rd, 23:00, in UTC.
-    assert not is_overdue("2026-11-23", _at("2026-11-24", "07:00", SHANGHAI))
+def test_the_due_day_is_a_local_day_whatever_the_clocks_zone() -> None:
+    # 21:30 UTC on the 22nd is 05:30 on the 23rd in Shanghai: yesterday's run still counts.
+    assert due_day(_at("2026-11-22", "21:30", UTC)) == dt.date(2026, 11, 22)
+    assert not is_overdue("2026-11-22", _at("2026-11-22", "21:30", UTC))
+    # 22:00 UTC is 06:00 in Shanghai: the 23rd's run is due now.
+    assert is_overdue("2026-11-22", _at("2026-11-22", "22:00", UTC))
     # A naive time is UTC.
-    assert due_day(dt.datetime(2026, 11, 23, 6, 0)) == dt.date(2026, 11, 23)
+    assert due_day(dt.datetime(2026, 11, 22, 22, 0)) == dt.date(2026, 11, 23)
+    # Another jurisdiction's clock: 06:00 in Urumqi is 00:00 UTC.
+    assert due_day(_at("2026-11-23", "00:00", UTC), "Asia/Urumqi") == dt.date(2026, 11, 23)
+    assert due_day(_at("2026-11-22", "23:59", UTC), "Asia/Urumqi") == dt.date(2026, 11, 22)
+
+
+def test_a_run_is_recorded_for_the_local_day_it_ran_on() -> None:
+    # 17:30 UTC on the 3rd is 01:30 on the 4th in Shanghai: the night of the 4th.
+    assert local_day(_at("2026-12-03", "17:30", UTC)) == dt.date(2026, 12, 4)
+    assert local_day(_at("2026-12-03", "15:59", UTC)) == dt.date(2026, 12, 3)
+
+
+def test_every_daily_job_runs_at_night_and_is_due_after_its_last_try_before_dawn() -> None:
+    assert set(NIGHTLY_HOURS) == set(DAILY_JOBS) == set(jobs.JOBS) & set(DAILY_JOBS)
+    assert all(0 <= hour <= 4 for hour in NIGHTLY_HOURS.values())  # never the morning rush
+    assert max(NIGHTLY_HOURS.values()) < DUE_AFTER / dt.timedelta(hours=1)
 
 
 # --- reading a run's detail ------------------------------------------------------------
@@ -209,7 +232,7 @@ def test_a_regulator_sees_what_the_latest_stale_report_found_and_the_live_list(
     app: Any, as_person: Any
 ) -> None:
     _record(_engine(app), "stale_report", _days_ago(3), {**STALE, "count": 99})
-    _record(_engine(app), "stale_report", _today(), STALE, finished=_at("2026-12-03", "17:30"))
+    _record(_engine(app), "stale_report", _today(), STALE, finished=_at("2026-12-03", "17:30", UTC))
     html = as_person("regulator").get("/regulator/").get_data(as_text=True)
     assert "定时任务" in html and 'id="jobs-none"' not in html
     row = _row(html, "stale_report")
@@ -285,3 +308,29 @@ def test_the_real_jobs_runs_show_up_readable_and_on_time(app: Any, as_person: An
     assert re.search(r"通过：\d+ 个事件", _row(html, "audit"))
     assert "保留 730 天" in _row(html, "purge_reports")
     assert "新建月分区" in _row(html, "partitions")
+
+
+@pytest.mark.parametrize(
+    ("zone", "period"), [("Asia/Shanghai", "2026-12-04"), ("UTC", "2026-12-03")]
+)
+def test_a_daily_job_records_the_day_of_the_jurisdictions_clock(
+    app: Any, monkeypatch: pytest.MonkeyPatch, zone: str, period: str
+) -> None:
+    # 17:30 UTC on the 3rd: the night of the 4th in Shanghai, still the 3rd in UTC.
+    rt = app.extensions["ledger"]
+    monkeypatch.setattr(type(rt), "now", lambda _self: _at("2026-12-03", "17:30", UTC))
+    monkeypatch.setitem(app.config, "LOCAL_TIMEZONE", zone)
+    assert jobs.stale_report(app)["period"] == period
+    assert jobs.stale_report(app)["already"] is True  # once that day
+    with transaction(_engine(app), write=False) as s:
+        (run,) = latest_runs(s, _at("2026-12-03", "18:00", UTC), zone, ["stale_report"])
+    assert (run.period, run.overdue) == (period, False)
+
+
+def test_a_time_zone_the_system_does_not_know_stops_the_start_with_a_clear_message() -> None:
+    from app.config import check_timezone
+
+    check_timezone("Asia/Shanghai")
+    for bad in ("Mars/Olympus", "", "../etc/passwd"):
+        with pytest.raises(RuntimeError, match="LEDGER_TIMEZONE"):
+            check_timezone(bad)

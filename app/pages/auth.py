@@ -1,4 +1,4 @@
-"""/login and /logout."""
+"""/ , /login and /logout."""
 
 from __future__ import annotations
 
@@ -38,6 +38,13 @@ def _safe_next(target: str | None) -> str | None:
     if "\\" in target or not target.isprintable():  # browsers read /\host as //host
         return None
     return target.rstrip("?") or None
+
+
+@bp.get("/")
+def root() -> Any:
+    """The bare address (what ``make run`` prints, what staff type): the login form, which
+    sends a signed-in person on to the page of their role."""
+    return redirect(url_for("pages_auth.login"))
 
 
 @bp.get("/login")

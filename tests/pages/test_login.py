@@ -42,6 +42,17 @@ def test_each_role_lands_on_its_page(client: Any, demo: Any) -> None:
         assert logout.status_code == 302
 
 
+def test_the_bare_address_leads_to_the_login_and_a_signed_in_person_to_their_page(
+    client: Any, demo: Any
+) -> None:
+    resp = client.get("/")
+    assert resp.status_code == 302 and resp.location == "/login"
+    assert "登录" in client.get("/", follow_redirects=True).get_data(as_text=True)
+    _login(client, "station_a", demo["passwords"]["station_a"])
+    resp = client.get("/", follow_redirects=True)
+    assert resp.status_code == 200 and resp.request.path == "/station/"
+
+
 def test_a_page_of_another_role_is_forbidden(as_person: Any) -> None:
     driver = as_person("driver_a")
     resp = driver.get("/regulator/")

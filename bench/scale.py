@@ -2,7 +2,7 @@
 """Fill-check p99 at a small and a large ledger, and EXPLAIN of the pages' queries (issue 7).
 
     .venv/bin/python bench/scale.py [--backend postgresql|sqlite] [--sizes 10000,1000000]
-                                    [--checks 2000] [--real 500000]
+                                    [--checks 2000] [--real 500000] [--log]
 
 For each size, a fresh database is bulk-loaded by bench/fill_check.py's loader (10-event
 cylinders, chained and hashed as the service does, with projection rows; see its
@@ -10,11 +10,13 @@ docstring): 10k events is a street, 1M a district's event count, 10M a province'
 default each cylinder has ten events 3 days apart from 400 days ago (about two monthly
 partitions; 1M events are 100k short chains); with ``--year`` each has a year of
 fortnightly rounds, 106 events over 13 monthly partitions, so 1M events are a district's
-~9,400 cylinders × a year. The loaded events are not integrated into the Merkle log
-(the fill check never reads it). On PostgreSQL the monthly partitions of ``events``
-the loader writes into are created first (migration 0006), and with ``--real N`` only N
-events are loaded that way: the rest of each size is copies of them made in SQL under new
-ids (``clone``), since the loader's ~5,000 events/s would take 30 min for 10M. Then
+~9,400 cylinders × a year. Without ``--log`` the loaded events are not integrated into
+the Merkle log (the fill check never reads it); with it, after the fill checks they are,
+by the scheduler's job, and proofs are timed (bench/scale_log.py). On PostgreSQL the
+monthly partitions of ``events`` the loader writes into are created first (migration 0006),
+and with ``--real N`` only N events are loaded that way: the rest of each size is copies
+of them made in SQL under new ids (``clone``), since the loader's ~5,000 events/s would
+take 30 min for 10M. Then
 ``--checks`` fill checks in-process (``ledger.checks.fill_check`` in its own write
 transaction, allowed and blocked-writing) and over Flask's test client, as
 bench/fill_check.py does. The p99 of the largest size is compared with the smallest's
@@ -24,8 +26,11 @@ On PostgreSQL, at the largest size the statements that the dashboard's read mode
 the trace, the expiry sweep, a fill check, the public page and a station's sync (since a
 moment ago: its incremental form) send are captured and each is EXPLAINed:
 any sequential scan of a large table (events, cylinders, cylinder_states, log_leaves,
-fill_checks, when it holds ≥ 10,000 rows) is printed as MISSING INDEX. Figures are printed,
-never asserted.
+fill_checks, when it holds ≥ 10,000 rows; a partition of ``events`` by its own rows)
+is printed as MISSING INDEX, and a scan left with ``enable_seqscan = off`` as NO INDEX
+(a filter no index serves) or full read (bench/scale_log.py ``explain_all``). With
+``--log`` the registry pages, the log's routes and /metrics are EXPLAINed too (and the
+trace's leaf and checkpoint reads meet a full log). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -42,11 +48,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fill_check as fc
-from sqlalchemy import event, text
+import scale_log
+from sqlalchemy import text
 
 from ledger.partitions import ensure_partitions
 
-BIG_TABLES = ("events", "cylinders", "cylinder_states", "log_leaves", "fill_checks")
 TARGET_RATIO = 1.5
 
 
@@ -57,6 +63,7 @@ def run(
     explain: bool,
     real: int | None = None,
     year: bool = False,
+    log: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """Load ``events`` events into a fresh database, measure, EXPLAIN; drop it."""
     tmp = Path(tempfile.mkdtemp(prefix="bench-scale-"))
@@ -93,10 +100,13 @@ def run(
         out = fc.measure(app, demo, loader, n_checks, backend)
         out["load_s"] = round(loaded, 1)
         out["events"] = total
+        if log is not None and backend == "postgresql":
+            out["log"] = scale_log.run_log(app, loader, explain=explain, **log)
         if explain and backend == "postgresql":
             out["plans"] = explain_pages(app, loader)
         return out
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the instance folder and its keys
         if pg is not None:
             admin, schema = pg
             with admin.begin() as conn:
@@ -160,7 +170,7 @@ def _clone_sql(conn: Any) -> list[str]:
     return out
 
 
-def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
+def explain_pages(app: Any, loader: Any) -> list[Any]:
     """Capture the statements of the pages' read models and EXPLAIN each one."""
     from ledger import checks, daily, oversight, station_sync, sweeps, trace, verification
     from ledger.note import verifier_from_key, verifier_key_for
@@ -192,32 +202,10 @@ def explain_pages(app: Any, loader: Any) -> list[tuple[str, str, list[str]]]:
     }
     out = []
     for name, call in calls.items():
-        seen: list[tuple[str, Any]] = []
-
-        def grab(_conn: Any, _cur: Any, stmt: str, params: Any, _ctx: Any, _many: bool) -> None:
-            if stmt.lstrip().upper().startswith(("SELECT", "WITH")):
-                seen.append((stmt, params))  # noqa: B023
-
-        event.listen(rt.engine, "before_cursor_execute", grab)
-        try:
-            with fc.transaction(rt.engine) as s:
-                call(s)
-                s.rollback()  # the sweep's and the check's writes are not kept
-        finally:
-            event.remove(rt.engine, "before_cursor_execute", grab)
-        with rt.engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:t)"),
-                {"t": list(BIG_TABLES)},
-            )
-            large = {name for name, tuples in rows if tuples >= 10_000}
-            raw = conn.connection.dbapi_connection
-            for stmt, params in seen:
-                with raw.cursor() as cur:  # type: ignore[union-attr]
-                    cur.execute("EXPLAIN (FORMAT JSON) " + stmt, params)
-                    plan = cur.fetchone()[0]
-                scans = sorted(_seq_scans(plan[0]["Plan"]) & large)  # small tables: fine
-                out.append((name, " ".join(stmt.split())[:90], scans))
+        with scale_log.captured() as seen, fc.transaction(rt.engine) as s:
+            call(s)
+            s.rollback()  # the sweep's and the check's writes are not kept
+        out.extend((name, st, f, d) for st, f, d in scale_log.explain_all(rt.engine, seen))
     return out
 
 
@@ -225,15 +213,6 @@ def _actor(session: Any, loader: Any) -> Any:
     from ledger import registry
 
     return registry.actor_for_token(session, loader.demo["tokens"]["station_a"])
-
-
-def _seq_scans(node: dict[str, Any]) -> set[str]:
-    found = set()
-    if node.get("Node Type") == "Seq Scan" and node.get("Relation Name") in BIG_TABLES:
-        found.add(node["Relation Name"])
-    for child in node.get("Plans", []):
-        found |= _seq_scans(child)
-    return found
 
 
 def main() -> int:
@@ -253,15 +232,19 @@ def main() -> int:
     parser.add_argument(
         "--year", action="store_true", help="cylinders with a year of events each (106)"
     )
+    parser.add_argument("--log", action="store_true", help="integrate and time proofs")
+    parser.add_argument("--proofs", type=int, default=2000, help="--log: proofs per row")
+    parser.add_argument(
+        "--checkpoints", type=int, default=20_000, help="--log: earlier checkpoints stored"
+    )
     args = parser.parse_args()
+    log = {"n_proofs": args.proofs, "n_checkpoints": args.checkpoints} if args.log else None
     sizes = [int(x) for x in args.sizes.split(",")]
     results = []
     for i, size in enumerate(sizes):
         fc.say(f"{args.backend}: loading {size:,} events …")
         last = i == len(sizes) - 1
-        results.append(
-            run(args.backend, size, args.checks, explain=last, real=args.real, year=args.year)
-        )
+        results.append(run(args.backend, size, args.checks, last, args.real, args.year, log))
     print(
         f"\n# bench/scale.py — {args.backend}{' --year' if args.year else ''}, "
         f"{args.checks} checks per row, "
@@ -282,11 +265,12 @@ def main() -> int:
     plans = results[-1].get("plans")
     if plans:
         print(f"\n## EXPLAIN at {results[-1]['events']:,} events: sequential scans of large tables")
-        for name, stmt, scans in plans:
+        for name, stmt, found, _ in plans:
             print(
-                f"- {name}: {'MISSING INDEX: seq scan of ' + ', '.join(scans) if scans else 'ok'}"
-                f" — {stmt}"
+                f"- {name}: {'; '.join(found) if found else 'ok'} — {' '.join(stmt.split())[:90]}"
             )
+    scale_log.report(results)
+    scale_log.print_flagged((plans or []) + results[-1].get("log", {}).get("plans", []))
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0

@@ -135,6 +135,30 @@ def test_checkpoint_lag_counts_only_what_no_checkpoint_signs(
     assert signed["ledger_checkpoint_age_seconds"] < 1.0
 
 
+def test_a_large_backlog_is_counted_by_its_span_not_read_whole(
+    app: Any, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy import text
+
+    from app import metrics
+
+    engine = app.extensions["ledger"].engine
+    monkeypatch.setattr(metrics, "PENDING_EXACT", 3)
+    add = text("INSERT INTO log_pending (seq, event_id, event_hash) VALUES (:s, :e, :h)")
+    try:
+        with engine.begin() as conn:  # a queue of 3 events, queue numbers 1001-1003
+            for seq in (1001, 1002, 1003):
+                conn.execute(add, {"s": seq, "e": f"backlog-{seq}", "h": bytes(32)})
+        assert _gauges(client)["ledger_integration_pending_events"] == 3  # exact
+        with engine.begin() as conn:  # two more, after a gap a rolled-back append left
+            for seq in (1005, 1006):
+                conn.execute(add, {"s": seq, "e": f"backlog-{seq}", "h": bytes(32)})
+        assert _gauges(client)["ledger_integration_pending_events"] == 6  # 1001-1006: a bound
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM log_pending WHERE event_id LIKE 'backlog-%'"))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

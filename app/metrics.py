@@ -105,7 +105,9 @@ class LedgerCollector(Collector):
 # queue's numbers (two primary-key probes; an upper bound, since a rolled-back append leaves
 # a gap), so a scrape never reads a large backlog whole, just when integration is behind.
 PENDING_EXACT = 10_000
-_PENDING_UP_TO = text("SELECT count(*) FROM (SELECT 1 FROM log_pending LIMIT :n) AS p")
+_PENDING_UP_TO = text(
+    "SELECT count(*) FROM (SELECT seq FROM log_pending ORDER BY seq LIMIT :n) AS p"
+)
 _PENDING_SPAN = text("SELECT max(seq) - min(seq) + 1 FROM log_pending")
 _NEWEST_CHECKPOINT = text("SELECT size, created_at FROM checkpoints ORDER BY id DESC LIMIT 1")
 _RECORDED_AT_LEAF = text(

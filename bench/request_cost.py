@@ -1,0 +1,146 @@
+#!/usr/bin/env python
+"""What one fill check costs the app, without HTTP: Flask's WSGI callable in one process.
+
+    .venv/bin/python bench/request_cost.py [--requests 1000] [--profile 40]
+
+The production app (``wsgi:app`` built from the environment, every hook, the JSON request
+log, the metrics, the background integrator) on a seeded SQLite ledger prepared as
+bench/load.py prepares it; each row's requests are called straight through the WSGI
+callable after 30 warm-ups, and the mean wall-clock per request is printed beside
+hello-world's. Nothing crosses a socket, so the figures are the app's own cost, the part
+of bench/load.py's rows that gunicorn and wrk do not add. ``--profile N`` prints cProfile's
+N most expensive functions (cumulative) of each row. Figures are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+WARM_UP = 30
+
+App = Callable[[dict[str, Any], Any], Any]
+
+
+def _environ(path: str, body: bytes, token: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "POST", "PATH_INFO": path, "SERVER_NAME": "bench",
+        "SERVER_PORT": "80", "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body), "wsgi.errors": sys.stderr,
+        "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
+        "HTTP_AUTHORIZATION": f"Bearer {token}", "REMOTE_ADDR": "127.0.0.1",
+    }  # fmt: skip
+
+
+def _driver(app: App, path: str, token: str, station: int, codes: list[str]) -> Any:
+    """A function calling ``app`` n times, from request number ``start``; it returns the
+    statuses."""
+
+    def run(n: int, start: int = 0) -> list[str]:
+        statuses: list[str] = []
+
+        def start_response(status: str, _headers: Any, _exc: Any = None) -> None:
+            statuses.append(status)
+
+        for i in range(start, start + n):
+            scan = codes[i % len(codes)]
+            body = json.dumps({"station_id": station, "scan": scan}).encode()
+            out = app(_environ(path, body, token), start_response)
+            b"".join(out)
+            getattr(out, "close", lambda: None)()
+        return statuses
+
+    return run
+
+
+def measure(run: Any, n: int, profile: int) -> tuple[float, str]:
+    """Mean ms a request over ``n`` after the warm-up, and the profile's top ``profile``."""
+    statuses = run(WARM_UP)
+    if not all(s.startswith("200") for s in statuses):
+        raise SystemExit(f"the warm-up was not answered 200: {sorted(set(statuses))}")
+    started = time.perf_counter()
+    run(n, WARM_UP)
+    mean_ms = (time.perf_counter() - started) / n * 1000
+    report = ""
+    if profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        run(min(n, 300), WARM_UP + n)
+        profiler.disable()
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile)
+        report = text.getvalue()
+    return mean_ms, report
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Any:
+    """Standard output to /dev/null at the descriptor (the log holds its own stream)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as null:
+        os.dup2(null.fileno(), 1)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def main() -> None:
+    """Prepare the ledger, build the apps, print a row per request kind."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    import load  # bench/load.py: the same ledger, codes and hello-world
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+    env, demo, _schema = load.prepare("sqlite", tmp)
+    os.environ.update(env)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "prometheus")
+    (tmp / "prometheus").mkdir()
+    os.environ.setdefault("INTEGRATE_AFTER_WRITE", "background")  # as gunicorn.conf.py
+    import floor
+
+    token, station = demo["tokens"]["station_a"], demo["stations"]["a"]
+    with _quiet_stdout():  # the request log's JSON lines, written as in production
+        from wsgi import app
+
+        rows = [
+            ("hello world", load.hello(), "/api/v1/fill-checks", "allowed"),
+            ("floor", floor.serve(), load.FLOOR_PATH, "allowed"),
+            ("allowed", app, "/api/v1/fill-checks", "allowed"),
+            ("blocked (writes)", app, "/api/v1/fill-checks", "blocked"),
+        ]
+        results = []
+        for name, wsgi_app, path, kind in rows:
+            run = _driver(wsgi_app, path, token, station, demo["codes"][kind])
+            results.append((name, *measure(run, args.requests, args.profile)))
+    hello_ms = results[0][1]
+    print(f"{'request':<18} {'ms a request':>12} {'× hello':>8}")
+    for name, mean_ms, _report in results:
+        print(f"{name:<18} {mean_ms:>12.3f} {mean_ms / hello_ms:>8.1f}")
+    for name, _mean, report in results:
+        if report:
+            print(f"\n--- {name}\n{report}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
 """gunicorn settings for the web: ``gunicorn wsgi:app`` (this file is read from the cwd).
 
 Workers and threads were chosen by measurement (``bench/load.py --configs``, figures in
-docs/scale.md §1a): on the 2-core test machine, one connection per request as nginx sends
+docs/scale.md §A.4): on the 2-core test machine, one connection per request as nginx sends
 them, 2 processes of 4 threads (gthread) answered ~15–20 % more fill checks than 2×8 on
 PostgreSQL with a lower p99, and as many as 2×8 on SQLite (2×2 did as well there); 4×4
 added little but a worker's memory. A check waits on its database a good part of the

@@ -150,7 +150,7 @@ class Actor(SQLModel, table=True):
     name: str = Field(max_length=200)
     role: str = Field(max_length=24)  # Role
     kind: str = Field(default="person", max_length=16)  # person | device
-    enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id", index=True)
+    enterprise_id: int | None = Field(default=None, foreign_key="enterprises.id")  # see model_ops
     station_id: int | None = Field(default=None, foreign_key="stations.id")
     token_hash: str | None = Field(default=None, max_length=64, unique=True)
     public_key: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
@@ -175,7 +175,7 @@ class Vehicle(SQLModel, table=True):
 
     __tablename__ = "vehicles"
     id: int | None = Field(default=None, primary_key=True)
-    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")  # see model_ops
     plate: str = Field(max_length=16, unique=True)
     permit_number: str | None = Field(default=None, max_length=64)
     permit_valid_until: dt.date | None = None
@@ -187,7 +187,7 @@ class Customer(SQLModel, table=True):
 
     __tablename__ = "customers"
     id: int | None = Field(default=None, primary_key=True)
-    enterprise_id: int = Field(foreign_key="enterprises.id", index=True)
+    enterprise_id: int = Field(foreign_key="enterprises.id")  # see model_ops
     name: str = Field(max_length=200)
     kind: str = Field(max_length=16)  # CustomerKind
     address: str = Field(default="", max_length=500)

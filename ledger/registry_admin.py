@@ -75,12 +75,19 @@ def create_enterprise(session: Session, actor: Actor, data: Mapping[str, Any]) -
         return add_enterprise(session, name, credit_code, gs1_prefix)
 
 
-def list_enterprises(session: Session, actor: Actor) -> list[Enterprise]:
-    """Every enterprise for the oversight roles; an enterprise's own staff see only theirs."""
+def list_enterprises(
+    session: Session, actor: Actor, *, after_id: int | None = None, limit: int | None = None
+) -> list[Enterprise]:
+    """Every enterprise for the oversight roles; an enterprise's own staff see only theirs.
+
+    By id: only ids above ``after_id``, at most ``limit`` (None: every one).
+    """
     ENTERPRISE_READ.check_role(actor)
-    query = select(Enterprise).order_by(col(Enterprise.id))
+    query = select(Enterprise).order_by(col(Enterprise.id)).limit(limit)
     if actor.role not in ENTERPRISE_READ.everywhere:
         query = query.where(col(Enterprise.id) == actor.enterprise_id)
+    if after_id is not None:
+        query = query.where(col(Enterprise.id) > after_id)
     return list(session.execute(query).scalars())
 
 
@@ -211,10 +218,17 @@ def create_station(session: Session, actor: Actor, data: Mapping[str, Any]) -> S
 
 
 def list_stations(
-    session: Session, actor: Actor, enterprise_id: int | None = None
+    session: Session,
+    actor: Actor,
+    enterprise_id: int | None = None,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
 ) -> list[Station]:
-    """The stations the actor may see (the oversight roles may filter by enterprise)."""
-    return listed(session, STATION_READ, actor, Station, enterprise_id)
+    """The stations the actor may see (the oversight roles may filter by enterprise), by id."""
+    return listed(
+        session, STATION_READ, actor, Station, enterprise_id, after_id=after_id, limit=limit
+    )
 
 
 def find_station(session: Session, actor: Actor, station_id: int) -> Station:

@@ -88,10 +88,17 @@ def erase_customer(session: Session, actor: Actor, customer_id: int, now: dt.dat
 
 
 def list_customers(
-    session: Session, actor: Actor, enterprise_id: int | None = None
+    session: Session,
+    actor: Actor,
+    enterprise_id: int | None = None,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
 ) -> list[Customer]:
-    """The customer files the actor may see."""
-    return listed(session, CUSTOMER_READ, actor, Customer, enterprise_id)
+    """The customer files the actor may see, by id."""
+    return listed(
+        session, CUSTOMER_READ, actor, Customer, enterprise_id, after_id=after_id, limit=limit
+    )
 
 
 def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:

@@ -96,9 +96,16 @@ def _station_of(
     return station
 
 
-def list_actors(session: Session, actor: Actor, enterprise_id: int | None = None) -> list[Actor]:
-    """The actors the caller may see (never their tokens)."""
-    return listed(session, ACTOR_READ, actor, Actor, enterprise_id)
+def list_actors(
+    session: Session,
+    actor: Actor,
+    enterprise_id: int | None = None,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
+) -> list[Actor]:
+    """The actors the caller may see (never their tokens), by id."""
+    return listed(session, ACTOR_READ, actor, Actor, enterprise_id, after_id=after_id, limit=limit)
 
 
 def find_actor(session: Session, actor: Actor, actor_id: int) -> Actor:
@@ -255,10 +262,17 @@ def _vehicle_fields(session: Session, vehicle: Vehicle, data: Mapping[str, Any])
 
 
 def list_vehicles(
-    session: Session, actor: Actor, enterprise_id: int | None = None
+    session: Session,
+    actor: Actor,
+    enterprise_id: int | None = None,
+    *,
+    after_id: int | None = None,
+    limit: int | None = None,
 ) -> list[Vehicle]:
-    """The vehicles the actor may see."""
-    return listed(session, VEHICLE_READ, actor, Vehicle, enterprise_id)
+    """The vehicles the actor may see, by id."""
+    return listed(
+        session, VEHICLE_READ, actor, Vehicle, enterprise_id, after_id=after_id, limit=limit
+    )
 
 
 def find_vehicle(session: Session, actor: Actor, vehicle_id: int) -> Vehicle:

@@ -22,6 +22,7 @@ from app.api.registry_schemas import (
     LicenceIn,
     LicenceListOut,
     LicenceOut,
+    PageQuery,
     RevokeIn,
     ScopeQuery,
     StationIn,
@@ -35,18 +36,25 @@ from app.runtime import runtime
 from ledger import registry_admin as admin
 from ledger.model import Licence
 from ledger.registry import licence_valid
+from ledger.registry_paging import Page, page
 
 R = TypeVar("R")
 WRITE_ERRORS = [401, 403, 404, 409, 422]
 READ_ERRORS = [401, 403, 404]
+LIST_ERRORS = [401, 403, 422]
 
 
-def call(use_case: Callable[..., R], *args: Any, write: bool = True) -> R:
+def call(use_case: Callable[..., R], *args: Any, write: bool = True, **kwargs: Any) -> R:
     """Run one use case for the authenticated actor in one transaction."""
     actor = current_actor()
     assert actor is not None  # every registry view requires a token
     with transaction(runtime().engine, write=write) as session:
-        return use_case(session, actor, *args)
+        return use_case(session, actor, *args, **kwargs)
+
+
+def listing(list_use_case: Callable[..., list[Any]], query: dict[str, Any]) -> Page[Any]:
+    """One page of a registry list, as the query asks (``after_id``, ``limit``, filters)."""
+    return call(page, list_use_case, write=False, **query)
 
 
 def today() -> dt.date:
@@ -74,10 +82,16 @@ def create_enterprise(body: dict[str, Any]) -> Any:
 
 @api.get("/enterprises")
 @api.auth_required(auth)
+@api.input(PageQuery, location="query", arg_name="query")
 @api.output(EnterpriseListOut)
-@api.doc(summary="Enterprises: all for oversight roles, one's own for enterprise staff")
-def list_enterprises() -> Any:
-    return {"enterprises": call(admin.list_enterprises, write=False)}
+@api.doc(
+    summary="Enterprises by id, a page at a time: all for oversight roles, "
+    "one's own for enterprise staff",
+    responses=LIST_ERRORS,
+)
+def list_enterprises(query: dict[str, Any]) -> Any:
+    found = listing(admin.list_enterprises, query)
+    return {"enterprises": found.rows, "next_after_id": found.next_after_id}
 
 
 @api.post("/enterprises/<int:enterprise_id>/blacklist")
@@ -191,9 +205,10 @@ def create_station(body: dict[str, Any]) -> Any:
 @api.auth_required(auth)
 @api.input(ScopeQuery, location="query", arg_name="query")
 @api.output(StationListOut)
-@api.doc(summary="Stations the caller may see", responses=READ_ERRORS)
+@api.doc(summary="Stations the caller may see, by id, a page at a time", responses=LIST_ERRORS)
 def list_stations(query: dict[str, Any]) -> Any:
-    return {"stations": call(admin.list_stations, query.get("enterprise_id"), write=False)}
+    found = listing(admin.list_stations, query)
+    return {"stations": found.rows, "next_after_id": found.next_after_id}
 
 
 @api.get("/stations/<int:station_id>")

@@ -13,6 +13,7 @@ from apiflask.validators import Length, OneOf, Range
 
 from ledger.model import CustomerKind, LicenceKind, LicenceStatus, Role
 from ledger.registry import MAX_ID
+from ledger.registry_paging import DEFAULT_LIMIT, MAX_LIMIT
 
 ID = Range(1, MAX_ID)
 ROLES = sorted(set(Role) - {Role.PUBLIC})
@@ -29,8 +30,29 @@ def _text(limit: int, *, required: bool = False, example: str = "") -> String:
     return String(allow_none=True, validate=Length(0, limit), metadata=meta)
 
 
-class ScopeQuery(Schema):
-    enterprise_id = Integer(  # query strings are text: not strict
+def _next_after_id() -> Integer:
+    return Integer(
+        allow_none=True,
+        metadata={"description": "下一页的 after_id，没有更多时为 null / the next page's after_id"},
+    )
+
+
+class PageQuery(Schema):
+    """A page of a list, by ascending id (query strings are text: not strict)."""
+
+    after_id = Integer(
+        validate=Range(0, MAX_ID),
+        metadata={"description": "下一页：上一页的 next_after_id / the previous next_after_id"},
+    )
+    limit = Integer(
+        load_default=DEFAULT_LIMIT,
+        validate=Range(1, MAX_LIMIT),
+        metadata={"description": "每页条数 / items per page"},
+    )
+
+
+class ScopeQuery(PageQuery):
+    enterprise_id = Integer(
         validate=ID, metadata={"description": "only this enterprise's records (oversight roles)"}
     )
 
@@ -102,6 +124,7 @@ class EnterpriseItem(EnterpriseOut):
 
 class EnterpriseListOut(Schema):
     enterprises = List(Nested(EnterpriseItem))
+    next_after_id = _next_after_id()
 
 
 # --- stations ---------------------------------------------------------------------------
@@ -134,6 +157,7 @@ class StationItem(StationOut):
 
 class StationListOut(Schema):
     stations = List(Nested(StationItem))
+    next_after_id = _next_after_id()
 
 
 # --- actors -----------------------------------------------------------------------------
@@ -181,6 +205,7 @@ class ActorItem(ActorOut):
 
 class ActorListOut(Schema):
     actors = List(Nested(ActorItem))
+    next_after_id = _next_after_id()
 
 
 # --- vehicles ---------------------------------------------------------------------------
@@ -212,6 +237,7 @@ class VehicleItem(VehicleOut):
 
 class VehicleListOut(Schema):
     vehicles = List(Nested(VehicleItem))
+    next_after_id = _next_after_id()
 
 
 # --- customer files ---------------------------------------------------------------------
@@ -250,3 +276,4 @@ class CustomerItem(CustomerOut):
 
 class CustomerListOut(Schema):
     customers = List(Nested(CustomerItem))
+    next_after_id = _next_after_id()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.api import api
-from app.api.registry import READ_ERRORS, WRITE_ERRORS, call
+from app.api.registry import LIST_ERRORS, READ_ERRORS, WRITE_ERRORS, call, listing
 from app.api.registry_schemas import (
     ActorIn,
     ActorListOut,
@@ -75,10 +75,13 @@ def read_actor(actor_id: int) -> Any:
 @api.auth_required(auth)
 @api.input(ScopeQuery, location="query", arg_name="query")
 @api.output(ActorListOut)
-@api.doc(summary="Actors the caller manages or oversees (never tokens)", responses=READ_ERRORS)
+@api.doc(
+    summary="Actors the caller manages or oversees (never tokens), by id, a page at a time",
+    responses=LIST_ERRORS,
+)
 def list_actors(query: dict[str, Any]) -> Any:
-    rows = call(staff.list_actors, query.get("enterprise_id"), write=False)
-    return {"actors": [actor_doc(a) for a in rows]}
+    found = listing(staff.list_actors, query)
+    return {"actors": [actor_doc(a) for a in found.rows], "next_after_id": found.next_after_id}
 
 
 @api.get("/actors/me")
@@ -152,9 +155,10 @@ def create_vehicle(body: dict[str, Any]) -> Any:
 @api.auth_required(auth)
 @api.input(ScopeQuery, location="query", arg_name="query")
 @api.output(VehicleListOut)
-@api.doc(summary="Vehicles the caller may see", responses=READ_ERRORS)
+@api.doc(summary="Vehicles the caller may see, by id, a page at a time", responses=LIST_ERRORS)
 def list_vehicles(query: dict[str, Any]) -> Any:
-    return {"vehicles": call(staff.list_vehicles, query.get("enterprise_id"), write=False)}
+    found = listing(staff.list_vehicles, query)
+    return {"vehicles": found.rows, "next_after_id": found.next_after_id}
 
 
 @api.get("/vehicles/<int:vehicle_id>")
@@ -190,9 +194,12 @@ def create_customer(body: dict[str, Any]) -> Any:
 @api.auth_required(auth)
 @api.input(ScopeQuery, location="query", arg_name="query")
 @api.output(CustomerListOut)
-@api.doc(summary="Customer files the caller may see", responses=READ_ERRORS)
+@api.doc(
+    summary="Customer files the caller may see, by id, a page at a time", responses=LIST_ERRORS
+)
 def list_customers(query: dict[str, Any]) -> Any:
-    return {"customers": call(customers.list_customers, query.get("enterprise_id"), write=False)}
+    found = listing(customers.list_customers, query)
+    return {"customers": found.rows, "next_after_id": found.next_after_id}
 
 
 @api.get("/customers/<int:customer_id>")

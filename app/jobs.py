@@ -1,7 +1,8 @@
 """The scheduler process (``flask --app wsgi jobs run``): one APScheduler 3.x process, never
 inside the web workers.
 
-Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook delivery (hourly),
+Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook delivery, to the
+global webhook and to the owners' own (hourly),
 an audit a regulator asked for (looked for every 15 s), the stale-cylinder report, the
 audit (state projection included), the events table's monthly
 partitions three months ahead (PostgreSQL) and the purge of public reports past retention
@@ -31,7 +32,16 @@ from sqlmodel import Session
 from app import audits
 from app.logging import get_logger
 from app.runtime import Runtime
-from ledger import audit_requests, job_status, log, notifications, partitions, sweeps
+from ledger import (
+    audit_requests,
+    job_status,
+    log,
+    notifications,
+    owner_delivery,
+    partitions,
+    sweeps,
+)
+from ledger.notifications import Delivery
 from ledger.public_reports import purge_expired_reports
 from ledger.store import advisory_lock, transaction
 
@@ -92,45 +102,59 @@ def integrate_and_checkpoint(app: Flask) -> Result:
 
 
 def expiry_sweep(app: Flask) -> Result:
-    """Notify owners of cylinders gone overdue or past end of life; deliver to the webhook."""
-    url = app.config.get("NOTIFY_WEBHOOK_URL")
+    """Notify owners of cylinders gone overdue or past end of life; deliver to the global
+    webhook (when configured) and to the owners' own webhooks."""
+    url: str = app.config.get("NOTIFY_WEBHOOK_URL") or ""
 
     def body(rt: Runtime, session: Any) -> Result:
         now = rt.now()
         made = sweeps.expiry_sweep(session, now.date(), now)
-        return {"overdue": made.overdue, "end_of_life": made.end_of_life}
+        return {"overdue": made.overdue, "end_of_life": made.end_of_life,
+                "owner_queued": made.to_owners}  # fmt: skip
+
+    def to_city(rt: Runtime) -> Delivery:  # unsigned, everything: the contract of old
+        return notifications.deliver(rt.engine, url, _post, rt.now())
+
+    def to_owners(rt: Runtime) -> Delivery:  # signed, each owner its own
+        return owner_delivery.deliver_to_owners(rt.engine, _post_bytes, rt.now())
 
     result = guarded(app, "expiry_sweep", body)
-    if url and result["status"] == "done":  # the sweep's notifications are committed
-        result.update(_deliver(app, url))
+    if result["status"] == "done":  # the sweep's notifications are committed
+        if url:
+            result.update(_deliver(app, "webhook", "", to_city))
+        result.update(_deliver(app, "owner_webhooks", "owner_", to_owners))
     return result
 
 
-def _deliver(app: Flask, url: str) -> Result:
-    """Send what the webhook has not taken yet, under a lock of its own held in a plain
-    transaction (no write lock): each POST runs with no transaction of the ledger open."""
+def _deliver(app: Flask, lock: str, prefix: str, send: Callable[[Runtime], Delivery]) -> Result:
+    """Send what a webhook has not taken yet, under a lock of its own held in a plain
+    transaction (no write lock): each POST runs with no transaction of the ledger open.
+    The result's keys are ``prefix`` + delivered, delivery_failed, … (delivery_status)."""
 
     def body(rt: Runtime, _session: Any) -> Result:
-        sent = notifications.deliver(rt.engine, url, _post, rt.now())
+        sent = send(rt)
         if sent.given_up:
             logger.error(
-                "webhook delivery given up: notifications stay unsent, readable in the API",
+                f"{prefix.replace('_', ' ')}webhook delivery given up: notifications stay"
+                " unsent, readable in the API",
                 given_up=sent.given_up,
                 attempts=notifications.MAX_ATTEMPTS,
             )
-        return {
-            "delivered": sent.delivered,
-            "delivery_failed": sent.failed,
-            "delivery_given_up": sent.given_up,
-        }
+        return {"delivered": sent.delivered, "delivery_failed": sent.failed,
+                "delivery_given_up": sent.given_up}  # fmt: skip
 
-    delivery = {k: v for k, v in guarded(app, "webhook", body, write=False).items() if k != "job"}
-    delivery["delivery_status"] = delivery.pop("status")
-    return delivery
+    done = {k: v for k, v in guarded(app, lock, body, write=False).items() if k != "job"}
+    done["delivery_status"] = done.pop("status")
+    return {prefix + key: value for key, value in done.items()}
 
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
     return httpx.post(url, json=body, headers=headers, timeout=10.0).status_code
+
+
+def _post_bytes(url: str, body: bytes, headers: dict[str, str]) -> int:
+    """POST exactly ``body`` (the bytes the signature covers) with ``headers``."""
+    return httpx.post(url, content=body, headers=headers, timeout=10.0).status_code
 
 
 def stale_report(app: Flask) -> Result:

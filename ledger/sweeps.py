@@ -3,7 +3,8 @@
 Each is idempotent: a notification is unique per (cylinder, kind, due date) and a daily
 job's record per (job, day), so a second scheduler process, or a retry after a crash
 between two statements, inserts nothing twice. The caller holds the job's advisory lock
-and commits.
+and commits. The sweep queues each notification it inserts for its owner's own webhook,
+when the owner has one, in the same transaction (``owner_webhooks.queue``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ledger.model import Cylinder
 from ledger.model_ops import JobRun, Notification
 from ledger.model_rules import CylinderStateRow
 from ledger.oversight import RETIRED_STATUSES, stale
+from ledger.owner_webhooks import queue
 
 KINDS = ("overdue", "end_of_life")
 MESSAGES = {
@@ -37,6 +39,7 @@ class SweepResult:
 
     overdue: int
     end_of_life: int
+    to_owners: int = 0  # of them, queued for their owners' own webhooks
 
     @property
     def created(self) -> int:
@@ -47,7 +50,8 @@ class SweepResult:
 def expiry_sweep(session: Session, today: dt.date, now: dt.datetime) -> SweepResult:
     """Notify each owner of cylinders in use whose inspection or service life has passed."""
     s = CylinderStateRow
-    made = {}
+    made: dict[str, int] = {}
+    queued = 0
     for kind, due in (("overdue", s.next_inspection_due), ("end_of_life", s.end_of_life)):
         already = exists().where(
             and_(
@@ -76,7 +80,8 @@ def expiry_sweep(session: Session, today: dt.date, now: dt.datetime) -> SweepRes
         session.add_all(rows)
         session.flush()
         made[kind] = len(rows)
-    return SweepResult(made["overdue"], made["end_of_life"])
+        queued += queue(session, rows, now)  # these rows alone: the ones just inserted
+    return SweepResult(made["overdue"], made["end_of_life"], queued)
 
 
 def stale_report(session: Session, now: dt.datetime, days: int) -> dict[str, Any]:

@@ -4,4 +4,13 @@ from apiflask import APIBlueprint
 
 api = APIBlueprint("api", __name__, url_prefix="/api/v1")
 
-from app.api import checks, cylinders, labels, notifications, registry, registry_staff, transparency  # noqa: E402,F401  (register the routes)
+from app.api import (  # noqa: E402,F401  (register the routes)
+    checks,
+    cylinders,
+    labels,
+    notifications,
+    registry,
+    registry_staff,
+    transparency,
+    webhooks,
+)

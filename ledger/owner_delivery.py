@@ -1,0 +1,121 @@
+"""Delivery to owners' own webhooks, signed: each owner receives its own notifications.
+
+As the global webhook (``ledger.notifications``): one JSON POST per notification, at least
+once, under the ``Idempotency-Key`` ``notification-{id}``; only committed rows are sent, no
+transaction is open while a POST waits, each outcome is recorded in a short transaction of
+its own, and a delivery is given up after ``notifications.MAX_ATTEMPTS``. The body is the
+same document, as exact bytes (compact, keys sorted, UTF-8), signed Stripe-style:
+``Ledger-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``, the
+key being the webhook's 64-character secret as text. A retry is signed afresh, so its
+timestamp is always recent. The webhook is read at sending time: a replaced one gets the
+backlog at its new URL, under its new secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.engine import Engine
+from sqlmodel import col
+
+from ledger import notifications
+from ledger.model_ops import Notification
+from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
+from ledger.notifications import Delivery, document
+from ledger.store import transaction
+
+HEADER = "Ledger-Signature"
+TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
+PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
+
+
+def body_bytes(doc: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed and signed: compact JSON, keys sorted, UTF-8."""
+    return json.dumps(doc, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """The ``Ledger-Signature`` header's value for ``body`` sent at ``timestamp``."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(
+    secret: str, header: str, body: bytes, now: float, tolerance: int = TOLERANCE
+) -> bool:
+    """Whether ``header`` signs ``body`` under ``secret`` within ``tolerance`` seconds of
+    ``now`` (unix seconds): the receiver's check, written to be copied."""
+    fields: dict[str, str] = {}
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        fields[key] = value
+    try:
+        timestamp = int(fields["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False  # a replayed old request, or a clock too far off
+    mac = hmac.new(secret.encode(), f"{fields['t']}.".encode() + body, hashlib.sha256)
+    return hmac.compare_digest(mac.hexdigest().encode(), fields.get("v1", "").encode())
+
+
+def deliver_to_owners(
+    engine: Engine, post: PostBytes, now: dt.datetime, batch: int = 100
+) -> Delivery:
+    """POST undelivered notifications to their owners' webhooks; each is marked delivered on
+    a 2xx answer. Read committed, sent with no transaction open, each outcome recorded at once.
+    """
+    with transaction(engine, write=False) as session:
+        waiting = [
+            (n.id, url, secret, body_bytes(document(n)))
+            for n, url, secret in session.execute(_waiting(batch))
+        ]
+    delivered = failed = given_up = 0
+    for nid, url, secret, body in waiting:
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"notification-{nid}",
+            HEADER: signature(secret, int(now.timestamp()), body),
+        }
+        error = _send(post, url, body, headers)
+        with transaction(engine) as session:
+            row = session.get(OwnerDelivery, nid)
+            if row is None:  # the webhook was removed meanwhile, its backlog with it
+                continue
+            row.attempts += 1
+            row.last_error = error
+            if error is None:
+                row.delivered_at = now
+                delivered += 1
+            else:
+                failed += 1
+                if row.attempts >= notifications.MAX_ATTEMPTS:
+                    given_up += 1
+    return Delivery(delivered, failed, given_up)
+
+
+def _waiting(batch: int) -> Select[Notification, str, str]:
+    d, w = OwnerDelivery, OwnerWebhook
+    return (
+        select(Notification, col(w.url), col(w.secret))
+        .join(d, col(d.notification_id) == col(Notification.id))
+        .join(w, col(w.enterprise_id) == col(d.enterprise_id))
+        .where(col(d.delivered_at).is_(None), col(d.attempts) < notifications.MAX_ATTEMPTS)
+        .order_by(col(d.notification_id))
+        .limit(batch)
+    )
+
+
+def _send(post: PostBytes, url: str, body: bytes, headers: dict[str, str]) -> str | None:
+    """None when the webhook took it (2xx), else why not."""
+    try:
+        status = post(url, body, headers)
+    except Exception as exc:  # network errors of any client: retried on the next run
+        return f"{type(exc).__name__}: {exc}"[:500]
+    return None if 200 <= status < 300 else f"HTTP {status}"

@@ -8,15 +8,17 @@ the system admin) erases one; regulators read them to oversee deliveries.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import Select, or_, select
 from sqlmodel import Session
 
 from ledger import registry_input as read
 from ledger.errors import Conflict
 from ledger.model import Actor, Customer, CustomerKind, Role
-from ledger.registry import Policy, get, listed
+from ledger.registry import MAX_ID, Policy, get, listed
 
 CUSTOMER_READ = Policy(
     "查看用户档案 / read customer files",
@@ -34,6 +36,8 @@ CUSTOMER_ERASE = Policy(
     frozenset({Role.ENTERPRISE_ADMIN}),
 )
 CUSTOMER_FIELDS = {"name", "kind", "address", "basement", "phone"}
+_SEARCHED = ("name", "address", "phone")
+_LIKE_SPECIAL = re.compile(r"[\\%_]")  # LIKE's wildcards and its escape character
 
 
 def create_customer(session: Session, actor: Actor, data: Mapping[str, Any]) -> Customer:
@@ -107,3 +111,45 @@ def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
     customer = get(session, Customer, customer_id, "用户档案 / customer")
     CUSTOMER_READ.check_record(actor, customer.enterprise_id)
     return customer
+
+
+def search_customers(session: Session, actor: Actor, q: str, limit: int = 20) -> list[Customer]:
+    """Unerased files the actor may see whose name, address or phone contains ``q``, by
+    name then id, at most ``limit``."""
+    pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", q) + "%"
+    table = Customer.__table__  # type: ignore[attr-defined]
+    found = or_(*(table.c[name].ilike(pattern, escape="\\") for name in _SEARCHED))
+    query = _visible(actor).where(found).order_by(table.c.name, table.c.id).limit(limit)
+    return list(session.execute(query).scalars())
+
+
+def customers_if_few(session: Session, actor: Actor, cap: int) -> list[Customer] | None:
+    """Every unerased file the actor may see, by name then id, if there are at most ``cap``;
+    None when there are more (found by reading ``cap + 1`` of them in index order)."""
+    table = Customer.__table__  # type: ignore[attr-defined]
+    first = _visible(actor).order_by(table.c.id).limit(cap + 1).subquery()
+    query = select(Customer).join(first, table.c.id == first.c.id)
+    rows = list(session.execute(query.order_by(table.c.name, table.c.id)).scalars())
+    return rows if len(rows) <= cap else None
+
+
+def known_customers(session: Session, actor: Actor, ids: Iterable[int]) -> list[Customer]:
+    """Those of these files that the actor may see and that are not erased (by id)."""
+    wanted = sorted({i for i in ids if 1 <= i <= MAX_ID})
+    if not wanted:
+        CUSTOMER_READ.check_role(actor)
+        return []
+    table = Customer.__table__  # type: ignore[attr-defined]
+    query = _visible(actor).where(table.c.id.in_(wanted)).order_by(table.c.id)
+    return list(session.execute(query).scalars())
+
+
+def _visible(actor: Actor) -> Select[Customer]:
+    """The unerased files the actor may see (Forbidden for a role that may see none)."""
+    CUSTOMER_READ.check_role(actor)
+    table = Customer.__table__  # type: ignore[attr-defined]
+    query = select(Customer).where(table.c.erased_at.is_(None))
+    if actor.role not in CUSTOMER_READ.everywhere:
+        # Served by the (enterprise_id, id) index (migration 0009).
+        query = query.where(table.c.enterprise_id == actor.enterprise_id)
+    return query

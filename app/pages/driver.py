@@ -2,12 +2,14 @@
 
 The page's script (static/js/driver.js) queues each scan in IndexedDB and posts it here
 with an Idempotency-Key until the server answers, so a flaky network loses nothing and
-records nothing twice. Customer files are opened with an ordinary form (PRG, one-time).
+records nothing twice. Customer files are opened with an ordinary form (PRG, one-time),
+and found by a search (JSON); the phone remembers its recent ones (ids and names).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -27,13 +29,17 @@ from app.people import current_actor, roles_required
 from app.runtime import runtime
 from ledger import codes, registry_customers, registry_staff, service
 from ledger.errors import Invalid, LedgerError
-from ledger.model import CustomerKind, Role
+from ledger.model import Customer, CustomerKind, Role
 from ledger.payloads import CHECKLIST_ITEMS
 from ledger.reasons import CHECKLIST_LABELS
 
 bp = page_blueprint("driver", __name__, url_prefix="/driver")
 DRIVERS = (Role.DRIVER,)
 PAGE_TYPES = ("dispatched", "delivered", "returned")
+INLINE_CAP = 50  # an enterprise with at most this many files gets them all with the page
+SEARCH_LIMIT = 20
+MAX_QUERY = 50
+MAX_KNOWN = 10  # the phone keeps at most 10 recent customers
 
 
 @bp.get("/")
@@ -45,21 +51,70 @@ def index() -> Any:
         vehicles = [
             v.plate for v in registry_staff.list_vehicles(s, actor) if v.driver_id == actor.id
         ]
-        customers = [
-            (c.id, c.name, c.kind, c.basement)
-            for c in registry_customers.list_customers(s, actor)
-            if c.erased_at is None
-        ]
+        # A small enterprise's files all come with the page (chosen without typing, and
+        # found offline too); a large one's are searched, and never all sent to a phone.
+        few = registry_customers.customers_if_few(s, actor, INLINE_CAP)
+        just_opened = (_ids(request.args.get("customer")) or [])[:1]
+        opened = registry_customers.known_customers(s, actor, just_opened)
     checklist = [(item, CHECKLIST_LABELS[item]) for item in CHECKLIST_ITEMS]
     return render_template(
         "driver/index.html",
         vehicles=vehicles,
-        customers=customers,
+        customers=None if few is None else [_card(c) for c in few],
+        chosen=_card(opened[0]) if opened else None,
         checklist=checklist,
         kinds=list(CustomerKind),
         once=issue_once(),
-        chosen=request.args.get("customer", ""),
+        search_limit=SEARCH_LIMIT,
     )
+
+
+@bp.get("/customers")
+@roles_required(DRIVERS)
+def search_customers() -> Any:
+    """Up to 20 of the enterprise's files whose name, address or phone contains ``q`` (JSON)."""
+    q = request.args.get("q", "").strip()
+    if not 1 <= len(q) <= MAX_QUERY:
+        detail = _("Type 1 to %(n)s characters to search.", n=MAX_QUERY)
+        return {"error": "invalid", "detail": detail}, 422
+    with db(write=False) as s:
+        found = registry_customers.search_customers(s, current_actor(), q, SEARCH_LIMIT + 1)
+        cards = [_card(c) for c in found[:SEARCH_LIMIT]]
+    return {"customers": cards, "more": len(found) > SEARCH_LIMIT}
+
+
+@bp.get("/customers/known")
+@roles_required(DRIVERS)
+def known_customers() -> Any:
+    """Which of the phone's recent files (``ids=1,2``) still exist, with their details (JSON);
+    the page forgets the others (erased, or not this enterprise's)."""
+    ids = _ids(request.args.get("ids"))
+    if ids is None or len(ids) > MAX_KNOWN:
+        detail = _("At most %(n)s customer ids, separated by commas.", n=MAX_KNOWN)
+        return {"error": "invalid", "detail": detail}, 422
+    with db(write=False) as s:
+        found = registry_customers.known_customers(s, current_actor(), ids)
+        cards = [_card(c) for c in found]
+    return {"customers": cards}
+
+
+def _ids(text: str | None) -> list[int] | None:
+    """Customer ids written "1,2,3" (none for no text); None when that is not what it is."""
+    parts = [p for p in (text or "").split(",") if p]
+    if not all(re.fullmatch(r"[0-9]{1,10}", p) for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+def _card(customer: Customer) -> dict[str, Any]:
+    """What the page shows of a file; never its phone."""
+    return {
+        "id": customer.id,
+        "name": customer.name,
+        "kind": customer.kind,
+        "address": customer.address,
+        "basement": customer.basement,
+    }
 
 
 @bp.post("/customers")

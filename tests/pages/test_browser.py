@@ -134,7 +134,8 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
     assert phone.find_element(By.ID, "customer-form").is_displayed()
     shot(phone, "driver-new-customer-phone")
     phone.find_element(By.CSS_SELECTOR, "details.new-customer summary").click()
-    Select(phone.find_element(By.ID, "customer")).select_by_value(str(site))
+    phone.find_element(By.CSS_SELECTOR, f'#customer-results button[data-id="{site}"]').click()
+    assert "老火锅" in phone.find_element(By.ID, "customer-card").text
     for box in phone.find_elements(By.CSS_SELECTOR, ".check-item"):
         box.click()
     phone.execute_cdp_cmd("Network.enable", {})

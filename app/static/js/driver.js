@@ -28,6 +28,110 @@
   });
   showPanel();
 
+  // --- the customer: found by a search, or (offline) among the ones this phone chose lately --
+  (function () {
+    var box = document.getElementById("customer-picker"), input = document.getElementById("customer");
+    var search = document.getElementById("customer-search"), hint = document.getElementById("customer-hint");
+    var list = document.getElementById("customer-results"), chosen = document.getElementById("customer-chosen");
+    var data = JSON.parse(document.getElementById("customers-data").textContent), inline = data.inline || null;
+    var details = {}, asked = 0, timer = null, KEY = "recent-customers-actor-" + root.dataset.actor;
+    (inline || []).forEach(function (c) { details[c.id] = c; });
+
+    // PIPL: the phone keeps no address or phone, only what a file's erasure keeps plus its name.
+    function recents() { try { return JSON.parse(localStorage.getItem(KEY)) || []; } catch (e) { return []; } }
+    function keep(rows) {  // (storage refused, in private mode or full: no recent customers)
+      var kept = rows.slice(0, 10).map(function (c) { return { id: c.id, name: c.name, kind: c.kind, basement: c.basement }; });
+      try { localStorage.setItem(KEY, JSON.stringify(kept)); } catch (e) { return; }
+    }
+    function remember(c) { keep([c].concat(recents().filter(function (r) { return r.id !== c.id; }))); }
+
+    function add(parent, tag, cls, text) { return parent.appendChild(li(text, cls, tag)); }
+    function card(c, el) {  // name, kind, the basement warning, and the address when known
+      var address = (details[c.id] || c).address;
+      el.textContent = ""; add(el, "b", "name", c.name); add(el, "span", "kind", T.kinds[c.kind] || c.kind);
+      if (c.basement) { add(el, "span", "basement", "⚠ " + T.basement); }
+      if (address) { add(el, "span", "address", address); }
+      return el;
+    }
+    function choose(c) {
+      input.value = String(c.id); remember(c); card(c, document.getElementById("customer-card"));
+      chosen.hidden = false; document.getElementById("customer-choice").hidden = true; search.value = "";
+    }
+    function unchoose() { input.value = ""; chosen.hidden = true; document.getElementById("customer-choice").hidden = false; idle(); }
+    document.getElementById("customer-change").addEventListener("click", function () { unchoose(); search.focus(); });
+
+    function show(groups, text) {  // groups: [heading or null, customers]
+      list.textContent = ""; hint.textContent = text || "";
+      groups.forEach(function (g) {
+        if (!g[1].length) { return; }
+        if (g[0]) { add(list, "li", "heading", g[0]); }
+        g[1].forEach(function (c) {
+          var b = card(c, document.createElement("button"));
+          b.type = "button"; b.className = "customer-card"; b.dataset.id = String(c.id);
+          b.addEventListener("click", function () { choose(c); });
+          add(list, "li", "", "").appendChild(b);
+        });
+      });
+    }
+    function idle() {  // nothing typed: the recent ones, then a small enterprise's every file
+      var mine = recents();
+      show([[T.recent, mine], [T.all, inline || []]], mine.length || (inline && inline.length) ? "" : T.no_recent);
+    }
+    function local(q) {
+      var seen = {}, low = q.toLowerCase();
+      return recents().concat(inline || []).filter(function (c) {
+        var text = (c.name + " " + ((details[c.id] || {}).address || "")).toLowerCase();
+        if (seen[c.id] || text.indexOf(low) < 0) { return false; }
+        seen[c.id] = true; return true;
+      });
+    }
+    function offline(q) { var found = local(q); show([[null, found]], inline ? (found.length ? "" : T.none) : T.offline_recent); }
+    function enough(q) { return /[\u3400-\u9fff\uf900-\ufaff]/.test(q) || q.length >= 2; }
+    function find() {
+      var q = search.value.trim(), mine = ++asked;
+      clearTimeout(timer);
+      if (!q) { idle(); return; }
+      if (!enough(q)) { show([[null, local(q)]], T.too_short); return; }
+      if (!navigator.onLine) { offline(q); return; }
+      hint.textContent = T.searching;
+      timer = setTimeout(function () {
+        fetch(box.dataset.search + "?q=" + encodeURIComponent(q), { credentials: "same-origin" }).then(function (resp) {
+          if (resp.redirected || resp.status === 401) { return { session: true }; }  // sent to the login page
+          return resp.json().catch(function () { return {}; }).then(function (b) { b.status = resp.status; return b; });
+        }).then(function (b) {
+          if (mine !== asked) { return; }  // typed on since: a later answer is coming
+          if (b.session) { show([], T.session); showLogin(); return; }
+          if (b.status >= 500 || b.status === 429) { offline(q); return; }
+          if (b.status !== 200) { show([], b.detail || "HTTP " + b.status); return; }
+          b.customers.forEach(function (c) { details[c.id] = c; });
+          show([[null, b.customers]], b.customers.length ? (b.more ? T.more : "") : T.none);
+        }, function () { if (mine === asked) { offline(q); } });
+      }, 250);
+    }
+    search.addEventListener("input", find);
+
+    // Online, the server says which recent ones still exist: the erased (or another
+    // enterprise's, after a change of login) are forgotten, the others refreshed.
+    function refresh() {
+      var ids = recents().map(function (c) { return c.id; });
+      if (!ids.length || !navigator.onLine) { return; }
+      fetch(box.dataset.known + "?ids=" + ids.join(","), { credentials: "same-origin" }).then(function (resp) {
+        if (resp.status !== 200 || resp.redirected) { return null; }
+        return resp.json().then(function (b) {
+          var known = {};
+          b.customers.forEach(function (c) { details[c.id] = c; known[c.id] = c; });
+          keep(recents().map(function (c) { return ids.indexOf(c.id) < 0 ? c : known[c.id]; }).filter(Boolean));
+          if (input.value && ids.indexOf(+input.value) >= 0 && !known[input.value]) { unchoose(); }
+          else if (!input.value && !search.value.trim()) { idle(); }
+        });
+      }).catch(function () { /* no network: asked again when it is back */ });
+    }
+    window.addEventListener("online", refresh); refresh();
+    if (!data.chosen) { idle(); return; }
+    choose(data.chosen);  // just opened with the form, which only the delivery panel shows: deliver
+    document.querySelector("input[value=delivered]").checked = true; showPanel();
+  }());
+
   function payloadFor(type) {
     if (type === "dispatched") { return { vehicle: root.dataset.vehicle }; }
     if (type === "returned") { return {}; }
@@ -46,7 +150,7 @@
     queue.add(entry).then(function () { say(T.queued, "info"); render(); sync(); });
   }
 
-  function li(text, cls) { var e = document.createElement("li"); e.textContent = text; e.className = cls || ""; return e; }
+  function li(text, cls, tag) { var e = document.createElement(tag || "li"); e.textContent = text; e.className = cls || ""; return e; }
   function shortCode(code) { var m = /\/c\/([A-Za-z0-9]{1,20})/.exec(code); return (m ? m[1] : code).toUpperCase(); }
 
   function render() {

@@ -26,6 +26,7 @@ OVERSIGHT = frozenset({"admin", "regulator"})
 READERS = OVERSIGHT | {"inspector"}  # oversight roles read every enterprise's records
 A_STAFF = frozenset({"enterprise_a", "station_a", "driver_a"})
 A_ADMINS = frozenset({"admin", "enterprise_a"})
+HOOK = "https://oa.a.example/hooks/cylinders"
 
 
 class Ctx:
@@ -65,6 +66,15 @@ class Ctx:
         """A fresh vehicle of A."""
         plate = "渝A·" + uuid.uuid4().hex[:5].upper()
         return int(self.post("enterprise_a", "/vehicles", {"plate": plate})["id"])
+
+    def webhook(self) -> str:
+        """A's webhook, set afresh by its administrator; its path."""
+        path = f"/enterprises/{self.a}/webhook"
+        resp = self.client.put(
+            f"/api/v1{path}", json={"url": HOOK}, headers=self.token("enterprise_a")
+        )
+        assert resp.status_code == 200, resp.get_json()
+        return path
 
     def licence(self) -> int:
         """A fresh licence of A."""
@@ -146,6 +156,13 @@ MATRIX: dict[str, Row] = {
         "POST", lambda c: (f"/enterprises/{c.a}/blacklist", {"reason": "测试"}), OVERSIGHT),
     "DELETE /enterprises/{id}/blacklist": Row(
         "DELETE", lambda c: (f"/enterprises/{c.a}/blacklist", None), OVERSIGHT),
+    "PUT /enterprises/{id}/webhook": Row(
+        "PUT", lambda c: (f"/enterprises/{c.a}/webhook", {"url": HOOK}),
+        frozenset({"enterprise_a"})),
+    "GET /enterprises/{id}/webhook": Row(
+        "GET", lambda c: (c.webhook(), None), OVERSIGHT | {"enterprise_a"}),
+    "DELETE /enterprises/{id}/webhook": Row(
+        "DELETE", lambda c: (c.webhook(), None), frozenset({"enterprise_a"})),
     "POST /enterprises/{id}/licences": Row("POST", _licence, OVERSIGHT),
     "GET /enterprises/{id}/licences": Row(
         "GET", lambda c: (f"/enterprises/{c.a}/licences", None), READERS | A_STAFF),

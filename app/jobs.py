@@ -29,7 +29,7 @@ from flask import Flask
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
-from app import audits
+from app import audits, outbound
 from app.logging import get_logger
 from app.runtime import Runtime
 from ledger import (
@@ -115,8 +115,13 @@ def expiry_sweep(app: Flask) -> Result:
     def to_city(rt: Runtime) -> Delivery:  # unsigned, everything: the contract of old
         return notifications.deliver(rt.engine, url, _post, rt.now())
 
-    def to_owners(rt: Runtime) -> Delivery:  # signed, each owner its own
-        return owner_delivery.deliver_to_owners(rt.engine, _post_bytes, rt.now())
+    def to_owners(rt: Runtime) -> Delivery:  # signed, each owner its own, public hosts only
+        private_ok = bool(app.config.get("WEBHOOK_ALLOW_PRIVATE"))
+
+        def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+            return _post_bytes(url, body, headers, private_ok)
+
+        return owner_delivery.deliver_to_owners(rt.engine, post, rt.now())
 
     result = guarded(app, "expiry_sweep", body)
     if result["status"] == "done":  # the sweep's notifications are committed
@@ -152,9 +157,10 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
     return httpx.post(url, json=body, headers=headers, timeout=10.0).status_code
 
 
-def _post_bytes(url: str, body: bytes, headers: dict[str, str]) -> int:
-    """POST exactly ``body`` (the bytes the signature covers) with ``headers``."""
-    return httpx.post(url, content=body, headers=headers, timeout=10.0).status_code
+def _post_bytes(url: str, body: bytes, headers: dict[str, str], private_ok: bool) -> int:
+    """POST exactly ``body`` (the bytes the signature covers) with ``headers`` to an owner's
+    URL: refused before connecting when its host is not public, unless ``private_ok``."""
+    return outbound.post(url, body, headers, private_ok=private_ok)
 
 
 def stale_report(app: Flask) -> Result:

@@ -13,6 +13,7 @@ nothing here is hashed or logged. Delivery is ``ledger.owner_delivery``'s.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -43,9 +44,39 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SECRET_BYTES = 32
 
 
-def valid_url(url: str) -> str:
-    """The URL, if a webhook may be sent there: absolute https (http on this host only), no
-    user:password, at most 500 characters; else Invalid."""
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+
+
+def is_public(address: str) -> bool:
+    """Whether an IP address is one of the internet's: not loopback, private, link-local
+    (cloud metadata services), shared (carrier NAT), reserved or multicast, nor an IPv6
+    address that carries such an IPv4 address (mapped, 6to4, NAT64)."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is None and ip in NAT64:
+            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if embedded is not None:
+            return is_public(str(embedded))
+    return ip.is_global and not ip.is_multicast
+
+
+def _names_this_host_or_private(host: str) -> bool:
+    """Whether a URL's host is a local name or a non-public IP literal (other names are
+    resolved when sending: ``app.outbound``)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return not is_public(host)
+    except ValueError:  # a name, not an address
+        return False
+
+
+def valid_url(url: str, private_ok: bool = False) -> str:
+    """The URL, if a webhook may be sent there: absolute https, no user:password, at most
+    500 characters, not naming this host or a private address; else Invalid. With
+    ``private_ok`` (WEBHOOK_ALLOW_PRIVATE: tests, closed networks) private addresses are
+    accepted, and http for this host."""
     if len(url) > MAX_URL:
         raise Invalid(
             f"url 至多 {MAX_URL} 个字符 / 'url' is at most {MAX_URL} characters", field="url"
@@ -68,6 +99,14 @@ def valid_url(url: str) -> str:
         raise Invalid(
             "url 不得含用户名或密码 / 'url' must not carry a user name or password", field="url"
         )
+    if not private_ok and _names_this_host_or_private(host):
+        raise Invalid(
+            "url 不得指向本机或内网地址 / 'url' must not name this host or a private network"
+            " address",
+            field="url",
+        )
+    if parts.scheme == "http" and not private_ok:
+        raise Invalid("url 须为 https:// 网址 / 'url' must be an https:// URL", field="url")
     if parts.scheme == "http" and host not in LOCAL_HOSTS:
         raise Invalid(
             "url 须为 https://；http:// 仅限本机 (localhost、127.0.0.1、::1) / 'url' must be"
@@ -78,11 +117,16 @@ def valid_url(url: str) -> str:
 
 
 def register(
-    session: Session, actor: Actor, enterprise_id: int, url: str, now: dt.datetime
+    session: Session,
+    actor: Actor,
+    enterprise_id: int,
+    url: str,
+    now: dt.datetime,
+    private_ok: bool = False,
 ) -> OwnerWebhook:
     """Set or replace the enterprise's webhook with a new secret (the answer's only copy)."""
     _check(WRITE, session, actor, enterprise_id)
-    url = valid_url(url)
+    url = valid_url(url, private_ok)
     assert actor.id is not None  # a stored actor: it holds a token
     hook = session.get(OwnerWebhook, enterprise_id)
     if hook is None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from apiflask import Schema
 from apiflask.fields import DateTime, Integer, String
+from flask import current_app
 
 from app.api import api
 from app.api.registry import READ_ERRORS, WRITE_ERRORS, call
@@ -28,8 +29,8 @@ class WebhookIn(Schema):
         required=True,
         metadata={  # checked in ledger.owner_webhooks.valid_url, its refusals bilingual
             "maxLength": hooks.MAX_URL,
-            "description": "https:// 网址（http:// 仅限本机）/ an https:// URL (http:// only for"
-            " localhost, 127.0.0.1 or ::1); no user:password",
+            "description": "https:// 网址，不得指向本机或内网 / an https:// URL, not naming this"
+            " host or a private network address; no user:password",
             "example": "https://oa.example.com/hooks/cylinders",
         },
     )
@@ -72,7 +73,8 @@ class WebhookSecretOut(Schema):
     responses=WRITE_ERRORS,
 )
 def set_webhook(enterprise_id: int, body: dict[str, Any]) -> Any:
-    hook = call(hooks.register, enterprise_id, body["url"], runtime().now())
+    private_ok = bool(current_app.config.get("WEBHOOK_ALLOW_PRIVATE"))
+    hook = call(hooks.register, enterprise_id, body["url"], runtime().now(), private_ok)
     return hook.model_dump(exclude={"actor_id"}), 200, NO_STORE
 
 

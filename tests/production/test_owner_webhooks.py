@@ -79,7 +79,8 @@ class Receiver:
         self.app, self.secrets, self.answers = app, secrets, answers
         self.sent: list[tuple[str, int]] = []  # (url, notification id)
 
-    def __call__(self, url: str, body: bytes, headers: dict[str, str]) -> int:
+    def __call__(self, url: str, body: bytes, headers: dict[str, str], private_ok: bool) -> int:
+        assert not private_ok  # the default: owners' hosts must be public
         assert isinstance(body, bytes) and headers["Content-Type"] == "application/json"
         assert verify_signature(self.secrets[url], headers[HEADER], body, time.time())
         assert not verify_signature(self.secrets[url], headers[HEADER], body + b" ", time.time())
@@ -135,7 +136,7 @@ def test_delivery_retries_until_accepted_and_never_resends(
     _expire(app, a, 3)
     answers: dict[int, list[Any]] = {}
     receiver = Receiver(app, {HOOK_A: secret}, answers)
-    monkeypatch.setattr(jobs, "_post_bytes", lambda url, body, headers: 503)
+    monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 503)
     first = jobs.expiry_sweep(app)
     assert first["owner_queued"] == 3 and first["owner_delivery_failed"] == 3
     ids = sorted(_deliveries(app))
@@ -161,6 +162,7 @@ def test_an_unreachable_receiver_keeps_the_rows_for_later(
     app: Any, client: Any, demo: dict[str, Any], ab: tuple[int, int]
 ) -> None:
     a, _ = ab
+    app.config["WEBHOOK_ALLOW_PRIVATE"] = True  # a receiver on this host, for the test
     _set_hook(client, demo, "a", "http://127.0.0.1:9/hook")  # discard port: refused
     _expire(app, a, 1)
     result = jobs.expiry_sweep(app)  # the real client
@@ -205,7 +207,7 @@ def test_removing_the_webhook_drops_its_unsent_deliveries_and_keeps_the_sent(
     secret = _set_hook(client, demo, "a", HOOK_A)
     _expire(app, a, 2)
     receiver = Receiver(app, {HOOK_A: secret}, {})
-    monkeypatch.setattr(jobs, "_post_bytes", lambda url, body, headers: 503)
+    monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 503)
     jobs.expiry_sweep(app)
     first, second = sorted(_deliveries(app))
     receiver.answers[second] = [503]
@@ -229,7 +231,7 @@ def test_a_replaced_webhook_gets_the_backlog_signed_with_its_new_secret(
     a, _ = ab
     _set_hook(client, demo, "a", HOOK_A)
     _expire(app, a, 1)
-    monkeypatch.setattr(jobs, "_post_bytes", lambda url, body, headers: 503)
+    monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 503)
     assert jobs.expiry_sweep(app)["owner_delivery_failed"] == 1
     other = "https://new.a.example/hook"
     receiver = Receiver(app, {other: _set_hook(client, demo, "a", other)}, {})

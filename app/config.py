@@ -36,6 +36,9 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # The scheduler (app/jobs.py): an optional webhook for owners' notifications, and
         # the days without an event after which a cylinder counts as stale.
         NOTIFY_WEBHOOK_URL=env.get("NOTIFY_WEBHOOK_URL") or None,
+        # When set, its POSTs carry Ledger-Signature (HMAC-SHA256 with this secret), as the
+        # owners' own webhooks' do (docs/deploy.md §4).
+        NOTIFY_WEBHOOK_SECRET=env.get("NOTIFY_WEBHOOK_SECRET") or None,
         # Owners' own webhooks may name this host or private addresses only when "1" (tests,
         # a closed network); else such URLs are refused and not sent to (app/outbound.py).
         WEBHOOK_ALLOW_PRIVATE=env.get("WEBHOOK_ALLOW_PRIVATE") == "1",

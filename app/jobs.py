@@ -112,8 +112,11 @@ def expiry_sweep(app: Flask) -> Result:
         return {"overdue": made.overdue, "end_of_life": made.end_of_life,
                 "owner_queued": made.to_owners}  # fmt: skip
 
-    def to_city(rt: Runtime) -> Delivery:  # unsigned, everything: the contract of old
-        return notifications.deliver(rt.engine, url, _post, rt.now())
+    def to_city(rt: Runtime) -> Delivery:  # everything; signed when the city set a secret
+        secret = app.config.get("NOTIFY_WEBHOOK_SECRET")
+        now = rt.now()
+        post = _signing(secret, now) if secret else _post
+        return notifications.deliver(rt.engine, url, post, now)
 
     def to_owners(rt: Runtime) -> Delivery:  # signed, each owner its own, public hosts only
         private_ok = bool(app.config.get("WEBHOOK_ALLOW_PRIVATE"))
@@ -155,6 +158,22 @@ def _deliver(app: Flask, lock: str, prefix: str, send: Callable[[Runtime], Deliv
 
 def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
     return httpx.post(url, json=body, headers=headers, timeout=10.0).status_code
+
+
+def _signing(secret: str, now: dt.datetime) -> Callable[[str, dict[str, Any], dict[str, str]], int]:
+    """The global webhook's POST, signed as the owners' are (``Ledger-Signature``) with the
+    city's ``NOTIFY_WEBHOOK_SECRET``; its URL is the operator's, so internal hosts are fine."""
+
+    def post(url: str, doc: dict[str, Any], headers: dict[str, str]) -> int:
+        body = owner_delivery.body_bytes(doc)
+        signed = {
+            **headers,
+            "Content-Type": "application/json",
+            owner_delivery.HEADER: owner_delivery.signature(secret, int(now.timestamp()), body),
+        }
+        return _post_bytes(url, body, signed, True)
+
+    return post
 
 
 def _post_bytes(url: str, body: bytes, headers: dict[str, str], private_ok: bool) -> int:

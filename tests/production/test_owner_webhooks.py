@@ -274,6 +274,37 @@ def test_the_global_webhook_still_gets_everything_unsigned_and_independently(
     assert "delivered" not in later and later["owner_delivered"] == 2
 
 
+def test_the_global_webhook_is_signed_with_the_citys_secret_when_set(
+    app: Any, demo: dict[str, Any], ab: tuple[int, int], monkeypatch: Any
+) -> None:
+    a, _ = ab
+    _expire(app, a, 2)
+    city = "http://10.1.2.3/hook"  # the operator's own URL: an internal host is fine
+    app.config.update(NOTIFY_WEBHOOK_URL=city, NOTIFY_WEBHOOK_SECRET="城市密钥-s3cret")
+    sent: list[int] = []
+
+    def post_bytes(url: str, body: bytes, headers: dict[str, str], private_ok: bool) -> int:
+        assert url == city and private_ok and headers["Content-Type"] == "application/json"
+        assert verify_signature("城市密钥-s3cret", headers[HEADER], body, time.time())
+        assert not verify_signature("another", headers[HEADER], body, time.time())
+        doc = json.loads(body)
+        assert headers["Idempotency-Key"] == f"notification-{doc['id']}"
+        with Session(_engine(app)) as s:
+            note = s.get(Notification, doc["id"])
+            assert note is not None and body == body_bytes(notifications.document(note))
+        sent.append(doc["id"])
+        return 204
+
+    def unsigned(*_: Any) -> int:
+        raise AssertionError("the unsigned POST is not used once a secret is set")
+
+    monkeypatch.setattr(jobs, "_post", unsigned)
+    monkeypatch.setattr(jobs, "_post_bytes", post_bytes)
+    result = jobs.expiry_sweep(app)
+    assert result["delivered"] == 2 and result["delivery_failed"] == 0
+    assert sorted(sent) == sorted(_notes(app, a))
+
+
 def test_the_migration_makes_the_tables_the_models_describe(app: Any) -> None:
     with _engine(app).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, case, or_, select
 from sqlmodel import Session
 
 from ledger import registry_input as read
@@ -114,12 +114,18 @@ def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
 
 
 def search_customers(session: Session, actor: Actor, q: str, limit: int = 20) -> list[Customer]:
-    """Unerased files the actor may see whose name, address or phone contains ``q``, by
-    name then id, at most ``limit``."""
-    pattern = "%" + _LIKE_SPECIAL.sub(r"\\\g<0>", q) + "%"
+    """Unerased files the actor may see whose name, address or phone contains ``q``, at
+    most ``limit``: names that start with ``q`` first, then names that contain it, then the
+    files found by their address or phone; each group by name then id."""
+    escaped = _LIKE_SPECIAL.sub(r"\\\g<0>", q)
     table = Customer.__table__  # type: ignore[attr-defined]
-    found = or_(*(table.c[name].ilike(pattern, escape="\\") for name in _SEARCHED))
-    query = _visible(actor).where(found).order_by(table.c.name, table.c.id).limit(limit)
+    found = or_(*(table.c[name].ilike(f"%{escaped}%", escape="\\") for name in _SEARCHED))
+    rank = case(
+        (table.c.name.ilike(f"{escaped}%", escape="\\"), 0),
+        (table.c.name.ilike(f"%{escaped}%", escape="\\"), 1),
+        else_=2,
+    )
+    query = _visible(actor).where(found).order_by(rank, table.c.name, table.c.id).limit(limit)
     return list(session.execute(query).scalars())
 
 

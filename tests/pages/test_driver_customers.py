@@ -58,6 +58,17 @@ def test_results_are_by_name_at_most_twenty_and_say_there_are_more(
     assert len(few["customers"]) == 4 and few["more"] is False
 
 
+def test_names_starting_with_the_query_come_first_then_names_then_addresses(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    _open(client, demo, "川菜馆", "江北区老王路3号")  # found by its address
+    _open(client, demo, "巷子老王面馆")  # the name contains it
+    _open(client, demo, "老王火锅")  # the name starts with it
+    _open(client, demo, "老王烧烤")
+    driver = as_person("driver_a")
+    assert _names(driver, "老王") == ["老王火锅", "老王烧烤", "巷子老王面馆", "川菜馆"]
+
+
 def test_percent_and_underscore_are_searched_as_themselves(
     client: Any, demo: Any, as_person: Any
 ) -> None:

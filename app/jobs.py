@@ -19,6 +19,7 @@ until it has run that day.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -114,9 +115,8 @@ def expiry_sweep(app: Flask) -> Result:
 
     def to_city(rt: Runtime) -> Delivery:  # everything; signed when the city set a secret
         secret = app.config.get("NOTIFY_WEBHOOK_SECRET")
-        now = rt.now()
-        post = _signing(secret, now) if secret else _post
-        return notifications.deliver(rt.engine, url, post, now)
+        post = _signing(secret) if secret else _post
+        return notifications.deliver(rt.engine, url, post, rt.now())
 
     def to_owners(rt: Runtime) -> Delivery:  # signed, each owner its own, public hosts only
         private_ok = bool(app.config.get("WEBHOOK_ALLOW_PRIVATE"))
@@ -160,16 +160,17 @@ def _post(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
     return httpx.post(url, json=body, headers=headers, timeout=10.0).status_code
 
 
-def _signing(secret: str, now: dt.datetime) -> Callable[[str, dict[str, Any], dict[str, str]], int]:
-    """The global webhook's POST, signed as the owners' are (``Ledger-Signature``) with the
-    city's ``NOTIFY_WEBHOOK_SECRET``; its URL is the operator's, so internal hosts are fine."""
+def _signing(secret: str) -> Callable[[str, dict[str, Any], dict[str, str]], int]:
+    """The global webhook's POST, signed as the owners' are (``Ledger-Signature``, at the
+    moment it starts) with the city's ``NOTIFY_WEBHOOK_SECRET``; its URL is the operator's,
+    so internal hosts are fine."""
 
     def post(url: str, doc: dict[str, Any], headers: dict[str, str]) -> int:
         body = owner_delivery.body_bytes(doc)
         signed = {
             **headers,
             "Content-Type": "application/json",
-            owner_delivery.HEADER: owner_delivery.signature(secret, int(now.timestamp()), body),
+            owner_delivery.HEADER: owner_delivery.signature(secret, int(time.time()), body),
         }
         return _post_bytes(url, body, signed, True)
 

@@ -38,8 +38,9 @@ class OwnerDelivery(SQLModel, table=True):
 
     __tablename__ = "owner_deliveries"
     __table_args__ = (
-        Index(  # the delivery's backlog: as small as the backlog, whatever the table's size
-            "ix_owner_deliveries_undelivered", "notification_id",
+        Index(  # the backlog, by owner (the delivery's turns, an owner's counts and
+            # removal): as small as the backlog, whatever the table's size
+            "ix_owner_deliveries_undelivered", "enterprise_id", "notification_id",
             postgresql_where=_UNDELIVERED, sqlite_where=_UNDELIVERED,
         ),
     )  # fmt: skip

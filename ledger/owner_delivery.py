@@ -6,9 +6,9 @@ transaction is open while a POST waits, each outcome is recorded in a short tran
 its own, and a delivery is given up after ``notifications.MAX_ATTEMPTS``. The body is the
 same document, as exact bytes (compact, keys sorted, UTF-8), signed Stripe-style:
 ``Ledger-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>``, the
-key being the webhook's 64-character secret as text. A retry is signed afresh, so its
-timestamp is always recent. The webhook is read at sending time: a replaced one gets the
-backlog at its new URL, under its new secret.
+key being the webhook's 64-character secret as text. Each POST, a retry included, is
+signed when it starts, so its timestamp is always recent. The webhook is read at sending
+time: a replaced one gets the backlog at its new URL, under its new secret.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -32,6 +33,8 @@ from ledger.store import transaction
 
 HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
+PER_OWNER = 10  # an owner's rows tried in one run at most
+RUN_BUDGET = 300.0  # seconds after which a run starts no more POSTs
 PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
 
 
@@ -66,24 +69,40 @@ def verify_signature(
 
 
 def deliver_to_owners(
-    engine: Engine, post: PostBytes, now: dt.datetime, batch: int = 100
+    engine: Engine,
+    post: PostBytes,
+    now: dt.datetime,
+    batch: int = 100,
+    budget: float = RUN_BUDGET,
+    clock: Callable[[], float] = time.time,
 ) -> Delivery:
     """POST undelivered notifications to their owners' webhooks; each is marked delivered on
     a 2xx answer. Read committed, sent with no transaction open, each outcome recorded at once.
+
+    Fair between owners: at most ``PER_OWNER`` of an owner's rows per run, taken in turns
+    (every owner's oldest first); an owner whose receiver did not answer (unreachable, too
+    slow, refused as not public) gets no more tries this run, while an HTTP refusal of one
+    notification does not hold up the next; no POST starts after ``budget`` seconds. So a
+    dead or slow receiver costs the others one attempt's wait, never the run. Each POST is
+    signed at its own moment (``clock``).
     """
     with transaction(engine, write=False) as session:
         waiting = [
-            (n.id, url, secret, body_bytes(document(n)))
-            for n, url, secret in session.execute(_waiting(batch))
+            (n.id, owner, url, secret, body_bytes(document(n)))
+            for n, owner, url, secret in session.execute(_waiting(batch))
         ]
     delivered = failed = given_up = 0
-    for nid, url, secret, body in waiting:
+    failing: set[int] = set()
+    started = time.monotonic()
+    for nid, owner, url, secret, body in waiting:
+        if owner in failing or time.monotonic() - started > budget:
+            continue  # waits for the next run, not counted as an attempt
         headers = {
             "Content-Type": "application/json",
             "Idempotency-Key": f"notification-{nid}",
-            HEADER: signature(secret, int(now.timestamp()), body),
+            HEADER: signature(secret, int(clock()), body),
         }
-        error = _send(post, url, body, headers)
+        error, answered = _send(post, url, body, headers)
         with transaction(engine) as session:
             row = session.get(OwnerDelivery, nid)
             if row is None:  # the webhook was removed meanwhile, its backlog with it
@@ -95,27 +114,41 @@ def deliver_to_owners(
                 delivered += 1
             else:
                 failed += 1
+                if not answered:  # unreachable or too slow: its other rows would wait too
+                    failing.add(owner)
                 if row.attempts >= notifications.MAX_ATTEMPTS:
                     given_up += 1
     return Delivery(delivered, failed, given_up)
 
 
-def _waiting(batch: int) -> Select[Notification, str, str]:
+def _waiting(batch: int) -> Select[tuple[Notification, int, str, str]]:
+    """Up to ``batch`` undelivered rows, at most ``PER_OWNER`` per owner, in turns."""
     d, w = OwnerDelivery, OwnerWebhook
-    return (
-        select(Notification, col(w.url), col(w.secret))
-        .join(d, col(d.notification_id) == col(Notification.id))
-        .join(w, col(w.enterprise_id) == col(d.enterprise_id))
+    turn = func.row_number().over(
+        partition_by=col(d.enterprise_id), order_by=col(d.notification_id)
+    )
+    ranked = (
+        select(col(d.notification_id), col(d.enterprise_id), turn.label("turn"))
         .where(col(d.delivered_at).is_(None), col(d.attempts) < notifications.MAX_ATTEMPTS)
-        .order_by(col(d.notification_id))
+        .subquery()
+    )
+    return (
+        select(Notification, ranked.c.enterprise_id, col(w.url), col(w.secret))
+        .join(ranked, ranked.c.notification_id == col(Notification.id))
+        .join(w, col(w.enterprise_id) == ranked.c.enterprise_id)
+        .where(ranked.c.turn <= PER_OWNER)
+        .order_by(ranked.c.turn, ranked.c.notification_id)
         .limit(batch)
     )
 
 
-def _send(post: PostBytes, url: str, body: bytes, headers: dict[str, str]) -> str | None:
-    """None when the webhook took it (2xx), else why not."""
+def _send(
+    post: PostBytes, url: str, body: bytes, headers: dict[str, str]
+) -> tuple[str | None, bool]:
+    """None when the webhook took it (2xx), else why not; and whether the receiver answered
+    at all (a refusal of one notification says nothing about the next)."""
     try:
         status = post(url, body, headers)
     except Exception as exc:  # network errors of any client: retried on the next run
-        return f"{type(exc).__name__}: {exc}"[:500]
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        return f"{type(exc).__name__}: {exc}"[:500], False
+    return (None if 200 <= status < 300 else f"HTTP {status}"), True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import secrets
+import socket
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -44,13 +45,16 @@ LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SECRET_BYTES = 32
 
 
+GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # the only IPv6 the internet routes
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
+NOT_PUBLIC_V4 = (ipaddress.ip_network("192.0.0.0/24"),)  # IETF assignments (3.11 says global)
 
 
 def is_public(address: str) -> bool:
     """Whether an IP address is one of the internet's: not loopback, private, link-local
-    (cloud metadata services), shared (carrier NAT), reserved or multicast, nor an IPv6
-    address that carries such an IPv4 address (mapped, 6to4, NAT64)."""
+    (cloud metadata services), shared (carrier NAT), reserved, site-local or multicast; an
+    IPv6 address only in global unicast (2000::/3), or one carrying a public IPv4 address
+    (mapped, 6to4, NAT64's well-known prefix)."""
     ip = ipaddress.ip_address(address)
     if isinstance(ip, ipaddress.IPv6Address):
         embedded = ip.ipv4_mapped or ip.sixtofour
@@ -58,18 +62,31 @@ def is_public(address: str) -> bool:
             embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if embedded is not None:
             return is_public(str(embedded))
-    return ip.is_global and not ip.is_multicast
+        if ip not in GLOBAL_UNICAST:
+            return False
+    elif any(ip in network for network in NOT_PUBLIC_V4):
+        return False
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
+
+
+def ascii_host(host: str) -> str:
+    """A URL's host as DNS and TLS name it: a Chinese domain in IDNA (xn--…), full-width
+    digits as digits; ASCII names and IP literals unchanged. UnicodeError when it cannot be."""
+    return host if host.isascii() else host.encode("idna").decode("ascii")
 
 
 def _names_this_host_or_private(host: str) -> bool:
-    """Whether a URL's host is a local name or a non-public IP literal (other names are
-    resolved when sending: ``app.outbound``)."""
-    if host == "localhost" or host.endswith(".localhost"):
+    """Whether a URL's host is a local name or a non-public IP address in any of its
+    spellings (``127.1``, ``2130706433``, ``0x7f.0.0.1``…); other names are resolved when
+    sending (``app.outbound``)."""
+    name = ascii_host(host).rstrip(".").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
-    try:
-        return not is_public(host)
-    except ValueError:  # a name, not an address
-        return False
+    try:  # numbers only, as the resolver would read them: no DNS query is made
+        infos = socket.getaddrinfo(name, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError, ValueError):
+        return False  # a name, not an address
+    return any(not is_public(str(info[4][0])) for info in infos)
 
 
 def valid_url(url: str, private_ok: bool = False) -> str:
@@ -89,7 +106,8 @@ def valid_url(url: str, private_ok: bool = False) -> str:
     try:
         parts = urlsplit(url)
         host, _port = parts.hostname, parts.port  # a port out of range raises
-    except ValueError:
+        ascii_host(host or "")  # a Chinese domain must have an IDNA form
+    except (ValueError, UnicodeError):
         raise Invalid("url 不是有效网址 / 'url' is not a valid URL", field="url") from None
     if parts.scheme not in ("https", "http") or not host:
         raise Invalid(

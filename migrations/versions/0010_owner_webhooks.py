@@ -6,8 +6,9 @@ Create Date: 2026-12-05 10:00:00
 
 ``owner_webhooks``: one per enterprise (its id is the key), with the secret its
 notifications are signed with. ``owner_deliveries``: one row per notification the expiry
-sweep wrote while its owner had a webhook; the delivery reads the undelivered ones in id
-order, so a partial index on ``notification_id`` where ``delivered_at`` is NULL stays as
+sweep wrote while its owner had a webhook; the delivery reads the undelivered ones by
+owner in id order (and an owner's backlog is counted and removed by owner), so a partial
+index on ``(enterprise_id, notification_id)`` where ``delivered_at`` is NULL stays as
 small as the backlog (as ``ix_notifications_undelivered``, migration 0008). No foreign
 keys, as ``notifications``: operational data, not evidence.
 """
@@ -47,7 +48,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('notification_id'),
     )
     op.create_index(
-        'ix_owner_deliveries_undelivered', 'owner_deliveries', ['notification_id'],
+        'ix_owner_deliveries_undelivered', 'owner_deliveries', ['enterprise_id', 'notification_id'],
         postgresql_where=UNDELIVERED, sqlite_where=UNDELIVERED,
     )  # fmt: skip
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import http.server
+import socket
 import ssl
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar
@@ -29,7 +31,9 @@ from tests.conftest import bearer
 NOT_PUBLIC = [
     "127.0.0.1", "10.0.0.8", "172.16.5.4", "192.168.1.1", "169.254.169.254", "100.64.0.1",
     "0.0.0.0", "224.0.0.1", "255.255.255.255", "::1", "::", "fe80::1", "fc00::1",
-    "::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "ff02::1",
+    "::ffff:10.0.0.1", "2002:a00:1::", "64:ff9b::a00:1", "ff02::1", "64:ff9b:1::a00:1",
+    "::7f00:1", "::a9fe:a9fe", "::ffff:0:7f00:1", "fec0::1", "::2", "5f00::1", "192.0.0.8",
+    "2001:db8::1", "240.0.0.1", "198.18.0.1",
 ]  # fmt: skip
 PUBLIC = ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"]
 
@@ -48,7 +52,9 @@ PRIVATE_URLS = [
     "https://127.0.0.1/hook", "https://localhost:8443/hook", "https://api.localhost/hook",
     "https://10.0.0.8/hook", "https://169.254.169.254/latest/meta-data", "https://[::1]/hook",
     "https://[::ffff:192.168.0.1]/hook", "https://0.0.0.0/hook",
-    "http://localhost:8080/hook",
+    "http://localhost:8080/hook", "https://localhost./hook", "https://LOCALHOST/hook",
+    "https://2130706433/hook", "https://0x7f.1/hook", "https://127.1/hook",
+    "https://0177.0.0.1/hook", "https://１２７.０.０.１/hook",
 ]  # fmt: skip
 
 
@@ -190,3 +196,78 @@ def test_tls_to_the_checked_address_verifies_the_certificate_against_the_host_na
         with pytest.raises(httpx.ConnectError):
             outbound.send(target, b"{}", {"Host": host}, extensions, trusted)
         assert len(seen) == 1
+
+
+def test_a_chinese_domain_is_accepted_and_sent_under_its_idna_name(
+    client: Any, demo: dict[str, Any]
+) -> None:
+    assert _put(client, demo, "https://通知.例子.中国/hook").status_code == 200
+    target, host, extensions = outbound.pinned(
+        urlsplit("https://通知.例子.中国:8443/hook"), "93.184.216.34"
+    )
+    name = "通知.例子.中国".encode("idna").decode()
+    assert name.startswith("xn--") and host == f"{name}:8443"
+    assert target == "https://93.184.216.34:8443/hook" and extensions == {"sni_hostname": name}
+
+
+@contextmanager
+def _raw(answer: Callable[[socket.socket], None]) -> Iterator[int]:
+    """A receiver on this host that reads one request and then runs ``answer``; its port."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            try:
+                answer(conn)
+            except OSError:  # the client hung up (what a deadline does)
+                return
+            done.wait(10)  # the connection stays open until the test is over
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        done.set()
+        listener.close()
+
+
+def test_a_receiver_answering_a_byte_at_a_time_is_abandoned_at_the_deadline(
+    monkeypatch: Any,
+) -> None:
+    monkeypatch.setattr(outbound, "DEADLINE", 1.0)
+
+    def drip(conn: socket.socket) -> None:
+        for byte in b"HTTP/1.1 200 OK\r\n":
+            conn.sendall(bytes([byte]))
+            time.sleep(0.2)  # each read comes well within the step timeout
+
+    with _raw(drip) as port, pytest.raises(TimeoutError, match="no answer within 1 seconds"):
+        outbound.post(f"http://127.0.0.1:{port}/hook", b"{}", {}, private_ok=True)
+
+
+def test_only_the_status_is_read_never_the_body(monkeypatch: Any) -> None:
+    monkeypatch.setattr(outbound, "TIMEOUT", 1.0)
+    monkeypatch.setattr(outbound, "DEADLINE", 3.0)
+
+    def head_only(conn: socket.socket) -> None:  # a body announced and never sent
+        conn.sendall(b"HTTP/1.1 202 Accepted\r\nContent-Length: 1000000\r\n\r\n")
+
+    with _raw(head_only) as port:
+        assert outbound.post(f"http://127.0.0.1:{port}/hook", b"{}", {}, private_ok=True) == 202
+
+
+def test_a_pinned_post_goes_direct_whatever_proxy_the_environment_names(
+    receiver: Any, monkeypatch: Any
+) -> None:
+    port, seen = receiver
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    target, host, extensions = outbound.pinned(urlsplit(f"http://oa.test:{port}/h"), "127.0.0.1")
+    with pytest.raises(httpx.ConnectError):  # the dead proxy: what the environment would do
+        outbound.send(target, b"{}", {"Host": host}, extensions)
+    assert outbound.send(target, b"{}", {"Host": host}, extensions, direct=True) == 204
+    assert seen == [(f"oa.test:{port}", "/h", b"{}")]

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +66,25 @@ def test_the_body_is_compact_sorted_utf8_json() -> None:
     body = body_bytes({"message": "钢瓶 A1 已超过", "id": 7, "code": "A1"})
     assert body == '{"code":"A1","id":7,"message":"钢瓶 A1 已超过"}'.encode()
     assert json.loads(body)["message"] == "钢瓶 A1 已超过"
+
+
+def _docs_receiver() -> Any:
+    """The receiver's check as docs/deploy.md prints it, run as written."""
+    text = (Path(__file__).parents[2] / "docs" / "deploy.md").read_text()
+    block = re.search(r"```python\n(import hashlib, hmac, time\n.*?)```", text, re.S)
+    assert block is not None
+    scope: dict[str, Any] = {}
+    exec(block.group(1), scope)
+    return scope["verified"]
+
+
+def test_the_receivers_check_in_the_docs_accepts_ours_and_refuses_the_rest() -> None:
+    verified = _docs_receiver()
+    now = int(time.time())
+    header = signature(SECRET, now, BODY)
+    assert verified(SECRET, header, BODY)
+    assert not verified(SECRET, header, BODY + b" ")
+    assert not verified("1" + SECRET[1:], header, BODY)
+    assert not verified(SECRET, signature(SECRET, now - 301, BODY), BODY)  # a replay
+    for forged in ("", "v1=00", "t=²,v1=00", f"t={now}", "t=-1,v1=00", "t=1e9,v1=00"):
+        assert not verified(SECRET, forged, BODY)  # refused, never an exception

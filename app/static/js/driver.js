@@ -53,8 +53,8 @@
       if (address) { add(el, "span", "address", address); }
       return el;
     }
-    function choose(c) {
-      input.value = String(c.id); remember(c); card(c, document.getElementById("customer-card"));
+    function choose(c) {  // (a search still on its way is dropped: it would show stale results)
+      clearTimeout(timer); asked++; input.value = String(c.id); remember(c); card(c, document.getElementById("customer-card"));
       chosen.hidden = false; document.getElementById("customer-choice").hidden = true; search.value = "";
     }
     function unchoose() { input.value = ""; chosen.hidden = true; document.getElementById("customer-choice").hidden = false; idle(); }

@@ -1,0 +1,104 @@
+"""One owner's dead or slow receiver never holds up the others' deliveries: a run takes
+owners in turns, stops trying an owner whose receiver did not answer, starts no POST past
+its budget, and signs each POST when it starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from app import jobs
+from ledger.model_webhooks import OwnerDelivery
+from ledger.owner_delivery import HEADER, PER_OWNER, deliver_to_owners
+from tests.flows import register
+from tests.production.test_owner_webhooks import (
+    HOOK_A,
+    HOOK_B,
+    _deliveries,
+    _engine,
+    _expire,
+    _notes,
+    _set_hook,
+)
+
+NOW = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC)
+
+
+def _queue(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any, counts: dict[str, int]
+) -> None:
+    """A and B with webhooks, and ``counts`` new notifications of each queued for them,
+    none tried yet."""
+    for key, count in counts.items():
+        for _ in range(count):
+            register(client, demo, who=f"enterprise_{key}")
+        _set_hook(client, demo, key, {"a": HOOK_A, "b": HOOK_B}[key])
+        _expire(app, demo["enterprises"][key], count)
+    monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 503)  # the sweep's own delivery
+    assert jobs.expiry_sweep(app)["owner_queued"] == sum(counts.values())
+    with Session(_engine(app)) as s:  # as if that delivery had not run yet
+        s.execute(update(OwnerDelivery).values(attempts=0, last_error=None))
+        s.commit()
+
+
+def test_an_unreachable_owner_is_tried_once_a_run_and_the_others_still_get_theirs(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 12, "b": 2})
+    sent: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        if url == HOOK_A:
+            raise ConnectionRefusedError("connection refused")
+        return 500 if sent.count(HOOK_B) == 1 else 204  # B refuses one, takes the next
+
+    result = deliver_to_owners(_engine(app), post, NOW)
+    assert sent.count(HOOK_A) == 1 and sent.count(HOOK_B) == 2
+    assert (result.delivered, result.failed) == (1, 2)
+    rows = _deliveries(app)
+    a_rows = [rows[i] for i in _notes(app, demo["enterprises"]["a"]) if i in rows]
+    assert sorted(r.attempts for r in a_rows) == [0] * 11 + [1]  # the rest wait, untried
+
+
+def test_owners_are_taken_in_turns_at_most_per_owner_rows_a_run(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": PER_OWNER + 2, "b": 3})
+    sent: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        return 204
+
+    first = deliver_to_owners(_engine(app), post, NOW, batch=4)
+    assert sent == [HOOK_A, HOOK_B, HOOK_A, HOOK_B]  # in turns, not A's backlog first
+    assert first.delivered == 4
+    sent.clear()
+    second = deliver_to_owners(_engine(app), post, NOW)
+    assert sent.count(HOOK_B) == 1 and sent.count(HOOK_A) == PER_OWNER
+    assert second.delivered == PER_OWNER + 1
+    sent.clear()
+    assert deliver_to_owners(_engine(app), post, NOW).delivered == 0  # A's 12: 2 + 10
+    assert sent == []
+
+
+def test_each_post_is_signed_at_its_own_moment_and_none_starts_past_the_budget(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 3})
+    stamps: list[str] = []
+    ticks = iter(range(1_800_000_000, 1_800_000_100, 7))
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        stamps.append(headers[HEADER].split(",")[0])
+        return 204
+
+    assert deliver_to_owners(_engine(app), post, NOW, budget=-1.0).delivered == 0
+    assert stamps == [] and {r.attempts for r in _deliveries(app).values()} == {0}
+    done = deliver_to_owners(_engine(app), post, NOW, clock=lambda: next(ticks))
+    assert done.delivered == 3
+    assert stamps == ["t=1800000000", "t=1800000007", "t=1800000014"]

@@ -28,6 +28,10 @@ class OwnerWebhook(SQLModel, table=True):
     # 32 random bytes as 64 hex digits; the HMAC key is these 64 characters. Kept in clear
     # (unlike tokens): the scheduler needs it to sign.
     secret: str = Field(max_length=64)
+    # New when the webhook is set where there was none, kept when it is replaced: a delivery
+    # row is sent only under the generation it was queued for, so rows a sweep queued for a
+    # removed webhook never reach one set again after it (a sweep racing the removal).
+    generation: str = Field(max_length=16)
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     actor_id: int  # who set it last
@@ -46,6 +50,7 @@ class OwnerDelivery(SQLModel, table=True):
     )  # fmt: skip
     notification_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     enterprise_id: int
+    generation: str = Field(max_length=16)  # the webhook's it was queued for
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     delivered_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     attempts: int = 0

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
@@ -122,20 +122,29 @@ def deliver_to_owners(
 
 
 def _waiting(batch: int) -> Select[tuple[Notification, int, str, str]]:
-    """Up to ``batch`` undelivered rows, at most ``PER_OWNER`` per owner, in turns."""
+    """Up to ``batch`` undelivered rows, at most ``PER_OWNER`` per owner, in turns; each
+    under the webhook generation it was queued for only (``OwnerWebhook.generation``), so a
+    row queued for a removed webhook is neither sent nor given a turn."""
     d, w = OwnerDelivery, OwnerWebhook
     turn = func.row_number().over(
         partition_by=col(d.enterprise_id), order_by=col(d.notification_id)
     )
     ranked = (
-        select(col(d.notification_id), col(d.enterprise_id), turn.label("turn"))
+        select(col(d.notification_id), col(d.enterprise_id), col(w.url), col(w.secret))
+        .add_columns(turn.label("turn"))
+        .join(
+            w,
+            and_(
+                col(w.enterprise_id) == col(d.enterprise_id),
+                col(w.generation) == col(d.generation),
+            ),
+        )
         .where(col(d.delivered_at).is_(None), col(d.attempts) < notifications.MAX_ATTEMPTS)
         .subquery()
     )
     return (
-        select(Notification, ranked.c.enterprise_id, col(w.url), col(w.secret))
+        select(Notification, ranked.c.enterprise_id, ranked.c.url, ranked.c.secret)
         .join(ranked, ranked.c.notification_id == col(Notification.id))
-        .join(w, col(w.enterprise_id) == ranked.c.enterprise_id)
         .where(ranked.c.turn <= PER_OWNER)
         .order_by(ranked.c.turn, ranked.c.notification_id)
         .limit(batch)

@@ -151,8 +151,9 @@ def register(
         # A backlog left by a sweep that raced the removal of a former webhook is not sent.
         _drop_backlog(session, enterprise_id)
         hook = OwnerWebhook(
-            enterprise_id=enterprise_id, url=url, secret="", created_at=now, actor_id=actor.id
-        )
+            enterprise_id=enterprise_id, url=url, secret="", created_at=now, actor_id=actor.id,
+            generation=secrets.token_hex(8),
+        )  # fmt: skip
     hook.url, hook.secret = url, secrets.token_hex(SECRET_BYTES)
     hook.updated_at, hook.actor_id = now, actor.id
     with unique(session, "webhook 正被同时设置，请重试 / the webhook is being set: retry"):
@@ -171,7 +172,11 @@ def read(session: Session, actor: Actor, enterprise_id: int) -> dict[str, Any]:
     d = OwnerDelivery
     query = (
         select(col(d.attempts), func.count())
-        .where(col(d.enterprise_id) == enterprise_id, col(d.delivered_at).is_(None))
+        .where(
+            col(d.enterprise_id) == enterprise_id,
+            col(d.generation) == hook.generation,
+            col(d.delivered_at).is_(None),
+        )
         .group_by(col(d.attempts))
     )
     backlog = {"pending": 0, "failed": 0, "given_up": 0}
@@ -202,20 +207,22 @@ def queue(session: Session, made: Sequence[Notification], now: dt.datetime) -> i
     owners = {n.enterprise_id for n in made}
     if not owners:
         return 0
-    hooked = set(
+    w = OwnerWebhook
+    hooked: dict[int, str] = dict(
         session.execute(
-            select(col(OwnerWebhook.enterprise_id)).where(
-                col(OwnerWebhook.enterprise_id).in_(owners)
-            )
-        ).scalars()
+            select(col(w.enterprise_id), col(w.generation)).where(col(w.enterprise_id).in_(owners))
+        ).all()
     )
     rows = []
     for n in made:
         assert n.id is not None  # flushed
         if n.enterprise_id in hooked:
             rows.append(
-                OwnerDelivery(notification_id=n.id, enterprise_id=n.enterprise_id, created_at=now)
-            )
+                OwnerDelivery(
+                    notification_id=n.id, enterprise_id=n.enterprise_id,
+                    generation=hooked[n.enterprise_id], created_at=now,
+                )
+            )  # fmt: skip
     session.add_all(rows)
     session.flush()
     return len(rows)

@@ -9,7 +9,9 @@ notifications are signed with. ``owner_deliveries``: one row per notification th
 sweep wrote while its owner had a webhook; the delivery reads the undelivered ones by
 owner in id order (and an owner's backlog is counted and removed by owner), so a partial
 index on ``(enterprise_id, notification_id)`` where ``delivered_at`` is NULL stays as
-small as the backlog (as ``ix_notifications_undelivered``, migration 0008). No foreign
+small as the backlog (as ``ix_notifications_undelivered``, migration 0008). A webhook's
+``generation`` is new each time one is set where there was none; a delivery row carries
+the generation it was queued for and is sent only under it. No foreign
 keys, as ``notifications``: operational data, not evidence.
 """
 
@@ -32,6 +34,7 @@ def upgrade() -> None:
         sa.Column('enterprise_id', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('url', sa.String(length=500), nullable=False),
         sa.Column('secret', sa.String(length=64), nullable=False),
+        sa.Column('generation', sa.String(length=16), nullable=False),
         sa.Column('created_at', ledger.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column('updated_at', ledger.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column('actor_id', sa.Integer(), nullable=False),
@@ -41,6 +44,7 @@ def upgrade() -> None:
         'owner_deliveries',
         sa.Column('notification_id', sa.Integer(), autoincrement=False, nullable=False),
         sa.Column('enterprise_id', sa.Integer(), nullable=False),
+        sa.Column('generation', sa.String(length=16), nullable=False),
         sa.Column('created_at', ledger.model.UTCDateTime(timezone=True), nullable=False),
         sa.Column('delivered_at', ledger.model.UTCDateTime(timezone=True), nullable=True),
         sa.Column('attempts', sa.Integer(), nullable=False),

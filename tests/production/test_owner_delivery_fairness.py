@@ -1,6 +1,7 @@
 """One owner's dead or slow receiver never holds up the others' deliveries: a run takes
 owners in turns, stops trying an owner whose receiver did not answer, starts no POST past
-its budget, and signs each POST when it starts."""
+its budget, and signs each POST when it starts; and what a sweep queued for a removed
+webhook never reaches the one set after it."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from app import jobs
-from ledger.model_webhooks import OwnerDelivery
+from ledger import owner_delivery
+from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.owner_delivery import HEADER, PER_OWNER, deliver_to_owners
+from tests.conftest import bearer
 from tests.flows import register
 from tests.production.test_owner_webhooks import (
     HOOK_A,
     HOOK_B,
+    Receiver,
     _deliveries,
     _engine,
     _expire,
@@ -102,3 +106,37 @@ def test_each_post_is_signed_at_its_own_moment_and_none_starts_past_the_budget(
     done = deliver_to_owners(_engine(app), post, NOW, clock=lambda: next(ticks))
     assert done.delivered == 3
     assert stamps == ["t=1800000000", "t=1800000007", "t=1800000014"]
+
+
+def test_rows_a_racing_sweep_queued_for_a_removed_webhook_never_reach_the_next(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    a = demo["enterprises"]["a"]
+    _expire(app, a, 2)
+    monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 204)
+    assert jobs.expiry_sweep(app)["overdue"] == 2  # no webhook yet: nothing queued
+    old_notes = sorted(_notes(app, a))
+    _set_hook(client, demo, "a", HOOK_A)
+    with Session(_engine(app)) as s:
+        old = s.get(OwnerWebhook, a)
+        assert old is not None
+        old_generation = old.generation
+    headers = bearer(demo["tokens"]["enterprise_a"])
+    assert client.delete(f"/api/v1/enterprises/{a}/webhook", headers=headers).status_code == 204
+    secret = _set_hook(client, demo, "a", HOOK_A)
+    with Session(_engine(app)) as s:  # what a sweep that read the old webhook commits late
+        s.add_all(
+            OwnerDelivery(notification_id=n, enterprise_id=a, generation=old_generation)
+            for n in old_notes
+        )
+        s.commit()
+    monkeypatch.setattr(owner_delivery, "PER_OWNER", 1)  # stale rows must not take the turn
+    _expire(app, a, 1, skip=2)
+    receiver = Receiver(app, {HOOK_A: secret}, {})
+    monkeypatch.setattr(jobs, "_post_bytes", receiver)
+    swept = jobs.expiry_sweep(app)
+    new = sorted(set(_notes(app, a)) - set(old_notes))
+    assert swept["owner_queued"] == 1 and swept["owner_delivered"] == 1
+    assert receiver.sent == [(HOOK_A, *new)]
+    read = client.get(f"/api/v1/enterprises/{a}/webhook", headers=headers).get_json()
+    assert (read["pending"], read["failed"], read["given_up"]) == (0, 0, 0)

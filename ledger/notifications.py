@@ -37,6 +37,31 @@ class Delivery:
     given_up: int = 0
 
 
+@dataclass
+class Tally:
+    """A delivery run's counts, kept as each attempt's outcome is recorded on its row."""
+
+    delivered: int = 0
+    failed: int = 0
+    given_up: int = 0
+
+    def record(self, row: Any, error: str | None, now: dt.datetime) -> None:
+        """One attempt on ``row`` (a notification, or an owner's delivery of one): delivered
+        when ``error`` is None, else failed, and given up at ``MAX_ATTEMPTS``."""
+        row.attempts += 1
+        row.last_error = error
+        if error is None:
+            row.delivered_at = now
+            self.delivered += 1
+            return
+        self.failed += 1
+        if row.attempts >= MAX_ATTEMPTS:
+            self.given_up += 1
+
+    def done(self) -> Delivery:
+        return Delivery(self.delivered, self.failed, self.given_up)
+
+
 def document(n: Notification) -> dict[str, Any]:
     """A notification as JSON (the webhook's body and the API's item)."""
     return {
@@ -59,22 +84,14 @@ def deliver(engine: Engine, url: str, post: Post, now: dt.datetime, batch: int =
     """
     with transaction(engine, write=False) as session:
         waiting = [document(n) for n in session.execute(_waiting(batch)).scalars()]
-    delivered = failed = given_up = 0
+    tally = Tally()
     for doc in waiting:
         error = _send(post, url, doc)
         with transaction(engine) as session:
             row = session.get(Notification, doc["id"])
             assert row is not None  # notifications are never deleted
-            row.attempts += 1
-            row.last_error = error
-            if error is None:
-                row.delivered_at = now
-                delivered += 1
-            else:
-                failed += 1
-                if row.attempts >= MAX_ATTEMPTS:
-                    given_up += 1
-    return Delivery(delivered, failed, given_up)
+            tally.record(row, error, now)
+    return tally.done()
 
 
 def _waiting(batch: int) -> Select[Notification]:

@@ -91,7 +91,7 @@ def deliver_to_owners(
             (n.id, owner, url, secret, body_bytes(document(n)))
             for n, owner, url, secret in session.execute(_waiting(batch))
         ]
-    delivered = failed = given_up = 0
+    tally = notifications.Tally()
     failing: set[int] = set()
     started = time.monotonic()
     for nid, owner, url, secret, body in waiting:
@@ -107,18 +107,10 @@ def deliver_to_owners(
             row = session.get(OwnerDelivery, nid)
             if row is None:  # the webhook was removed meanwhile, its backlog with it
                 continue
-            row.attempts += 1
-            row.last_error = error
-            if error is None:
-                row.delivered_at = now
-                delivered += 1
-            else:
-                failed += 1
-                if not answered:  # unreachable or too slow: its other rows would wait too
-                    failing.add(owner)
-                if row.attempts >= notifications.MAX_ATTEMPTS:
-                    given_up += 1
-    return Delivery(delivered, failed, given_up)
+            tally.record(row, error, now)
+        if not answered:  # unreachable or too slow: its other rows would wait as long
+            failing.add(owner)
+    return tally.done()
 
 
 def _waiting(batch: int) -> Select[tuple[Notification, int, str, str]]:

@@ -109,7 +109,7 @@ def expiry_sweep(app: Flask) -> Result:
 
     def body(rt: Runtime, session: Any) -> Result:
         now = rt.now()
-        made = sweeps.expiry_sweep(session, now.date(), now)
+        made = sweeps.expiry_sweep(session, rt.params.today(now), now)
         return {"overdue": made.overdue, "end_of_life": made.end_of_life,
                 "owner_queued": made.to_owners}  # fmt: skip
 

@@ -99,7 +99,7 @@ def issue(csv_file: Path, token: str, out: Path | None, layout: sheet.SheetLayou
     try:
         with transaction(rt.engine, write=False) as session:
             _admin(session, token)
-        rows, checked = ui.read_file(csv_file, rt.now().date())
+        rows, checked = ui.read_file(csv_file, rt.today())
         report = ui.issue_with_progress(rows, _register(token), console)
         status = ui.finish(report, checked, out or csv_file.with_suffix(".pdf"), layout, console)
     except (LedgerError, FontMissing) as exc:

@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ class Runtime:
     def now(self) -> dt.datetime:
         """The server clock (one place to read it)."""
         return dt.datetime.now(dt.UTC)
+
+    def today(self) -> dt.date:
+        """The jurisdiction's date now (its LEDGER_TIMEZONE, not UTC's)."""
+        return self.params.today(self.now())
 
     def integrate_quietly(self) -> None:
         """Integrate pending events (a write's, just committed) unless another integrator
@@ -134,7 +138,10 @@ def init_app(app: Flask) -> None:
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
         integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),
         keys_dir=Path(cfg["KEYS_DIR"]),
-        params=load_jurisdiction(cfg.get("JURISDICTION"), Path(app.instance_path)),
+        params=replace(  # the city's clock is LEDGER_TIMEZONE's, whatever the file says
+            load_jurisdiction(cfg.get("JURISDICTION"), Path(app.instance_path)),
+            time_zone=cfg["LOCAL_TIMEZONE"],
+        ),
     )
 
 

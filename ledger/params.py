@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger.errors import Invalid
 
@@ -55,6 +56,14 @@ class Jurisdiction:
     # Reason codes a jurisdiction switches off (e.g. NOT_OWNED where stations may fill
     # cylinders of other enterprises by contract). UNKNOWN_CODE and FORGED_CODE always block.
     disabled_reasons: frozenset[str] = field(default_factory=frozenset)
+    # The jurisdiction's clock: a date rule (inspection due, end of life, a licence's or a
+    # permit's last day) turns at local midnight, not UTC's (China: 北京时间, UTC+8). The
+    # server sets it from LEDGER_TIMEZONE (app.runtime); stations get it with their cache.
+    time_zone: str = "Asia/Shanghai"
+
+    def today(self, now: dt.datetime) -> dt.date:
+        """The jurisdiction's date at ``now`` (an aware time)."""
+        return now.astimezone(ZoneInfo(self.time_zone)).date()
 
     def service_life_for(self, manufactured_on: dt.date, stamped: int | None) -> int:
         """Design service life in years: the stamped value, else by manufacture date."""
@@ -95,6 +104,9 @@ class Jurisdiction:
 
 def _coerce(key: str, value: Any, default: Any) -> Any:
     try:
+        if isinstance(default, str):
+            ZoneInfo(value)  # a zone the system knows, else refused
+            return str(value)
         if isinstance(default, dt.date):
             return dt.date.fromisoformat(value)
         if isinstance(default, frozenset):
@@ -110,7 +122,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
         if not isinstance(value, int | float) or value < 0:
             raise TypeError
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, ZoneInfoNotFoundError):
         raise Invalid(f"jurisdiction parameter {key!r} has a bad value: {value!r}") from None
 
 

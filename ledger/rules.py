@@ -95,7 +95,7 @@ def legality(
     state: CylinderState, owner: EnterpriseView | None, now: dt.datetime, params: Jurisdiction
 ) -> tuple[list[Reason], list[Reason]]:
     """Reasons a cylinder may be neither filled nor sold, and warnings (any stage)."""
-    today = now.date()
+    today = params.today(now)
     reasons: list[Reason] = []
     if state.status in ("scrapped", "condemned"):
         detail = ("已报废", "scrapped") if state.status == "scrapped" else ("检验判废", "condemned")
@@ -196,7 +196,7 @@ def fill_check(
     if state.owner_id != station.enterprise_id:
         name = owner.name if owner else str(state.owner_id)
         reasons.append(reason("NOT_OWNED", name))
-    if not station.licensed_on(now.date()):
+    if not station.licensed_on(params.today(now)):
         reasons.append(reason("STATION_NOT_LICENSED"))
     reasons.extend(clone_reasons(state, station, now, params, previous_station))
     return decide(_ordered(reasons), warnings, params)
@@ -229,19 +229,19 @@ def dispatch_check(
 ) -> Decision:
     """May this cylinder be loaded onto this vehicle by this driver (shipping)?"""
     reasons, warnings = _sellable(state, owner, now, params)
-    reasons.extend(_vehicle_reasons(state, vehicle, driver_id, now))
+    reasons.extend(_vehicle_reasons(state, vehicle, driver_id, params.today(now)))
     return decide(_ordered(reasons), warnings, params)
 
 
 def _vehicle_reasons(
-    state: CylinderState, vehicle: VehicleView | None, driver_id: int | None, now: dt.datetime
+    state: CylinderState, vehicle: VehicleView | None, driver_id: int | None, today: dt.date
 ) -> list[Reason]:
     if vehicle is None:
         return [reason("VEHICLE_NOT_PERMITTED", "未登记", "not registered")]
     out = []
     if vehicle.enterprise_id != state.owner_id:
         out.append(reason("VEHICLE_NOT_PERMITTED", "非本企业车辆", "not the owner's vehicle"))
-    elif not vehicle.permitted_on(now.date()):
+    elif not vehicle.permitted_on(today):
         out.append(
             reason(
                 "VEHICLE_NOT_PERMITTED",

@@ -66,7 +66,7 @@ def register_cylinder(
     """Register a cylinder for the actor's enterprise; (cylinder, created)."""
     if not permissions.can_register(actor):
         raise Forbidden("only an enterprise administrator registers cylinders")
-    spec = parse_cylinder_spec(data, today=now.date())
+    spec = parse_cylinder_spec(data, today=params.today(now))
     cylinder_id = idempotent_id(actor, idempotency_key) or new_id()
     existing = session.get(Cylinder, cylinder_id)
     if existing is not None:

@@ -94,7 +94,7 @@ def public_view(
     if retired:
         reasons.insert(0, rules.unknown(code, retired=True).reasons[0])
     decision = rules.decide(reasons, warnings, params)
-    today = now.date()
+    today = params.today(now)
     station = session.get(Station, state.last_fill_station) if state.last_fill_station else None
     return PublicView(
         code=code,

@@ -58,8 +58,8 @@ def listing(list_use_case: Callable[..., list[Any]], query: dict[str, Any]) -> P
 
 
 def today() -> dt.date:
-    """The server's date (UTC)."""
-    return runtime().now().date()
+    """The jurisdiction's date (LEDGER_TIMEZONE)."""
+    return runtime().today()
 
 
 def licence_doc(row: tuple[Licence, bool]) -> dict[str, Any]:

@@ -62,8 +62,10 @@ def index() -> Any:
         counts = {
             "reports": public_reports.open_count(s),
             "blocked": sum(by_station.values()),
-            "overdue": oversight.count(s, oversight.overdue_listing(now.date())),
-            "expiring": oversight.count(s, oversight.expiring_listing(now.date(), rt.params)),
+            "overdue": oversight.count(s, oversight.overdue_listing(rt.params.today(now))),
+            "expiring": oversight.count(
+                s, oversight.expiring_listing(rt.params.today(now), rt.params)
+            ),
             "stale": oversight.count(s, oversight.stale_listing(now, stale_days())),
         }
         checkpoint = log.latest_checkpoint(s)

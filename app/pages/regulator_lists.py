@@ -134,9 +134,9 @@ def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
     now = rt.now()
     days = int_arg("days", stale_days() if kind == "stale" else 90, 3660)
     if kind == "overdue":
-        return oversight.overdue_listing(now.date()), days
+        return oversight.overdue_listing(rt.params.today(now)), days
     if kind == "expiring":
-        return oversight.expiring_listing(now.date(), rt.params), days
+        return oversight.expiring_listing(rt.params.today(now), rt.params), days
     if kind == "stale":
         return oversight.stale_listing(now, days), days
     since = now - dt.timedelta(days=days)

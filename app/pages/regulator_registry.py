@@ -28,7 +28,7 @@ def _back(anchor: str = "") -> Any:
 @roles_required(REGULATORS)
 def enterprises() -> Any:
     """Every enterprise with its licences, valid or not today."""
-    actor, today = current_actor(), runtime().now().date()
+    actor, today = current_actor(), runtime().today()
     with db(write=False) as s:
         files = [
             registry_admin.enterprise_file(s, actor, e.id, today)
@@ -101,9 +101,7 @@ def change_licence(licence_id: int) -> Any:
         return _back()
     try:
         with db() as s:
-            registry_admin.change_licence(
-                s, current_actor(), licence_id, action, runtime().now().date()
-            )
+            registry_admin.change_licence(s, current_actor(), licence_id, action, runtime().today())
     except LedgerError as exc:
         flash(detail_text(exc), "error")
         return _back()

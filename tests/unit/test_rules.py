@@ -156,6 +156,26 @@ def test_the_day_the_service_life_ends_is_already_past_it():
     assert rules.fill_check(state, STATION, OWNER, yesterday, P).allowed
 
 
+def test_a_date_turns_at_the_jurisdictions_midnight_not_utcs():
+    state = cylinder(manufactured_on="2018-11-24", last_inspected_on="2024-01-01")  # ends 11-24
+    before = dt.datetime(2026, 11, 23, 15, 59, tzinfo=dt.UTC)  # 23:59 in Chongqing
+    after_midnight = dt.datetime(2026, 11, 23, 16, 0, tzinfo=dt.UTC)  # 00:00 on the 24th
+    assert rules.fill_check(state, STATION, OWNER, before, P).allowed
+    assert rules.fill_check(state, STATION, OWNER, after_midnight, P).codes == (
+        "PAST_SERVICE_LIFE",
+    )
+    utc = Jurisdiction(time_zone="UTC")  # a jurisdiction on UTC turns 8 hours later
+    assert rules.fill_check(state, STATION, OWNER, after_midnight, utc).allowed
+    late = replace(STATION, licences=(replace(FILLING, valid_until=dt.date(2026, 11, 23)),))
+    assert rules.fill_check(cylinder(), late, OWNER, before, P).allowed
+    assert rules.fill_check(cylinder(), late, OWNER, after_midnight, P).codes == (
+        "STATION_NOT_LICENSED",
+    )
+    with pytest.raises(Invalid, match="bad value"):
+        Jurisdiction.from_dict({"time_zone": "Mars/Olympus"})
+    assert Jurisdiction.from_dict({"time_zone": "Asia/Urumqi"}).time_zone == "Asia/Urumqi"
+
+
 def test_an_inspection_sets_the_next_due_date_and_a_failed_one_condemns():
     old = cylinder(manufactured_on="2022-05-01")
     passed = after(old, "inspected", {"result": "pass", "next_due": "2030-05-01"})

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from ledger import facts_db
@@ -15,11 +15,12 @@ from ledger.authority import Authority
 from ledger.errors import NotFound
 from ledger.facts import EnterpriseView
 from ledger.keys import public_bytes
-from ledger.model import Cylinder, Enterprise
+from ledger.model import Cylinder, Enterprise, Event
 from ledger.model_rules import CylinderStateRow, RetiredCode
 from ledger.params import Jurisdiction
 
 DENY_STATUSES = ("scrapped", "condemned")
+SYNC_OVERLAP = dt.timedelta(minutes=1)
 
 
 def snapshot(
@@ -30,16 +31,28 @@ def snapshot(
     params: Jurisdiction,
     since: dt.datetime | None = None,
 ) -> dict[str, Any]:
-    """The station's cache: its enterprise's cylinders (changed ``since``), the deny list,
+    """The station's cache: its enterprise's cylinders (those with an event recorded
+    ``since``, and those transferred away since), the deny list,
     the registry key that signs codes, every enterprise's licences, and the parameters."""
     station = facts_db.station(session, station_id)
     if station is None:
         raise NotFound(f"no station {station_id}")
-    own = select(col(CylinderStateRow.state)).where(
-        col(CylinderStateRow.owner_id) == station.enterprise_id
-    )
+    s = CylinderStateRow
+    mine = col(s.owner_id) == station.enterprise_id
+    own = select(col(s.state)).where(mine)
     if since is not None:
-        own = own.where(col(CylinderStateRow.last_event_at) > since)
+        # Changed since by the server's record time, not the events' claimed time: a
+        # backdated event (an offline record, an inspection entered late) still counts; a
+        # minute's overlap covers a write recorded before ``since`` but committed after.
+        recorded = select(col(Event.cylinder_id)).where(
+            col(Event.recorded_at) > since - SYNC_OVERLAP
+        )
+        moved = recorded.where(col(Event.type) == "ownership_transferred")
+        # A cylinder transferred away comes too, under its new owner, so that the station
+        # stops filling it (NOT_OWNED) instead of keeping its old row until a full sync.
+        own = select(col(s.state)).where(
+            col(s.cylinder_id).in_(recorded), or_(mine, col(s.cylinder_id).in_(moved))
+        )
     deny = (
         select(col(Cylinder.code))
         .join(CylinderStateRow, col(CylinderStateRow.cylinder_id) == col(Cylinder.id))

@@ -17,7 +17,7 @@ from app.api.cylinders import after_write
 from app.pages.common import db, detail_text, form_token, page_blueprint, status_of
 from app.people import current_actor, roles_required
 from app.runtime import runtime
-from ledger import checks, service
+from ledger import checks, codes, service
 from ledger.errors import Conflict, Invalid, LedgerError, NotFound
 from ledger.model import Role, Station
 
@@ -74,7 +74,9 @@ def check() -> Any:
         return _page(status_of(exc), error=detail_text(exc))
     if result.created and not result.decision.allowed:
         after_write()
-    code = result.state.code if result.state else scan.strip()[:20]
+    # The code on the label in front of the operator (parsed, so never a URL's first
+    # characters), even when it names another: an old label after relabelling.
+    code = codes.parse_scan(scan).code
     return _page(decision=result.decision, code=code, tare=tare, replay=not result.created)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.flows import history, register
+from ledger import codes
+from tests.flows import event, history, register
 from tests.pages.conftest import csrf_of, field
 
 
@@ -161,3 +162,18 @@ def test_a_scan_key_sent_again_with_another_code_is_refused(
     assert not [e for e in history(client, demo, other) if e["type"] == "fill_blocked"]
     rescan = station.post("/station/check", data={**form, "token": "f" * 24, "scan": other})
     assert 'data-result="block"' in rescan.get_data(as_text=True)
+
+
+def test_the_page_shows_the_code_on_the_label_scanned_never_another(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    old = register(client, demo)
+    new = codes.new_code()
+    resp = event(client, demo, old, "enterprise_a", "relabelled", {"new_code": new})
+    assert resp.status_code == 201, resp.get_json()
+    station = as_person("station_a")
+    html = _check(station, old).get_data(as_text=True)
+    assert 'data-result="block"' in html and "此码已因换码注销" in html
+    assert old in html and new not in html  # the old label in the operator's hand
+    html = _check(station, "https://evil.example/c/ZZZZZZZZZZ9").get_data(as_text=True)
+    assert "ZZZZZZZZZZ9" in html and "evil.example" not in html

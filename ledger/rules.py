@@ -209,7 +209,7 @@ def _ordered(reasons: list[Reason]) -> list[Reason]:
     return sorted(reasons, key=lambda r: order[r.code])
 
 
-def _sellable(
+def sellable(
     state: CylinderState, owner: EnterpriseView | None, now: dt.datetime, params: Jurisdiction
 ) -> tuple[list[Reason], list[Reason]]:
     """Legal to sell, and not overfilled: what every step on the road requires."""
@@ -228,7 +228,7 @@ def dispatch_check(
     params: Jurisdiction = DEFAULT,
 ) -> Decision:
     """May this cylinder be loaded onto this vehicle by this driver (shipping)?"""
-    reasons, warnings = _sellable(state, owner, now, params)
+    reasons, warnings = sellable(state, owner, now, params)
     reasons.extend(_vehicle_reasons(state, vehicle, driver_id, params.today(now)))
     return decide(_ordered(reasons), warnings, params)
 
@@ -265,7 +265,7 @@ def delivery_check(
     params: Jurisdiction = DEFAULT,
 ) -> Decision:
     """May this cylinder be handed to this customer after this safety check (receiving)?"""
-    reasons, warnings = _sellable(state, owner, now, params)
+    reasons, warnings = sellable(state, owner, now, params)
     # Dual-phase (气液双相) cylinders are the 50 kg YSP118-II class: never to a restaurant
     # or canteen (2023 national gas safety campaign).
     if state.dual_phase and customer.kind in ("restaurant", "canteen"):

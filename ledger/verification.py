@@ -85,7 +85,8 @@ def public_view(
     )
     state = current_state(session, cylinder_id, params)
     owner = facts_db.enterprise(session, state.owner_id)
-    reasons, warnings = rules.legality(state, owner, now, params)
+    # Legal to sell, and not overfilled: an overfilled cylinder must not reach a kitchen.
+    reasons, warnings = rules.sellable(state, owner, now, params)
     reasons = [_public_hold(state) if r.code == "HELD" else r for r in reasons]
     if state.held:
         state = replace(state, held=" / ".join(HELD_BY_REGULATOR))

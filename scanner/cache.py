@@ -79,7 +79,8 @@ class StationCache:
 
     def store_sync(self, doc: dict[str, Any], now: dt.datetime, *, full: bool = True) -> None:
         """Store a sync answer in one transaction: a full one replaces every cached
-        cylinder, an incremental one (``since``) updates those it carries."""
+        cylinder, an incremental one (``since``) updates those it carries; either way the
+        rows of retired codes (a relabelled cylinder's old label) are dropped."""
         key = doc.get("registry_key")
         if not isinstance(key, str) or len(base64.b64decode(key, validate=True)) != 32:
             raise ValueError("sync answer without a valid registry key")
@@ -109,6 +110,8 @@ class StationCache:
                 "INSERT OR IGNORE INTO retired VALUES (?)",
                 [(c,) for c in doc.get("retired_codes", [])],
             )
+            # A relabelled cylinder's old code: its row goes, incremental sync or not.
+            db.execute("DELETE FROM cylinders WHERE code IN (SELECT code FROM retired)")
             db.execute("DELETE FROM retired_cylinders")
             db.executemany(
                 "INSERT OR IGNORE INTO retired_cylinders VALUES (?, ?)",

@@ -1,9 +1,12 @@
 """The station's HTTP client for the ledger API (``/api/v1``, bearer token).
 
 Every failure is one of two kinds, because the station acts differently on each:
-``Unavailable`` (no answer, a timeout, a 5xx, an answer that is not JSON) means "decide
-offline and retry later"; ``Refused`` (a 4xx problem+json) means the server answered
-and said no, which a retry will not change.
+``Unavailable`` (no answer, a timeout, a 5xx, an answer that is not JSON, and the 4xx
+answers a retry may change: 401, 408, 429 and any answer with ``Retry-After``, which the
+server's idempotency layer does not keep) means "decide offline and retry later";
+``Refused`` (any other 4xx problem+json) means the server answered and said no, which a
+retry will not change. A 401 (token revoked or wrong) is retried, but its ``status`` is
+kept so that the station can show it as the configuration problem it is.
 """
 
 from __future__ import annotations
@@ -14,9 +17,20 @@ from typing import Any
 
 import httpx
 
+# 4xx answers that a retry may change (the server does not keep them for the key).
+RETRYABLE = frozenset({401, 408, 429})
+
 
 class Unavailable(Exception):
-    """The server did not answer usefully (network, timeout, 5xx, garbage)."""
+    """The server did not answer usefully (network, timeout, 5xx, garbage), or answered
+    "not now" (401, 408, 429, ``Retry-After``); ``status`` is the HTTP status if any."""
+
+    def __init__(
+        self, message: str, status: int | None = None, problem: dict[str, Any] | None = None
+    ) -> None:
+        self.status = status
+        self.problem = problem or {}
+        super().__init__(message)
 
 
 class Refused(Exception):
@@ -32,6 +46,15 @@ class Refused(Exception):
         """The ``reasons`` of a 409 problem (as in a fill check), else empty."""
         reasons = self.problem.get("reasons")
         return [r for r in reasons if isinstance(r, dict)] if isinstance(reasons, list) else []
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """The problem+json of a 4xx answer (or its status line and text)."""
+    try:
+        problem = response.json()
+    except ValueError:
+        problem = {"title": response.reason_phrase, "detail": response.text[:200]}
+    return problem if isinstance(problem, dict) else {}
 
 
 class LedgerClient:
@@ -69,18 +92,19 @@ class LedgerClient:
             response = self.http.request(method, path, json=body, headers=headers, params=params)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 500:
-            raise Unavailable(f"server error {response.status_code}")
-        if response.status_code == 409 and "Retry-After" in response.headers:
+        status = response.status_code
+        if status >= 500:
+            raise Unavailable(f"server error {status}", status)
+        if status == 409 and "Retry-After" in response.headers:
             # The first request with this Idempotency-Key is still running (or died with
             # its worker): not a refusal, the queue retries it later.
-            raise Unavailable("the same request is still being processed")
-        if response.status_code >= 400:
-            try:
-                problem = response.json()
-            except ValueError:
-                problem = {"title": response.reason_phrase, "detail": response.text[:200]}
-            raise Refused(response.status_code, problem if isinstance(problem, dict) else {})
+            raise Unavailable("the same request is still being processed", status)
+        if status >= 400 and (status in RETRYABLE or "Retry-After" in response.headers):
+            # Not a "no": unauthorised (token revoked?), timed out, rate-limited. The
+            # server keeps nothing for the key, so the same write is sent again later.
+            raise Unavailable(f"server answered {status}, retry later", status, _problem(response))
+        if status >= 400:
+            raise Refused(status, _problem(response))
         return response
 
     def _json(

@@ -54,8 +54,10 @@ class RichDisplay:
             lines.append(Text(f"  {r['message_en']}", style="dim"))
         for w in outcome.warnings:
             lines.append(Text(f"⚠ {w['message_zh']} / {w['message_en']}", style="yellow"))
-        if outcome.offline:
+        if outcome.offline and outcome.queued:
             lines.append(Text("离线判定（服务器无法连接，记录已排队）offline decision, queued"))
+        elif outcome.offline:
+            lines.append(Text("离线判定（服务器无法连接）offline decision"))
         if outcome.allowed:
             lines.append(Text("充装后请录入毛重（kg）并回车 / type the gross weight after filling"))
         panel = Panel(

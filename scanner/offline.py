@@ -73,10 +73,11 @@ def offline_check(
     if cache.denied(scan.code):
         held = reason("HELD", *DENIED)
         return _block(*([reason("FORGED_CODE")] if forged else []), held)
-    doc = cache.cylinder(scan.code)
+    retired = cache.retired(scan.code)  # an old label: refused as online, whatever is cached
+    doc = None if retired else cache.cylinder(scan.code)
     if doc is None:
-        # Not one of this station's cylinders, or unknown: offline, it cannot be filled here.
-        decision = unknown(scan.code, retired=cache.retired(scan.code))
+        # Retired, not one of this station's cylinders, or unknown: it cannot be filled here.
+        decision = unknown(scan.code, retired=retired)
         if forged:
             decision = Decision(False, (reason("FORGED_CODE"), *decision.reasons))
         return OfflineCheck(decision, None)

@@ -32,6 +32,7 @@ class Outcome:
     cylinder: dict[str, Any] | None = None
     check_id: Any = None
     source: str = ""
+    queued: bool = False  # an offline block was queued for the server
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` line: scan, allowed, reasons, offline, and details."""

@@ -29,6 +29,7 @@ from scanner.offline import after_offline_fill, offline_check
 from scanner.outcome import SCAN_INVALID, Outcome, local_reason
 from scanner.sources import Input
 from scanner.uplink import Uplink
+from scanner.weighing import weight_problem
 
 
 @dataclass
@@ -62,7 +63,7 @@ class Station:
         self.lock()
         if self.uplink.tick():
             self.display.message("已连接服务器", "online")
-        elif self.uplink.online:  # it answered, and said no: a token or station id problem
+        elif self.uplink.online or self.uplink.unauthorized:  # a token or station id problem
             self.display.message(
                 "服务器拒绝本站，请检查令牌和站点编号",
                 "the server refuses this station",
@@ -170,8 +171,10 @@ class Station:
         if self._try_online():
             try:
                 return self._online(shown, text, scan)
-            except Unavailable:
-                self.uplink.online = False
+            except Unavailable as exc:
+                self.uplink.unavailable(exc)
+                if exc.status == 401:  # a revoked or wrong token: never decided offline
+                    return self._refused(shown, scan, Refused(401, exc.problem))
                 self._last_failure = self.now()
             except Refused as exc:
                 return self._refused(shown, scan, exc)
@@ -230,6 +233,7 @@ class Station:
         payload = {"station_id": self.station_id, "reasons": codes, "scan": code[:40],
                    "offline": True}  # fmt: skip
         self._queue_event(code, cylinder_id or None, "fill_blocked", payload)
+        outcome.queued = True
 
     # --- a fill ----------------------------------------------------------------
 
@@ -242,13 +246,11 @@ class Station:
             return None
         outcome = self.armed.outcome
         cylinder = outcome.cylinder or {}
-        tare = cylinder.get("tare_kg")
-        if not isinstance(tare, int | float) or gross_kg <= tare:
-            self.display.message(
-                f"称重读数无效（毛重{gross_kg}kg，皮重{tare}kg），请重新称重",
-                "the reading is not above the tare: weigh again", alert=True,
-            )  # fmt: skip
+        problem = weight_problem(gross_kg, cylinder)  # a typing slip is never recorded
+        if problem is not None:
+            self.display.message(*problem, alert=True)
             return None
+        tare = cylinder["tare_kg"]
         self.armed = None
         self.lock()
         payload: dict[str, Any] = {

@@ -2,9 +2,10 @@
 
 The outbox is sent strictly in order, each write with its Idempotency-Key (and its
 client-chosen event id), so a write whose answer was lost is simply sent again and the
-server records it once. The first write the server cannot take now (no answer, 5xx)
-stops the flush until the next attempt; a write the server refuses (4xx) is kept with
-the server's answer and reported, never retried forever.
+server records it once. The first write the server cannot take now (no answer, 5xx,
+401, 408, 429, ``Retry-After``) stops the flush until the next attempt; a write the
+server refuses (any other 4xx) is kept with the server's answer and reported, never
+retried forever.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from scanner.device import DeviceKey
 from scanner.display import Display, reasons_text
 
 FULL_SYNC_EVERY = dt.timedelta(hours=1)
+TOKEN_REFUSED = (
+    "服务器不接受本站令牌（401，可能已被吊销），请检查配置；记录保留在本机，稍后重试",
+    "the server does not accept this station's token (401, revoked?): check the configuration;"
+    " records are kept and retried",
+)
 
 
 @dataclass
@@ -45,6 +51,7 @@ class Uplink:
     now: Callable[[], dt.datetime]
     identity: Identity = field(default_factory=Identity)
     online: bool = False
+    unauthorized: bool = False  # the last answer was a 401 (shown once until it answers)
     # Held while the outbox or the cached states change: a sync never overwrites a local
     # fill that is being queued, and two flushes never interleave.
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -97,8 +104,8 @@ class Uplink:
                 self.register()
             self.flush()
             self.sync()
-        except Unavailable:
-            self.online = False
+        except Unavailable as exc:
+            self.unavailable(exc)
             return False
         except Refused as exc:
             self.display.message("服务器拒绝", f"server refused: {exc}", alert=True)
@@ -109,7 +116,16 @@ class Uplink:
             self.online = False
             return False
         self.online = True
+        self.unauthorized = False
         return True
+
+    def unavailable(self, exc: Unavailable) -> None:
+        """The server cannot take requests now; a 401 is a configuration problem (a token
+        revoked or mistyped): shown to the operator, once until the server answers again."""
+        self.online = False
+        if exc.status == 401 and not self.unauthorized:
+            self.display.message(*TOKEN_REFUSED, alert=True)
+        self.unauthorized = exc.status == 401
 
     def flush(self) -> int:
         """Send every pending write in order; returns how many were answered."""
@@ -160,6 +176,13 @@ class Uplink:
             )
         else:
             self.cache.finish(item.seq, "sent", answer, self.now())
+        warnings = [w for w in answer.get("warnings") or [] if isinstance(w, dict)]
+        if warnings:  # recorded, but the server flags it (OVERFILLED, SHORT_WEIGHT…)
+            self.display.message(
+                f"服务器警告：{item.code} {reasons_text(warnings)}",
+                "server warning: " + ", ".join(str(w.get("code", "")) for w in warnings),
+                alert=True,
+            )
         return None
 
     def _attach_cylinder(self, item: Outgoing) -> Outgoing:

@@ -20,13 +20,13 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from ledger.keys import verify_ed25519
 from ledger.note import Signer
 
-CODE_RE = re.compile(r"^[A-Z0-9]{1,20}$")
+CODE_RE = re.compile(r"^[A-Z0-9]{1,20}\Z")  # \Z: not "$", which allows a final newline
 CONTEXT = b"cylinder-code:v1:"
 _RANDOM_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _ISO7064_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _RANDOM_LENGTH = 11
 MAX_SCAN_LENGTH = 2048
-_PRINTED_GROUPS = re.compile(r"^(?:[A-Z0-9]{4} )+[A-Z0-9]{1,4}$")
+_PRINTED_GROUPS = re.compile(r"^(?:[A-Z0-9]{4} )+[A-Z0-9]{1,4}\Z")
 
 
 class ScanError(ValueError):

@@ -90,3 +90,11 @@ def test_a_code_typed_as_printed_in_groups_of_four_is_the_code():
     assert codes.parse_scan(" AB12 CD34 EF56\n").signature is None
     with pytest.raises(codes.ScanError):
         codes.parse_scan("hello world")  # not groups of four: garbage from a wedge
+
+
+def test_a_code_never_ends_in_a_newline() -> None:
+    code = codes.new_code()
+    assert codes.is_valid_code(code) and not codes.is_valid_code(code + "\n")
+    with pytest.raises(codes.ScanError):
+        codes.parse_scan(f"https://ledger.example/c/{code}%0A")
+    assert codes.parse_scan(code + "\n").code == code  # a keyboard wedge's Enter is stripped

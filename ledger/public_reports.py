@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -27,6 +27,7 @@ from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.model import Actor, Cylinder, Role
 from ledger.model_people import PublicReport
 from ledger.model_rules import RetiredCode
+from ledger.oversight import Listing
 
 KINDS = ("suspected_fake", "damaged", "leak", "overdue", "illegal_delivery", "other")
 STATUSES = ("open", "reviewed", "dismissed")
@@ -75,9 +76,7 @@ def file_report(
         raise Invalid("不是气瓶码 / not a cylinder code")
     if kind not in KINDS:
         raise Invalid("请选择问题类型 / choose what the problem is", field="kind")
-    note = note.strip()
-    if len(note) > MAX_NOTE or (note and not note.isprintable()):
-        raise Invalid("说明最多500个字符 / the note has at most 500 characters", field="note")
+    note = clean_note(note)
     recent = session.execute(
         select(func.count())
         .select_from(PublicReport)
@@ -103,6 +102,19 @@ def file_report(
     return Filed(report, True)
 
 
+def clean_note(note: str) -> str:
+    """A reporter's note as kept: line breaks as LF (a textarea sends CR LF), lines
+    and tabs allowed; other control characters and over ``MAX_NOTE`` characters refused."""
+    note = note.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(note) > MAX_NOTE:
+        raise Invalid("说明最多500个字符 / the note has at most 500 characters", field="note")
+    if not all(ch.isprintable() or ch in "\n\t" for ch in note):
+        raise Invalid(
+            "说明含有不可显示的控制字符 / the note contains control characters", field="note"
+        )
+    return note
+
+
 def _cylinder_id(session: Session, code: str) -> str | None:
     found = session.execute(select(col(Cylinder.id)).where(col(Cylinder.code) == code)).scalar()
     if found is None and (retired := session.get(RetiredCode, code)) is not None:
@@ -115,16 +127,30 @@ def _check_reviewer(actor: Actor) -> None:
         raise Forbidden("只有监管部门处理举报 / only regulators review public reports")
 
 
-def queue(
-    session: Session, actor: Actor, status: str = "open", limit: int = 200
-) -> Sequence[PublicReport]:
-    """The reports of one status, newest first (regulators)."""
+def queue_listing(actor: Actor, status: str = "open") -> Listing[PublicReport]:
+    """The reports of one status, newest first, as a list to count and page (regulators)."""
     _check_reviewer(actor)
     if status not in STATUSES:
-        raise Invalid(f"unknown status {status}")
+        raise Invalid(f"未知的举报状态 / unknown status {status}")
     query = select(PublicReport).where(col(PublicReport.status) == status)
     query = query.order_by(col(PublicReport.created_at).desc(), col(PublicReport.id).desc())
-    return list(session.execute(query.limit(limit)).scalars())
+    return Listing(query, _report_of)
+
+
+def _report_of(row: Any) -> PublicReport:
+    report: PublicReport = row[0]
+    return report
+
+
+def cylinder_code(session: Session, report: PublicReport) -> str:
+    """The current code of the cylinder a report names: a report filed on a code since
+    retired by relabelling (a clone's label) still reaches its cylinder."""
+    cylinder = session.get(Cylinder, report.cylinder_id) if report.cylinder_id else None
+    if cylinder is None:
+        raise NotFound(
+            f"举报未对应已登记的气瓶 / the report names no registered cylinder: {report.code}"
+        )
+    return cylinder.code
 
 
 def review(
@@ -138,7 +164,7 @@ def review(
         raise Invalid("处理结果须为已处理或驳回 / reviewed or dismissed")
     report = session.get(PublicReport, report_id)
     if report is None:
-        raise NotFound(f"no public report {report_id}")
+        raise NotFound(f"没有此举报 / no public report {report_id}")
     if report.status != "open":
         raise Conflict("此举报已处理，未作任何改动 / the report is already closed: nothing changed")
     report.status, report.review_note = status, note.strip()[:MAX_NOTE] or None

@@ -17,7 +17,7 @@ from app.pages.common import (
     status_of,
 )
 from app.runtime import runtime
-from ledger import public_reports, verification
+from ledger import codes, public_reports, verification
 from ledger.errors import LedgerError, NotFound
 
 bp = page_blueprint("public", __name__)
@@ -26,17 +26,27 @@ bp = page_blueprint("public", __name__)
 @bp.get("/c/<code>")
 def cylinder(code: str) -> Any:
     """The verdict on a scanned cylinder: safe to use or not, and why."""
+    return _verdict(code, verification.signature_of(request.args.get("s")))
+
+
+def _verdict(
+    code: str, signature: bytes | None, status: int = 200, note: str = "", kind: str = ""
+) -> tuple[str, int]:
+    """The cylinder's page (or the unknown code's), its report form filled with ``note``
+    and ``kind`` when a report was refused and is shown again."""
     rt = runtime()
-    signature = verification.signature_of(request.args.get("s"))
+    form = {"token": form_token(), "kinds": _kinds(), "note": note, "kind": kind}
     try:
         with db(write=False) as s:
             view = verification.public_view(s, rt.authority, code, signature, rt.now(), rt.params)
     except NotFound:
+        # No form for what is not a code (full-width ＡＢＣ１２３ is alphanumeric too).
+        reportable = codes.is_valid_code(code.strip().upper())
         page = render_template(
-            "public/unknown.html", code=code.upper()[:40], token=form_token(), kinds=_kinds()
+            "public/unknown.html", code=code.upper()[:40], reportable=reportable, **form
         )
-        return page, 404
-    return render_template("public/cylinder.html", v=view, token=form_token(), kinds=_kinds())
+        return page, 404 if status == 200 else status
+    return render_template("public/cylinder.html", v=view, **form), status
 
 
 @bp.post("/c/<code>/report")
@@ -59,10 +69,10 @@ def report(code: str) -> Any:
             )
     except public_reports.RateLimited:
         return error_page(429, _("Too many reports from this connection. Try again later."))
-    except LedgerError as exc:
-        return error_page(
-            status_of(exc), detail_text(exc), back=url_for("public.cylinder", code=code)
-        )
+    except LedgerError as exc:  # the form again, with what was typed and why it was refused
+        flash(detail_text(exc), "error")
+        note = request.form.get("note", "")[: 2 * public_reports.MAX_NOTE]
+        return _verdict(code, None, status_of(exc), note, request.form.get("kind", ""))
     if filed.created:
         flash(_("Thank you. Your report was sent to the market regulator."), "info")
     else:

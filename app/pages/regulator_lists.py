@@ -9,15 +9,24 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
-from flask import Response, abort, current_app, render_template, request, stream_with_context
+from flask import (
+    Response,
+    abort,
+    current_app,
+    make_response,
+    render_template,
+    request,
+    stream_with_context,
+)
 from flask_babel import gettext as _
 from sqlmodel import Session
 
-from app.pages.common import db, page_blueprint
+from app.pages.common import db, error_page, page_blueprint
 from app.pages.regulator import REGULATORS, stale_days
 from app.people import roles_required
 from app.runtime import runtime
@@ -27,6 +36,8 @@ from ledger.reasons import CATALOGUE
 bp = page_blueprint("regulator_lists", __name__, url_prefix="/regulator")
 LISTS = ("overdue", "expiring", "stale", "short-weight")
 CSV_BATCH = 500
+NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is True), no overflow
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula
 
 
 @dataclass(frozen=True)
@@ -41,16 +52,29 @@ class Paged:
 
 
 def int_arg(name: str, default: int, upper: int) -> int:
+    """A whole-number query argument: absent, empty or 0 is the default, more than
+    ``upper`` is ``upper``; anything but 1–9 ASCII digits is a 400 page (before any CSV)."""
     text = request.args.get(name, "")
-    return min(int(text), upper) if text.isdigit() and int(text) > 0 else default
+    if text == "":
+        return default
+    if NUMBER.fullmatch(text) is None:
+        bad_arg(name)
+    return min(int(text), upper) if int(text) > 0 else default
+
+
+def bad_arg(name: str) -> NoReturn:
+    """Stop the request with a 400 page naming the query argument that is not valid."""
+    text = _("The query value “%(name)s” is not valid: use a whole number.", name=name)
+    abort(make_response(*error_page(400, text)))
 
 
 def paged_listing(listing: oversight.Listing[Any]) -> Paged:
     size = max(1, int(current_app.config["LIST_PAGE_SIZE"]))
+    wanted = int_arg("page", 1, 10**6)
     with db(write=False) as s:
         total = oversight.count(s, listing)
         pages = max(1, -(-total // size))
-        number = min(int_arg("page", 1, 10**6), pages)
+        number = min(wanted, pages)
         rows = oversight.page(s, listing, (number - 1) * size, size)
     return Paged(rows, (number - 1) * size + 1, total, number, pages)
 
@@ -69,7 +93,7 @@ def csv_response(
         # transaction would hold its one write lock for the whole export.
         with db(write=_dialect() == "postgresql") as s:
             for n, row in enumerate(rows_of(s), start=1):
-                writer.writerow(row)
+                writer.writerow([csv_cell(cell) for cell in row])
                 if n % CSV_BATCH == 0:
                     yield out.getvalue()
                     out.seek(0)
@@ -84,6 +108,14 @@ def csv_response(
     )
 
 
+def csv_cell(value: Any) -> Any:
+    """A cell a spreadsheet will not run: text that could start a formula gets a leading
+    ``'`` (OWASP's advice against CSV injection); numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _prefixed(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield first
     yield from rest
@@ -94,8 +126,7 @@ def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[s
     reason = request.args.get("reason") or None
     if reason is not None and reason not in CATALOGUE:
         abort(404)
-    station = request.args.get("station", "")
-    station_id = int(station) if station.isdigit() else None
+    station_id = int_arg("station", 0, 10**9) or None
     since = runtime().now() - dt.timedelta(days=days)
     listing = oversight.blocked_listing(
         since, dialect=_dialect(), reason=reason, station_id=station_id

@@ -10,6 +10,7 @@ from flask_babel import gettext as _
 from app.api.cylinders import after_write
 from app.pages.common import consume_once, db, detail_text, issue_once, page_blueprint
 from app.pages.regulator import REGULATORS
+from app.pages.regulator_lists import NUMBER, paged_listing
 from app.people import current_actor, roles_required
 from app.runtime import runtime
 from ledger import public_reports, registry_admin, service
@@ -80,7 +81,8 @@ def issue_licence(enterprise_id: int) -> Any:
     fields = ("kind", "number", "valid_from", "valid_until", "station_id")
     data: dict[str, Any] = {k: request.form.get(k, "").strip() or None for k in fields}
     if data["station_id"] is not None:
-        data["station_id"] = int(data["station_id"]) if data["station_id"].isdigit() else -1
+        number = NUMBER.fullmatch(data["station_id"]) is not None
+        data["station_id"] = int(data["station_id"]) if number else -1
     try:
         with db() as s:
             registry_admin.issue_licence(s, current_actor(), enterprise_id, data)
@@ -131,9 +133,8 @@ def reports() -> Any:
     """The public reports awaiting review (or closed ones)."""
     status = request.args.get("status", "open")
     status = status if status in public_reports.STATUSES else "open"
-    with db(write=False) as s:
-        rows = public_reports.queue(s, current_actor(), status)
-    return render_template("regulator/reports.html", rows=rows, status=status)
+    paged = paged_listing(public_reports.queue_listing(current_actor(), status))
+    return render_template("regulator/reports.html", rows=paged.rows, paged=paged, status=status)
 
 
 @bp.post("/reports/<int:report_id>")
@@ -159,7 +160,7 @@ def review(report_id: int) -> Any:
                     s,
                     rt.authority,
                     actor,
-                    report.code,
+                    public_reports.cylinder_code(s, report),
                     "held",
                     {"reason": reason},
                     rt.now(),

@@ -1,18 +1,14 @@
 """Is a gross weight plausible for the allowed cylinder, before anything is recorded?
 
-A typed reading goes on the cylinder's chain for good, so a slip (``316`` for ``31.6``)
-would mark the cylinder overfilled forever. A liquid-full LPG cylinder holds about 1.25×
-its rated capacity (propane at ~0.5 kg/L in a water volume of ~2.4 L per rated kg), so
-a net weight above 1.5× the capacity cannot be real: it is refused and asked again. A
-real overfill (a few percent, up to liquid-full) stays below and is recorded, and then
-flagged by the server's OVERFILLED warning.
+The bound is ``ledger.weighing``'s (tare + 1.5× capacity, the web page's too): a reading
+above it is a slip, refused and asked again; nothing is recorded.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-MAX_NET_PER_CAPACITY = 1.5
+from ledger.weighing import MAX_NET_PER_CAPACITY, gross_limit
 
 
 def _number(value: Any) -> float | None:
@@ -34,7 +30,7 @@ def weight_problem(gross_kg: float, cylinder: dict[str, Any]) -> tuple[str, str]
             f"称重读数无效（毛重{gross_kg}kg，不大于皮重{tare}kg），请重新称重",
             "the reading is not above the tare: weigh again",
         )
-    limit = round(tare + capacity * MAX_NET_PER_CAPACITY, 3)
+    limit = gross_limit(tare, capacity)
     if gross_kg > limit:
         return (
             f"称重读数不合理（毛重{gross_kg}kg，超过上限{limit}kg = 皮重{tare}kg"

@@ -17,7 +17,7 @@ from app.api.cylinders import after_write
 from app.pages.common import db, detail_text, form_token, page_blueprint, status_of
 from app.people import current_actor, roles_required
 from app.runtime import runtime
-from ledger import checks, codes, service
+from ledger import checks, codes, service, weighing
 from ledger.errors import Conflict, Invalid, LedgerError, NotFound
 from ledger.model import Role, Station
 
@@ -91,14 +91,26 @@ def fill() -> Any:
     rt, actor = runtime(), current_actor()
     code, token = request.form.get("code", "").strip().upper(), request.form.get("token")
     try:
-        gross = float(request.form.get("gross_kg", ""))
+        gross = float(request.form.get("gross_kg", "").strip().replace(",", "."))  # 31,6 too
     except ValueError:
         return _page(422, error=_("Enter the scale's gross weight in kg."), code=code)
     try:
         with db() as s:
-            tare = service.find_cylinder(s, code).tare_kg
-            if not 0 < gross <= MAX_GROSS_KG or gross <= tare:
-                raise _Weight(tare)
+            cylinder = service.find_cylinder(s, code)
+            tare = cylinder.tare_kg
+            limit = min(weighing.gross_limit(tare, cylinder.capacity_kg), MAX_GROSS_KG)
+            if not gross > tare:  # NaN too
+                raise _Weight(
+                    _("The gross weight must exceed the tare weight (%(tare)s kg).", tare=tare)
+                )
+            if gross > limit:  # a slip (316 for 31.6): it would mark the cylinder overfilled
+                raise _Weight(
+                    _(
+                        "%(gross)s kg cannot be this cylinder's gross weight: at most %(limit)s"
+                        " kg (tare + 1.5 × capacity). Check the scale and type it again.",
+                        gross=gross, limit=limit,
+                    )
+                )  # fmt: skip
             payload = {
                 "station_id": actor.station_id,
                 "gross_kg": gross,
@@ -116,9 +128,8 @@ def fill() -> Any:
                 event_id=service.idempotent_id(actor, token),
                 params=rt.params,
             )
-    except _Weight as low:
-        text = _("The gross weight must exceed the tare weight (%(tare)s kg).", tare=low.tare)
-        return _page(422, error=text, code=code)
+    except _Weight as bad:
+        return _page(422, error=str(bad), code=code)
     except NotFound:
         return _page(404, error=_("No cylinder carries the code %(code)s.", code=code[:40]))
     except Conflict as exc:
@@ -133,8 +144,5 @@ def fill() -> Any:
 
 
 class _Weight(Exception):
-    """A gross reading not above the registered tare: nothing is recorded."""
-
-    def __init__(self, tare: float) -> None:
-        super().__init__(tare)
-        self.tare = tare
+    """A gross reading that cannot be the cylinder's (its message says why): nothing is
+    recorded."""

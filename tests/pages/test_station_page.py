@@ -177,3 +177,20 @@ def test_the_page_shows_the_code_on_the_label_scanned_never_another(
     assert old in html and new not in html  # the old label in the operator's hand
     html = _check(station, "https://evil.example/c/ZZZZZZZZZZ9").get_data(as_text=True)
     assert "ZZZZZZZZZZ9" in html and "evil.example" not in html
+
+
+def test_a_slip_of_the_finger_on_the_scale_reading_records_nothing(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo)  # 15 kg rated, tare 16.8: at most 16.8 + 22.5 = 39.3 kg
+    station = as_person("station_a")
+    html = _check(station, code).get_data(as_text=True)
+    form = {"csrf_token": csrf_of(html), "token": _fill_token(html), "code": code}
+    slip = station.post("/station/fill", data={**form, "gross_kg": "61.3"})  # for 31.6
+    text = slip.get_data(as_text=True)
+    assert slip.status_code == 422 and "39.3" in text and "请核对磅秤后重新输入" in text
+    assert not [e for e in history(client, demo, code) if e["type"] == "filled"]
+    ok = station.post("/station/fill", data={**form, "gross_kg": "31,6"})  # a decimal comma
+    assert 'data-result="filled"' in ok.get_data(as_text=True)
+    (fill,) = [e for e in history(client, demo, code) if e["type"] == "filled"]
+    assert fill["payload"]["gross_kg"] == 31.6

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from zoneinfo import ZoneInfo
 
 from flask import (
     Response,
@@ -88,12 +89,13 @@ def csv_response(
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(header)
+        zone = ZoneInfo(current_app.config["LOCAL_TIMEZONE"])  # times as the pages show them
         # PostgreSQL streams through a server-side cursor, which needs a transaction (page
         # reads there are autocommit); SQLite streams from a plain read, where a write
         # transaction would hold its one write lock for the whole export.
         with db(write=_dialect() == "postgresql") as s:
             for n, row in enumerate(rows_of(s), start=1):
-                writer.writerow([csv_cell(cell) for cell in row])
+                writer.writerow([csv_cell(cell, zone) for cell in row])
                 if n % CSV_BATCH == 0:
                     yield out.getvalue()
                     out.seek(0)
@@ -108,9 +110,12 @@ def csv_response(
     )
 
 
-def csv_cell(value: Any) -> Any:
+def csv_cell(value: Any, zone: ZoneInfo) -> Any:
     """A cell a spreadsheet will not run: text that could start a formula gets a leading
-    ``'`` (OWASP's advice against CSV injection); numbers stay numbers."""
+    ``'`` (OWASP's advice against CSV injection); numbers stay numbers; a time is the
+    city's (``2026-12-05T07:30:00+08:00``), as on the pages, so a day filter in Excel holds."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(zone).isoformat(timespec="seconds")
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
@@ -154,7 +159,7 @@ def blocked_csv() -> Response:
         "blocked-fills",
         ["occurred_at", "code", "station_id", "station", "reasons"],
         lambda s: (
-            (r.at.isoformat(), r.code, r.station_id, r.station_name, " ".join(r.reasons))
+            (r.at, r.code, r.station_id, r.station_name, " ".join(r.reasons))
             for r in oversight.each(s, listing, CSV_BATCH)
         ),
     )
@@ -218,7 +223,7 @@ def cylinders_csv(kind: str) -> Response:
             kind,
             ["occurred_at", "code", "station", "net_kg", "capacity_kg"],
             lambda s: (
-                (r.at.isoformat(), r.code, r.station_name, r.net_kg, r.capacity_kg)
+                (r.at, r.code, r.station_name, r.net_kg, r.capacity_kg)
                 for r in oversight.each(s, listing, CSV_BATCH)
             ),
         )
@@ -232,7 +237,7 @@ def cylinders_csv(kind: str) -> Response:
                 r.status,
                 r.next_inspection_due.isoformat(),
                 r.end_of_life.isoformat(),
-                r.last_event_at.isoformat(),
+                r.last_event_at,
             )
             for r in oversight.each(s, listing, CSV_BATCH)
         ),

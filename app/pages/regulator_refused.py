@@ -54,5 +54,5 @@ def refused_csv() -> Response:
 
 def _csv_row(r: RefusedMove) -> tuple[Any, ...]:
     failed = " ".join(r.failed_items)
-    return (r.at.isoformat(), r.code, r.owner, r.check, " ".join(r.reasons), failed,
+    return (r.at, r.code, r.owner, r.check, " ".join(r.reasons), failed,
             r.vehicle or "", r.customer or "")  # fmt: skip

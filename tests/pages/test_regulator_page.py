@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from typing import Any
@@ -55,6 +56,9 @@ def test_blocked_fills_feed_and_csv(client: Any, demo: Any, as_person: Any) -> N
     rows = list(csv.reader(io.StringIO(resp.get_data(as_text=True).lstrip("\ufeff"))))
     assert rows[0] == ["occurred_at", "code", "station_id", "station", "reasons"]
     assert any(r[1] == code and "NOT_OWNED" in r[4] for r in rows[1:])
+    at = dt.datetime.fromisoformat(next(r[0] for r in rows[1:] if r[1] == code))
+    assert at.utcoffset() == dt.timedelta(hours=8)  # Beijing time, as the pages show it
+    assert abs(at - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=5)
 
 
 def test_overdue_and_short_weight_lists(client: Any, demo: Any, as_person: Any) -> None:

@@ -5,9 +5,9 @@
   decoder. The API docs page's own inline bootstrap script is allowed by its hash only.
 - HSTS only on a secure request: behind a TLS proxy, set ``PROXY_HOPS`` so ProxyFix takes
   the scheme and client address from ``X-Forwarded-*``.
-- Rate limits (Flask-Limiter, per client address; ``RATELIMIT_STORAGE_URI``, default
-  ``memory://`` — per worker; ``redis://host:6379`` shares one limit between every
-  worker and host): the public page and public reads, the report form, and the login form.
+- Rate limits (Flask-Limiter, per client address, an IPv6 one by its /64;
+  ``RATELIMIT_STORAGE_URI``, default ``memory://`` — per worker; ``redis://host:6379``
+  shares one limit between every worker and host): the public page and public reads, the report form, and the login form.
   A 429 is problem+json on the API and a Chinese page elsewhere. Tests run with the
   limiter off unless they turn it on (``RATELIMIT_ENABLED``).
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import re
 from collections.abc import Callable
 from typing import Any
@@ -70,6 +71,22 @@ LIMITS = {
     "RATELIMIT_REPORT": "10 per hour",
     "RATELIMIT_LOGIN": "10 per minute",
 }
+
+
+def client_key(address: str | None = None) -> str:
+    """Whom a limit counts: an IPv4 address, or an IPv6 address's /64. A home or a phone
+    gets a whole /64 and may rotate through it, so counting single IPv6 addresses would let
+    one sender past every limit."""
+    address = get_remote_address() if address is None else address
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address or "?"
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def csp_for(path: str, body: bytes) -> str:
@@ -183,7 +200,7 @@ def init_app(app: Flask) -> None:
     cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     for name, value in LIMITS.items():
         cfg.setdefault(name, value)
-    limiter = Limiter(get_remote_address, app=app)
+    limiter = Limiter(client_key, app=app)
     app.extensions["ledger_limiter"] = limiter
     _views_check_their_own(app, limiter)
     for endpoint in PUBLIC_ENDPOINTS:

@@ -17,6 +17,7 @@ from app.pages.common import (
     status_of,
 )
 from app.runtime import runtime
+from app.security import client_key
 from ledger import codes, public_reports, verification
 from ledger.errors import LedgerError, NotFound
 
@@ -53,8 +54,8 @@ def _verdict(
 def report(code: str) -> Any:
     """File a report (举报) into the regulator's queue; never a hold by itself."""
     rt = runtime()
-    sender = public_reports.sender_hash(
-        request.remote_addr or "?", current_app.config["REPORT_SALT"]
+    sender = public_reports.sender_hash(  # an IPv6 sender counts by its /64
+        client_key(request.remote_addr or "?"), current_app.config["REPORT_SALT"]
     )
     try:
         with db() as s:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from app.security import CSP
@@ -110,3 +111,32 @@ def test_oversized_bodies_are_413_on_the_api_and_the_pages(client: Any, demo: An
     assert page.status_code == 413
     code = flows.register(client, demo)
     assert client.get(f"/c/{code}").status_code == 200
+
+
+def test_an_ipv6_sender_is_counted_by_its_64_whatever_address_it_rotates_to(
+    limited_app: Any,
+) -> None:
+    client = limited_app.test_client()
+    answers = [
+        client.get(
+            "/c/NOSUCHCODE", environ_base={"REMOTE_ADDR": f"2001:db8:5:6:{i:x}::{i + 1:x}"}
+        ).status_code
+        for i in range(6)
+    ]
+    assert answers == [404] * 5 + [429]  # six addresses, one /64: one budget
+    other = client.get("/c/NOSUCHCODE", environ_base={"REMOTE_ADDR": "2001:db8:5:7::1"})
+    assert other.status_code == 404  # the next /64 is someone else
+
+
+def test_the_report_count_per_sender_takes_an_ipv6_sender_by_its_64(client: Any, demo: Any) -> None:
+    code = flows.register(client, demo)
+    answers = []
+    for i in range(6):
+        env = {"REMOTE_ADDR": f"2001:db8:9:9::{i + 1:x}"}
+        page = client.get(f"/c/{code}", environ_base=env).get_data(as_text=True)
+        token = re.search(r'name="token" value="([^"]+)"', page)
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert token and csrf
+        form = {"csrf_token": csrf.group(1), "token": token.group(1), "kind": "other"}
+        answers.append(client.post(f"/c/{code}/report", data=form, environ_base=env).status_code)
+    assert answers == [302] * 5 + [429]

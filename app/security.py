@@ -7,7 +7,8 @@
   the scheme and client address from ``X-Forwarded-*``.
 - Rate limits (Flask-Limiter, per client address, an IPv6 one by its /64;
   ``RATELIMIT_STORAGE_URI``, default ``memory://`` — per worker; ``redis://host:6379``
-  shares one limit between every worker and host): the public page and public reads, the report form, and the login form.
+  shares one limit between every worker and host): the public page and public reads,
+  the report form, and the login form.
   A 429 is problem+json on the API and a Chinese page elsewhere. Tests run with the
   limiter off unless they turn it on (``RATELIMIT_ENABLED``).
 """

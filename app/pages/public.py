@@ -10,7 +10,6 @@ from flask_babel import gettext as _
 from app.pages.common import (
     db,
     detail_text,
-    error_page,
     form_token,
     page_blueprint,
     report_kind_names,
@@ -68,12 +67,13 @@ def report(code: str) -> Any:
                 sender,
                 rt.now(),
             )
-    except public_reports.RateLimited:
-        return error_page(429, _("Too many reports from this connection. Try again later."))
     except LedgerError as exc:  # the form again, with what was typed and why it was refused
-        flash(detail_text(exc), "error")
+        too_many = isinstance(exc, public_reports.RateLimited)
+        text = _("Too many reports from this connection. Try again later.")
+        flash(text if too_many else detail_text(exc), "error")
         note = request.form.get("note", "")[: 2 * public_reports.MAX_NOTE]
-        return _verdict(code, None, status_of(exc), note, request.form.get("kind", ""))
+        status = 429 if too_many else status_of(exc)
+        return _verdict(code, None, status, note, request.form.get("kind", ""))
     if filed.created:
         flash(_("Thank you. Your report was sent to the market regulator."), "info")
     else:

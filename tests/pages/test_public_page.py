@@ -98,11 +98,15 @@ def test_a_report_reaches_the_regulator_once_and_holds_nothing(
 
 def test_reports_are_rate_limited_per_sender(client: Any, demo: Any) -> None:
     code = register(client, demo)
-    statuses = []
+    statuses, last = [], None
     for _ in range(6):
         _status, html = _page(client, f"/c/{code}")
-        statuses.append(_report(client, code, html).status_code)
+        last = _report(client, code, html)
+        statuses.append(last.status_code)
     assert statuses == [302] * 5 + [429]
+    page = last.get_data(as_text=True)  # the form again, with what was typed: not lost
+    assert "举报过于频繁，请稍后再试。" in page
+    assert "标签模糊" in page
 
 
 def test_a_report_without_csrf_is_refused(client: Any, demo: Any) -> None:

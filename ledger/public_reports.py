@@ -167,7 +167,8 @@ def review(
         raise NotFound(f"没有此举报 / no public report {report_id}")
     if report.status != "open":
         raise Conflict("此举报已处理，未作任何改动 / the report is already closed: nothing changed")
-    report.status, report.review_note = status, note.strip()[:MAX_NOTE] or None
+    # Kept as a reporter's note is (line breaks as LF, no other control characters).
+    report.status, report.review_note = status, clean_note(note[:MAX_NOTE]) or None
     report.reviewed_at, report.reviewer_id = now, actor.id
     session.add(report)
     session.flush()

@@ -200,3 +200,25 @@ def test_a_licence_with_a_superscript_station_is_refused_not_a_500(
         },
     )
     assert resp.status_code == 302  # back to the page with the ledger's message, no 500
+
+
+def test_a_review_note_with_a_control_character_changes_nothing(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = flows.register(client, demo)
+    assert _send(client, code, "气味很重").status_code == 302
+    regulator = as_person("regulator")
+    queue = regulator.get("/regulator/reports").get_data(as_text=True)
+    report_id = re.search(r'id="report-(\d+)"', queue).group(1)  # type: ignore[union-attr]
+    url = f"/regulator/reports/{report_id}"
+    form = {"csrf_token": csrf_of(queue), "action": "review"}
+    bad = regulator.post(url, data={**form, "note": "已核查\x1b[31m"}, follow_redirects=True)
+    assert "控制字符" in bad.get_data(as_text=True)
+    assert f'id="report-{report_id}"' in regulator.get("/regulator/reports").get_data(
+        as_text=True
+    )  # still open
+    done = regulator.post(url, data={**form, "note": "已核查\r\n无异常"})
+    assert done.status_code == 302
+    assert f'id="report-{report_id}"' not in regulator.get("/regulator/reports").get_data(
+        as_text=True
+    )

@@ -29,6 +29,13 @@ NO_CACHE = Reason(
 )
 CACHE_TOO_OLD = "离线数据已过期（{}同步），禁止充装", "offline data too old (synced {})"
 DENIED = "监管禁止名单", "on the regulator's deny list"
+CLOCK_WRONG = (
+    "本站时钟不准（与服务器相差{}），离线无法判断，禁止充装：请校准时钟",
+    "this station's clock is off (by {} from the server's): offline checks cannot be trusted",
+)
+# The station's clock may differ from the server's by this much at a sync, and run back by
+# this much since: beyond, dates judged offline (inspection due, end of life) are not.
+CLOCK_TOLERANCE = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,30 @@ def _jurisdiction(cache: StationCache) -> Jurisdiction:
     return Jurisdiction.from_dict(known)
 
 
+def _clock_off(cache: StationCache, synced: dt.datetime, now: dt.datetime) -> str | None:
+    """How far off the station's clock is, if too far to judge dates by it: its time at
+    the last sync against the server's time in that answer, or its time now before it."""
+    generated = cache.meta("generated_at")
+    try:
+        server = dt.datetime.fromisoformat(generated) if generated else None
+    except ValueError:
+        server = None
+    skew = synced - server if server is not None else dt.timedelta(0)
+    if abs(skew) <= CLOCK_TOLERANCE and now >= synced - CLOCK_TOLERANCE:
+        return None
+    gone = skew if abs(skew) > CLOCK_TOLERANCE else now - synced
+    return f"{'-' if gone < dt.timedelta(0) else '+'}{_span(abs(gone))}"
+
+
+def _span(delta: dt.timedelta) -> str:
+    """A duration as an operator reads it: 3d 4h, 2h 5min, 7min."""
+    minutes = round(delta.total_seconds() / 60)
+    days, hours, mins = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    if days:
+        return f"{days}d {hours}h"
+    return f"{hours}h {mins}min" if hours else f"{mins}min"
+
+
 def offline_check(
     cache: StationCache, scan: Scan, now: dt.datetime, max_age: dt.timedelta
 ) -> OfflineCheck:
@@ -61,6 +92,10 @@ def offline_check(
         zh, en = CACHE_TOO_OLD
         stamp = f"{synced.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
         return _block(Reason("OFFLINE_CACHE_TOO_OLD", zh.format(stamp), en.format(stamp)))
+    off = _clock_off(cache, synced, now)
+    if off is not None:
+        zh, en = CLOCK_WRONG
+        return _block(Reason("OFFLINE_CLOCK_WRONG", zh.format(off), en.format(off)))
     try:
         station = StationView.from_dict(json.loads(station_doc))
         params = _jurisdiction(cache)

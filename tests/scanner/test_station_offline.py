@@ -178,3 +178,41 @@ def test_an_online_fill_sent_after_its_check_expired_is_resent_as_offline_once(
     assert len(fills) == 1 and fills[0]["id"] == body["id"]
     assert fills[0]["payload"]["offline"] is True
     assert fills[0]["key_id"] == rig.station.uplink.key.key_id  # re-signed by the station
+
+
+def test_a_clock_set_back_after_the_sync_is_not_trusted_offline(
+    live: LiveServer, rig: Rig, client: Any, demo: dict[str, Any]
+) -> None:
+    cyl = register_cylinder(client, demo["tokens"]["enterprise_a"])
+    rig.station.start()  # synced with the clock right
+    live.stop()
+    rig.clock.offset = -dt.timedelta(days=3)  # then set back: due dates would pass as not due
+    outcome = rig.station.scan(cyl["qr"])
+    assert not outcome.allowed and outcome.reasons[0]["code"] == "OFFLINE_CLOCK_WRONG"
+    message = outcome.reasons[0]["message_zh"]
+    assert "-3d" in message and "请校准时钟" in message
+    assert not rig.interlock.enabled
+
+
+def test_a_clock_wrong_at_the_sync_is_not_trusted_offline(
+    live: LiveServer, rig: Rig, client: Any, demo: dict[str, Any]
+) -> None:
+    cyl = register_cylinder(client, demo["tokens"]["enterprise_a"])
+    rig.clock.offset = -dt.timedelta(days=400)  # a dead RTC battery, before the sync
+    rig.station.start()
+    live.stop()
+    outcome = rig.station.scan(cyl["qr"])
+    assert not outcome.allowed and outcome.reasons[0]["code"] == "OFFLINE_CLOCK_WRONG"
+    assert "-400d" in outcome.reasons[0]["message_en"]
+
+
+def test_a_clock_a_little_off_still_decides_offline(
+    live: LiveServer, rig: Rig, client: Any, demo: dict[str, Any]
+) -> None:
+    cyl = register_cylinder(client, demo["tokens"]["enterprise_a"])
+    rig.clock.offset = dt.timedelta(minutes=2)
+    rig.station.start()
+    live.stop()
+    rig.clock.offset = dt.timedelta(minutes=-1)  # NTP stepped it back a little
+    outcome = rig.station.scan(cyl["qr"])
+    assert outcome.allowed and outcome.offline

@@ -75,7 +75,7 @@ FILL_BLOCK_CODES = frozenset(
         "UNKNOWN_CODE", "FORGED_CODE", "CODE_RETIRED", "SCRAPPED", "PAST_SERVICE_LIFE",
         "INSPECTION_OVERDUE", "REFURBISHED", "NOT_OWNED", "STATION_NOT_LICENSED",
         "OWNER_NOT_LICENSED", "HELD", "SUSPECTED_CLONE", "LABEL_DAMAGED",
-        "OFFLINE_NO_CACHE", "OFFLINE_CACHE_TOO_OLD", "OFFLINE_CLOCK_WRONG",
+        "OFFLINE_NO_CACHE", "OFFLINE_CACHE_TOO_OLD", "OFFLINE_CLOCK_WRONG", "OFFLINE_NOT_CACHED",
     }
 )  # fmt: skip
 
@@ -105,6 +105,11 @@ SHORT_NAMES: dict[str, tuple[str, str]] = {
     "INSPECTION_DUE_SOON": ("即将到检", "inspection due soon"),
     "END_OF_LIFE_SOON": ("即将到年限", "end of life soon"),
     "SHORT_WEIGHT": ("短斤少两", "short weight"),
+    # A station's own, offline (scanner/offline.py)
+    "OFFLINE_NO_CACHE": ("无离线数据", "no offline data"),
+    "OFFLINE_CACHE_TOO_OLD": ("离线数据过期", "offline data too old"),
+    "OFFLINE_CLOCK_WRONG": ("站点时钟不准", "station clock off"),
+    "OFFLINE_NOT_CACHED": ("离线无法确认", "not in offline data"),
 }
 
 

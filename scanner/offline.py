@@ -27,6 +27,12 @@ NO_CACHE = Reason(
     "服务器无法连接，且本站没有可用的离线数据，禁止充装",
     "the server is unreachable and this station has no usable offline data",
 )
+NOT_CACHED = Reason(
+    "OFFLINE_NOT_CACHED",
+    "离线无法确认此码（不在本站离线数据中：未登记，或非本企业气瓶），禁止充装",
+    "offline, this code cannot be confirmed (not in this station's offline data: unknown,"
+    " or another enterprise's cylinder)",
+)
 CACHE_TOO_OLD = "离线数据已过期（{}同步），禁止充装", "offline data too old (synced {})"
 DENIED = "监管禁止名单", "on the regulator's deny list"
 CLOCK_WRONG = (
@@ -111,8 +117,9 @@ def offline_check(
     retired = cache.retired(scan.code)  # an old label: refused as online, whatever is cached
     doc = None if retired else cache.cylinder(scan.code)
     if doc is None:
-        # Retired, not one of this station's cylinders, or unknown: it cannot be filled here.
-        decision = unknown(scan.code, retired=retired)
+        # Retired, or not in the cache: another enterprise's cylinder or an unknown code,
+        # which offline cannot be told apart (so never called "unknown"): not filled here.
+        decision = unknown(scan.code, retired=True) if retired else Decision(False, (NOT_CACHED,))
         if forged:
             decision = Decision(False, (reason("FORGED_CODE"), *decision.reasons))
         return OfflineCheck(decision, None)

@@ -25,7 +25,7 @@ from scanner.cache import StationCache
 from scanner.client import LedgerClient, Refused, Unavailable
 from scanner.display import Display
 from scanner.interlock import Interlock, InterlockError
-from scanner.offline import after_offline_fill, offline_check
+from scanner.offline import NOT_CACHED, after_offline_fill, offline_check
 from scanner.outcome import SCAN_INVALID, Outcome, local_reason
 from scanner.sources import Input
 from scanner.uplink import Uplink
@@ -222,9 +222,11 @@ class Station:
         """An offline BLOCK is queued as what it was: a signed ``fill_blocked`` event at the
         time of the scan, never as a fill check (a check replayed later could allow).
         A cylinder the cache does not hold is looked up when the event is sent (its id
-        is part of the signed claim). Only the rules' own reasons are recorded: a block
-        for the station's own state (no cache, cache too old) judges no cylinder."""
-        codes = [r.code for r in decision.reasons if r.code in CATALOGUE]
+        is part of the signed claim). Only reasons about the code scanned are recorded (the
+        rules', and "not in the offline data"): a block for the station's own state (no
+        cache, cache too old, clock off) judges no cylinder."""
+        about_the_code = {*CATALOGUE, NOT_CACHED.code}
+        codes = [r.code for r in decision.reasons if r.code in about_the_code]
         if not codes:
             return
         code = outcome.code or ""

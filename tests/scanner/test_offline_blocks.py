@@ -37,7 +37,7 @@ def test_an_offline_block_of_an_uncached_cylinder_is_sent_as_fill_blocked_at_its
     live.stop()
     outcome = rig.station.scan(cyl["qr"])
     assert not outcome.allowed and outcome.offline
-    assert [r["code"] for r in outcome.reasons] == ["UNKNOWN_CODE"]
+    assert [r["code"] for r in outcome.reasons] == ["OFFLINE_NOT_CACHED"]
     (queued,) = rig.cache.pending()
     assert queued.kind == "event" and queued.body["type"] == "fill_blocked"
     scanned_at = parse_rfc3339(queued.body["occurred_at"])
@@ -54,7 +54,7 @@ def test_an_offline_block_of_an_uncached_cylinder_is_sent_as_fill_blocked_at_its
     history = _events(client, cyl["code"], demo["tokens"]["enterprise_a"])
     (blocked,) = [e for e in history if e["type"] == "fill_blocked"]
     assert blocked["payload"] == {
-        "station_id": demo["stations"]["a"], "reasons": ["UNKNOWN_CODE"],
+        "station_id": demo["stations"]["a"], "reasons": ["OFFLINE_NOT_CACHED"],
         "scan": cyl["code"], "offline": True,
     }  # fmt: skip
     assert parse_rfc3339(blocked["occurred_at"]) == scanned_at  # the scan's time, not now
@@ -84,7 +84,7 @@ def test_an_offline_block_of_a_code_the_server_does_not_know_is_kept_as_unrecord
     rig.station.start()
     live.stop()
     outcome = rig.station.scan("ZZZZZZZZZZZ0")
-    assert not outcome.allowed and outcome.reasons[0]["code"] == "UNKNOWN_CODE"
+    assert not outcome.allowed and outcome.reasons[0]["code"] == "OFFLINE_NOT_CACHED"
     live.start()
     assert rig.station.uplink.tick() is True
     (item,) = rig.cache.all()

@@ -40,7 +40,7 @@ def test_offline_fills_and_blocks_are_queued_and_sent_once_in_order_on_reconnect
     forged = rig.station.scan(cyl["qr"].split("?s=")[0] + "?s=" + "B" * 86)
     assert forged.reasons[0]["code"] == "FORGED_CODE"
     unknown = rig.station.scan("ZZZZZZZZZZZ0")
-    assert not unknown.allowed and unknown.reasons[0]["code"] == "UNKNOWN_CODE"
+    assert not unknown.allowed and unknown.reasons[0]["code"] == "OFFLINE_NOT_CACHED"
     queued = rig.cache.pending()
     assert [(q.kind, q.body.get("type")) for q in queued] == [
         ("event", "filled"), ("event", "fill_blocked"), ("event", "fill_blocked"),

@@ -7,7 +7,7 @@ network: a URL naming an internal address (the database, a cloud metadata servic
 intranet page) would let an owner reach what the internet cannot (SSRF). So, unless
 ``WEBHOOK_ALLOW_PRIVATE`` is set (tests, or a closed installation whose receivers are
 internal): the host is resolved here, every address it resolves to must be public
-(``owner_webhooks.is_public``), and the connection goes straight (no proxy) to the address
+(``ledger.addresses.is_public``), and the connection goes straight (no proxy) to the address
 that was checked, with the ``Host`` header and the TLS certificate check (SNI) still on the
 host's name, so a DNS answer that changes between the check and the connection
 (rebinding) cannot send it elsewhere. Redirects are never followed, the answer's body is
@@ -26,7 +26,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import httpx
 
-from ledger.owner_webhooks import ascii_host, is_public
+from ledger.addresses import ascii_host, is_public
 
 TIMEOUT = 10.0  # seconds for each step (connect, each read)
 DEADLINE = 30.0  # seconds for the whole POST, whatever each step does

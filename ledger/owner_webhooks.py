@@ -13,9 +13,7 @@ nothing here is hashed or logged. Delivery is ``ledger.owner_delivery``'s.
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import secrets
-import socket
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +22,7 @@ from sqlalchemy import delete, func, select
 from sqlmodel import Session, col
 
 from ledger import notifications
+from ledger.addresses import ascii_host, names_this_host_or_private
 from ledger.errors import Forbidden, Invalid, NotFound
 from ledger.model import Actor, Enterprise, Role
 from ledger.model_ops import Notification
@@ -43,50 +42,6 @@ WRITE = Policy(
 MAX_URL = 500
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 SECRET_BYTES = 32
-
-
-GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # the only IPv6 the internet routes
-NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
-NOT_PUBLIC_V4 = (ipaddress.ip_network("192.0.0.0/24"),)  # IETF assignments (3.11 says global)
-
-
-def is_public(address: str) -> bool:
-    """Whether an IP address is one of the internet's: not loopback, private, link-local
-    (cloud metadata services), shared (carrier NAT), reserved, site-local or multicast; an
-    IPv6 address only in global unicast (2000::/3), or one carrying a public IPv4 address
-    (mapped, 6to4, NAT64's well-known prefix)."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            return is_public(str(embedded))
-        if ip not in GLOBAL_UNICAST:
-            return False
-    elif any(ip in network for network in NOT_PUBLIC_V4):
-        return False
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved)
-
-
-def ascii_host(host: str) -> str:
-    """A URL's host as DNS and TLS name it: a Chinese domain in IDNA (xn--…), full-width
-    digits as digits; ASCII names and IP literals unchanged. UnicodeError when it cannot be."""
-    return host if host.isascii() else host.encode("idna").decode("ascii")
-
-
-def _names_this_host_or_private(host: str) -> bool:
-    """Whether a URL's host is a local name or a non-public IP address in any of its
-    spellings (``127.1``, ``2130706433``, ``0x7f.0.0.1``…); other names are resolved when
-    sending (``app.outbound``)."""
-    name = ascii_host(host).rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:  # numbers only, as the resolver would read them: no DNS query is made
-        infos = socket.getaddrinfo(name, None, flags=socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return False  # a name, not an address
-    return any(not is_public(str(info[4][0])) for info in infos)
 
 
 def valid_url(url: str, private_ok: bool = False) -> str:
@@ -117,7 +72,7 @@ def valid_url(url: str, private_ok: bool = False) -> str:
         raise Invalid(
             "url 不得含用户名或密码 / 'url' must not carry a user name or password", field="url"
         )
-    if not private_ok and _names_this_host_or_private(host):
+    if not private_ok and names_this_host_or_private(host):
         raise Invalid(
             "url 不得指向本机或内网地址 / 'url' must not name this host or a private network"
             " address",

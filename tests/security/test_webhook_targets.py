@@ -24,8 +24,8 @@ from cryptography.x509.oid import NameOID
 from sqlmodel import Session
 
 from app import outbound
+from ledger.addresses import is_public
 from ledger.model_webhooks import OwnerWebhook
-from ledger.owner_webhooks import is_public
 from tests.conftest import bearer
 
 NOT_PUBLIC = [

@@ -12,7 +12,7 @@ answer, then commits both at once (before a byte of the answer is sent). A crash
 point leaves either nothing (the claim frees after ``IDEMPOTENCY_CLAIM_SECONDS`` and the
 retry runs afresh) or the record *and* its answer (the retry gets that answer back).
 Events, cylinders and fill checks also derive their ids from the key
-(``ledger.service.idempotent_id``).
+(``ledger.ids.idempotent_id``).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from sqlmodel import Session
 
 from ledger import projection, writer
 from ledger.authority import Authority
-from ledger.ids import new_id
+from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event, LogPending
 from ledger.model_rules import CylinderStateRow, FillCheck
 from ledger.params import Jurisdiction
@@ -145,3 +145,23 @@ def _at_once_statement() -> Executable:
 
 
 _AT_ONCE = _at_once_statement()
+
+
+def recorded_for_check(
+    session: Session, actor: Actor, cylinder_id: str, payload: Mapping[str, Any]
+) -> Event | None:
+    """The ``fill_blocked`` event the server already recorded for the check an offline
+    block names (``check_key``: the check's Idempotency-Key), when that check blocked this
+    cylinder for this actor. A station whose check timed out after the server had decided
+    blocks offline, and queues the same attempt again: it is recorded once."""
+    key = payload.get("check_key")
+    if key is None or not payload.get("offline"):
+        return None
+    check = session.get(FillCheck, idempotent_id(actor, key))
+    if check is None or check.event_id is None:
+        return None
+    if check.actor_id != actor.id or check.cylinder_id != cylinder_id:
+        return None
+    query = select(Event).where(_EVENTS.c.id == check.event_id)
+    event: Event | None = session.execute(query).scalars().first()
+    return event

@@ -21,12 +21,12 @@ from ledger import blocks, codes, facts_db, rules, scanned
 from ledger.authority import Authority
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.facts import EnterpriseView, LicenceView, StationView
-from ledger.ids import new_id
+from ledger.ids import idempotent_id, new_id
 from ledger.keys import public_bytes
 from ledger.model import Actor, Cylinder, Enterprise, Event, Role
 from ledger.model_rules import CylinderStateRow, FillCheck
 from ledger.params import DEFAULT, Jurisdiction
-from ledger.service import current_state, idempotent_id
+from ledger.service import current_state
 from ledger.state import CylinderState
 from ledger.store import without_waiting_for_disk
 

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from typing import Protocol
+
+from ledger.errors import Invalid
+
+_IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
 
 
 def new_id() -> str:
@@ -18,3 +23,16 @@ def new_id() -> str:
     value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
     value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 9562 variant
     return str(uuid.UUID(int=value))
+
+
+class _HasId(Protocol):
+    id: int | None
+
+
+def idempotent_id(actor: _HasId, key: str | None) -> str | None:
+    """A stable record id for an actor's Idempotency-Key, so a retry finds its first answer."""
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255:
+        raise Invalid("Idempotency-Key must be 1–255 characters")
+    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{actor.id}:{key}"))

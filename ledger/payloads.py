@@ -80,6 +80,15 @@ def _codes(p: Mapping[str, Any], key: str = "reasons") -> None:
         raise PayloadError(f"'{key}' must be a non-empty list of reason codes")
 
 
+def _check_key(p: Mapping[str, Any]) -> None:
+    """An offline block names the fill check that timed out before it (its Idempotency-Key)."""
+    if "check_key" not in p:
+        return
+    _text(p, "check_key", max_len=255)
+    if p.get("offline") is not True:
+        raise PayloadError("'check_key' names the timed-out check of an offline block only")
+
+
 def _fill_block_codes(p: Mapping[str, Any]) -> None:
     _codes(p)
     unknown = sorted(set(p["reasons"]) - FILL_BLOCK_CODES)
@@ -119,10 +128,10 @@ _SCHEMAS: dict[str, tuple[set[str], Check]] = {
                        partial(_number, key="net_kg"),
                        partial(_number, key="tare_kg", required=False),
                        partial(_flag, key="offline"))),
-    "fill_blocked": ({"station_id", "reasons", "scan", "offline"},
+    "fill_blocked": ({"station_id", "reasons", "scan", "offline", "check_key"},
                      _checks(partial(_int, key="station_id"), _fill_block_codes,
                              partial(_text, key="scan", required=False, max_len=40),
-                             partial(_flag, key="offline"))),
+                             partial(_flag, key="offline"), _check_key)),
     "delivery_blocked": ({"check", "reasons", "vehicle", "driver", "customer_id", "failed_items"},
                          _checks(partial(_choice, key="check", choices=BLOCKED_CHECKS), _codes,
                                  partial(_text, key="vehicle", required=False, max_len=16),

@@ -7,7 +7,6 @@ never commits, so a refusal anywhere rolls everything back.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,13 +14,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger import codes, lifecycle, permissions, projection, rules, writer
+from ledger import blocks, codes, lifecycle, permissions, projection, rules, writer
 from ledger.authority import Authority, signing_keys
 from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.events import PayloadError, load_payload, payload_text
-from ledger.ids import new_id
+from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event
 from ledger.model_rules import RetiredCode
 from ledger.params import DEFAULT, Jurisdiction
@@ -32,17 +31,7 @@ from ledger.state import CylinderState, apply, registered
 from ledger.store import advisory_lock
 from ledger.transitions import transition_error
 
-_IDEMPOTENCY_NS = uuid.UUID("6f1c6f7e-2b0e-4e54-9a53-0d5f0c1e1a11")
 MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
-
-
-def idempotent_id(actor: Actor, key: str | None) -> str | None:
-    """A stable record id for an actor's Idempotency-Key, so a retry finds its first answer."""
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255:
-        raise Invalid("Idempotency-Key must be 1–255 characters")
-    return str(uuid.uuid5(_IDEMPOTENCY_NS, f"{actor.id}:{key}"))
 
 
 def find_cylinder(session: Session, code: str) -> Cylinder:
@@ -168,6 +157,8 @@ def append_event(
         existing = _stored(session, event_id)
         if existing is not None:
             return _replayed(existing, actor, cylinder, event_type, clean)
+    if (online := blocks.recorded_for_check(session, actor, cylinder.id, clean)) is not None:
+        return Appended(online, False)  # the same blocked attempt, already on the chain
     state = current_state(session, cylinder.id, params)
     illegal = transition_error(state, event_type, clean)
     if illegal is not None and not (event_type == "filled" and clean.get("offline")):

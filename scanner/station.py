@@ -168,9 +168,11 @@ class Station:
             scan = parse_scan(text)
         except ScanError:
             return Outcome(shown, False, [SCAN_INVALID.to_dict()])
+        key = None  # the online check's Idempotency-Key, named by an offline block after it
         if self._try_online():
+            key = str(uuid.uuid4())
             try:
-                return self._online(shown, text, scan)
+                return self._online(shown, text, scan, key)
             except Unavailable as exc:
                 self.uplink.unavailable(exc)
                 if exc.status == 401:  # a revoked or wrong token: never decided offline
@@ -178,15 +180,15 @@ class Station:
                 self._last_failure = self.now()
             except Refused as exc:
                 return self._refused(shown, scan, exc)
-        return self._offline(shown, scan)
+        return self._offline(shown, scan, key)
 
     def _try_online(self) -> bool:
         if self.uplink.online or self._last_failure is None:
             return True
         return self.now() - self._last_failure >= self.retry_online_after
 
-    def _online(self, shown: str, text: str, scan: Scan) -> Outcome:
-        doc = self.client.fill_check(self.station_id, text, str(uuid.uuid4()))
+    def _online(self, shown: str, text: str, scan: Scan, key: str) -> Outcome:
+        doc = self.client.fill_check(self.station_id, text, key)
         try:
             decision = Decision.from_dict(doc)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -207,7 +209,7 @@ class Station:
         reason = local_reason("SERVER_REFUSED", f"服务器拒绝：{detail}", f"refused: {detail}")
         return Outcome(shown, False, [reason], code=scan.code)
 
-    def _offline(self, shown: str, scan: Scan) -> Outcome:
+    def _offline(self, shown: str, scan: Scan, check_key: str | None = None) -> Outcome:
         check = offline_check(self.cache, scan, self.now(), self.max_offline_age)
         decision = check.decision
         outcome = Outcome(
@@ -215,16 +217,17 @@ class Station:
             [w.to_dict() for w in decision.warnings], True, scan.code, check.cylinder,
         )  # fmt: skip
         if not decision.allowed:
-            self._queue_blocked(outcome, decision)
+            self._queue_blocked(outcome, decision, check_key)
         return outcome
 
-    def _queue_blocked(self, outcome: Outcome, decision: Decision) -> None:
+    def _queue_blocked(self, outcome: Outcome, decision: Decision, key: str | None) -> None:
         """An offline BLOCK is queued as what it was: a signed ``fill_blocked`` event at the
         time of the scan, never as a fill check (a check replayed later could allow).
         A cylinder the cache does not hold is looked up when the event is sent (its id
         is part of the signed claim). Only reasons about the code scanned are recorded (the
         rules', and "not in the offline data"): a block for the station's own state (no
-        cache, cache too old, clock off) judges no cylinder."""
+        cache, cache too old, clock off) judges no cylinder. ``key`` names the online check
+        that failed first: had the server decided and recorded a block, it is not twice."""
         about_the_code = {*CATALOGUE, NOT_CACHED.code}
         codes = [r.code for r in decision.reasons if r.code in about_the_code]
         if not codes:
@@ -234,6 +237,8 @@ class Station:
         cylinder_id = None if cylinder is None else str(cylinder.get("cylinder_id") or "")
         payload = {"station_id": self.station_id, "reasons": codes, "scan": code[:40],
                    "offline": True}  # fmt: skip
+        if key is not None:
+            payload["check_key"] = key
         self._queue_event(code, cylinder_id or None, "fill_blocked", payload)
         outcome.queued = True
 

@@ -14,7 +14,7 @@ from app.api.schemas import CylinderIn, EventIn
 from app.auth import auth, current_actor
 from app.idempotency import after_commit, transaction
 from app.runtime import runtime
-from ledger import permissions, service
+from ledger import ids, permissions, service
 from ledger.errors import Forbidden, Invalid
 
 
@@ -93,7 +93,7 @@ def append(code: str, body: dict[str, Any]) -> Any:
     assert actor is not None
     signature = _signature(body.get("signature"))
     with transaction(rt.engine) as session:
-        event_id = body.get("id") or service.idempotent_id(actor, idempotency_key())
+        event_id = body.get("id") or ids.idempotent_id(actor, idempotency_key())
         result = service.append_event(
             session,
             rt.authority,

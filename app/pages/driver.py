@@ -27,7 +27,7 @@ from app.pages.common import (
 )
 from app.people import current_actor, roles_required
 from app.runtime import runtime
-from ledger import codes, registry_customers, registry_staff, service
+from ledger import codes, ids, registry_customers, registry_staff, service
 from ledger.errors import Invalid, LedgerError
 from ledger.model import Customer, CustomerKind, Role
 from ledger.payloads import CHECKLIST_ITEMS
@@ -167,7 +167,7 @@ def record() -> Any:
                 body.get("payload"),
                 rt.now(),
                 occurred_at=occurred_at,
-                event_id=service.idempotent_id(actor, key),
+                event_id=ids.idempotent_id(actor, key),
                 params=rt.params,
             )
     except LedgerError as exc:

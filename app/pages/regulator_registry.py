@@ -13,7 +13,7 @@ from app.pages.regulator import REGULATORS
 from app.pages.regulator_lists import NUMBER, paged_listing
 from app.people import current_actor, roles_required
 from app.runtime import runtime
-from ledger import public_reports, registry_admin, service
+from ledger import ids, public_reports, registry_admin, service
 from ledger.errors import LedgerError
 from ledger.model import LicenceKind
 
@@ -155,7 +155,7 @@ def review(report_id: int) -> Any:
             )
             if action == "hold" and report.cylinder_id is not None:
                 reason = f"举报核查 public report #{report_id}"
-                key = service.idempotent_id(actor, f"public-report-hold:{report_id}")
+                key = ids.idempotent_id(actor, f"public-report-hold:{report_id}")
                 service.append_event(
                     s,
                     rt.authority,

@@ -17,7 +17,7 @@ from app.api.cylinders import after_write
 from app.pages.common import db, detail_text, form_token, page_blueprint, status_of
 from app.people import current_actor, roles_required
 from app.runtime import runtime
-from ledger import checks, codes, service, weighing
+from ledger import checks, codes, ids, service, weighing
 from ledger.errors import Conflict, Invalid, LedgerError, NotFound
 from ledger.model import Role, Station
 
@@ -125,7 +125,7 @@ def fill() -> Any:
                 "filled",
                 payload,
                 rt.now(),
-                event_id=service.idempotent_id(actor, token),
+                event_id=ids.idempotent_id(actor, token),
                 params=rt.params,
             )
     except _Weight as bad:

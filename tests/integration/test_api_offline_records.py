@@ -208,3 +208,34 @@ def test_an_offline_fill_during_a_hold_since_released_is_a_conflict(client, demo
     _, held, released = _times(client, demo, code)
     # Filled offline while held, uploaded once released: the regulator hears of it.
     assert conflict(offline_fill(client, demo, code, _between(held, released))) == ["HELD"]
+
+
+def test_a_check_key_names_an_offline_blocks_timed_out_check_only(client, demo):
+    code = flows.register(client, demo)
+    online = {**blocked(demo), "check_key": "k-1"}
+    del online["offline"]
+    resp = flows.event(client, demo, code, "station_a", "fill_blocked", online,
+                       occurred_at=ago(minutes=1))  # fmt: skip
+    assert resp.status_code == 422, resp.get_json()
+    too_long = {**blocked(demo), "check_key": "k" * 256}
+    resp = flows.event(client, demo, code, "station_a", "fill_blocked", too_long,
+                       occurred_at=ago(minutes=1))  # fmt: skip
+    assert resp.status_code == 422, resp.get_json()
+    # A key no check of this station was made under: the offline block is the record.
+    unknown = {**blocked(demo), "check_key": "never-sent"}
+    resp = flows.event(client, demo, code, "station_a", "fill_blocked", unknown,
+                       occurred_at=ago(minutes=1))  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()
+    assert flows.history(client, demo, code)[-1]["payload"]["check_key"] == "never-sent"
+
+
+def test_an_offline_block_after_an_allowing_check_that_timed_out_is_recorded(client, demo):
+    code = flows.register(client, demo)
+    allowed = flows.check(client, demo, code, **{"Idempotency-Key": "scan-7"})
+    assert allowed.status_code == 200 and allowed.get_json()["allowed"] is True
+    # The answer never arrived; the station's stale cache blocked: that block happened.
+    payload = {**blocked(demo), "check_key": "scan-7"}
+    resp = flows.event(client, demo, code, "station_a", "fill_blocked", payload,
+                       occurred_at=ago(minutes=1))  # fmt: skip
+    assert resp.status_code == 201, resp.get_json()
+    assert [e["type"] for e in flows.history(client, demo, code)][-1] == "fill_blocked"

@@ -56,6 +56,7 @@ def test_an_offline_block_of_an_uncached_cylinder_is_sent_as_fill_blocked_at_its
     assert blocked["payload"] == {
         "station_id": demo["stations"]["a"], "reasons": ["OFFLINE_NOT_CACHED"],
         "scan": cyl["code"], "offline": True,
+        "check_key": queued.body["payload"]["check_key"],  # the check that failed first
     }  # fmt: skip
     assert parse_rfc3339(blocked["occurred_at"]) == scanned_at  # the scan's time, not now
     assert blocked["key_id"] == rig.station.uplink.key.key_id  # signed by the station

@@ -132,9 +132,13 @@ def _too_many(error: TooManyRequests) -> Any:
         )
         return body, status, {**headers, "Retry-After": retry}
     from app.pages.common import error_page
+    from app.pages.public import report_too_frequent
 
-    page = error_page(429, "请求过于频繁，请稍后再试。/ Too many requests, try again later.")
-    response = make_response(page)
+    if request.endpoint == "public.report" and request.view_args:  # what was typed, kept
+        response = make_response(report_too_frequent(str(request.view_args["code"])))
+    else:
+        page = error_page(429, "请求过于频繁，请稍后再试。/ Too many requests, try again later.")
+        response = make_response(page)
     response.headers["Retry-After"] = retry
     return response
 

@@ -67,18 +67,27 @@ def report(code: str) -> Any:
                 sender,
                 rt.now(),
             )
+    except public_reports.RateLimited:
+        return report_too_frequent(code)
     except LedgerError as exc:  # the form again, with what was typed and why it was refused
-        too_many = isinstance(exc, public_reports.RateLimited)
-        text = _("Too many reports from this connection. Try again later.")
-        flash(text if too_many else detail_text(exc), "error")
-        note = request.form.get("note", "")[: 2 * public_reports.MAX_NOTE]
-        status = 429 if too_many else status_of(exc)
-        return _verdict(code, None, status, note, request.form.get("kind", ""))
+        return _form_again(code, detail_text(exc), status_of(exc))
     if filed.created:
         flash(_("Thank you. Your report was sent to the market regulator."), "info")
     else:
         flash(_("This report was already sent; it was not filed twice."), "info")
     return redirect(url_for("public.cylinder", code=filed.report.code, reported=filed.report.id))
+
+
+def report_too_frequent(code: str) -> tuple[str, int]:
+    """429 for a report from a connection that sent too many (the ledger's count per
+    sender, or the rate limiter's before it): the form again, nothing typed lost."""
+    return _form_again(code, _("Too many reports from this connection. Try again later."), 429)
+
+
+def _form_again(code: str, why: str, status: int) -> tuple[str, int]:
+    flash(why, "error")
+    note = request.form.get("note", "")[: 2 * public_reports.MAX_NOTE]
+    return _verdict(code, None, status, note, request.form.get("kind", ""))
 
 
 def _kinds() -> list[tuple[str, str]]:

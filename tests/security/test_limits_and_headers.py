@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from app.security import CSP
@@ -140,3 +141,17 @@ def test_the_report_count_per_sender_takes_an_ipv6_sender_by_its_64(client: Any,
         form = {"csrf_token": csrf.group(1), "token": token.group(1), "kind": "other"}
         answers.append(client.post(f"/c/{code}/report", data=form, environ_base=env).status_code)
     assert answers == [302] * 5 + [429]
+
+
+def test_a_report_the_limiter_refuses_comes_back_with_what_was_typed(limited_app: Any) -> None:
+    code = flows.register(limited_app.test_client(), limited_app.config["DEMO"])
+    client = limited_app.test_client()
+    note = "三楼后厨钢瓶阀门漏气，闻到很重的气味"
+    forms = [{"kind": "leak", "note": f"{note}{i}", "token": uuid.uuid4().hex} for i in range(3)]
+    answers = [client.post(f"/c/{code}/report", data=form) for form in forms]
+    assert [a.status_code for a in answers[:2]] == [302, 302]
+    refused = answers[2]
+    assert refused.status_code == 429 and refused.headers["Retry-After"]
+    page = refused.get_data(as_text=True)
+    assert f"{note}2" in page  # the note typed is in the form again, not lost
+    assert "过于频繁" in page

@@ -20,21 +20,20 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlmodel import Session
 
 from app import audits, outbound
-from app.logging import get_logger
+from app.job_guard import Result, guarded, logger
 from app.runtime import Runtime
 from ledger import (
     audit_requests,
+    checkpoint_memory,
     job_status,
     log,
     notifications,
@@ -44,50 +43,14 @@ from ledger import (
 )
 from ledger.notifications import Delivery
 from ledger.public_reports import purge_expired_reports
-from ledger.store import advisory_lock, transaction
-
-Result = dict[str, Any]
-logger = get_logger("app.jobs")
-
-
-def guarded(
-    app: Flask, name: str, body: Callable[[Runtime, Any], Result], *, write: bool = True
-) -> Result:
-    """Run one job in a transaction under its advisory lock; never raises a database error.
-
-    ``write=False`` (the long daily jobs): the lock is held in a plain transaction that takes
-    no write lock on SQLite, so the web keeps writing while an audit runs; the job writes
-    its record in a short transaction of its own.
-    """
-    rt: Runtime = app.extensions["ledger"]
-    try:
-        with _session(rt, write) as session:
-            if not advisory_lock(session, f"job:{name}", wait=False):
-                logger.info("job skipped: another scheduler runs it", job=name)
-                return {"job": name, "status": "busy"}
-            result = {"job": name, "status": "done", **body(rt, session)}
-    except (OperationalError, DBAPIError) as exc:
-        logger.error("job failed: database error, will retry", job=name, error=str(exc)[:300])
-        return {"job": name, "status": "error", "error": str(exc)[:300]}
-    except OSError as exc:  # a full disk or a folder gone: the verdict file, the webhook
-        logger.error("job failed: system error, will retry", job=name, error=str(exc)[:300])
-        return {"job": name, "status": "error", "error": f"{type(exc).__name__}: {exc}"[:300]}
-    logger.info("job done", **result)
-    return result
-
-
-@contextmanager
-def _session(rt: Runtime, write: bool) -> Iterator[Session]:
-    if write:
-        with transaction(rt.engine) as session:
-            yield session
-        return
-    with Session(rt.engine) as session, session.begin():
-        yield session
+from ledger.store import transaction
 
 
 def integrate_and_checkpoint(app: Flask) -> Result:
-    """Integrate everything pending and publish a checkpoint (idempotent)."""
+    """Integrate everything pending and publish a checkpoint (idempotent), never one that
+    does not extend the last this server signed (``ledger.checkpoint_memory``)."""
+    memory = checkpoint_memory.path_in(app.extensions["ledger"].keys_dir)
+    signed: list[str] = []
 
     def body(rt: Runtime, session: Any) -> Result:
         old = new = log.log_state(session).size
@@ -96,10 +59,24 @@ def integrate_and_checkpoint(app: Flask) -> Result:
             new = step.new_size
             if step.new_size == step.old_size:
                 break
-        cp = log.publish_checkpoint(session, rt.authority.server, rt.authority.origin)
-        return {"integrated": new - old, "tree_size": new, "checkpoint_size": cp.size}
+        done = {"integrated": new - old, "tree_size": new}
+        try:
+            cp = checkpoint_memory.publish(
+                session, rt.authority.server, rt.authority.origin, memory
+            )
+        except checkpoint_memory.LogForkError as exc:  # integrated, nothing signed: say so
+            logger.error("checkpoint refused", error=exc.detail)
+            return {**done, "status": "refused", "error": exc.detail[:300]}
+        signed.append(cp.note)
+        return {**done, "checkpoint_size": cp.size}
 
-    return guarded(app, "integrate", body)
+    result = guarded(app, "integrate", body)
+    if memory is not None and signed:  # committed: now it is a promise to keep
+        try:
+            checkpoint_memory.remember(memory, signed[0])
+        except OSError as exc:
+            logger.error("last checkpoint not kept on disk", path=str(memory), error=str(exc))
+    return result
 
 
 def expiry_sweep(app: Flask) -> Result:

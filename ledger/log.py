@@ -33,7 +33,7 @@ from ledger.checkpoint import Checkpoint as CheckpointBody
 from ledger.checkpoint import sign_checkpoint
 from ledger.errors import Invalid
 from ledger.model import Checkpoint, Event, LogLeaf, LogPending, LogState, MerkleTile, utcnow
-from ledger.note import Signer
+from ledger.note import NoteError, Signer, split_note
 from ledger.store import advisory_lock
 from ledger.tiles import Tile, TileKey, TreeBuilder, tile_key
 
@@ -66,7 +66,10 @@ def load_tiles(session: Session, keys: Iterable[TileKey]) -> dict[TileKey, Tile]
             col(MerkleTile.hashes),
         ).where(_tiles_matching(wanted))
     )
-    return {(lv, ix): Tile.from_bytes(w, data) for lv, ix, w, data in rows}
+    try:
+        return {(lv, ix): Tile.from_bytes(w, data) for lv, ix, w, data in rows}
+    except ValueError as exc:  # a damaged tile: no proof from it (``ledger audit`` names it)
+        raise LogRangeError(f"stored tree damaged, no proof served: {exc}") from exc
 
 
 def _tiles_matching(keys: Iterable[TileKey]) -> ColumnElement[bool]:
@@ -173,16 +176,31 @@ def _store_tiles(session: Session, builder: TreeBuilder) -> None:
 
 
 def publish_checkpoint(session: Session, signer: Signer, origin: str) -> Checkpoint:
-    """Sign and store a checkpoint of the integrated tree (reusing the newest if unchanged)."""
+    """Sign and store a checkpoint of the integrated tree (reusing the newest if unchanged
+    and signed with ``signer``'s key: after a key rotation the tree is signed again, so the
+    checkpoint served verifies with the key served)."""
     state = log_state(session)
     newest = latest_checkpoint(session)
-    if newest is not None and newest.size == state.size and newest.root == state.root:
+    if (
+        newest is not None
+        and newest.size == state.size
+        and newest.root == state.root
+        and _signed_by(newest.note, signer)
+    ):
         return newest
     note = sign_checkpoint(CheckpointBody(origin, state.size, state.root), signer)
     row = Checkpoint(size=state.size, root=state.root, note=note, created_at=utcnow())
     session.add(row)
     session.flush()
     return row
+
+
+def _signed_by(note: str, signer: Signer) -> bool:
+    try:
+        signatures = split_note(note)[1]
+    except NoteError:
+        return False
+    return any(sig.name == signer.name and sig.key_id == signer.key_id for sig in signatures)
 
 
 def latest_checkpoint(session: Session) -> Checkpoint | None:

@@ -57,7 +57,10 @@ def parse_rfc3339(text: str) -> dt.datetime:
         raise PayloadError(f"not an RFC 3339 timestamp: {text!r}") from exc
     if value.tzinfo is None:
         raise PayloadError(f"timestamp without a UTC offset: {text!r}")
-    return value.astimezone(dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise PayloadError(f"timestamp out of range: {text!r}") from exc
 
 
 def canonical(obj: Any) -> bytes:

@@ -105,6 +105,9 @@ def _checklist(p: Mapping[str, Any]) -> None:
     missing = [item for item in CHECKLIST_ITEMS if not isinstance(checklist.get(item), bool)]
     if missing:
         raise PayloadError(f"checklist items missing or not true/false: {', '.join(missing)}")
+    extra = sorted(set(checklist) - set(CHECKLIST_ITEMS))  # the chain is forever: no notes
+    if extra:
+        raise PayloadError(f"安全检查只含规定项目 / unknown checklist items: {', '.join(extra)}")
 
 
 Check = Callable[[Mapping[str, Any]], None]

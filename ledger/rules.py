@@ -272,8 +272,10 @@ def delivery_check(
         reasons.append(reason("DUAL_PHASE_TO_RESTAURANT"))
     if customer.basement:
         reasons.append(reason("BASEMENT_SITE"))
-    if vehicle is None or driver_id is None or vehicle.driver_id != driver_id:
+    if vehicle is None:
         reasons.append(reason("DRIVER_NOT_BOUND"))
+    else:  # on the road as at loading: the owner's vehicle, its permit valid today (DESIGN §5)
+        reasons.extend(_vehicle_reasons(state, vehicle, driver_id, params.today(now)))
     failed = failed_items(checklist)
     if failed:
         reasons.append(

@@ -1,15 +1,14 @@
 // The driver's phone page: scan (camera with BarcodeDetector, a photo, or typing),
-// queue the scan durably (ScanQueue), upload with its Idempotency-Key, show what waits.
+// queue the scan durably (ScanQueue); DriverUpload (driver_queue.js) uploads it.
 (function () {
   "use strict";
   var root = document.getElementById("driver");
   if (!root) { return; }
   var T = JSON.parse(document.getElementById("messages").textContent);
-  var csrf = document.querySelector("meta[name=csrf-token]").content;
   var status = document.getElementById("scan-status");
   var video = document.getElementById("camera");
-  var syncing = false, retryTimer = null, delay = 2000, stream = null, stopped = false;
-  var queue = ScanQueue(root.dataset.actor), pending = 0;
+  var stream = null, queue = ScanQueue(root.dataset.actor);
+  var upload = DriverUpload({ root: root, T: T, queue: queue, say: say, status: status });
 
   if (window.BarcodeDetectionAPI && BarcodeDetectionAPI.prepareZXingModule) {
     BarcodeDetectionAPI.prepareZXingModule({ overrides: { locateFile: function (path, prefix) {
@@ -19,6 +18,9 @@
 
   function say(text, kind) { status.textContent = text; status.className = "status " + (kind || ""); }
   function action() { return document.querySelector("input[name=action]:checked").value; }
+
+  // The safety check is made for one customer, one cylinder: never carried over to the next.
+  function untick() { Array.prototype.forEach.call(document.querySelectorAll(".check-item"), function (b) { b.checked = false; }); }
 
   function showPanel() {
     document.getElementById("deliver-panel").hidden = action() !== "delivered";
@@ -54,10 +56,10 @@
       return el;
     }
     function choose(c) {  // (a search still on its way is dropped: it would show stale results)
-      clearTimeout(timer); asked++; input.value = String(c.id); remember(c); card(c, document.getElementById("customer-card"));
+      clearTimeout(timer); asked++; untick(); input.value = String(c.id); remember(c); card(c, document.getElementById("customer-card"));
       chosen.hidden = false; document.getElementById("customer-choice").hidden = true; search.value = "";
     }
-    function unchoose() { input.value = ""; chosen.hidden = true; document.getElementById("customer-choice").hidden = false; idle(); }
+    function unchoose() { untick(); input.value = ""; chosen.hidden = true; document.getElementById("customer-choice").hidden = false; idle(); }
     document.getElementById("customer-change").addEventListener("click", function () { unchoose(); search.focus(); });
 
     function show(groups, text) {  // groups: [heading or null, customers]
@@ -100,7 +102,7 @@
           return resp.json().catch(function () { return {}; }).then(function (b) { b.status = resp.status; return b; });
         }).then(function (b) {
           if (mine !== asked) { return; }  // typed on since: a later answer is coming
-          if (b.session) { show([], T.session); showLogin(); return; }
+          if (b.session) { show([], T.session); upload.showLogin(); return; }
           if (b.status >= 500 || b.status === 429) { offline(q); return; }
           if (b.status !== 200) { show([], b.detail || "HTTP " + b.status); return; }
           b.customers.forEach(function (c) { details[c.id] = c; });
@@ -147,86 +149,11 @@
     if (type === "delivered" && !document.getElementById("customer").value) { say(T.choose_customer, "bad"); return; }
     if (type === "dispatched" && !root.dataset.vehicle) { say(T.no_vehicle, "bad"); return; }
     var entry = { code: text.trim(), type: type, payload: payloadFor(type), occurred_at: new Date().toISOString() };
-    queue.add(entry).then(function () { say(T.queued, "info"); render(); sync(); });
+    if (type === "delivered") { untick(); }  // the next cylinder's check is made afresh
+    queue.add(entry).then(function () { say(T.queued, "info"); upload.render(); upload.sync(); });
   }
 
   function li(text, cls, tag) { var e = document.createElement(tag || "li"); e.textContent = text; e.className = cls || ""; return e; }
-  function shortCode(code) { var m = /\/c\/([A-Za-z0-9]{1,20})/.exec(code); return (m ? m[1] : code).toUpperCase(); }
-
-  function render() {
-    return queue.all().then(function (rows) {
-      var list = document.getElementById("pending");
-      list.textContent = "";
-      rows.forEach(function (r) {
-        list.appendChild(li(shortCode(r.code) + " · " + T[r.type] + " · " + T.pending + (r.error ? " (" + r.error + ")" : ""), "pending"));
-      });
-      pending = rows.length;
-      document.getElementById("pending-count").textContent = String(rows.length);
-    });
-  }
-
-  function result(entry, ok, text) {
-    var line = shortCode(entry.code) + " · " + T[entry.type] + " · " + text;
-    var list = document.getElementById("results");
-    list.insertBefore(li(line, ok ? "good" : "bad"), list.firstChild);
-    say(line, ok ? "good" : "bad");
-  }
-
-  function later() {
-    if (retryTimer) { return; }
-    retryTimer = setTimeout(function () { retryTimer = null; sync(); }, delay);
-    delay = Math.min(delay * 2, 60000);
-  }
-
-  function send(entry) {
-    return fetch(root.dataset.post, {
-      method: "POST", credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, "Idempotency-Key": entry.key },
-      body: JSON.stringify({ code: entry.code, type: entry.type, payload: entry.payload, occurred_at: entry.occurred_at, actor: entry.actor })
-    }).then(function (resp) {
-      return resp.json().catch(function () { return {}; }).then(function (body) { return { status: resp.status, body: body }; });
-    });
-  }
-
-  function handle(entry, answer) {
-    var s = answer.status, b = answer.body;
-    if (s === 200 || s === 201) {
-      result(entry, true, (b.replay ? T.replay : T.recorded) + (b.warnings && b.warnings.length ? " — " + b.warnings.join("；") : ""));
-      return queue.remove(entry.key);
-    }
-    if (s === 401) { stopped = true; say(T.session, "bad"); showLogin(); return Promise.resolve(); }
-    if (s === 400) { stopped = true; say(T.stale, "bad"); return Promise.resolve(); }
-    if (b.error === "other_login") { stopped = true; say(T.stale, "bad"); return Promise.resolve(); }
-    if (s >= 500 || s === 429) { throw new Error("HTTP " + s); }
-    var why = (b.reasons && b.reasons.length ? b.reasons.join("；") : b.detail) || ("HTTP " + s);
-    result(entry, false, T.refused + ": " + why);
-    return queue.remove(entry.key);
-  }
-
-  function showLogin() {
-    if (document.getElementById("relogin")) { return; }
-    var a = document.createElement("a");
-    a.id = "relogin"; a.href = root.dataset.login; a.textContent = T.login; a.className = "button";
-    status.appendChild(document.createTextNode(" ")); status.appendChild(a);
-  }
-
-  function sync() {
-    if (syncing || stopped) { return Promise.resolve(); }
-    syncing = true;
-    return queue.all().then(function (rows) {
-      return rows.reduce(function (chain, entry) {
-        return chain.then(function () {
-          if (stopped) { return null; }
-          return send(entry).then(function (answer) { return handle(entry, answer); }, function (err) { throw err; });
-        });
-      }, Promise.resolve()).then(function () { delay = 2000; });
-    }).catch(function () {
-      say(T.offline, "warn");
-      return queue.all().then(function (rows) {
-        return Promise.all(rows.map(function (r) { r.tries = (r.tries || 0) + 1; r.error = T.offline; return queue.update(r); }));
-      }).then(later);
-    }).then(function () { syncing = false; return render(); }, function () { syncing = false; });
-  }
 
   // --- reading codes ------------------------------------------------------------------------
   function detector() { return new window.BarcodeDetector({ formats: ["qr_code"] }); }
@@ -288,13 +215,13 @@
   var logout = document.querySelector("form.logout");
   if (logout) {
     logout.addEventListener("submit", function (event) {
-      if (pending > 0 && !window.confirm(T.logout_pending.replace("%(n)s", String(pending)))) {
+      if (upload.pending() > 0 && !window.confirm(T.logout_pending.replace("%(n)s", String(upload.pending())))) {
         event.preventDefault();
       }
     });
   }
 
-  window.addEventListener("online", function () { delay = 2000; sync(); });
+  window.addEventListener("online", upload.online);
   root.dataset.ready = "1";
-  queue.adoptLegacy().catch(function () { return 0; }).then(render).then(sync);
+  queue.adoptLegacy().catch(function () { return 0; }).then(upload.render).then(upload.sync);
 }());

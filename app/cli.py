@@ -11,7 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 
 from app.runtime import runtime
-from ledger import log
+from ledger import checkpoint_memory, log
 from ledger.store import current_revision, transaction, upgrade
 
 # The names of app.jobs.JOBS (not imported here: the web workers need no scheduler).
@@ -54,10 +54,15 @@ def demo_seed(small: bool) -> None:
     if not small and not out.exists():
         click.echo("seeding a year of the demo district (about a minute)…", err=True)
     with transaction(rt.engine) as session:
+        fresh = log.latest_checkpoint(session) is None
         doc = seed(
             session, rt.authority, rt.now(), out, history=not small, params=rt.params,
             progress=progress,
         )  # fmt: skip
+        newest = log.latest_checkpoint(session)
+        note = newest.note if newest is not None else None
+    if fresh and note is not None:  # a new log begins: what an older database signed is moot
+        _remember(checkpoint_memory.path_in(rt.keys_dir), note)
     click.echo(f"demo ready: {len(doc['tokens'])} tokens in {out}")
 
 
@@ -76,13 +81,45 @@ def ledger_integrate() -> None:
 
 
 @ledger_cli.command("checkpoint")
-def ledger_checkpoint() -> None:
-    """Integrate, then sign and store a checkpoint."""
+@click.option(
+    "--after-restore",
+    is_flag=True,
+    help="Sign the stored tree even though it does not extend the last checkpoint this "
+    "server signed: only after restoring an older backup and accepting the loss "
+    "(docs/deploy.md §8).",
+)
+def ledger_checkpoint(after_restore: bool) -> None:
+    """Integrate, then sign and store a checkpoint; never one that does not extend the last
+    this server signed, unless --after-restore."""
     ledger_integrate.callback()  # type: ignore[misc]
     rt = runtime()
-    with transaction(rt.engine) as session:
-        row = log.publish_checkpoint(session, rt.authority.server, rt.authority.origin)
-    click.echo(row.note, nl=False)
+    memory = checkpoint_memory.path_in(rt.keys_dir)
+    try:
+        with transaction(rt.engine) as session:
+            row = checkpoint_memory.publish(
+                session, rt.authority.server, rt.authority.origin, memory, accept=after_restore
+            )
+            note = row.note
+    except checkpoint_memory.LogForkError as exc:
+        raise click.ClickException(
+            f"{exc.detail}\n若确认是从较旧的备份恢复并接受丢失的事件 / if this is a restore of an "
+            "older backup and the loss is accepted: ledger checkpoint --after-restore"
+        ) from None
+    _remember(memory, note)
+    click.echo(note, nl=False)
+
+
+def _remember(memory: Path | None, note: str) -> None:
+    """Keep the note just committed as the last checkpoint signed (ledger.checkpoint_memory)."""
+    if memory is None:
+        return
+    try:
+        checkpoint_memory.remember(memory, note)
+    except OSError as exc:
+        raise click.ClickException(
+            f"检查点已签发，但未能保存到 {memory} / the checkpoint was signed but could not be "
+            f"kept in {memory}: {exc}; fix the folder and run ledger checkpoint again"
+        ) from None
 
 
 @ledger_cli.command("rebuild-states")

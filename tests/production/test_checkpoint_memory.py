@@ -11,7 +11,7 @@ from ledger import checkpoint_memory, log, merkle
 from ledger.checkpoint import Checkpoint as Body
 from ledger.checkpoint import open_checkpoint, sign_checkpoint
 from ledger.note import generate_signer_key, signer_from_key, verifier_from_key, verifier_key_for
-from ledger.store import transaction
+from ledger.store import transaction, upgrade
 from tests import flows
 
 
@@ -109,3 +109,58 @@ def test_after_a_key_rotation_the_same_tree_is_signed_again_with_the_new_key(app
     assert same.id == again.id  # signed once per key, not at every run
     body = open_checkpoint(again.note, verifier_from_key(verifier_key_for(new_key)), origin)
     assert body.size == old.size
+
+
+def test_the_checkpoint_command_refuses_a_tree_that_does_not_extend_the_last_signed(
+    app: Any, runner: Any, client: Any, demo: Any
+) -> None:
+    signed = runner.invoke(args=["ledger", "checkpoint"])
+    assert signed.exit_code == 0, signed.output
+    kept = _remembered(app)
+    assert kept is not None and kept.body() in signed.output  # the note printed is kept
+    _forge_memory(app, kept.size + 3, kept.root)  # as after a restore of an older backup
+    flows.register(client, demo)
+    before = _checkpoints(app)
+
+    refused = runner.invoke(args=["ledger", "checkpoint"])
+    assert refused.exit_code == 1
+    assert "does not extend" in refused.output and "--after-restore" in refused.output
+    assert "Traceback" not in refused.output
+    assert _checkpoints(app) == before  # nothing signed
+    assert _remembered(app).size == kept.size + 3  # type: ignore[union-attr]
+
+    accepted = runner.invoke(args=["ledger", "checkpoint", "--after-restore"])
+    assert accepted.exit_code == 0, accepted.output
+    assert _remembered(app).size == kept.size + 1  # type: ignore[union-attr]
+    assert jobs.integrate_and_checkpoint(app)["status"] == "done"  # the scheduler goes on
+
+
+def test_seeding_the_demo_on_a_fresh_database_starts_a_new_memory(tmp_path: Any) -> None:
+    from app import create_app
+
+    url = f"sqlite:///{tmp_path / 'fresh.sqlite3'}"
+    upgrade(url)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    fresh = create_app({
+        "TESTING": True, "DATABASE_URL": url, "INSTANCE_PATH": str(tmp_path / "instance"),
+        "KEYS_DIR": str(keys), "PUBLIC_BASE_URL": "https://ledger.test",
+        "LEDGER_ORIGIN": "ledger.test/log",
+    })  # fmt: skip
+    try:
+        _forge_memory(fresh, 500, merkle.leaf_hash(b"the database before this one"))
+        seeded = fresh.test_cli_runner().invoke(args=["demo", "seed", "--small"])
+        assert seeded.exit_code == 0, seeded.output
+        kept = _remembered(fresh)
+        with transaction(_rt(fresh).engine, write=False) as s:
+            newest = log.latest_checkpoint(s)
+        assert newest is not None and kept is not None
+        assert (kept.size, kept.root) == (newest.size, newest.root)
+        assert jobs.integrate_and_checkpoint(fresh)["status"] == "done"
+
+        _forge_memory(fresh, 500, merkle.leaf_hash(b"a later rewrite"))
+        again = fresh.test_cli_runner().invoke(args=["demo", "seed", "--small"])
+        assert again.exit_code == 0, again.output  # already seeded: the memory is kept
+        assert _remembered(fresh).size == 500  # type: ignore[union-attr]
+    finally:
+        _rt(fresh).engine.dispose()

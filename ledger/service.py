@@ -18,7 +18,7 @@ from ledger import blocks, codes, lifecycle, permissions, projection, rules, wri
 from ledger.authority import Authority, signing_keys
 from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
-from ledger.errors import Conflict, Forbidden, Invalid, NotFound
+from ledger.errors import Conflict, Forbidden, Invalid, not_allowed_to_record, unknown_code
 from ledger.events import PayloadError, load_payload, payload_text
 from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event
@@ -39,7 +39,7 @@ def find_cylinder(session: Session, code: str) -> Cylinder:
     query = select(Cylinder).where(col(Cylinder.code) == code)
     cylinder: Cylinder | None = session.execute(query).scalar_one_or_none()
     if cylinder is None:
-        raise NotFound(f"no cylinder with code {code}")
+        raise unknown_code(code)
     return cylinder
 
 
@@ -138,7 +138,9 @@ def append_event(
 ) -> Appended:
     """Append one event to a cylinder's chain if its rules allow; a retry returns the first."""
     if event_type in SERVER_ONLY_TYPES:
-        raise Invalid(f"'{event_type}' is recorded by the server itself")
+        raise Invalid(
+            f"「{event_type}」由服务器自行记录 / '{event_type}' is recorded by the server itself"
+        )
     try:
         clean = validate_payload(event_type, payload)
     except PayloadError as exc:
@@ -147,12 +149,17 @@ def append_event(
         raise Invalid("离线记录须带发生时间 / an offline record carries its own 'occurred_at'")
     occurred_at = occurred_at or now
     if occurred_at.tzinfo is None:
-        raise Invalid("occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)")
+        raise Invalid(
+            "发生时间须带时区 / occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)"
+        )
     if occurred_at > now + MAX_CLOCK_SKEW:
-        raise Invalid("occurred_at is in the future")
+        raise Invalid(
+            "发生时间在未来，请核对设备时钟 / occurred_at is in the future: check the device clock"
+        )
     cylinder = writer.lock_head_for(session, code, event_type)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
-        raise Forbidden(f"role {actor.role} may not record '{event_type}' on this cylinder")
+        other = actor.enterprise_id is not None and actor.enterprise_id != cylinder.owner_id
+        raise not_allowed_to_record(actor.role, event_type, other)
     if event_id is not None:
         existing = _stored(session, event_id)
         if existing is not None:

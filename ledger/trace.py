@@ -14,7 +14,7 @@ from sqlmodel import Session, col
 
 from ledger import log, merkle, service
 from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
-from ledger.errors import NotFound
+from ledger.errors import unknown_code
 from ledger.model import Actor, Cylinder, Enterprise, Event, Station
 from ledger.model_rules import RetiredCode
 
@@ -59,7 +59,7 @@ def find(session: Session, code: str) -> Cylinder:
     if found is None and (retired := session.get(RetiredCode, code)) is not None:
         found = session.get(Cylinder, retired.cylinder_id)
     if found is None:
-        raise NotFound(f"no cylinder with code {code[:40]}")
+        raise unknown_code(code)
     return found
 
 

@@ -19,7 +19,7 @@ from sqlmodel import Session, col
 
 from ledger import codes, facts_db, rules
 from ledger.authority import Authority
-from ledger.errors import NotFound
+from ledger.errors import unknown_code
 from ledger.facts import LicenceView
 from ledger.keys import public_bytes
 from ledger.model import Cylinder, Station
@@ -70,7 +70,7 @@ def public_view(
     """The public verdict on a scanned code; NotFound when no cylinder ever carried it."""
     code = code.strip().upper()
     if not codes.is_valid_code(code):
-        raise NotFound(f"no cylinder with code {code[:40]}")
+        raise unknown_code(code)
     cylinder_id = session.execute(
         select(col(Cylinder.id)).where(col(Cylinder.code) == code)
     ).scalar_one_or_none()
@@ -78,7 +78,7 @@ def public_view(
     if cylinder_id is None:
         old = session.get(RetiredCode, code)
         if old is None:
-            raise NotFound(f"no cylinder with code {code}")
+            raise unknown_code(code)
         cylinder_id, retired = old.cylinder_id, True
     forged = signature is not None and not codes.verify_code(
         code, signature, public_bytes(authority.registry)

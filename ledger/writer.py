@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from ledger.authority import Authority, ensure_server_key
 from ledger.chain import seal
-from ledger.errors import Invalid, NotFound
+from ledger.errors import Invalid, NotFound, unknown_code
 from ledger.events import ZERO_HASH, EventFields, payload_text, signing_message
 from ledger.keys import device_key_id, verify_ed25519
 from ledger.model import Actor, Cylinder, Event, LogPending
@@ -37,7 +37,7 @@ class ChainHead(NamedTuple):
 
 def lock_head(session: Session, code: str) -> ChainHead:
     """Lock the cylinder's row (PostgreSQL) and read its chain head: appends never fork."""
-    return _lock(session, _LOCK_BY_CODE, code, f"no cylinder with code {code}")
+    return _lock(session, _LOCK_BY_CODE, code, unknown_code(code).detail)
 
 
 def lock_head_for(session: Session, code: str, event_type: str) -> ChainHead:

@@ -1,0 +1,46 @@
+"""A refusal a driver or a station sees says, in Chinese first, what is wrong and what to do
+with the cylinder: an unknown code, another enterprise's cylinder, a role's limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests import flows
+from tests.conftest import bearer
+from tests.integration.cycle import OK, on_truck
+
+
+def test_an_unknown_code_is_refused_in_chinese_with_what_to_do(client: Any, demo: Any) -> None:
+    site = flows.customer(client, demo, kind="restaurant")
+    resp = flows.event(client, demo, "ZZZZ-9999-0000", "driver_a", "delivered",
+                       {"customer_id": site, "checklist": OK})  # fmt: skip
+    assert resp.status_code == 404
+    detail = resp.get_json()["detail"]
+    assert detail.startswith("查无此码 ZZZZ-9999-0000")
+    assert "交回站点" in detail and "return it to the station" in detail
+
+
+def test_a_long_unknown_code_is_not_echoed_whole(client: Any, demo: Any) -> None:
+    code = "Q" * 200
+    resp = client.get(f"/api/v1/cylinders/{code}", headers=bearer(demo["tokens"]["regulator"]))
+    assert resp.status_code == 404
+    assert code not in resp.get_json()["detail"] and "Q" * 40 in resp.get_json()["detail"]
+
+
+def test_another_enterprises_cylinder_is_named_as_such(client: Any, demo: Any) -> None:
+    code = flows.register(client, demo)  # enterprise a's
+    payload = {"station_id": demo["stations"]["b"], "gross_kg": 31.8, "tare_kg": 16.8,
+               "net_kg": 15.0}  # fmt: skip
+    resp = flows.event(client, demo, code, "station_b", "filled", payload)
+    assert resp.status_code == 403, resp.get_json()
+    detail = resp.get_json()["detail"]
+    assert "其他企业" in detail and "another enterprise" in detail
+
+
+def test_a_role_refusal_names_the_role_in_both_languages(client: Any, demo: Any) -> None:
+    code = flows.register(client, demo)
+    resp = flows.event(client, demo, code, "driver_a", "scrapped", {"reason": "dented"})
+    assert resp.status_code == 403, resp.get_json()
+    detail = resp.get_json()["detail"]
+    assert detail.startswith("你的角色（driver）不能记录「scrapped」")
+    assert "role driver may not record 'scrapped'" in detail

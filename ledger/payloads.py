@@ -23,6 +23,9 @@ CHECKLIST_ITEMS = (
     "valve", "hose", "regulator", "leak_test", "ventilation",
     "single_gas_source", "storage_room", "not_basement",
 )  # fmt: skip
+# Items that may not apply at a site, recorded as null: a cylinder room is required only
+# where over 100 kg is stored (a household, a small shop has none).
+NOT_APPLICABLE_ITEMS = ("storage_room",)
 
 
 def _number(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
@@ -98,13 +101,22 @@ def _fill_block_codes(p: Mapping[str, Any]) -> None:
         )
 
 
+def _answered(checklist: Mapping[str, Any], item: str) -> bool:
+    value = checklist.get(item, ...)
+    return isinstance(value, bool) or (value is None and item in NOT_APPLICABLE_ITEMS)
+
+
 def _checklist(p: Mapping[str, Any]) -> None:
     checklist = p.get("checklist")
     if not isinstance(checklist, dict):
         raise PayloadError("'checklist' must be an object of booleans")
-    missing = [item for item in CHECKLIST_ITEMS if not isinstance(checklist.get(item), bool)]
+    missing = [item for item in CHECKLIST_ITEMS if not _answered(checklist, item)]
     if missing:
-        raise PayloadError(f"checklist items missing or not true/false: {', '.join(missing)}")
+        raise PayloadError(
+            f"安全检查项目缺失或不是是/否 / checklist items missing or not true/false: "
+            f"{', '.join(missing)} (only {', '.join(NOT_APPLICABLE_ITEMS)} may be null: "
+            "not applicable)"
+        )
     extra = sorted(set(checklist) - set(CHECKLIST_ITEMS))  # the chain is forever: no notes
     if extra:
         raise PayloadError(f"安全检查只含规定项目 / unknown checklist items: {', '.join(extra)}")

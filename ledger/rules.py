@@ -258,7 +258,7 @@ def delivery_check(
     state: CylinderState,
     owner: EnterpriseView | None,
     customer: CustomerView,
-    checklist: Mapping[str, bool],
+    checklist: Mapping[str, bool | None],
     vehicle: VehicleView | None,
     driver_id: int | None,
     now: dt.datetime,
@@ -288,8 +288,8 @@ def delivery_check(
     return decide(_ordered(reasons), warnings, params)
 
 
-def failed_items(checklist: Mapping[str, bool]) -> list[str]:
-    """The checklist items that failed, in checklist order."""
+def failed_items(checklist: Mapping[str, bool | None]) -> list[str]:
+    """The checklist items that failed, in checklist order (null: not applicable)."""
     return [item for item in CHECKLIST_LABELS if checklist.get(item) is False]
 
 

@@ -30,7 +30,7 @@ from app.runtime import runtime
 from ledger import codes, ids, registry_customers, registry_staff, service
 from ledger.errors import Invalid, LedgerError
 from ledger.model import Customer, CustomerKind, Role
-from ledger.payloads import CHECKLIST_ITEMS
+from ledger.payloads import CHECKLIST_ITEMS, NOT_APPLICABLE_ITEMS
 from ledger.reasons import CHECKLIST_LABELS
 
 bp = page_blueprint("driver", __name__, url_prefix="/driver")
@@ -63,6 +63,7 @@ def index() -> Any:
         customers=None if few is None else [_card(c) for c in few],
         chosen=_card(opened[0]) if opened else None,
         checklist=checklist,
+        not_applicable=NOT_APPLICABLE_ITEMS,
         kinds=list(CustomerKind),
         once=issue_once(),
         search_limit=SEARCH_LIMIT,

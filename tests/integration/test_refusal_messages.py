@@ -7,7 +7,7 @@ from typing import Any
 
 from tests import flows
 from tests.conftest import bearer
-from tests.integration.cycle import OK, on_truck
+from tests.integration.cycle import OK
 
 
 def test_an_unknown_code_is_refused_in_chinese_with_what_to_do(client: Any, demo: Any) -> None:

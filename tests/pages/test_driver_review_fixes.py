@@ -239,7 +239,7 @@ function sizes(css) {
 }
 return {
   radios: sizes("input[name=action]"), rows: sizes(".actions label"),
-  boxes: sizes(".check-item"), items: sizes(".checklist label"),
+  boxes: sizes(".check-item, .check-na"), items: sizes(".checklist label"),
   buttons: sizes("#manual button, #manual input, .scan-buttons button, .scan-buttons .button"),
   logout: sizes("form.logout button")
 };
@@ -254,7 +254,7 @@ def test_the_driver_pages_controls_are_large_enough_for_a_thumb(
     _ready(phone)
     phone.find_element(By.CSS_SELECTOR, "input[value=delivered]").click()
     got = phone.execute_script(MEASURE)
-    assert len(got["rows"]) == 3 and len(got["items"]) == 8 and len(got["buttons"]) == 4
+    assert len(got["rows"]) == 3 and len(got["items"]) == 9 and len(got["buttons"]) == 4
     assert all(h >= 48 for _, h in got["rows"] + got["items"] + got["logout"]), got
     assert all(w >= 26 and h >= 26 for w, h in got["radios"] + got["boxes"]), got
     assert all(h >= 56 for _, h in got["buttons"]), got

@@ -20,7 +20,14 @@
   function action() { return document.querySelector("input[name=action]:checked").value; }
 
   // The safety check is made for one customer, one cylinder: never carried over to the next.
-  function untick() { Array.prototype.forEach.call(document.querySelectorAll(".check-item"), function (b) { b.checked = false; }); }
+  function untick() {
+    Array.prototype.forEach.call(document.querySelectorAll(".check-item, .check-na"), function (b) { b.checked = false; b.disabled = false; });
+  }
+  function itemBox(na) { return document.querySelector(".check-item[value=" + na.dataset.item + "]"); }
+  // "Not applicable" and the item's own box exclude each other: one answer per item.
+  Array.prototype.forEach.call(document.querySelectorAll(".check-na"), function (na) {
+    na.addEventListener("change", function () { var box = itemBox(na); box.checked = false; box.disabled = na.checked; });
+  });
 
   function showPanel() {
     document.getElementById("deliver-panel").hidden = action() !== "delivered";
@@ -140,6 +147,9 @@
     var checklist = {};
     Array.prototype.forEach.call(document.querySelectorAll(".check-item"), function (box) {
       checklist[box.value] = box.checked;
+    });
+    Array.prototype.forEach.call(document.querySelectorAll(".check-na:checked"), function (na) {
+      checklist[na.dataset.item] = null;  // not applicable at this site
     });
     return { customer_id: parseInt(document.getElementById("customer").value, 10), checklist: checklist };
   }

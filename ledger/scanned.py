@@ -101,7 +101,7 @@ def _read(session: Session, query: Executable, key: str, params: Jurisdiction) -
     row = session.connection().execute(query, {"key": key}).first()
     if row is None:
         return Found()
-    head = writer.ChainHead(*row[:4])
+    head = writer.ChainHead(*row[:5])
     state = (
         CylinderState.from_dict(json.loads(row[5]))
         if row[5] is not None

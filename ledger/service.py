@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger import blocks, codes, lifecycle, permissions, projection, rules, writer
+from ledger import blocks, codes, event_time, lifecycle, permissions, projection, rules, writer
 from ledger.authority import Authority, signing_keys
 from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
@@ -30,8 +30,6 @@ from ledger.rules import Decision
 from ledger.state import CylinderState, apply, registered
 from ledger.store import advisory_lock
 from ledger.transitions import transition_error
-
-MAX_CLOCK_SKEW = dt.timedelta(minutes=10)
 
 
 def find_cylinder(session: Session, code: str) -> Cylinder:
@@ -145,18 +143,11 @@ def append_event(
         clean = validate_payload(event_type, payload)
     except PayloadError as exc:
         raise Invalid(str(exc)) from exc
-    if clean.get("offline") and occurred_at is None:
-        raise Invalid("离线记录须带发生时间 / an offline record carries its own 'occurred_at'")
-    occurred_at = occurred_at or now
-    if occurred_at.tzinfo is None:
-        raise Invalid(
-            "发生时间须带时区 / occurred_at needs a UTC offset (e.g. 2026-11-23T06:00:00+08:00)"
-        )
-    if occurred_at > now + MAX_CLOCK_SKEW:
-        raise Invalid(
-            "发生时间在未来，请核对设备时钟 / occurred_at is in the future: check the device clock"
-        )
+    offline = bool(clean.get("offline"))
+    occurred_at = event_time.claimed(occurred_at, now, offline=offline)
     cylinder = writer.lock_head_for(session, code, event_type)
+    if not offline:  # an offline record is bounded by its own window (ledger.lifecycle)
+        event_time.not_before_registration(occurred_at, cylinder.registered_at)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         other = actor.enterprise_id is not None and actor.enterprise_id != cylinder.owner_id
         raise not_allowed_to_record(actor.role, event_type, other)
@@ -189,7 +180,9 @@ def append_event(
         effect()
     if gate.offline_conflict is not None:
         # The chain head after the fill is the fill itself: no second lock or read.
-        head = writer.ChainHead(cylinder.id, cylinder.owner_id, event.seq, event.hash)
+        head = writer.ChainHead(
+            cylinder.id, cylinder.owner_id, event.seq, event.hash, cylinder.registered_at
+        )
         _report_offline_conflict(session, authority, actor, head, state, gate, now, params)
     return Appended(event, True, None, gate.warnings, gate.offline_conflict)
 

@@ -33,6 +33,7 @@ class ChainHead(NamedTuple):
     owner_id: int
     head_seq: int
     head_hash: bytes
+    registered_at: dt.datetime | None = None
 
 
 def lock_head(session: Session, code: str) -> ChainHead:
@@ -159,7 +160,7 @@ _PG_APPEND = _pg_append_statement()
 def _lock_statement(column: ColumnElement[str]) -> Executable:
     c = _CYLINDERS.c
     return (
-        select(c.id, c.owner_id, c.head_seq, c.head_hash)
+        select(c.id, c.owner_id, c.head_seq, c.head_hash, c.registered_at)
         .where(column == bindparam("key"))
         .with_for_update()
     )

@@ -44,3 +44,26 @@ def test_a_role_refusal_names_the_role_in_both_languages(client: Any, demo: Any)
     detail = resp.get_json()["detail"]
     assert detail.startswith("你的角色（driver）不能记录「scrapped」")
     assert "role driver may not record 'scrapped'" in detail
+
+
+def test_a_record_dated_before_the_cylinder_was_registered_is_refused(
+    client: Any, demo: Any
+) -> None:
+    code = flows.register(client, demo)
+    before = flows.history(client, demo, code)
+    resp = flows.event(
+        client,
+        demo,
+        code,
+        "enterprise_a",
+        "reported",
+        {"kind": "lost"},
+        occurred_at="1970-01-01T08:00:00+08:00",
+    )  # a phone reset to 1970
+    assert resp.status_code == 422, resp.get_json()
+    assert resp.get_json()["detail"].startswith("发生时间早于气瓶登记时间")
+    assert "check the device clock" in resp.get_json()["detail"]
+    assert flows.history(client, demo, code) == before
+    future = flows.event(client, demo, code, "enterprise_a", "reported", {"kind": "lost"},
+                         occurred_at="2100-01-01T08:00:00+08:00")  # fmt: skip
+    assert future.status_code == 422 and "in the future" in future.get_json()["detail"]

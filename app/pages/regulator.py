@@ -24,6 +24,7 @@ from app.people import roles_required
 from app.runtime import runtime
 from ledger import audit_requests, epcis, job_status, log, oversight, public_reports, trace
 from ledger import daily as daily_counts
+from ledger import unsigned as unsigned_events
 from ledger.errors import LedgerError
 from ledger.keys import KeyFileError
 from ledger.model import Enterprise, Role
@@ -75,6 +76,7 @@ def index() -> Any:
             "checkpoint_size": checkpoint.size if checkpoint else None,
             "checkpoint_at": checkpoint.created_at if checkpoint else None,
             "root": checkpoint.root.hex() if checkpoint else None,
+            "unsigned_since": unsigned_events.overdue(s, now),
         }
         asked = audit_requests.pending(s)
         daily_jobs = job_status.latest_runs(s, now, current_app.config["LOCAL_TIMEZONE"])

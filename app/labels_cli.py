@@ -74,11 +74,20 @@ def _register(token: str) -> Register:
     return register
 
 
+class Refused(click.ClickException):
+    """Bad input (the file, the layout, --out, the fonts): one line, exit status 2, and
+    nothing registered, as ``python -m labels`` does."""
+
+    exit_code = 2
+
+
 def _layout(ctx: click.Context, param: click.Parameter, value: str) -> sheet.SheetLayout:
     try:
         return ui.check_layout(sheet.parse_layout_option(value))
     except LedgerError as exc:
         raise click.BadParameter(exc.detail, ctx, param) from exc
+    except FontMissing as exc:
+        raise Refused(str(exc)) from exc
 
 
 @labels_cli.command("issue")
@@ -96,12 +105,17 @@ def issue(csv_file: Path, token: str, out: Path | None, layout: sheet.SheetLayou
     """
     console = Console(stderr=True)
     rt = runtime()
-    try:
+    out = out or csv_file.with_suffix(".pdf")
+    try:  # everything that can be checked is, before the first row is registered
         with transaction(rt.engine, write=False) as session:
             _admin(session, token)
+        ui.check_out(out, csv_file)
         rows, checked = ui.read_file(csv_file, rt.today())
+    except (LedgerError, FontMissing) as exc:
+        raise Refused(str(getattr(exc, "detail", exc))) from exc
+    try:
         report = ui.issue_with_progress(rows, _register(token), console)
-        status = ui.finish(report, checked, out or csv_file.with_suffix(".pdf"), layout, console)
+        status = ui.finish(report, checked, out, layout, console)
     except (LedgerError, FontMissing) as exc:
         raise click.ClickException(str(getattr(exc, "detail", exc))) from exc
     sys.exit(status)

@@ -54,13 +54,15 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
         return 2
     out = args.out or args.csv.with_suffix(".pdf")
     registrar = HttpRegistrar(args.server, args.token, transport)
-    try:
+    try:  # everything that can be checked is, before the first row is registered
         layout = ui.check_layout(sheet.parse_layout_option(args.layout))
+        ui.check_out(out, args.csv)
         rows, checked = ui.read_file(args.csv, dt.date.today())
         report = ui.issue_with_progress(rows, registrar, console)
         return ui.finish(report, checked, out, layout, console)
     except (LedgerError, Fatal, FontMissing, OSError) as exc:
-        console.print(f"错误 / error: {getattr(exc, 'detail', exc)}", markup=False)
+        message = f"错误 / error: {getattr(exc, 'detail', exc)}"
+        console.print(message, markup=False, highlight=False, soft_wrap=True)
         return 2
     finally:
         registrar.close()

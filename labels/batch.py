@@ -153,21 +153,46 @@ def row_body(raw: dict[str, str | None]) -> dict[str, Any]:
     body["last_inspected_on"] = _cell(raw, "last_inspected_on") or None
     if _cell(raw, "service_life_years"):
         body["service_life_years"] = _number(raw, "service_life_years", integral=True)
-    if _cell(raw, "code"):
-        body["code"] = _cell(raw, "code").upper()
+    if code := _cell(raw, "code"):
+        # Only ASCII is folded: "ſ".upper() is "S", and a code is A–Z and 0–9 as typed.
+        body["code"] = code.upper() if code.isascii() else code
     return body
 
 
+def _shown(names: list[str]) -> str:
+    """Column names for a message, any control characters escaped."""
+    return ", ".join(n if n.isprintable() else repr(n) for n in names)
+
+
 def read_csv(text: str, today: dt.date) -> tuple[list[Row], list[RowError]]:
-    """Parse and check every row; Invalid when the header itself is wrong."""
+    """Parse and check every row; Invalid when the file as a whole is unusable (a NUL byte,
+    a line the csv module refuses, a wrong header, no data rows)."""
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise Invalid(
+            f"文件含 NUL 字节（第 {line} 行），不是 UTF-8 文本 CSV / the file has a NUL byte "
+            f"(line {line}): it is not a UTF-8 text CSV (UTF-16 or a spreadsheet file?); "
+            "save it as CSV UTF-8"
+        )
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    try:
+        rows, errors = _read_rows(reader, today)
+    except csv.Error as exc:
+        line = reader.line_num + 1  # the line being read when the parser gave up
+        raise Invalid(f"CSV 格式错误（第 {line} 行）/ malformed CSV, line {line}: {exc}") from None
+    if not rows and not errors:
+        raise Invalid("CSV 没有数据行 / the CSV has no rows: only a header, or blank lines")
+    return rows, errors
+
+
+def _read_rows(reader: csv.DictReader[str], today: dt.date) -> tuple[list[Row], list[RowError]]:
     header = [h.strip() for h in reader.fieldnames or []]
     reader.fieldnames = header
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
         parts = [f"缺少列 missing column(s): {', '.join(missing)}"] if missing else []
-        parts += [f"未知列 unknown column(s): {', '.join(unknown)}"] if unknown else []
+        parts += [f"未知列 unknown column(s): {_shown(unknown)}"] if unknown else []
         raise Invalid(f"CSV 表头错误 / bad CSV header (line 1): {'; '.join(parts)}")
     rows: list[Row] = []
     errors: list[RowError] = []

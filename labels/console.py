@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from labels import batch, sheet
 from labels.batch import BatchReport, Register, RowError
+from labels.fonts import FontMissing
 from labels.layout import LabelData
 from labels.layout import layout as layout_label
 from labels.sheet import SheetLayout
@@ -25,6 +26,8 @@ def read_file(path: Path, today: dt.date) -> tuple[list[batch.Row], list[RowErro
             f"文件不是 UTF-8 编码（请另存为 UTF-8）/ {path} is not UTF-8 text "
             f"(save the CSV as UTF-8): {exc}"
         ) from exc
+    except OSError as exc:
+        raise Invalid(f"无法读取 CSV / cannot read {path}: {exc.strerror or exc}") from exc
     return batch.read_csv(text, today)
 
 
@@ -59,7 +62,7 @@ def finish(
         try:
             pdf = sheet.render_sheet([i.label for i in report.issued], layout)
             out.write_bytes(pdf)
-        except (Invalid, OSError) as exc:
+        except (Invalid, OSError, FontMissing) as exc:
             reason = exc.detail if isinstance(exc, Invalid) else str(exc)
             console.print(f"标签页未写出 / no label sheet: {reason}", markup=False)
             return 2
@@ -69,9 +72,35 @@ def finish(
     return 0 if report.ok and not checked else 1
 
 
+def check_out(out: Path, csv_path: Path) -> Path:
+    """The sheet's path, or Invalid naming why it cannot be written: checked before any row
+    is registered, so a bad --out costs nothing. Writing is tried (the file is left as it
+    was), so a read-only disk or folder is caught as well as a missing one."""
+
+    def refuse(zh: str, en: str) -> Invalid:
+        return Invalid(f"--out {zh} / --out {out}: {en}", field="out")
+
+    if out.is_dir():
+        raise refuse("是文件夹", "is a folder; name the PDF file to write")
+    if not out.parent.is_dir():
+        raise refuse("所在文件夹不存在", f"the folder {out.parent} does not exist")
+    if out.exists() and csv_path.exists() and out.samefile(csv_path):
+        raise refuse("就是 CSV 文件本身", "is the CSV itself; name another file for the sheet")
+    existed = out.exists()
+    try:
+        with out.open("ab"):
+            pass
+    except OSError as exc:
+        raise refuse("无法写入", f"cannot be written: {exc.strerror or exc}") from exc
+    if not existed:
+        out.unlink(missing_ok=True)
+    return out
+
+
 def check_layout(layout: SheetLayout) -> SheetLayout:
-    """The layout, or Invalid when a typical label does not fit it (checked before any
-    row is registered, so a bad --layout costs nothing)."""
+    """The layout, or Invalid when a typical label does not fit it, or FontMissing (checked
+    before any row is registered, so a bad --layout or a broken font costs nothing)."""
+    sheet.check_fonts()
     sample = LabelData(
         "7G3KQ2M9XW4P",
         "http://127.0.0.1:5000/c/7G3KQ2M9XW4P?s=" + "A" * 86,

@@ -10,6 +10,7 @@ separated) adds folders to search.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass, field
 from functools import cache
@@ -35,7 +36,24 @@ FACES = {
 
 
 class FontMissing(RuntimeError):
-    """A label font is not installed."""
+    """A label font is not installed, or its file cannot be read.
+
+    ``str()`` is the whole story for the operator (the folders searched); ``public`` leaves
+    out the server's paths, for an API problem.
+    """
+
+    def __init__(self, filename: str, package: str, why: str, where: str = "") -> None:
+        head = f"标签字体缺失 / label font missing: {filename} {why}"
+        fix = f"install it with `apt-get install {package}` or name its folder in LABEL_FONT_DIRS"
+        super().__init__(f"{head}{where}; {fix}")
+        self.public = f"{head}; {fix}"
+
+
+def unreadable(name: str, path: Path, exc: BaseException) -> FontMissing:
+    """The error for a label font whose file is there but cannot be read or parsed."""
+    filename, package = FACES[name]
+    reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return FontMissing(filename, package, f"cannot be read ({reason})", f" at {path}")
 
 
 @dataclass(eq=False)
@@ -80,14 +98,29 @@ def face(name: str) -> Face:
     for folder in font_dirs():
         path = folder / filename
         if path.is_file():
-            font = TTFont(str(path), lazy=True)
-            if "glyf" not in font:
-                raise FontMissing(f"标签字体无轮廓 / {path} has no TrueType outlines")
-            return Face(name, path, font, int(font["head"].unitsPerEm), dict(font.getBestCmap()))
-    raise FontMissing(
-        f"标签字体缺失 / label font {filename} not found in "
-        f"{', '.join(map(str, font_dirs()))}: install it with `apt-get install {package}`"
-    )
+            return _load(name, path)
+    searched = f" in {', '.join(map(str, font_dirs()))}"
+    raise FontMissing(filename, package, "not found", searched)
+
+
+def _load(name: str, path: Path) -> Face:
+    """Read and parse a face whole now (no file is held open), so that a damaged or
+    unreadable file fails here, as FontMissing, and not halfway through a label."""
+    filename, package = FACES[name]
+    try:
+        font = TTFont(io.BytesIO(path.read_bytes()))
+        if "glyf" not in font:
+            raise FontMissing(filename, package, "has no TrueType outlines", f" at {path}")
+        for table in ("head", "hmtx", "cmap", "loca", "glyf"):
+            font[table]  # parses each table the labels use
+        cmap = font.getBestCmap()
+        if not cmap:
+            raise FontMissing(filename, package, "has no character map", f" at {path}")
+        return Face(name, path, font, int(font["head"].unitsPerEm), dict(cmap))
+    except FontMissing:
+        raise
+    except Exception as exc:  # fontTools raises many kinds on a damaged file; OSError too
+        raise unreadable(name, path, exc) from exc
 
 
 def runs(text: str, primary: str = "sans") -> list[tuple[Face, str]]:

@@ -7,6 +7,7 @@ mm from the label's top-left corner, y pointing down; text sits on its baseline.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 
@@ -126,14 +127,18 @@ def qr_box(width: float, height: float) -> float:
 
 
 SIGNED_SUFFIX = len("/c/?s=") + 86  # the §4 URL after the base, less the code; sig: 64 bytes
+LONGEST_CODE = 20  # DESIGN §4: a code has up to 20 characters (ledger.codes.CODE_RE)
 
 
 @cache
 def longest_base_url(
-    width: float = DEFAULT_MM[0], height: float = DEFAULT_MM[1], code_length: int = 12
+    width: float = DEFAULT_MM[0], height: float = DEFAULT_MM[1], code_length: int = LONGEST_CODE
 ) -> int:
     """The longest PUBLIC_BASE_URL whose signed QR URL (§4) still prints on a label of this
-    size with modules of MIN_MODULE_MM or more (fresh codes have 12 characters)."""
+    size with modules of MIN_MODULE_MM or more, for codes of code_length characters.
+
+    The default is the longest code a cylinder may have (registration takes a chosen code
+    of up to 20 characters; fresh codes have 12), so every cylinder's label prints."""
     side = qr_box(width, height)
 
     def fits(length: int) -> bool:
@@ -151,6 +156,12 @@ def layout(
     data: LabelData, width: float, height: float, level: qr.Level = qr.DEFAULT_LEVEL
 ) -> Label:
     """Lay out a label of width × height mm: the QR on the left, the text to its right."""
+    if not all(math.isfinite(v) and v > 0 for v in (width, height)):
+        raise Invalid(
+            f"标签尺寸须为正的有限毫米数 / the label size must be finite positive millimetres, "
+            f"not {width!r} × {height!r}",
+            field="layout",
+        )
     symbol = qr.encode(data.payload, level)
     side = qr_box(width, height)
     module = qr.check_module_size(symbol, side)

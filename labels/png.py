@@ -16,7 +16,11 @@ MIN_DPI, MAX_DPI, DEFAULT_DPI = 150, 1200, 300
 
 @cache
 def _pil_font(name: str, px: int) -> ImageFont.FreeTypeFont:
-    return ImageFont.truetype(str(fonts.face(name).path), px, layout_engine=ImageFont.Layout.BASIC)
+    path = fonts.face(name).path
+    try:
+        return ImageFont.truetype(str(path), px, layout_engine=ImageFont.Layout.BASIC)
+    except OSError as exc:  # FreeType cannot open or parse the file
+        raise fonts.unreadable(name, path, exc) from exc
 
 
 def render(label: Label, dpi: int = DEFAULT_DPI) -> Image.Image:

@@ -7,8 +7,9 @@ trials) M survived 150, Q 177, H 190; against optics (fading, blur, a far camera
 trials) M 160, Q 120, H 100, since higher levels mean smaller modules on the same label.
 M wins in total (310 against 297); Q is chosen because damage is permanent and optics
 recoverable. Q keeps most of H's damage tolerance, reads from farther than H, and fits a
-PUBLIC_BASE_URL of up to 73 characters on the 3×8 label at modules of 0.5 mm or more
-(H: 33, M: 147).
+PUBLIC_BASE_URL of up to 65 characters on the 3×8 label at modules of 0.5 mm or more
+for the longest (20-character) code, 73 for the 12-character codes issued here
+(H: 25 / 33, M: 139 / 147).
 """
 
 from __future__ import annotations

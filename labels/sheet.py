@@ -8,6 +8,7 @@ for a readable QR, is refused with an error that names the dimension at fault.
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import cache
@@ -69,6 +70,19 @@ def check_fits(sheet: SheetLayout) -> SheetLayout:
         raise Invalid(
             "版面至少一行一列 / a layout needs at least one column and one row", field="layout"
         )
+    for count, page, what in (
+        (sheet.columns, PAGE_MM[0], "columns"),
+        (sheet.rows, PAGE_MM[1], "rows"),
+    ):
+        if count > page:  # more labels than millimetres (and no float overflow below)
+            shown = count if count < 10**6 else "millions of"
+            raise Invalid(
+                f"版面超出 A4 纸 / the layout does not fit the page: {shown} {what} on {page:g} mm",
+                field=f"layout.{what}",
+            )
+    for name in ("width_mm", "height_mm", "left_mm", "top_mm", "gap_x_mm", "gap_y_mm"):
+        if not math.isfinite(getattr(sheet, name)):
+            raise not_finite(name, getattr(sheet, name))
     for name in ("width_mm", "height_mm"):
         if getattr(sheet, name) <= 0:
             raise Invalid(
@@ -92,6 +106,16 @@ def check_fits(sheet: SheetLayout) -> SheetLayout:
                 field="layout",
             )
     return sheet
+
+
+def not_finite(name: str, value: object) -> Invalid:
+    """The error for a layout dimension that is NaN, an infinity or too large for a float."""
+    shown = "a number too large for a float" if isinstance(value, int) else repr(value)
+    return Invalid(
+        f"layout.{name} 须为有限的毫米数 / layout.{name} must be a finite number of "
+        f"millimetres, not {shown}",
+        field=f"layout.{name}",
+    )
 
 
 def custom_layout(spec: Mapping[str, Any]) -> SheetLayout:
@@ -121,7 +145,15 @@ def custom_layout(spec: Mapping[str, Any]) -> SheetLayout:
             raise Invalid(
                 f"layout.{name} 须为{zh} / layout.{name} must be {kind}", field=f"layout.{name}"
             )
-        values[name] = value if integral else float(value)
+        if integral:
+            values[name] = value
+            continue
+        try:
+            values[name] = float(value)  # an int beyond a float's range: OverflowError
+        except OverflowError:
+            raise not_finite(name, value) from None
+        if not math.isfinite(values[name]):
+            raise not_finite(name, value)
     return check_fits(SheetLayout(**values))
 
 
@@ -184,8 +216,19 @@ def resolve_layout(value: str | Mapping[str, Any] | None) -> SheetLayout:
 def _pdf_font(name: str) -> str:
     """Register a label face with reportlab (TrueType, subset-embedded) and return its name."""
     pdf_name = f"Label-{name}"
-    pdfmetrics.registerFont(TTFont(pdf_name, str(fonts.face(name).path)))
+    face = fonts.face(name)
+    try:
+        pdfmetrics.registerFont(TTFont(pdf_name, str(face.path)))
+    except Exception as exc:  # reportlab's own parser: TTFError, OSError, struct.error…
+        raise fonts.unreadable(name, face.path, exc) from exc
     return pdf_name
+
+
+def check_fonts() -> None:
+    """FontMissing unless every label face loads, for layout and for the PDF (checked
+    before a batch registers anything, so a broken font costs nothing)."""
+    for name in fonts.FACES:
+        _pdf_font(name)
 
 
 def draw_label(pdf: canvas.Canvas, label: Label, x_mm: float, top_mm: float) -> None:

@@ -13,8 +13,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 from labels import fonts, qr
 from labels.layout import Label, Text
+from ledger.cylinders import CONTROL_CHARS
 
 INK = "#000000"
+
+
+def clean(text: str) -> str:
+    """Text without control characters, noncharacters or lone surrogates: the ledger refuses
+    them at input, and this keeps any stored before from reaching (and breaking) the XML."""
+    return CONTROL_CHARS.sub("", text)
 
 
 def _num(v: float) -> str:
@@ -37,7 +44,7 @@ def text_path(text: Text) -> str:
     """Path data of one line of text, glyph by glyph, in mm."""
     parts = []
     x = text.x
-    for face, part in fonts.runs(text.text, text.primary):
+    for face, part in fonts.runs(clean(text.text), text.primary):
         for char in part:
             if not char.isspace():
                 parts.append(face.outline(char, text.size, x, text.baseline))
@@ -57,7 +64,7 @@ def _open(label: Label) -> str:
 def to_svg(label: Label) -> str:
     """The label as an SVG document: white ground, black QR and text (text as paths)."""
     data = label.data
-    title = f"{data.code} · {data.owner} · {data.model}"
+    title = clean(f"{data.code} · {data.owner} · {data.model}")
     out = [
         _open(label),
         f"<title>{escape(title)}</title>\n",
@@ -66,7 +73,7 @@ def to_svg(label: Label) -> str:
     ]
     for text in label.texts:
         out.append(
-            f"<path fill={quoteattr(INK)} aria-label={quoteattr(text.text)} "
+            f"<path fill={quoteattr(INK)} aria-label={quoteattr(clean(text.text))} "
             f'd="{text_path(text)}"/>\n'
         )
     out.append("</svg>\n")

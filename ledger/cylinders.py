@@ -12,9 +12,17 @@ from ledger import codes, params
 from ledger.errors import Invalid
 from ledger.model import Cylinder
 
-# Never on a nameplate: control characters (NUL breaks PostgreSQL text), and lone
-# surrogates, which JSON lets through ("\ud800") but UTF-8 cannot store.
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+# Never on a nameplate: C0 and C1 control characters (NUL breaks PostgreSQL text), the
+# line separators and bidirectional controls (they break or reorder a printed line), lone
+# surrogates, which JSON lets through ("\ud800") but UTF-8 cannot store, and the Unicode
+# noncharacters (U+FDD0–U+FDEF and the last two code points of every plane), which are not
+# text and which XML, hence an SVG label, refuses.
+_NONCHARACTERS = "".join(rf"\U{plane:04x}fffe\U{plane:04x}ffff" for plane in range(17))
+CONTROL_CHARS = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef"
+    + _NONCHARACTERS
+    + "]"
+)
 _TEXT_LIMITS = {"serial": 64, "manufacturer": 200, "model": 32}
 
 
@@ -78,7 +86,11 @@ def _text(data: Mapping[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid(f"'{key}' is required and must be text", field=key)
     if CONTROL_CHARS.search(value):
-        raise Invalid(f"'{key}' contains control characters or broken text", field=key)
+        raise Invalid(
+            f"'{key}' 含控制字符或非字符 / '{key}' contains control characters, Unicode "
+            "noncharacters or broken text",
+            field=key,
+        )
     if len(value.strip()) > _TEXT_LIMITS[key]:
         raise Invalid(f"'{key}' is longer than {_TEXT_LIMITS[key]} characters", field=key)
     return value.strip()

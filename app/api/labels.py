@@ -7,18 +7,21 @@ All of them are for the administrator of the enterprise that owns the cylinders
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
-from apiflask import Schema
+from apiflask import HTTPError, Schema
 from apiflask.fields import Boolean, Float, Integer, List, Raw, String
 from apiflask.schemas import FileSchema
 from apiflask.validators import Length, Range
-from flask import Response
+from flask import Response, current_app
 
 from app.api import api
 from app.auth import auth, current_actor
 from app.runtime import runtime
 from labels import png, records, sheet, svg
+from labels.fonts import FontMissing
 from labels.layout import Label, LabelData, layout
 from ledger.errors import Invalid
 from ledger.model import Enterprise
@@ -93,6 +96,21 @@ def label_document(data: LabelData) -> dict[str, Any]:
     }
 
 
+def _font_problem(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A missing or unreadable label font is the server's fault, and passing: 503, naming
+    the font and what to install (the folders searched go to the log, not the client)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except FontMissing as exc:
+            current_app.logger.error("label font: %s", exc)
+            raise HTTPError(503, "Label Font Missing", detail=exc.public) from exc
+
+    return wrapper
+
+
 def _file(body: bytes | str, mimetype: str, name: str) -> Response:
     return Response(
         body,
@@ -105,7 +123,11 @@ def _file(body: bytes | str, mimetype: str, name: str) -> Response:
 @api.auth_required(auth)
 @api.input(PngQuery, location="query", arg_name="query")
 @api.output(FileSchema(), content_type="image/png")
-@api.doc(summary="A cylinder's label as PNG (the owner's administrator)", responses=[200, 403, 404])
+@api.doc(
+    summary="A cylinder's label as PNG (the owner's administrator)",
+    responses=[200, 403, 404, 422, 503],
+)
+@_font_problem
 def label_png(code: str, query: dict[str, Any]) -> Any:
     label = _one_label(code, query)
     return _file(png.to_png(label, query["dpi"]), "image/png", f"{label.data.code}.png")
@@ -117,8 +139,9 @@ def label_png(code: str, query: dict[str, Any]) -> Any:
 @api.output(FileSchema(), content_type="image/svg+xml")
 @api.doc(
     summary="A cylinder's label as SVG; ?engrave=true for a laser-marking nameplate",
-    responses=[200, 403, 404],
+    responses=[200, 403, 404, 422, 503],
 )
+@_font_problem
 def label_svg(code: str, query: dict[str, Any]) -> Any:
     label = _one_label(code, query)
     body = svg.to_engraving_svg(label) if query["engrave"] else svg.to_svg(label)
@@ -129,7 +152,8 @@ def label_svg(code: str, query: dict[str, Any]) -> Any:
 @api.auth_required(auth)
 @api.input(SheetIn, arg_name="body")
 @api.output(FileSchema(), content_type="application/pdf")
-@api.doc(summary="A4 PDF sheets of labels, CJK font embedded", responses=[200, 403, 404, 422])
+@api.doc(summary="A4 PDF sheets of labels, CJK font embedded", responses=[200, 403, 404, 422, 503])
+@_font_problem
 def label_sheet(body: dict[str, Any]) -> Any:
     value = body["layout"]
     if value is not None and not isinstance(value, str | dict):

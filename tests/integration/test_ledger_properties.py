@@ -148,7 +148,12 @@ STATION = -1  # placeholder for the world's first station id (payloads are drawn
 words = st.text(min_size=1, max_size=12).filter(str.strip)
 # Registry text is printed on nameplates: no control characters (the ledger refuses them).
 # Registry text is printed on nameplates: no control characters (the ledger refuses them).
-PRINTABLE = st.characters(exclude_categories=("Cs", "Cc"))
+PRINTABLE = st.characters(
+    exclude_categories=("Cs", "Cc", "Zl", "Zp"),  # also no noncharacters or bidi controls:
+    exclude_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+    + "".join(map(chr, range(0xFDD0, 0xFDF0)))
+    + "".join(chr(plane << 16 | low) for plane in range(17) for low in (0xFFFE, 0xFFFF)),
+)
 registry_words = st.text(PRINTABLE, min_size=1, max_size=12).filter(str.strip)
 kilograms = st.integers(0, 200) | st.floats(0, 200, allow_nan=False, allow_infinity=False)
 ids = st.integers(1, 2**31 - 1)  # ids are 32-bit integer columns on PostgreSQL

@@ -59,3 +59,9 @@ def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
+
+
+def post_worker_init(worker: Any) -> None:
+    """Read (or create) the server's keys before the first request: a bad key file stops
+    the worker at its start with the file's name, not a request later (app.runtime.KeyRing)."""
+    worker.wsgi.extensions["ledger"].authority  # noqa: B018

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 from sqlalchemy import func, select
@@ -10,24 +12,32 @@ from sqlmodel import Session
 from app.audits import checkpoint_verifiers
 from app.runtime import Runtime
 from ledger.audit import audit
+from ledger.audit_witness import WitnessError, load_witnesses
 from ledger.keys import KeyFileError
 from ledger.model import Event
 from ledger.note import NoteError, verifier_from_key
 
 
-def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
-    """Audit the runtime's database; 0 when everything verifies, 1 otherwise.
+def run_audit(
+    rt: Runtime, vkeys: list[str], workers: int | None, witness: Path | None = None
+) -> int:
+    """Audit the runtime's database; 0 when everything verifies, 1 otherwise, 2 when the
+    keys or the witness file given cannot be used.
 
     A checkpoint verifies when any of ``vkeys`` signed it (a key rotation's old and new
-    keys); with none given, this instance's own key and its retired ones (docs/deploy.md §9).
+    keys); with none given, this instance's own key and its retired ones (docs/deploy.md §9),
+    read and never created. ``witness``: a file of checkpoints kept outside the database
+    that the log must contain (``ledger.audit_witness``).
     """
     console = Console(stderr=True)
+    origin = rt.origin if not vkeys else None
     try:
-        verifiers = [verifier_from_key(k) for k in vkeys] or checkpoint_verifiers(rt)
+        verifiers = [verifier_from_key(k) for k in vkeys] or checkpoint_verifiers(rt, create=False)
+        witnessed = load_witnesses(witness, verifiers, origin) if witness else []
     except NoteError as exc:
         console.print(f"bad --key: {exc}", style="red", markup=False, soft_wrap=True)
         return 2
-    except KeyFileError as exc:
+    except (KeyFileError, WitnessError) as exc:
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)
         return 2
     with Session(rt.engine) as session:
@@ -43,14 +53,16 @@ def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
         report = audit(
             rt.engine,
             verifiers,
-            rt.authority.origin if not vkeys else None,
+            origin,
             workers=workers,
             progress=lambda n: bar.advance(task, n),
             params=rt.params,
+            witnesses=witnessed,
         )
     summary = f"{report.events} events, {report.leaves} leaves, {report.checkpoints} checkpoints"
     if report.ok:
         print(f"OK 审计通过: {summary} verified")
+        _print_unsigned(report.unsigned)
         return 0
     if report.ledger_ok:
         print(f"OK 账本完整: {summary} verified (chains, signatures, tree, checkpoints)")
@@ -61,7 +73,14 @@ def run_audit(rt: Runtime, vkeys: list[str], workers: int | None) -> int:
             print(f"  also: {message}")
     if report.projection:
         _print_projection(report.projection)
+    _print_unsigned(report.unsigned)
     return 1
+
+
+def _print_unsigned(leaves: int) -> None:
+    """Leaves no checkpoint signs yet: a warning (the scheduler signs every few seconds)."""
+    if leaves:
+        print(f"注意 unsigned: {leaves} leaves are not yet covered by any checkpoint")
 
 
 def _print_projection(findings: list[str]) -> None:

@@ -24,14 +24,20 @@ from ledger.note import Verifier, verifier_from_key, verifier_key_for
 FILE = "last_audit.json"
 
 
-def checkpoint_verifiers(rt: Runtime) -> list[Verifier]:
+def checkpoint_verifiers(rt: Runtime, *, create: bool = True) -> list[Verifier]:
     """The keys this instance's checkpoints may be signed with: the server key and every
     retired one in ``<KEYS_DIR>/retired/``, read afresh at each audit (a ``.vkey`` put there
-    counts from the next audit on). Raises KeyFileError naming a bad file."""
-    current = verifier_from_key(verifier_key_for(rt.authority.server))
+    counts from the next audit on). Raises KeyFileError naming a bad file. The web and the
+    scheduler sign with the server key, so for them it is created on first use, as any of
+    their uses does; ``create=False`` (``ledger audit``) only reads it, and KeyFileError
+    names the file when there is none."""
+    if create:
+        current = verifier_from_key(verifier_key_for(rt.authority.server))
+    else:
+        current = rt.keyring.server_verifier()
     if rt.keys_dir is None:
         return [current]
-    return [current, *retired_verifiers(rt.keys_dir / RETIRED_DIR, rt.authority.origin)]
+    return [current, *retired_verifiers(rt.keys_dir / RETIRED_DIR, rt.origin)]
 
 
 def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
@@ -42,7 +48,7 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
         verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
         verdict.update(first_bad=str(exc), error=str(exc))
     else:
-        report = audit(rt.engine, verifiers, rt.authority.origin, workers=1, params=rt.params)
+        report = audit(rt.engine, verifiers, rt.origin, workers=1, params=rt.params)
         verdict = _verdict(rt, report)
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
     return verdict
@@ -55,6 +61,7 @@ def _verdict(rt: Runtime, report: AuditReport) -> dict[str, Any]:
         "ledger_ok": report.ledger_ok,
         "events": report.events,
         "checkpoints": report.checkpoints,
+        "unsigned": report.unsigned,
         "projection_checked": report.projection_checked,
         "projection_findings": len(report.projection),
         "first_bad": report.first(),

@@ -147,11 +147,18 @@ def _rebuild_states() -> None:
     "keys/retired/); repeat it for the old and new keys of a rotation.",
 )
 @click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
-def ledger_audit(vkeys: tuple[str, ...], workers: int | None) -> None:
+@click.option(
+    "--witness",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File of signed checkpoints kept outside the database (e.g. keys/last-checkpoint): "
+    "the log must contain each one.",
+)
+def ledger_audit(vkeys: tuple[str, ...], workers: int | None, witness: Path | None) -> None:
     """Recompute every chain, signature, the tree and every checkpoint; exit 1 on any defect."""
     from app.audit_cli import run_audit
 
-    sys.exit(run_audit(runtime(), list(vkeys), workers))
+    sys.exit(run_audit(runtime(), list(vkeys), workers, witness))
 
 
 @ledger_cli.command("partitions")
@@ -201,6 +208,7 @@ def jobs_run(every: float, sweep_every: float) -> None:
     """Run the scheduler process: integrate+checkpoint, expiry sweep, stale report, audit."""
     from app.jobs import run_scheduler
 
+    runtime().authority  # noqa: B018  (keys read or created now: a bad file stops the start)
     run_scheduler(current_app._get_current_object(), every, sweep_every)  # type: ignore[attr-defined]
 
 

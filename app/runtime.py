@@ -18,9 +18,42 @@ from sqlalchemy.engine import Engine
 from ledger import log
 from ledger.authority import Authority
 from ledger.errors import LedgerError
-from ledger.keys import REGISTRY_KEY_FILE, SERVER_KEY_FILE, load_or_create_signer
+from ledger.keys import (
+    REGISTRY_KEY_FILE,
+    SERVER_KEY_FILE,
+    load_or_create_signer,
+    read_server_signer,
+)
+from ledger.note import Verifier, verifier_from_key, verifier_key_for
 from ledger.params import Jurisdiction
 from ledger.store import make_engine, transaction
+
+
+class KeyRing:
+    """The server's keys, loaded when first used, created then if absent (0600): a command
+    that only reads, ``ledger audit``, asks for ``server_verifier`` and never creates one."""
+
+    def __init__(self, keys_dir: Path, origin: str, base_url: str) -> None:
+        self.keys_dir, self.origin, self.base_url = keys_dir, origin, base_url
+        self._authority: Authority | None = None
+        self._loading = threading.Lock()
+
+    def authority(self) -> Authority:
+        """The keys, loaded (or created) on the first call of this process."""
+        if self._authority is None:
+            with self._loading:  # the threads of a worker: one loads, the rest wait for it
+                if self._authority is None:
+                    self._authority = build_authority(self.keys_dir, self.origin, self.base_url)
+        return self._authority
+
+    def server_verifier(self) -> Verifier:
+        """The checkpoint key's verifier, the file read and never created; KeyFileError
+        names the file when there is none."""
+        if self._authority is not None:
+            signer = self._authority.server
+        else:
+            signer = read_server_signer(self.keys_dir / SERVER_KEY_FILE, self.origin)
+        return verifier_from_key(verifier_key_for(signer))
 
 
 @dataclass
@@ -28,7 +61,7 @@ class Runtime:
     """What a request needs besides its input."""
 
     engine: Engine
-    authority: Authority
+    keyring: KeyRing
     integrate_after_write: bool
     params: Jurisdiction
     integrate_in_background: bool = False  # after a write: wake a thread, do not wait
@@ -36,6 +69,16 @@ class Runtime:
     _integrating: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rounds: int = field(default=0, repr=False)  # integrations begun in this process
     _background: BackgroundIntegrator | None = field(default=None, repr=False)
+
+    @property
+    def authority(self) -> Authority:
+        """The server's keys (created on first use: ``KeyRing``)."""
+        return self.keyring.authority()
+
+    @property
+    def origin(self) -> str:
+        """The log's origin, ``LEDGER_ORIGIN`` (no key is read for it)."""
+        return self.keyring.origin
 
     def now(self) -> dt.datetime:
         """The server clock (one place to read it)."""
@@ -128,13 +171,11 @@ def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:
 
 
 def init_app(app: Flask) -> None:
-    """Create the engine and keys once per application."""
+    """Create the engine once per application; the keys are read on first use (KeyRing)."""
     cfg = app.config
     app.extensions["ledger"] = Runtime(
         engine=make_engine(cfg["DATABASE_URL"], background_checkpoints=True),
-        authority=build_authority(
-            Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]
-        ),
+        keyring=KeyRing(Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
         integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),
         keys_dir=Path(cfg["KEYS_DIR"]),

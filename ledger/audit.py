@@ -19,10 +19,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
+from ledger.audit_heads import audit_heads
 from ledger.audit_projection import ProjectionCheck
+from ledger.audit_queue import audit_queue
 from ledger.audit_report import AuditReport
 from ledger.audit_revocation import RevocationCheck
+from ledger.audit_rows import FIELDS, chunks, readable, unreadable
 from ledger.audit_tree import audit_tree
+from ledger.audit_witness import Witnessed
 from ledger.chain import EventRow, check_event
 from ledger.checkpoint import Verifiers
 from ledger.events import ZERO_HASH
@@ -38,10 +42,8 @@ from ledger.params import Jurisdiction
 CHUNK = 2000
 PARALLEL_THRESHOLD = 20_000
 Progress = Callable[[int], None]
-_EVENT_FIELDS = list(Event.model_fields)
-_EVENT_COLUMNS = [getattr(Event, c) for c in _EVENT_FIELDS]
 _ID, _CYL, _SEQ, _PREV, _HASH = (
-    _EVENT_FIELDS.index(c) for c in ("id", "cylinder_id", "seq", "prev_hash", "hash")
+    FIELDS.index(c) for c in ("id", "cylinder_id", "seq", "prev_hash", "hash")
 )
 
 
@@ -51,17 +53,14 @@ def _check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list
     for row in rows:
         event = EventRow._make(row)  # an ORM object per event would cost a third of the time
         # Links are checked in order by the caller: here pass the event's own prev/seq.
-        problem = check_event(event, event.prev_hash, event.seq, keys)
+        problem = unreadable(row) or check_event(event, event.prev_hash, event.seq, keys)
         if problem:
             bad.append((event.id, problem))
     return bad
 
 
 def _chunks(session: Session) -> Iterator[list[tuple[Any, ...]]]:
-    query = select(*_EVENT_COLUMNS).order_by(Event.cylinder_id, Event.seq)  # type: ignore[arg-type]
-    result = session.execute(query.execution_options(yield_per=CHUNK))
-    for part in result.partitions(CHUNK):
-        yield [tuple(r) for r in part]
+    return chunks(session, CHUNK)
 
 
 def _order_of(session: Session) -> dict[str, int]:
@@ -78,11 +77,13 @@ def audit(
     workers: int | None = None,
     progress: Progress | None = None,
     params: Jurisdiction | None = None,
+    witnesses: Sequence[Witnessed] = (),
 ) -> AuditReport:
     """Recompute and check the whole ledger; never writes.
 
     With the jurisdiction's ``params`` (the fold depends on them) the state projection is
-    compared with the fold of the events too; without, it is left unchecked.
+    compared with the fold of the events too; without, it is left unchecked. ``witnesses``:
+    checkpoints kept outside the database (``ledger.audit_witness``) the log must contain.
     """
     report = AuditReport()
     with Session(engine) as session:
@@ -101,12 +102,14 @@ def audit(
         states = None
         if params is not None:
             states = ProjectionCheck(session, params, lambda c: _cylinder(code_of, c))
-        _audit_chains(session, keys, order, code_of, report, parallel, progress, states)
+        reported: set[str] = set()  # events already named: their queue entries are not
+        _audit_chains(session, keys, order, code_of, report, parallel, progress, states, reported)
         if states is not None:
             report.projection = states.finish()
             report.projection_checked = True
-        _audit_heads(session, report, order)
-        audit_tree(session, verifier, origin, report)
+        audit_heads(session, report, order)
+        audit_queue(session, report, order, reported)
+        audit_tree(session, verifier, origin, report, witnesses)
     return report
 
 
@@ -119,6 +122,7 @@ def _audit_chains(
     workers: int,
     progress: Progress | None,
     states: ProjectionCheck | None,
+    reported: set[str],
 ) -> None:
     pending = {e for (e,) in session.execute(select(col(LogPending.event_id)))}
     revocations = RevocationCheck(session)
@@ -132,8 +136,9 @@ def _audit_chains(
     def where(event_id: str) -> int:
         return order.get(event_id, late)
 
-    def bad(event_id: str, cylinder_id: str, message: str) -> None:
-        report.add(where(event_id), message)
+    def bad(event_id: str, cylinder_id: str, message: str, *, structural: bool = False) -> None:
+        report.add(where(event_id), message, structural=structural)
+        reported.add(event_id)
         if states is not None:
             states.distrust(cylinder_id)
 
@@ -159,6 +164,14 @@ def _audit_chains(
                     f"{here}: prev_hash does not match the previous event's hash "
                     "(an event was removed, reordered or changed)",
                 )
+            if cylinder_id not in code_of:  # FORMAT §2: every event's cylinder exists
+                bad(
+                    event_id,
+                    cylinder_id,
+                    f"{here}: 气瓶档案缺失 its cylinder {cylinder_id} has no row in cylinders "
+                    "(the registry row was deleted)",
+                    structural=True,
+                )
             if event_id not in order and event_id not in pending:
                 report.add(late, f"{here}: neither in the global log nor waiting to be integrated")
             for problem in revocations.problems(row):
@@ -171,6 +184,8 @@ def _audit_chains(
         for event_id, problem in found:
             here, cylinder_id = labels[event_id]
             bad(event_id, cylinder_id, f"{here}: {problem}")
+        if found:  # an unreadable time is already named: compare no times of that row
+            rows = [readable(r) for r in rows]
         links(rows)
         if states is not None:
             states.feed(rows)
@@ -194,35 +209,3 @@ def _audit_chains(
 
 def _cylinder(code_of: dict[str, str], cylinder_id: str) -> str:
     return f"cylinder {code_of.get(cylinder_id, '?')} ({cylinder_id})"
-
-
-def _audit_heads(session: Session, report: AuditReport, order: dict[str, int]) -> None:
-    """The cylinder rows' chain heads must name each chain's last event."""
-    last = (
-        select(col(Event.cylinder_id), func.max(col(Event.seq)).label("seq"))
-        .group_by(col(Event.cylinder_id))
-        .subquery()
-    )
-    rows = session.execute(
-        select(
-            col(Cylinder.id),
-            col(Cylinder.code),
-            col(Cylinder.head_seq),
-            col(Cylinder.head_hash),
-            col(Event.hash),
-            col(Event.id),
-        )
-        .outerjoin(last, last.c.cylinder_id == col(Cylinder.id))
-        .outerjoin(
-            Event, (col(Event.cylinder_id) == col(Cylinder.id)) & (col(Event.seq) == last.c.seq)
-        )
-    )
-    for cyl_id, code, head_seq, head_hash, last_hash, last_id in rows:
-        if head_seq and (last_hash is None or head_hash != last_hash):
-            where = order.get(last_id, len(order) + 1) if last_id else len(order) + 1
-            report.add(
-                where,
-                f"cylinder {code} ({cyl_id}): its chain head (#{head_seq}) is not its "
-                f"last stored event (the last event was removed or its hash changed)",
-                structural=True,
-            )

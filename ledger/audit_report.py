@@ -20,6 +20,9 @@ class AuditReport:
     # events: a finding of a lesser kind than a broken ledger, repaired by rebuilding them.
     projection: list[str] = field(default_factory=list)
     projection_checked: bool = False
+    # Leaves beyond the largest checkpoint (all of them when there is none): a warning, never
+    # a failure, since the scheduler signs every few seconds and a fresh log waits a moment.
+    unsigned: int = 0
 
     @property
     def ledger_ok(self) -> bool:

@@ -1,16 +1,19 @@
 """The audit's second half: rebuild the Merkle tree from the events and check every
-checkpoint and the stored tree against it."""
+checkpoint, every witnessed one (``ledger.audit_witness``) and the stored tree against it:
+each stored tile and the log state, and no tile of the rebuilt tree missing."""
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ledger import merkle
 from ledger.audit_report import AuditReport
+from ledger.audit_witness import Witnessed
 from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.model import Checkpoint, Event, LogLeaf, LogState, MerkleTile
 from ledger.note import NoteError
@@ -31,20 +34,40 @@ def _leaves(session: Session) -> Generator[tuple[int, str, bytes], None, None]:
         result.close()  # a server-side cursor on PostgreSQL: never leave it open
 
 
+class _Stored(NamedTuple):
+    """A stored checkpoint's columns (its created_at is not read: no stored time can stop
+    the audit)."""
+
+    id: int
+    size: int
+    root: bytes
+    note: str
+
+
 def audit_tree(
-    session: Session, verifier: Verifiers, origin: str | None, report: AuditReport
+    session: Session,
+    verifier: Verifiers,
+    origin: str | None,
+    report: AuditReport,
+    witnesses: Sequence[Witnessed] = (),
 ) -> None:
-    """Rebuild the tree in leaf order; check each checkpoint at its size and the stored tree."""
-    by_size: dict[int, list[Checkpoint]] = {}
-    for cp in session.execute(select(Checkpoint).order_by(col(Checkpoint.id))).scalars():
-        by_size.setdefault(cp.size, []).append(cp)
+    """Rebuild the tree in leaf order; check each checkpoint, and each witnessed one, at its
+    size, then the stored tree."""
+    by_size: dict[int, list[_Stored]] = {}
+    columns = (col(Checkpoint.id), col(Checkpoint.size), col(Checkpoint.root), col(Checkpoint.note))
+    for row in session.execute(select(*columns).order_by(col(Checkpoint.id))):
+        by_size.setdefault(row[1], []).append(_Stored(*row))
+    signed = sorted(by_size)
+    witnessed: dict[int, list[Witnessed]] = {}
+    for w in witnesses:
+        witnessed.setdefault(w.size, []).append(w)
     builder = TreeBuilder(0, lambda keys: {})
-    for cp in by_size.pop(0, []):
-        _check_checkpoint(cp, merkle.EMPTY_ROOT, verifier, origin, report)
+    _at_size(builder, by_size, witnessed, verifier, origin, report)
     with closing(_leaves(session)) as leaves:
-        if not _grow(builder, leaves, by_size, verifier, origin, report):
+        if not _grow(builder, leaves, by_size, witnessed, verifier, origin, report):
             return  # the log itself is broken: nothing after this point can be trusted
     report.leaves = builder.size
+    report.unsigned = builder.size - max((s for s in signed if 0 <= s <= builder.size), default=0)
     for cps in by_size.values():
         for cp in cps:
             report.add(
@@ -53,13 +76,22 @@ def audit_tree(
                 f"but the log has only {builder.size} leaves",
                 structural=True,
             )
+    for ws in witnessed.values():
+        for w in ws:
+            report.add(
+                builder.size,
+                f"{w.source} (size {w.size}): 日志被回滚 the log has only {builder.size} leaves: "
+                "it was rolled back or cut below a checkpoint kept outside the database",
+                structural=True,
+            )
     _compare_stored_tree(session, builder, report)
 
 
 def _grow(
     builder: TreeBuilder,
     leaves: Iterator[tuple[int, str, bytes]],
-    by_size: dict[int, list[Checkpoint]],
+    by_size: dict[int, list[_Stored]],
+    witnessed: dict[int, list[Witnessed]],
     verifier: Verifiers,
     origin: str | None,
     report: AuditReport,
@@ -73,13 +105,35 @@ def _grow(
             report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
             return False
         builder.append(merkle.leaf_hash(event_hash))
-        for cp in by_size.pop(builder.size, []):
-            _check_checkpoint(cp, builder.root(), verifier, origin, report)
+        if builder.size in by_size or builder.size in witnessed:
+            _at_size(builder, by_size, witnessed, verifier, origin, report)
     return True
 
 
+def _at_size(
+    builder: TreeBuilder,
+    by_size: dict[int, list[_Stored]],
+    witnessed: dict[int, list[Witnessed]],
+    verifier: Verifiers,
+    origin: str | None,
+    report: AuditReport,
+) -> None:
+    """Check the checkpoints and witnessed checkpoints of the builder's size."""
+    root = builder.root()
+    for cp in by_size.pop(builder.size, []):
+        _check_checkpoint(cp, root, verifier, origin, report)
+    for w in witnessed.pop(builder.size, []):
+        if w.root != root:
+            report.add(
+                max(w.size - 1, 0),
+                f"{w.source} (size {w.size}): 日志被改写 the root it signed differs from the "
+                "root recomputed from the events: the log was rewritten",
+                structural=True,
+            )
+
+
 def _check_checkpoint(
-    cp: Checkpoint, root: bytes, verifier: Verifiers, origin: str | None, report: AuditReport
+    cp: _Stored, root: bytes, verifier: Verifiers, origin: str | None, report: AuditReport
 ) -> None:
     report.checkpoints += 1
     try:
@@ -105,11 +159,20 @@ def _check_checkpoint(
 
 
 def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditReport) -> None:
-    state = session.get(LogState, 1)
-    if state is not None and (state.size != builder.size or state.root != builder.root()):
+    state = session.execute(
+        select(col(LogState.size), col(LogState.root)).where(col(LogState.id) == 1)
+    ).first()
+    if state is None and builder.size > 0:
         report.add(
             builder.size,
-            f"the stored log state (size {state.size}) differs from the recomputed tree",
+            f"日志状态缺失 no stored log state (log_state), but the log has {builder.size} "
+            "leaves (the row was deleted: the next integration would start the tree again)",
+            structural=True,
+        )
+    elif state is not None and (state[0] != builder.size or state[1] != builder.root()):
+        report.add(
+            builder.size,
+            f"the stored log state (size {state[0]}) differs from the recomputed tree",
             structural=True,
         )
     stored = session.execute(
@@ -120,7 +183,9 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
             col(MerkleTile.hashes),
         )
     )
+    seen = set()
     for level, index, width, data in stored:
+        seen.add((level, index))
         mine = builder.tiles.get((level, index))
         if mine is None or mine.width != width or mine.to_bytes() != data:
             first_leaf = index << (8 * (level + 1))
@@ -130,3 +195,11 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
                 f"near leaf {first_leaf}",
                 structural=True,
             )
+    for level, index in sorted(set(builder.tiles) - seen):
+        first_leaf = index << (8 * (level + 1))
+        report.add(
+            first_leaf,
+            f"树节点缺失 stored tree tile ({level}, {index}) is missing from merkle_tiles "
+            f"(the recomputed tree has it, near leaf {first_leaf})",
+            structural=True,
+        )

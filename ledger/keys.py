@@ -12,8 +12,10 @@ kept), or ``*.key``, the old signer key file itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -41,12 +43,51 @@ def load_or_create_signer(path: Path, name: str) -> Signer:
     """Read a signer key file, creating it (0600) with a fresh key when absent."""
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(generate_signer_key(name) + "\n")
-    signer = signer_from_key(path.read_text().strip())
+        _create_whole(path, generate_signer_key(name) + "\n")
+    try:
+        signer = signer_from_key(path.read_text().strip())
+    except ValueError as exc:  # the message says what is wrong, never the key
+        raise KeyFileError(f"密钥文件有误 bad key file {path}: {exc}") from None
     if signer.name != name:
-        raise ValueError(f"{path} holds a key named {signer.name!r}, expected {name!r}")
+        raise KeyFileError(f"{path} holds a key named {signer.name!r}, expected {name!r}")
+    return signer
+
+
+def _create_whole(path: Path, text: str) -> None:
+    """Write a new key file (0600) whole, unless another process created it first: keys are
+    created on first use, so two workers may try at once; the first one's key is kept and
+    nobody reads a half-written file."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(FileExistsError):  # another process's key: the one read
+            os.link(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def read_server_signer(path: Path, name: str) -> Signer:
+    """Read the server key file, never creating it (the audit only reads); KeyFileError
+    names the file when it is absent or does not hold one key named ``name``."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise KeyFileError(f"未找到服务器密钥 no server key at {path}; pass --key") from None
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"服务器密钥无法读取 cannot read the server key {path}: {exc}") from None
+    try:
+        signer = signer_from_key(text)
+    except ValueError as exc:  # the message says what is wrong, never the key
+        raise KeyFileError(f"服务器密钥文件有误 bad server key file {path}: {exc}") from None
+    if signer.name != name:
+        raise KeyFileError(
+            f"服务器密钥文件有误 bad server key file {path}: it holds a key named "
+            f"{signer.name!r}, expected {name!r}"
+        )
     return signer
 
 

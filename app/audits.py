@@ -6,7 +6,9 @@ folder, which the web and the scheduler share. Always with the jurisdiction's pa
 so the state projection is checked against the fold of the events too.
 
 Checkpoints verify under this instance's key or any retired one (``checkpoint_verifiers``,
-docs/deploy.md §9); a bad retired key file is a failed verdict that names the file.
+docs/deploy.md §9); a bad retired key file is a failed verdict that names the file. The
+last checkpoint this server signed (``<KEYS_DIR>/last-checkpoint``) is a witness the log
+must still hold: a log rolled back or rewritten in the database alone fails the verdict.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from app.runtime import Runtime
+from ledger import checkpoint_memory
 from ledger.audit import audit
 from ledger.audit_report import AuditReport
+from ledger.audit_witness import Witnessed, WitnessError, load_witnesses
 from ledger.keys import RETIRED_DIR, KeyFileError, retired_verifiers
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 
@@ -44,14 +48,26 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
     """Audit the whole ledger now; keep and return the verdict."""
     try:
         verifiers = checkpoint_verifiers(rt)
-    except KeyFileError as exc:  # nothing verified: a failed verdict that says why
+        witnessed = _last_signed(rt, verifiers)
+    except (KeyFileError, WitnessError) as exc:  # nothing verified: a failed verdict, why
         verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
         verdict.update(first_bad=str(exc), error=str(exc))
     else:
-        report = audit(rt.engine, verifiers, rt.origin, workers=1, params=rt.params)
+        report = audit(
+            rt.engine, verifiers, rt.origin, workers=1, params=rt.params, witnesses=witnessed
+        )
         verdict = _verdict(rt, report)
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
     return verdict
+
+
+def _last_signed(rt: Runtime, verifiers: list[Verifier]) -> list[Witnessed]:
+    """The last checkpoint this server signed, kept beside its key: the database's log must
+    still hold it (a log rolled back or rewritten in the database alone fails the audit)."""
+    memory = checkpoint_memory.path_in(rt.keys_dir)
+    if memory is None or not memory.exists():
+        return []
+    return load_witnesses(memory, verifiers, rt.origin)
 
 
 def _verdict(rt: Runtime, report: AuditReport) -> dict[str, Any]:

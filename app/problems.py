@@ -5,6 +5,7 @@ Database errors (gone away, disk full) are app.outage's.
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -35,6 +36,7 @@ def problem(
 
 def init_app(app: APIFlask) -> None:
     """Install the handlers."""
+    _refuse_oversized_numbers()
 
     @app.error_processor
     def _http_error(error: HTTPError) -> Any:
@@ -73,3 +75,30 @@ def _flatten(detail: dict[str, Any], prefix: str = "") -> str:
             msgs = value if isinstance(value, list) else [value]
             parts.append(f"{path}: {' '.join(str(m) for m in msgs)}")
     return "; ".join(parts)
+
+
+def _refuse_oversized_numbers() -> None:
+    """A JSON body with an integer of over 4,300 digits makes Python's parser raise a plain
+    ValueError (its guard against slow conversions), which webargs does not expect: a 400
+    problem saying so, not a 500."""
+    from apiflask.schema_adapters.marshmallow import parser
+
+    if getattr(parser, "_numbers_guarded", False):
+        return
+    load = parser._raw_load_json
+
+    def guarded(req: Any) -> Any:
+        try:
+            return load(req)
+        except json.JSONDecodeError:
+            raise
+        except ValueError:
+            raise HTTPError(
+                400,
+                "Bad Request",
+                detail="JSON 中的数字过长 / a number in the JSON body is too long to read "
+                "(over 4,300 digits)",
+            ) from None
+
+    parser._raw_load_json = guarded  # type: ignore[method-assign]
+    parser._numbers_guarded = True  # type: ignore[attr-defined]

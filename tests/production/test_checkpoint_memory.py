@@ -164,3 +164,19 @@ def test_seeding_the_demo_on_a_fresh_database_starts_a_new_memory(tmp_path: Any)
         assert _remembered(fresh).size == 500  # type: ignore[union-attr]
     finally:
         _rt(fresh).engine.dispose()
+
+
+def test_the_kept_audit_fails_when_the_log_does_not_hold_the_last_checkpoint_signed(
+    app: Any, client: Any, demo: Any
+) -> None:
+    from app import audits
+
+    assert jobs.integrate_and_checkpoint(app)["status"] == "done"
+    good = audits.run_and_keep(_rt(app), app.instance_path)
+    assert good["ok"] is True, good
+    kept = _remembered(app)
+    assert kept is not None
+    # As if the database had been rolled back below what this server signed.
+    _forge_memory(app, kept.size + 2, merkle.leaf_hash(b"events since deleted"))
+    bad = audits.run_and_keep(_rt(app), app.instance_path)
+    assert bad["ok"] is False and "witness" in bad["first_bad"], bad

@@ -126,6 +126,8 @@ def _audit_chains(
 ) -> None:
     pending = {e for (e,) in session.execute(select(col(LogPending.event_id)))}
     revocations = RevocationCheck(session)
+    for problem in revocations.unreadable:
+        report.add(len(order) + 1, problem, structural=True)
 
     def label(event_id: str, cylinder_id: str, seq: int) -> str:
         return f"event {event_id} (cylinder {code_of.get(cylinder_id, cylinder_id)}, #{seq})"

@@ -21,6 +21,7 @@ from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
 from ledger import state as fold
+from ledger.audit_rows import time_column
 from ledger.chain import EventRow
 from ledger.model import Event
 from ledger.model_rules import CylinderStateRow
@@ -43,7 +44,8 @@ _ID, _CYL, _TYPE, _AT, _ACTOR, _STATION, _SITE, _PAYLOAD = (
     )
 )
 _COLUMNS = ("owner_id", "status", "seq", "next_inspection_due", "end_of_life", "last_event_at")
-_STORED = [getattr(CylinderStateRow, c) for c in ("cylinder_id", *_COLUMNS, "state")]
+_STORED = ("cylinder_id", *_COLUMNS, "state")
+_DATES = ("next_inspection_due", "end_of_life", "last_event_at")
 Label = Callable[[str], str]  # cylinder id → how the report names it
 
 
@@ -58,6 +60,15 @@ class ProjectionCheck:
         self.broken: str | None = None  # why this cylinder's events do not fold
         self.done: dict[str, CylinderState | str] = {}  # folded, awaiting their rows
         self.distrusted: set[str] = set()  # cylinders whose events fail the ledger checks
+        # Dates and times read so that an edited, unparseable one is a difference, not a crash.
+        self.columns = [getattr(CylinderStateRow, c) for c in _STORED]
+        self.parsers: dict[int, Callable[[Any], Any]] = {}
+        for name in _DATES:
+            at = _STORED.index(name)
+            self.columns[at], self.parsers[at - 1] = time_column(session, self.columns[at])
+
+    def _read(self, values: Sequence[Any]) -> list[Any]:
+        return [self.parsers.get(i, _same)(v) for i, v in enumerate(values)]
 
     def distrust(self, cylinder_id: str) -> None:
         """Leave out a cylinder whose events themselves are bad: that is the finding."""
@@ -113,8 +124,8 @@ class ProjectionCheck:
     def _compare(self) -> None:
         if not self.done:
             return
-        query = select(*_STORED).where(col(CylinderStateRow.cylinder_id).in_(list(self.done)))
-        stored = {r[0]: r[1:] for r in self.session.execute(query)}
+        query = select(*self.columns).where(col(CylinderStateRow.cylinder_id).in_(list(self.done)))
+        stored = {r[0]: self._read(r[1:]) for r in self.session.execute(query)}
         for cylinder_id, folded in self.done.items():
             if cylinder_id in self.distrusted:
                 continue
@@ -153,6 +164,10 @@ def _differences(row: Sequence[Any], expected: dict[str, Any]) -> list[str]:
             got, want = stored_state.get(key), folded_state.get(key)
             out.append(f"state.{key}: stored {got!r}, folded {want!r}")
     return out
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _loads(text: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from ledger.audit_rows import time_column
 from ledger.chain import EventRow
 from ledger.model import Actor, SigningKey
 
@@ -24,16 +25,24 @@ class RevocationCheck:
     """Compares each event's recorded_at with its key's and its actor's revoked_at."""
 
     def __init__(self, session: Session) -> None:
-        keys = select(col(SigningKey.key_id), col(SigningKey.revoked_at))
-        actors = select(col(Actor.id), col(Actor.revoked_at))
-        self.keys: dict[str, dt.datetime] = {
-            k: _aware(t)
-            for k, t in session.execute(keys.where(col(SigningKey.revoked_at).is_not(None)))
-        }
-        self.actors: dict[int, dt.datetime] = {
-            a: _aware(t)
-            for a, t in session.execute(actors.where(col(Actor.revoked_at).is_not(None)))
-        }
+        self.unreadable: list[str] = []  # revocation times a changed row made unreadable
+        self.keys: dict[str, dt.datetime] = self._revoked(session, SigningKey, "key_id", "key")
+        self.actors: dict[int, dt.datetime] = self._revoked(session, Actor, "id", "actor")
+
+    def _revoked(self, session: Session, model: Any, key: str, kind: str) -> dict[Any, dt.datetime]:
+        revoked_at, parse = time_column(session, model.revoked_at)
+        query = select(getattr(model, key), revoked_at).where(col(model.revoked_at).is_not(None))
+        out = {}
+        for ident, stored in session.execute(query):
+            value = parse(stored)
+            if isinstance(value, dt.datetime):
+                out[ident] = _aware(value)
+            else:
+                self.unreadable.append(
+                    f"{kind} {ident}: 吊销时间无法读取 revoked_at {value!r} is not a timestamp "
+                    "(a stored field was changed): events after its revocation cannot be found"
+                )
+        return out
 
     def problems(self, row: tuple[Any, ...]) -> list[str]:
         """What is wrong with one event row (usually nothing: two dictionary look-ups)."""

@@ -4,6 +4,8 @@ SQLite keeps a timestamp as text, so an edited row can hold anything; read throu
 column's type it would stop the whole audit with a traceback. The audit reads those two
 columns as text on SQLite and parses them itself: a value that is not a time stays as it is
 stored, and ``unreadable`` names it (PostgreSQL's timestamptz holds only times).
+``time_column`` does the same for the other times the audit reads (revocations, the
+projection's dates).
 """
 
 from __future__ import annotations
@@ -22,43 +24,51 @@ TIMES = tuple((FIELDS.index(c), c) for c in ("occurred_at", "recorded_at"))
 # Put in place of an unreadable time for the checks that compare times (revocations, the
 # projection's fold): the event is already reported, and its cylinder left out of the fold.
 UNREADABLE = dt.datetime.min.replace(tzinfo=dt.UTC)
+Parsers = list[tuple[int, Callable[[Any], Any]]]  # (column index, how to read its value)
 
 
-def _parser(session: Session) -> Callable[[Any], Any] | None:
+def time_column(session: Session, column: Any) -> tuple[Any, Callable[[Any], Any]]:
+    """A date or time column to select, and how to read the value it gives.
+
+    On SQLite the column is selected as text and parsed here: a value that does not parse
+    is kept as stored, for the caller to name. Elsewhere both are as they are.
+    """
     dialect = session.get_bind().dialect
     if dialect.name != "sqlite":
-        return None
-    column = Event.__table__.c.occurred_at  # type: ignore[attr-defined]
+        return column, _as_is
     process = column.type.dialect_impl(dialect).result_processor(dialect, None)
 
     def parse(value: Any) -> Any:
         try:
-            return process(value)
+            return process(value) if process is not None else value
         except (ValueError, TypeError, OverflowError):
-            return value  # kept as stored: ``unreadable`` names it
+            return value  # kept as stored: the caller names it
 
-    return parse
+    return type_coerce(column, String).label(column.key), parse
+
+
+def _as_is(value: Any) -> Any:
+    return value
 
 
 def chunks(session: Session, size: int) -> Iterator[list[tuple[Any, ...]]]:
     """Every event row ordered by cylinder and seq, ``size`` rows at a time."""
-    parse = _parser(session)
     columns = [getattr(Event, c) for c in FIELDS]
-    if parse is not None:
-        for index, name in TIMES:
-            columns[index] = type_coerce(getattr(Event, name), String).label(name)
+    parsers: Parsers = []
+    for index, name in TIMES:
+        columns[index], parse = time_column(session, getattr(Event, name))
+        parsers.append((index, parse))
     query = select(*columns).order_by(Event.cylinder_id, Event.seq)  # type: ignore[arg-type]
     result = session.execute(query.execution_options(yield_per=size))
+    sqlite = session.get_bind().dialect.name == "sqlite"
     for part in result.partitions(size):
         rows = [tuple(r) for r in part]
-        if parse is not None:
-            rows = [_parsed(row, parse) for row in rows]
-        yield rows
+        yield [_parsed(row, parsers) for row in rows] if sqlite else rows
 
 
-def _parsed(row: tuple[Any, ...], parse: Callable[[Any], Any]) -> tuple[Any, ...]:
+def _parsed(row: tuple[Any, ...], parsers: Parsers) -> tuple[Any, ...]:
     values = list(row)
-    for index, _name in TIMES:
+    for index, parse in parsers:
         values[index] = parse(values[index])
     return tuple(values)
 

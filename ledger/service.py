@@ -146,11 +146,11 @@ def append_event(
     offline = bool(clean.get("offline"))
     occurred_at = event_time.claimed(occurred_at, now, offline=offline)
     cylinder = writer.lock_head_for(session, code, event_type)
-    if not offline:  # an offline record is bounded by its own window (ledger.lifecycle)
-        event_time.not_before_registration(occurred_at, cylinder.registered_at)
     if not permissions.can_append(actor, event_type, cylinder.owner_id):
         other = actor.enterprise_id is not None and actor.enterprise_id != cylinder.owner_id
         raise not_allowed_to_record(actor.role, event_type, other)
+    if not offline:  # an offline record is bounded by its own window (ledger.lifecycle)
+        event_time.not_before_registration(occurred_at, cylinder.registered_at)
     if event_id is not None:
         existing = _stored(session, event_id)
         if existing is not None:

@@ -216,6 +216,37 @@ def test_an_unreadable_timestamp_is_a_problem_of_its_event_not_a_crash(app, runn
     assert f"{column} 'not a time' is not a timestamp" in result.output
 
 
+@pytest.mark.parametrize("table", ["actors", "signing_keys"])
+def test_an_unreadable_revocation_time_is_named_not_a_crash(app, runner, db_url, table):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's timestamptz cannot hold text that is not a time")
+    sql(
+        app,
+        f"UPDATE {table} SET revoked_at = 'not a time' "
+        f"WHERE rowid = (SELECT min(rowid) FROM {table})",
+    )
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert "revoked_at 'not a time' is not a timestamp" in result.output
+
+
+@pytest.mark.parametrize("column", ["next_inspection_due", "end_of_life", "last_event_at"])
+def test_an_unreadable_projection_time_is_a_difference_not_a_crash(app, runner, db_url, column):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's date and timestamptz cannot hold text that is not a time")
+    cylinder, _event = last_of_a_cylinder(app)
+    sql(
+        app,
+        f"UPDATE cylinder_states SET {column} = 'not a time' WHERE cylinder_id = ?",
+        params=(cylinder.id,),
+    )
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("OK 账本完整:"), result.output  # the evidence is intact
+    assert f"{cylinder.code} ({cylinder.id}): projection row differs" in result.output
+    assert f"{column}: stored 'not a time'" in result.output
+
+
 # 5. Witnessed checkpoints -----------------------------------------------------------------
 
 

@@ -67,3 +67,13 @@ def test_a_record_dated_before_the_cylinder_was_registered_is_refused(
     future = flows.event(client, demo, code, "enterprise_a", "reported", {"kind": "lost"},
                          occurred_at="2100-01-01T08:00:00+08:00")  # fmt: skip
     assert future.status_code == 422 and "in the future" in future.get_json()["detail"]
+
+
+def test_another_enterprise_learns_nothing_of_the_registration_time(client: Any, demo: Any) -> None:
+    code = flows.register(client, demo)  # enterprise a's
+    payload = {"station_id": demo["stations"]["b"], "gross_kg": 31.8, "tare_kg": 16.8,
+               "net_kg": 15.0}  # fmt: skip
+    resp = flows.event(client, demo, code, "station_b", "filled", payload,
+                       occurred_at="1970-01-01T08:00:00+08:00")  # fmt: skip
+    assert resp.status_code == 403, resp.get_json()
+    assert "登记时间" not in resp.get_json()["detail"]

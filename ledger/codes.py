@@ -98,7 +98,9 @@ def parse_scan(text: str) -> Scan:
         raise ScanError("scan too long or not text")
     text = text.strip()
     if "://" not in text:
-        code = text.upper()
+        # Only ASCII is upper-cased: str.upper() maps some other letters onto code
+        # characters (ſ → S, ı → I), which would accept a code never printed.
+        code = text.upper() if text.isascii() else text
         if _PRINTED_GROUPS.match(code):  # typed as printed on the label, in groups of four
             code = code.replace(" ", "")
         if not is_valid_code(code):

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+from ledger.params import DEFAULT
 from tests.conftest import bearer, cylinder_body
 
 CHECKLIST_OK = {
     "valve": True, "hose": True, "regulator": True, "leak_test": True, "ventilation": True,
     "single_gas_source": True, "storage_room": True, "not_basement": True,
 }  # fmt: skip
+
+
+def local_today() -> dt.date:
+    """Today where the demo's rules count days (Asia/Shanghai): from 16:00 UTC on, that is
+    UTC's tomorrow, so a test's dates must come from here, not from UTC's date."""
+    return DEFAULT.today(dt.datetime.now(dt.UTC))
 
 
 def register(client: Any, demo: dict[str, Any], who: str = "enterprise_a", **body: Any) -> str:

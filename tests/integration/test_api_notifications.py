@@ -13,7 +13,7 @@ from app import jobs
 from ledger.model_ops import Notification
 from ledger.model_rules import CylinderStateRow
 from tests.conftest import bearer
-from tests.flows import register
+from tests.flows import local_today, register
 
 URL = "/api/v1/notifications"
 
@@ -24,7 +24,7 @@ def _engine(app: Any) -> Any:
 
 def _expire(app: Any, owner: int, column: str, n: int, skip: int = 0) -> list[str]:
     """Move ``column`` (a due date) of ``n`` of an owner's cylinders to yesterday."""
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    yesterday = local_today() - dt.timedelta(days=1)
     s = CylinderStateRow
     with Session(_engine(app)) as session:
         query = select(col(s.cylinder_id)).where(col(s.owner_id) == owner)

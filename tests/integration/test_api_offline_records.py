@@ -59,7 +59,7 @@ def test_an_offline_fill_of_a_legal_cylinder_is_simply_recorded(client, demo):
 
 
 def test_an_offline_fill_is_judged_as_of_when_it_happened(client, demo):
-    due = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+    due = flows.local_today() - dt.timedelta(days=2)
     inspected = due.replace(year=due.year - 4).isoformat()  # due two days ago
     before, after = (
         flows.register(client, demo, manufactured_on="2020-01-01", last_inspected_on=inspected)

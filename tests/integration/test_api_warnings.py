@@ -17,7 +17,7 @@ from tests.integration.cycle import delivered
 
 
 def today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+    return flows.local_today()
 
 
 def codes(items: list[dict[str, Any]]) -> list[str]:

@@ -24,7 +24,7 @@ def test_a_delivery_from_a_vehicle_whose_permit_ran_out_on_the_road_is_refused(
     app: Any, client: Any, demo: Any
 ) -> None:
     code = on_truck(client, demo)
-    _permit_ends(app, demo["vehicles"]["a"], dt.date.today() - dt.timedelta(days=3))
+    _permit_ends(app, demo["vehicles"]["a"], flows.local_today() - dt.timedelta(days=3))
     site = flows.customer(client, demo, kind="restaurant")
     resp = flows.event(client, demo, code, "driver_a", "delivered",
                        {"customer_id": site, "checklist": OK})  # fmt: skip
@@ -38,7 +38,7 @@ def test_a_delivery_with_the_permit_valid_today_goes_through(
     app: Any, client: Any, demo: Any
 ) -> None:
     code = on_truck(client, demo)
-    _permit_ends(app, demo["vehicles"]["a"], dt.date.today() + dt.timedelta(days=1))
+    _permit_ends(app, demo["vehicles"]["a"], flows.local_today() + dt.timedelta(days=1))
     site = flows.customer(client, demo, kind="restaurant")
     resp = flows.event(client, demo, code, "driver_a", "delivered",
                        {"customer_id": site, "checklist": OK})  # fmt: skip

@@ -84,7 +84,7 @@ def local_app(app: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
 
 
 def made_years_ago(years: float) -> str:
-    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=round(years * 365.25))).isoformat()
+    return (flows.local_today() - dt.timedelta(days=round(years * 365.25))).isoformat()
 
 
 @pytest.mark.parametrize("local_app", [{"inspection_interval_years": 3}], indirect=True)

@@ -18,7 +18,7 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from app.pages import regulator_lists
-from tests.flows import check, customer, fill, history, register
+from tests.flows import check, customer, fill, history, local_today, register
 from tests.pages.conftest import browser_login, csrf_of, field, shot, y4m_of
 
 WAIT = 20
@@ -215,7 +215,7 @@ def test_a_scan_queued_before_the_per_login_queues_is_uploaded(
 
 def _seed_lists(client: Any, demo: Any) -> None:
     """Rows for every list's screenshot: overdue, falling due soon, a public report."""
-    today = dt.date.today()
+    today = local_today()
     register(client, demo, manufactured_on="2010-01-01")
     soon = today - dt.timedelta(days=8 * 365 - 40)  # its 8-year service life ends in ~40 days
     register(client, demo, manufactured_on=soon.isoformat(), last_inspected_on=str(today))

@@ -19,6 +19,7 @@ from ledger import notifications
 from ledger.model_ops import JobRun, Notification
 from ledger.model_rules import CylinderStateRow
 from ledger.store import make_engine
+from tests.flows import local_today
 
 
 def _rt(app: Any) -> Any:
@@ -39,7 +40,7 @@ def _make_overdue(app: Any, n: int = 1) -> list[str]:
 
 
 def _overdue(app: Any, n: int) -> list[str]:
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    yesterday = local_today() - dt.timedelta(days=1)
     with Session(_rt(app).engine) as s:
         ids = list(
             s.execute(

@@ -21,7 +21,7 @@ from ledger.model_rules import CylinderStateRow
 from ledger.model_webhooks import OwnerDelivery
 from ledger.owner_delivery import HEADER, body_bytes, verify_signature
 from tests.conftest import bearer
-from tests.flows import register
+from tests.flows import local_today, register
 
 HOOK_A = "https://oa.a.example/hooks/cylinders"
 HOOK_B = "https://oa.b.example/hooks/cylinders"
@@ -33,7 +33,7 @@ def _engine(app: Any) -> Any:
 
 def _expire(app: Any, owner: int, n: int, skip: int = 0) -> list[str]:
     """Move the inspection date of ``n`` of an owner's cylinders to yesterday."""
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    yesterday = local_today() - dt.timedelta(days=1)
     s = CylinderStateRow
     with Session(_engine(app)) as session:
         query = select(col(s.cylinder_id)).where(col(s.owner_id) == owner)

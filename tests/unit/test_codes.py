@@ -119,3 +119,15 @@ def test_a_code_never_ends_in_a_newline() -> None:
     with pytest.raises(codes.ScanError):
         codes.parse_scan(f"https://ledger.example/c/{code}%0A")
     assert codes.parse_scan(code + "\n").code == code  # a keyboard wedge's Enter is stripped
+
+
+@pytest.mark.parametrize(
+    ("code", "typed"), [("CQ2024S0001", "cq2024ſ0001"), ("CI2024A0001", "cı2024a0001")]
+)
+def test_a_letter_that_upper_cases_onto_a_code_character_is_not_that_character(
+    code: str, typed: str
+) -> None:
+    assert codes.parse_scan(code.lower()).code == code
+    assert typed.upper() == code  # what str.upper() alone would have accepted
+    with pytest.raises(codes.ScanError):
+        codes.parse_scan(typed)

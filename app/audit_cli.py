@@ -50,15 +50,22 @@ def run_audit(
     )
     with Progress(*columns, console=console, disable=total < 10_000) as bar:
         task = bar.add_task("审计 auditing events", total=total)
-        report = audit(
-            rt.engine,
-            verifiers,
-            origin,
-            workers=workers,
-            progress=lambda n: bar.advance(task, n),
-            params=rt.params,
-            witnesses=witnessed,
-        )
+        try:
+            report = audit(
+                rt.engine,
+                verifiers,
+                origin,
+                workers=workers,
+                progress=lambda n: bar.advance(task, n),
+                params=rt.params,
+                witnesses=witnessed,
+            )
+        except Exception as exc:  # a verdict, never a traceback
+            print(
+                f"FAILED 审计未能完成，账本未获验证 / the audit stopped, the ledger is NOT "
+                f"verified: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+            )
+            return 1
     summary = f"{report.events} events, {report.leaves} leaves, {report.checkpoints} checkpoints"
     if report.ok:
         print(f"OK 审计通过: {summary} verified")

@@ -89,10 +89,7 @@ def audit(
     with Session(engine) as session:
         if engine.dialect.name == "postgresql":  # one snapshot for every query of the audit
             session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-        keys = {
-            k: v
-            for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
-        }
+        keys = _signing_keys(session, report)
         order = _order_of(session)
         total = session.execute(select(func.count()).select_from(Event)).scalar_one()
         workers = workers if workers is not None else (os.cpu_count() or 1)
@@ -207,6 +204,25 @@ def _audit_chains(
                 own(done_rows, future.result())
         for done_rows, future in window:
             own(done_rows, future.result())
+
+
+def _signing_keys(session: Session, report: AuditReport) -> dict[str, bytes]:
+    """Every signing key's public key; one not stored as bytes (SQLite holds any value in
+    any column) is a problem, and the events it signed then fail as signed by no known key."""
+    keys = {}
+    for key_id, public in session.execute(
+        select(col(SigningKey.key_id), col(SigningKey.public_key))
+    ):
+        if isinstance(public, bytes):
+            keys[key_id] = public
+        else:
+            report.add(
+                0,
+                f"signing key {key_id}: 字段无法读取 its public key {str(public)[:40]!r} is not "
+                "binary (a stored field was changed)",
+                structural=True,
+            )
+    return keys
 
 
 def _cylinder(code_of: dict[str, str], cylinder_id: str) -> str:

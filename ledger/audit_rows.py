@@ -21,6 +21,24 @@ from ledger.model import Event
 
 FIELDS = list(Event.model_fields)
 TIMES = tuple((FIELDS.index(c), c) for c in ("occurred_at", "recorded_at"))
+_KIND_NAMES = {bytes: "binary", int: "a number", str: "text"}
+
+
+def _kinds() -> tuple[tuple[int, str, type, bool], ...]:
+    """(index, name, Python type, nullable) of each event column but the times: SQLite
+    stores any value in any column, so an edited row can hold text where bytes belong."""
+    out = []
+    for index, name in enumerate(FIELDS):
+        column = Event.__table__.c[name]  # type: ignore[attr-defined]
+        if (index, name) not in TIMES:
+            kind = column.type.python_type
+            kind = str if kind is object else kind  # SQLModel's AutoString
+            out.append((index, name, kind, bool(column.nullable)))
+    return tuple(out)
+
+
+KINDS = _kinds()
+_BLANK: dict[type, Any] = {bytes: b"", int: -1, str: ""}  # compare as wrong, never crash
 # Put in place of an unreadable time for the checks that compare times (revocations, the
 # projection's fold): the event is already reported, and its cylinder left out of the fold.
 UNREADABLE = dt.datetime.min.replace(tzinfo=dt.UTC)
@@ -74,20 +92,35 @@ def _parsed(row: tuple[Any, ...], parsers: Parsers) -> tuple[Any, ...]:
 
 
 def unreadable(row: tuple[Any, ...]) -> str | None:
-    """What is wrong with the row's stored times, or None when both are times."""
+    """What is wrong with the kinds of the row's stored values, or None when all are right."""
     for index, name in TIMES:
         value = row[index]
         if not isinstance(value, dt.datetime):
             return f"时间无法读取 {name} {value!r} is not a timestamp (a stored field was changed)"
+    for index, name, kind, nullable in KINDS:
+        value = row[index]
+        if not isinstance(value, kind) and not (value is None and nullable):
+            return (
+                f"字段无法读取 {name} {_short(value)} is not {_KIND_NAMES.get(kind, kind)} "
+                "(a stored field was changed)"
+            )
     return None
 
 
 def readable(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The row with each unreadable time replaced by ``UNREADABLE``."""
-    if all(isinstance(row[index], dt.datetime) for index, _name in TIMES):
-        return row
+    """The row with each value of the wrong kind replaced by a blank of the right one
+    (``UNREADABLE`` for a time): the event is already reported."""
     values = list(row)
     for index, _name in TIMES:
         if not isinstance(values[index], dt.datetime):
             values[index] = UNREADABLE
+    for index, _name, kind, nullable in KINDS:
+        value = values[index]
+        if not isinstance(value, kind) and not (value is None and nullable):
+            values[index] = _BLANK.get(kind)
     return tuple(values)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:39]}…"

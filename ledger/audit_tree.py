@@ -44,6 +44,16 @@ class _Stored(NamedTuple):
     note: str
 
 
+def _wrong_kinds(stored: _Stored) -> str | None:
+    """Which of a stored checkpoint's values is not of its column's kind (SQLite holds any
+    value in any column), or None."""
+    for name, kind in (("size", int), ("root", bytes), ("note", str)):
+        value = getattr(stored, name)
+        if not isinstance(value, kind):
+            return f"{name} {str(value)[:40]!r} is not {kind.__name__} (a stored field was changed)"
+    return None
+
+
 def audit_tree(
     session: Session,
     verifier: Verifiers,
@@ -56,7 +66,12 @@ def audit_tree(
     by_size: dict[int, list[_Stored]] = {}
     columns = (col(Checkpoint.id), col(Checkpoint.size), col(Checkpoint.root), col(Checkpoint.note))
     for row in session.execute(select(*columns).order_by(col(Checkpoint.id))):
-        by_size.setdefault(row[1], []).append(_Stored(*row))
+        stored = _Stored(*row)
+        wrong = _wrong_kinds(stored)
+        if wrong:
+            report.add(0, f"checkpoint #{stored.id}: 字段无法读取 {wrong}", structural=True)
+            continue
+        by_size.setdefault(stored.size, []).append(stored)
     signed = sorted(by_size)
     witnessed: dict[int, list[Witnessed]] = {}
     for w in witnesses:
@@ -103,6 +118,9 @@ def _grow(
             return False
         if event_hash is None:
             report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
+            return False
+        if not isinstance(event_hash, bytes):  # SQLite holds any value in any column
+            report.add(leaf_index, f"leaf {leaf_index}: its event's stored hash is not binary")
             return False
         builder.append(merkle.leaf_hash(event_hash))
         if builder.size in by_size or builder.size in witnessed:

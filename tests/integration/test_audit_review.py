@@ -247,6 +247,41 @@ def test_an_unreadable_projection_time_is_a_difference_not_a_crash(app, runner, 
     assert f"{column}: stored 'not a time'" in result.output
 
 
+@pytest.mark.parametrize(
+    ("statement", "named"),
+    [
+        ("UPDATE events SET hash = 'h' WHERE rowid = 1", "hash 'h' is not binary"),
+        ("UPDATE events SET prev_hash = 'p' WHERE rowid = 2", "prev_hash 'p' is not binary"),
+        ("UPDATE events SET signature = 's' WHERE rowid = 1", "signature 's' is not binary"),
+        ("UPDATE events SET actor_id = 'who' WHERE rowid = 1", "actor_id 'who' is not a number"),
+        ("UPDATE events SET payload = x'00ff' WHERE rowid = 1", "is not text"),
+        ("UPDATE checkpoints SET size = 'abc'", "size 'abc' is not int"),
+        ("UPDATE checkpoints SET root = 'r'", "root 'r' is not bytes"),
+        ("UPDATE signing_keys SET public_key = 'zz'", "its public key 'zz' is not binary"),
+    ],
+)
+def test_a_value_of_the_wrong_kind_is_named_not_a_crash(app, runner, db_url, statement, named):
+    """SQLite keeps any value in any column: text where a hash belongs is a finding."""
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's columns hold only values of their type")
+    sql(app, "DROP TRIGGER events_no_update", "DROP TRIGGER IF EXISTS checkpoints_no_update",
+        statement)  # fmt: skip
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert "FAILED 审计未通过" in result.output and "the audit stopped" not in result.output
+    assert named in result.output
+
+
+def test_an_audit_that_cannot_finish_says_the_ledger_is_not_verified(app, runner, monkeypatch):
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk I/O error\nat page 7")
+
+    monkeypatch.setattr("app.audit_cli.audit", broken)
+    result = audit(runner)
+    assert result.exit_code == 1
+    assert "the ledger is NOT verified: RuntimeError: disk I/O error at page 7" in result.output
+
+
 # 5. Witnessed checkpoints -----------------------------------------------------------------
 
 

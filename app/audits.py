@@ -53,11 +53,29 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
         verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
         verdict.update(first_bad=str(exc), error=str(exc))
     else:
-        report = audit(
-            rt.engine, verifiers, rt.origin, workers=1, params=rt.params, witnesses=witnessed
-        )
+        try:
+            report = audit(
+                rt.engine, verifiers, rt.origin, workers=1, params=rt.params, witnesses=witnessed
+            )
+        except Exception as exc:
+            # The database away, or data the audit cannot read: tonight's verdict is "not
+            # verified, and why" (never last night's OK), and the job fails as such.
+            _keep(instance_path, _stopped(rt, exc))
+            raise
         verdict = _verdict(rt, report)
+    _keep(instance_path, verdict)
+    return verdict
+
+
+def _keep(instance_path: str, verdict: dict[str, Any]) -> None:
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
+
+
+def _stopped(rt: Runtime, exc: Exception) -> dict[str, Any]:
+    """The verdict of an audit that could not finish: not verified, and why."""
+    why = f"审计未能完成 the audit stopped: {type(exc).__name__}: {' '.join(str(exc).split())}"
+    verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
+    verdict.update(first_bad=why[:300], error=why[:300])
     return verdict
 
 

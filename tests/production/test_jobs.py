@@ -340,3 +340,22 @@ def test_a_nightly_audit_that_cannot_write_its_verdict_is_an_error_and_runs_agai
     monkeypatch.setattr(audits, "run_and_keep", real)
     again = jobs.nightly_audit(app)
     assert again["status"] == "done" and again["already"] is False and again["ok"] is True
+
+
+def test_a_nightly_audit_that_stops_keeps_not_verified_not_last_nights_ok(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app import audits
+
+    assert jobs.nightly_audit(app)["ok"] is True
+    assert audits.last_verdict(app.instance_path)["ok"] is True
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("'<=' not supported between instances of 'int' and 'str'")
+
+    monkeypatch.setattr(audits, "audit", unreadable)
+    with pytest.raises(TypeError):
+        audits.run_and_keep(_rt(app), app.instance_path)
+    kept = audits.last_verdict(app.instance_path)
+    assert kept is not None and kept["ok"] is False and kept["ledger_ok"] is False
+    assert kept["first_bad"].startswith("审计未能完成 the audit stopped: TypeError: '<='")

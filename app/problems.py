@@ -80,16 +80,17 @@ def _flatten(detail: dict[str, Any], prefix: str = "") -> str:
 def _refuse_oversized_numbers() -> None:
     """A JSON body with an integer of over 4,300 digits makes Python's parser raise a plain
     ValueError (its guard against slow conversions), which webargs does not expect: a 400
-    problem saying so, not a 500."""
+    problem saying so, not a 500. Wraps the parser's ``load_json``, the public loader of
+    the "json" location (webargs looks loaders up on the instance by that name)."""
     from apiflask.schema_adapters.marshmallow import parser
 
     if getattr(parser, "_numbers_guarded", False):
         return
-    load = parser._raw_load_json
+    load = parser.load_json
 
-    def guarded(req: Any) -> Any:
+    def guarded(req: Any, schema: Any) -> Any:
         try:
-            return load(req)
+            return load(req, schema)
         except json.JSONDecodeError:
             raise
         except ValueError:
@@ -100,5 +101,5 @@ def _refuse_oversized_numbers() -> None:
                 "(over 4,300 digits)",
             ) from None
 
-    parser._raw_load_json = guarded  # type: ignore[method-assign]
+    parser.load_json = guarded  # type: ignore[method-assign]
     parser._numbers_guarded = True  # type: ignore[attr-defined]

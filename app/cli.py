@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
 
+from app.cli_group import CommandGroup, seconds_between
 from app.runtime import runtime
 from ledger import checkpoint_memory, log
 from ledger.store import current_revision, transaction, upgrade
@@ -20,10 +20,12 @@ JOB_NAMES = (
     "purge_reports",
 )  # fmt: skip
 
-db_cli = AppGroup("db", help="Database schema.")
-demo_cli = AppGroup("demo", help="Demo data.")
-ledger_cli = AppGroup("ledger", help="The global log: integrate, checkpoint, audit, partitions.")
-jobs_cli = AppGroup("jobs", help="Scheduled jobs.")
+db_cli = CommandGroup("db", help="Database schema.")
+demo_cli = CommandGroup("demo", help="Demo data.")
+ledger_cli = CommandGroup(
+    "ledger", help="The global log: integrate, checkpoint, audit, partitions."
+)
+jobs_cli = CommandGroup("jobs", help="Scheduled jobs.")
 
 
 @db_cli.command("upgrade")
@@ -146,7 +148,12 @@ def _rebuild_states() -> None:
     help="Checkpoint verifier key (default: this instance's key and its retired ones in "
     "keys/retired/); repeat it for the old and new keys of a rotation.",
 )
-@click.option("--workers", type=int, default=None, help="Worker processes (default: all cores).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Worker processes (default: all cores).",
+)
 @click.option(
     "--witness",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -202,8 +209,18 @@ def ledger_partitions(months_ahead: int) -> None:
 
 
 @jobs_cli.command("run")
-@click.option("--every", default=10.0, help="Seconds between integrate+checkpoint runs.")
-@click.option("--sweep-every", default=3600.0, help="Seconds between expiry sweeps.")
+@click.option(
+    "--every",
+    default=10.0,
+    callback=seconds_between(1, 3600),
+    help="Seconds between integrate+checkpoint runs (1–3600).",
+)
+@click.option(
+    "--sweep-every",
+    default=3600.0,
+    callback=seconds_between(60, 86400),
+    help="Seconds between expiry sweeps (60–86400).",
+)
 def jobs_run(every: float, sweep_every: float) -> None:
     """Run the scheduler process: integrate+checkpoint, expiry sweep, stale report, audit."""
     from app.jobs import run_scheduler

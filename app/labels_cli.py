@@ -6,11 +6,11 @@ import sys
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup
 from rich.console import Console
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from app.cli_group import CommandGroup
 from app.runtime import runtime
 from labels import console as ui
 from labels import records, sheet
@@ -23,7 +23,7 @@ from ledger.model import Actor, Enterprise
 from ledger.registry import actor_for_token
 from ledger.store import transaction
 
-labels_cli = AppGroup("labels", help="Issue codes for a CSV batch and print their labels.")
+labels_cli = CommandGroup("labels", help="Issue codes for a CSV batch and print their labels.")
 
 
 def _admin(session: Session, token: str) -> Actor:

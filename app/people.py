@@ -15,7 +15,6 @@ from urllib.parse import urlsplit
 
 import click
 from flask import Flask, abort, current_app, flash, redirect, request, session, url_for
-from flask.cli import AppGroup
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from flask_babel import lazy_gettext as _l
@@ -23,6 +22,7 @@ from flask_login import LoginManager, UserMixin, current_user, login_required, l
 from sqlmodel import Session
 from werkzeug.exceptions import HTTPException
 
+from app.cli_group import CommandGroup
 from app.runtime import runtime
 from ledger import people
 from ledger.model import Actor
@@ -211,7 +211,7 @@ def add_demo_people(
 
 # --- CLI: flask people set-password ----------------------------------------------------------
 
-people_cli = AppGroup("people", help="Logins of people for the pages.")
+people_cli = CommandGroup("people", help="Logins of people for the pages.")
 
 
 @people_cli.command("set-password")

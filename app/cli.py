@@ -212,8 +212,8 @@ def ledger_partitions(months_ahead: int) -> None:
 @click.option(
     "--every",
     default=10.0,
-    callback=seconds_between(1, 3600),
-    help="Seconds between integrate+checkpoint runs (1–3600).",
+    callback=seconds_between(0.1, 3600),
+    help="Seconds between integrate+checkpoint runs (0.1–3600).",
 )
 @click.option(
     "--sweep-every",

@@ -41,9 +41,9 @@ def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
-        ("--every", "nan", "must be 1 to 3600 seconds, got nan"),
-        ("--every", "-1", "must be 1 to 3600 seconds, got -1"),
-        ("--every", "0", "must be 1 to 3600 seconds, got 0"),
+        ("--every", "nan", "must be 0.1 to 3600 seconds, got nan"),
+        ("--every", "-1", "must be 0.1 to 3600 seconds, got -1"),
+        ("--every", "0", "must be 0.1 to 3600 seconds, got 0"),
         ("--sweep-every", "inf", "must be 60 to 86400 seconds, got inf"),
     ],
 )

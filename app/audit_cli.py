@@ -75,8 +75,9 @@ def run_audit(
         print(f"OK 账本完整: {summary} verified (chains, signatures, tree, checkpoints)")
     else:
         print(f"FAILED 审计未通过: {len(report.problems)} problem(s) in {summary}")
-        print(f"first bad: {report.first()}")
-        for _order, message in sorted(report.problems)[1:20]:
+        first, *others = report.in_order()
+        print(f"first bad: {first}")
+        for message in others[:19]:
             print(f"  also: {message}")
     if report.projection:
         _print_projection(report.projection)

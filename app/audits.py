@@ -50,8 +50,7 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
         verifiers = checkpoint_verifiers(rt)
         witnessed = _last_signed(rt, verifiers)
     except (KeyFileError, WitnessError) as exc:  # nothing verified: a failed verdict, why
-        verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
-        verdict.update(first_bad=str(exc), error=str(exc))
+        verdict = _not_verified(rt, str(exc))
     else:
         try:
             report = audit(
@@ -60,7 +59,8 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
         except Exception as exc:
             # The database away, or data the audit cannot read: tonight's verdict is "not
             # verified, and why" (never last night's OK), and the job fails as such.
-            _keep(instance_path, _stopped(rt, exc))
+            why = f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+            _keep(instance_path, _not_verified(rt, f"审计未能完成 the audit stopped: {why}"[:300]))
             raise
         verdict = _verdict(rt, report)
     _keep(instance_path, verdict)
@@ -71,11 +71,10 @@ def _keep(instance_path: str, verdict: dict[str, Any]) -> None:
     (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
 
 
-def _stopped(rt: Runtime, exc: Exception) -> dict[str, Any]:
-    """The verdict of an audit that could not finish: not verified, and why."""
-    why = f"审计未能完成 the audit stopped: {type(exc).__name__}: {' '.join(str(exc).split())}"
+def _not_verified(rt: Runtime, why: str) -> dict[str, Any]:
+    """The verdict of an audit that verified nothing: failed, and why."""
     verdict = {**_verdict(rt, AuditReport()), "ok": False, "ledger_ok": False}
-    verdict.update(first_bad=why[:300], error=why[:300])
+    verdict.update(first_bad=why, error=why)
     return verdict
 
 

@@ -5,7 +5,6 @@ Database errors (gone away, disk full) are app.outage's.
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -91,9 +90,7 @@ def _refuse_oversized_numbers() -> None:
     def guarded(req: Any, schema: Any) -> Any:
         try:
             return load(req, schema)
-        except json.JSONDecodeError:
-            raise
-        except ValueError:
+        except ValueError:  # load_json itself answers JSON that does not parse
             raise HTTPError(
                 400,
                 "Bad Request",

@@ -15,6 +15,7 @@ from sqlmodel import Session, col
 
 from labels.layout import LabelData
 from ledger.authority import Authority
+from ledger.codes import normalise
 from ledger.errors import Forbidden, Invalid, NotFound
 from ledger.model import Actor, Cylinder, Enterprise
 from ledger.model_rules import CylinderStateRow, RetiredCode
@@ -80,7 +81,7 @@ def labels_for(
     code of another enterprise.
     """
     enterprise_id = check_may_print(actor)
-    wanted = [c.strip().upper() for c in codes]
+    wanted = [normalise(c) for c in codes]
     if any(not c for c in wanted):
         raise Invalid("编码不能为空 / 'codes' holds an empty code", field="codes")
     found = {

@@ -24,7 +24,7 @@ from ledger.audit_projection import ProjectionCheck
 from ledger.audit_queue import audit_queue
 from ledger.audit_report import AuditReport
 from ledger.audit_revocation import RevocationCheck
-from ledger.audit_rows import FIELDS, chunks, readable, unreadable
+from ledger.audit_rows import FIELDS, chunks, readable, unreadable, wrong_kind
 from ledger.audit_tree import audit_tree
 from ledger.audit_witness import Witnessed
 from ledger.chain import EventRow, check_event
@@ -47,15 +47,22 @@ _ID, _CYL, _SEQ, _PREV, _HASH = (
 )
 
 
-def _check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> list[tuple[str, str]]:
+Found = list[tuple[str, str, bool]]  # (event id, problem, a stored value of the wrong kind)
+
+
+def _check_rows(rows: Sequence[tuple[Any, ...]], keys: dict[str, bytes]) -> Found:
     """Hash and signature checks of a chunk of event rows (runs in a worker)."""
     bad = []
     for row in rows:
+        wrong_kind = unreadable(row)
+        if wrong_kind:  # its values cannot be hashed or compared: this is its finding
+            bad.append((row[_ID], wrong_kind, True))
+            continue
         event = EventRow._make(row)  # an ORM object per event would cost a third of the time
         # Links are checked in order by the caller: here pass the event's own prev/seq.
-        problem = unreadable(row) or check_event(event, event.prev_hash, event.seq, keys)
+        problem = check_event(event, event.prev_hash, event.seq, keys)
         if problem:
-            bad.append((event.id, problem))
+            bad.append((event.id, problem, False))
     return bad
 
 
@@ -64,9 +71,9 @@ def _chunks(session: Session) -> Iterator[list[tuple[Any, ...]]]:
 
 
 def _order_of(session: Session) -> dict[str, int]:
-    return {
-        e: i for e, i in session.execute(select(col(LogLeaf.event_id), col(LogLeaf.leaf_index)))
-    }
+    """Each event's leaf index (a stored index that is not a number is the tree's finding)."""
+    query = select(col(LogLeaf.event_id), col(LogLeaf.leaf_index))
+    return {e: i for e, i in session.execute(query) if isinstance(i, int)}
 
 
 def audit(
@@ -129,7 +136,7 @@ def _audit_chains(
     def label(event_id: str, cylinder_id: str, seq: int) -> str:
         return f"event {event_id} (cylinder {code_of.get(cylinder_id, cylinder_id)}, #{seq})"
 
-    last: tuple[str, int, bytes] = ("", 0, ZERO_HASH)
+    last: tuple[str, int, bytes | None] = ("", 0, ZERO_HASH)
     late = len(order) + 1
 
     def where(event_id: str) -> int:
@@ -141,7 +148,9 @@ def _audit_chains(
         if states is not None:
             states.distrust(cylinder_id)
 
-    def links(rows: list[tuple[Any, ...]]) -> None:
+    def links(rows: list[tuple[Any, ...]], named: set[str]) -> None:
+        """Check each row's place in its chain; ``named`` rows hold values of the wrong kind,
+        already reported: their links are not compared, nor the next one's to them."""
         nonlocal last
         for row in rows:
             event_id, cylinder_id, seq = row[_ID], row[_CYL], row[_SEQ]
@@ -150,13 +159,14 @@ def _audit_chains(
                 (last[1] + 1, last[2]) if last[0] == cylinder_id else (1, ZERO_HASH)
             )
             here = label(event_id, cylinder_id, seq)
-            if seq != expected_seq:
+            linked = event_id not in named
+            if linked and seq != expected_seq:
                 bad(
                     event_id,
                     cylinder_id,
                     f"{here}: sequence number {seq}, expected {expected_seq} (an event is missing)",
                 )
-            elif prev_hash != expected_prev:
+            elif linked and expected_prev is not None and prev_hash != expected_prev:
                 bad(
                     event_id,
                     cylinder_id,
@@ -173,21 +183,23 @@ def _audit_chains(
                 )
             if event_id not in order and event_id not in pending:
                 report.add(late, f"{here}: neither in the global log nor waiting to be integrated")
-            for problem in revocations.problems(row):
+            for problem in revocations.problems(row if linked else readable(row)):
                 bad(event_id, cylinder_id, f"{here}: {problem}")
+            if not linked:  # go on from where the chain should be
+                seq = seq if isinstance(seq, int) else expected_seq
+                event_hash = event_hash if isinstance(event_hash, bytes) else None
             last = (cylinder_id, seq, event_hash)
             report.events += 1
 
-    def own(rows: list[tuple[Any, ...]], found: list[tuple[str, str]]) -> None:
+    def own(rows: list[tuple[Any, ...]], found: Found) -> None:
         labels = {r[_ID]: (label(r[_ID], r[_CYL], r[_SEQ]), r[_CYL]) for r in rows}
-        for event_id, problem in found:
+        for event_id, problem, _wrong_kind in found:
             here, cylinder_id = labels[event_id]
             bad(event_id, cylinder_id, f"{here}: {problem}")
-        if found:  # an unreadable time is already named: compare no times of that row
-            rows = [readable(r) for r in rows]
-        links(rows)
-        if states is not None:
-            states.feed(rows)
+        named = {event_id for event_id, _problem, wrong_kind in found if wrong_kind}
+        links(rows, named)
+        if states is not None:  # a named row's cylinder is left out of the fold (distrusted)
+            states.feed([readable(r) for r in rows] if named else rows)
         if progress:
             progress(len(rows))
 
@@ -216,12 +228,8 @@ def _signing_keys(session: Session, report: AuditReport) -> dict[str, bytes]:
         if isinstance(public, bytes):
             keys[key_id] = public
         else:
-            report.add(
-                0,
-                f"signing key {key_id}: 字段无法读取 its public key {str(public)[:40]!r} is not "
-                "binary (a stored field was changed)",
-                structural=True,
-            )
+            why = wrong_kind("public_key", public, bytes)
+            report.add(0, f"signing key {key_id}: {why}", structural=True)
     return keys
 
 

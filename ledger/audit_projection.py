@@ -21,7 +21,7 @@ from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
 from ledger import state as fold
-from ledger.audit_rows import time_column
+from ledger.audit_rows import as_is, time_column
 from ledger.chain import EventRow
 from ledger.model import Event
 from ledger.model_rules import CylinderStateRow
@@ -68,7 +68,7 @@ class ProjectionCheck:
             self.columns[at], self.parsers[at - 1] = time_column(session, self.columns[at])
 
     def _read(self, values: Sequence[Any]) -> list[Any]:
-        return [self.parsers.get(i, _same)(v) for i, v in enumerate(values)]
+        return [self.parsers.get(i, as_is)(v) for i, v in enumerate(values)]
 
     def distrust(self, cylinder_id: str) -> None:
         """Leave out a cylinder whose events themselves are bad: that is the finding."""
@@ -166,13 +166,9 @@ def _differences(row: Sequence[Any], expected: dict[str, Any]) -> list[str]:
     return out
 
 
-def _same(value: Any) -> Any:
-    return value
-
-
-def _loads(text: str) -> dict[str, Any]:
+def _loads(text: Any) -> dict[str, Any]:
     try:
         value = json.loads(text)
-    except ValueError:
-        return {"(unreadable)": text[:80]}
+    except (ValueError, TypeError):  # not JSON, or not even text (SQLite keeps anything)
+        return {"(unreadable)": str(text)[:80]}
     return value if isinstance(value, dict) else {"(not an object)": value}

@@ -44,7 +44,7 @@ def audit_queue(
                     f"{leaf_index} (integrating it again would log the event twice)",
                     structural=True,
                 )
-            elif event_hash is not None and bytes(queued_hash) != bytes(event_hash):
+            elif event_hash is not None and queued_hash != event_hash:
                 if event_id in reported:
                     continue
                 report.add(

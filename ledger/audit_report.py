@@ -39,8 +39,13 @@ class AuditReport:
         self.problems.append((order, message))
         self.ranks.append(int(structural))
 
+    def in_order(self) -> list[str]:
+        """Every problem: those of events first, then of the tree or checkpoints, each kind
+        in log order."""
+        return [m for _rank, (_order, m) in sorted(zip(self.ranks, self.problems, strict=True))]
+
     def first(self) -> str | None:
         """The earliest problem in log order (else the first projection finding)."""
         if not self.problems:
             return self.projection[0] if self.projection else None
-        return min(zip(self.ranks, self.problems, strict=True))[1][1]
+        return self.in_order()[0]

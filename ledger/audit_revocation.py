@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger.audit_rows import time_column
+from ledger.audit_rows import time_column, wrong_kind
 from ledger.chain import EventRow
 from ledger.model import Actor, SigningKey
 
@@ -38,9 +38,9 @@ class RevocationCheck:
             if isinstance(value, dt.datetime):
                 out[ident] = _aware(value)
             else:
+                why = wrong_kind("revoked_at", value, dt.datetime)
                 self.unreadable.append(
-                    f"{kind} {ident}: 吊销时间无法读取 revoked_at {value!r} is not a timestamp "
-                    "(a stored field was changed): events after its revocation cannot be found"
+                    f"{kind} {ident}: {why}: events after its revocation cannot be found"
                 )
         return out
 

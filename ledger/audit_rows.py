@@ -21,7 +21,7 @@ from ledger.model import Event
 
 FIELDS = list(Event.model_fields)
 TIMES = tuple((FIELDS.index(c), c) for c in ("occurred_at", "recorded_at"))
-_KIND_NAMES = {bytes: "binary", int: "a number", str: "text"}
+_KIND_NAMES = {bytes: "binary", int: "a number", str: "text", dt.datetime: "a timestamp"}
 
 
 def _kinds() -> tuple[tuple[int, str, type, bool], ...]:
@@ -53,7 +53,7 @@ def time_column(session: Session, column: Any) -> tuple[Any, Callable[[Any], Any
     """
     dialect = session.get_bind().dialect
     if dialect.name != "sqlite":
-        return column, _as_is
+        return column, as_is
     process = column.type.dialect_impl(dialect).result_processor(dialect, None)
 
     def parse(value: Any) -> Any:
@@ -65,7 +65,8 @@ def time_column(session: Session, column: Any) -> tuple[Any, Callable[[Any], Any
     return type_coerce(column, String).label(column.key), parse
 
 
-def _as_is(value: Any) -> Any:
+def as_is(value: Any) -> Any:
+    """A value read as it is (``time_column``'s reader where the database keeps types)."""
     return value
 
 
@@ -94,17 +95,20 @@ def _parsed(row: tuple[Any, ...], parsers: Parsers) -> tuple[Any, ...]:
 def unreadable(row: tuple[Any, ...]) -> str | None:
     """What is wrong with the kinds of the row's stored values, or None when all are right."""
     for index, name in TIMES:
-        value = row[index]
-        if not isinstance(value, dt.datetime):
-            return f"时间无法读取 {name} {value!r} is not a timestamp (a stored field was changed)"
+        if not isinstance(row[index], dt.datetime):
+            return wrong_kind(name, row[index], dt.datetime)
     for index, name, kind, nullable in KINDS:
         value = row[index]
         if not isinstance(value, kind) and not (value is None and nullable):
-            return (
-                f"字段无法读取 {name} {_short(value)} is not {_KIND_NAMES.get(kind, kind)} "
-                "(a stored field was changed)"
-            )
+            return wrong_kind(name, value, kind)
     return None
+
+
+def wrong_kind(name: str, value: Any, kind: type) -> str:
+    """The audit's words for a stored value that is not of its column's kind."""
+    text = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:39]}…"
+    what = _KIND_NAMES.get(kind, kind.__name__)
+    return f"字段无法读取 {name} {text} is not {what} (a stored field was changed)"
 
 
 def readable(row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -119,8 +123,3 @@ def readable(row: tuple[Any, ...]) -> tuple[Any, ...]:
         if not isinstance(value, kind) and not (value is None and nullable):
             values[index] = _BLANK.get(kind)
     return tuple(values)
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else f"{text[:39]}…"

@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 
 from ledger import merkle
 from ledger.audit_report import AuditReport
+from ledger.audit_rows import wrong_kind
 from ledger.audit_witness import Witnessed
 from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.model import Checkpoint, Event, LogLeaf, LogState, MerkleTile
@@ -50,7 +51,7 @@ def _wrong_kinds(stored: _Stored) -> str | None:
     for name, kind in (("size", int), ("root", bytes), ("note", str)):
         value = getattr(stored, name)
         if not isinstance(value, kind):
-            return f"{name} {str(value)[:40]!r} is not {kind.__name__} (a stored field was changed)"
+            return wrong_kind(name, value, kind)
     return None
 
 
@@ -69,7 +70,7 @@ def audit_tree(
         stored = _Stored(*row)
         wrong = _wrong_kinds(stored)
         if wrong:
-            report.add(0, f"checkpoint #{stored.id}: 字段无法读取 {wrong}", structural=True)
+            report.add(0, f"checkpoint #{stored.id}: {wrong}", structural=True)
             continue
         by_size.setdefault(stored.size, []).append(stored)
     signed = sorted(by_size)
@@ -120,7 +121,8 @@ def _grow(
             report.add(leaf_index, f"leaf {leaf_index} names a missing event {event_id}")
             return False
         if not isinstance(event_hash, bytes):  # SQLite holds any value in any column
-            report.add(leaf_index, f"leaf {leaf_index}: its event's stored hash is not binary")
+            why = wrong_kind("hash", event_hash, bytes)
+            report.add(leaf_index, f"leaf {leaf_index}: its event {event_id}'s {why}")
             return False
         builder.append(merkle.leaf_hash(event_hash))
         if builder.size in by_size or builder.size in witnessed:
@@ -203,6 +205,10 @@ def _compare_stored_tree(session: Session, builder: TreeBuilder, report: AuditRe
     )
     seen = set()
     for level, index, width, data in stored:
+        if not (isinstance(level, int) and isinstance(index, int)):
+            wrong = wrong_kind("level, index", (level, index), int)
+            report.add(0, f"stored tree tile: {wrong}", structural=True)
+            continue
         seen.add((level, index))
         mine = builder.tiles.get((level, index))
         if mine is None or mine.width != width or mine.to_bytes() != data:

@@ -92,15 +92,21 @@ def _b64url(text: str) -> bytes:
     return raw
 
 
+def normalise(text: str) -> str:
+    """A code as typed or read: trimmed, and upper-cased only when it is ASCII, since
+    str.upper() maps some other letters onto code characters (ſ → S, ı → I) and would
+    accept a code never printed."""
+    text = text.strip()
+    return text.upper() if text.isascii() else text
+
+
 def parse_scan(text: str) -> Scan:
     """Parse what a camera or a keyboard-wedge scanner read: a §4 URL or a bare code."""
     if not isinstance(text, str) or len(text) > MAX_SCAN_LENGTH:
         raise ScanError("scan too long or not text")
     text = text.strip()
     if "://" not in text:
-        # Only ASCII is upper-cased: str.upper() maps some other letters onto code
-        # characters (ſ → S, ı → I), which would accept a code never printed.
-        code = text.upper() if text.isascii() else text
+        code = normalise(text)
         if _PRINTED_GROUPS.match(code):  # typed as printed on the label, in groups of four
             code = code.replace(" ", "")
         if not is_valid_code(code):

@@ -71,7 +71,7 @@ def file_report(
     ).scalar()
     if earlier is not None:
         return Filed(earlier, False)
-    code = code.strip().upper()
+    code = codes.normalise(code)
     if not codes.is_valid_code(code):
         raise Invalid("不是气瓶码 / not a cylinder code")
     if kind not in KINDS:

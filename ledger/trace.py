@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from ledger import log, merkle, service
+from ledger import codes, log, merkle, service
 from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.errors import unknown_code
 from ledger.model import Actor, Cylinder, Enterprise, Event, Station
@@ -52,7 +52,7 @@ class Trace:
 
 def find(session: Session, code: str) -> Cylinder:
     """The cylinder carrying a code now, or once (a code retired by relabelling)."""
-    code = code.strip().upper()
+    code = codes.normalise(code)
     found: Cylinder | None = session.execute(
         select(Cylinder).where(col(Cylinder.code) == code)
     ).scalar()

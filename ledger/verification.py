@@ -68,7 +68,7 @@ def public_view(
     params: Jurisdiction,
 ) -> PublicView:
     """The public verdict on a scanned code; NotFound when no cylinder ever carried it."""
-    code = code.strip().upper()
+    code = codes.normalise(code)
     if not codes.is_valid_code(code):
         raise unknown_code(code)
     cylinder_id = session.execute(

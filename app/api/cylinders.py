@@ -14,7 +14,7 @@ from app.api.schemas import CylinderIn, EventIn
 from app.auth import auth, current_actor
 from app.idempotency import after_commit, transaction
 from app.runtime import runtime
-from ledger import ids, permissions, service
+from ledger import codes, ids, permissions, service
 from ledger.errors import Forbidden, Invalid
 
 
@@ -60,7 +60,7 @@ def read(code: str) -> Any:
     rt = runtime()
     actor = current_actor()
     with transaction(rt.engine, write=False) as session:
-        cylinder = service.find_cylinder(session, code.upper())
+        cylinder = service.find_cylinder(session, codes.normalise(code))
         full = permissions.can_read_history(actor, cylinder.owner_id)
         return cylinder_document(session, cylinder, rt.authority, full=full, params=rt.params)
 
@@ -71,7 +71,7 @@ def read(code: str) -> Any:
 def events(code: str) -> Any:
     rt = runtime()
     with transaction(rt.engine, write=False) as session:
-        cylinder = service.find_cylinder(session, code.upper())
+        cylinder = service.find_cylinder(session, codes.normalise(code))
         if not permissions.can_read_history(current_actor(), cylinder.owner_id):
             raise Forbidden("only the owner's staff and regulators read a cylinder's history")
         rows, defect = service.history(session, cylinder)
@@ -98,7 +98,7 @@ def append(code: str, body: dict[str, Any]) -> Any:
             session,
             rt.authority,
             actor,
-            code.upper(),
+            codes.normalise(code),
             body["type"],
             body["payload"],
             rt.now(),

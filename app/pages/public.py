@@ -41,9 +41,9 @@ def _verdict(
             view = verification.public_view(s, rt.authority, code, signature, rt.now(), rt.params)
     except NotFound:
         # No form for what is not a code (full-width ＡＢＣ１２３ is alphanumeric too).
-        reportable = codes.is_valid_code(code.strip().upper())
+        reportable = codes.is_valid_code(codes.normalise(code))
         page = render_template(
-            "public/unknown.html", code=code.upper()[:40], reportable=reportable, **form
+            "public/unknown.html", code=codes.normalise(code)[:40], reportable=reportable, **form
         )
         return page, 404 if status == 200 else status
     return render_template("public/cylinder.html", v=view, **form), status

@@ -89,7 +89,7 @@ def fill() -> Any:
     weight on the record cannot be made up at the nozzle.
     """
     rt, actor = runtime(), current_actor()
-    code, token = request.form.get("code", "").strip().upper(), request.form.get("token")
+    code, token = codes.normalise(request.form.get("code", "")), request.form.get("token")
     try:
         gross = float(request.form.get("gross_kg", "").strip().replace(",", "."))  # 31,6 too
     except ValueError:

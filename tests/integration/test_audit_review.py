@@ -255,9 +255,9 @@ def test_an_unreadable_projection_time_is_a_difference_not_a_crash(app, runner, 
         ("UPDATE events SET signature = 's' WHERE rowid = 1", "signature 's' is not binary"),
         ("UPDATE events SET actor_id = 'who' WHERE rowid = 1", "actor_id 'who' is not a number"),
         ("UPDATE events SET payload = x'00ff' WHERE rowid = 1", "is not text"),
-        ("UPDATE checkpoints SET size = 'abc'", "size 'abc' is not int"),
-        ("UPDATE checkpoints SET root = 'r'", "root 'r' is not bytes"),
-        ("UPDATE signing_keys SET public_key = 'zz'", "its public key 'zz' is not binary"),
+        ("UPDATE checkpoints SET size = 'abc'", "size 'abc' is not a number"),
+        ("UPDATE checkpoints SET root = 'r'", "root 'r' is not binary"),
+        ("UPDATE signing_keys SET public_key = 'zz'", "public_key 'zz' is not binary"),
     ],
 )
 def test_a_value_of_the_wrong_kind_is_named_not_a_crash(app, runner, db_url, statement, named):
@@ -270,6 +270,70 @@ def test_a_value_of_the_wrong_kind_is_named_not_a_crash(app, runner, db_url, sta
     assert result.exit_code == 1, result.output
     assert "FAILED 审计未通过" in result.output and "the audit stopped" not in result.output
     assert named in result.output
+
+
+def test_a_row_of_the_wrong_kind_is_one_problem_not_a_broken_chain_after_it(app, runner, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's columns hold only values of their type")
+    sql(app, "DROP TRIGGER events_no_update", "UPDATE events SET seq = 'one' WHERE rowid = 1")
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert "seq 'one' is not a number" in result.output
+    assert "sequence number" not in result.output  # no link check quotes a stand-in value
+
+
+def test_every_kind_of_problem_is_listed_beside_the_first_bad_event(app, runner, db_url):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's columns hold only values of their type")
+    sql(
+        app,
+        "DROP TRIGGER events_no_update",
+        "DROP TRIGGER IF EXISTS checkpoints_no_update",
+        "UPDATE events SET hash = 'h' WHERE rowid = 1",
+        "UPDATE checkpoints SET size = 'abc'",
+    )
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    first = next(line for line in result.output.splitlines() if line.startswith("first bad:"))
+    assert "hash 'h' is not binary" in first  # an event is what an auditor looks up first
+    assert "  also: checkpoint #1: 字段无法读取 size 'abc' is not a number" in result.output
+
+
+@pytest.mark.parametrize(
+    ("statements", "named"),
+    [
+        (
+            ("UPDATE merkle_tiles SET level = 'x' WHERE rowid = 1",),
+            "stored tree tile: 字段无法读取",
+        ),
+        (
+            ("UPDATE cylinder_states SET state = x'ff' WHERE rowid = 1",),
+            "state.(unreadable): stored",
+        ),
+    ],
+)
+def test_derived_rows_of_the_wrong_kind_are_named_not_a_crash(
+    app, runner, db_url, statements, named
+):
+    if not db_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's columns hold only values of their type")
+    sql(app, *statements)
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert named in result.output and "the audit stopped" not in result.output
+
+
+def test_a_waiting_event_whose_hash_is_text_is_named_not_a_crash(app, runner, db_url):
+    register_one(app)  # pending, not integrated
+    sql(
+        app,
+        "DROP TRIGGER events_no_update",
+        "UPDATE events SET hash = 'h' WHERE id = (SELECT event_id FROM log_pending)",
+    )
+    result = audit(runner)
+    assert result.exit_code == 1, result.output
+    assert "hash 'h' is not binary" in result.output
+    assert "the audit stopped" not in result.output
 
 
 def test_an_audit_that_cannot_finish_says_the_ledger_is_not_verified(app, runner, monkeypatch):

@@ -66,3 +66,17 @@ def test_an_audit_that_fails_outside_the_database_is_recorded_not_retried_foreve
     ran = jobs.requested_audit(app)
     assert ran["status"] == "done" and ran["requested"] is True and ran["ok"] is False
     assert jobs.requested_audit(app)["requested"] is False  # not run again every 15 s
+
+
+def test_an_audit_that_stops_in_the_request_is_shown_failed_not_a_500(
+    app: Any, as_person: Any, client: Any, demo: Any, monkeypatch: Any
+) -> None:
+    from app import audits
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError("'<=' not supported between instances of 'int' and 'str'")
+
+    monkeypatch.setattr(audits, "audit", unreadable)
+    html = _press(as_person("regulator"))  # 200 after the redirect
+    assert "审计未能完成 the audit stopped: TypeError" in html
+    assert _verdict(app)["ok"] is False

@@ -52,7 +52,7 @@ def test_the_scheduler_refuses_an_interval_it_cannot_keep(
 ) -> None:
     done = _flask(tmp_path, "jobs", "run", option, value)
     assert done.returncode == 2, done.stderr
-    assert says in done.stderr and "Traceback" not in done.stderr
+    assert f"{says}\n" in done.stderr and "Traceback" not in done.stderr
     assert "scheduler started" not in done.stderr
 
 

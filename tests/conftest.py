@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from ledger.store import make_engine, upgrade
+from tests.pg_pool import DatabasePool
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -72,6 +73,18 @@ def pg_template() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def pg_pool(pg_template: str) -> Iterator[DatabasePool]:
+    """Copies of the template made ahead and dropped behind the tests (tests/pg_pool.py)."""
+    admin = _pg_admin()
+    pool = DatabasePool(admin, pg_template)
+    try:
+        yield pool
+    finally:
+        pool.close()
+        admin.dispose()
+
+
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A freshly migrated database: a SQLite file, or a PostgreSQL database of its own.
@@ -86,18 +99,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    template = request.getfixturevalue("pg_template")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name} TEMPLATE {template}"))
-        conn.execute(text(f"ALTER DATABASE {name} SET synchronous_commit = off"))
+    pool: DatabasePool = request.getfixturevalue("pg_pool")
+    name = pool.take()
     try:
         yield _pg_database_url(name)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+        pool.give_back(name)
 
 
 @pytest.fixture

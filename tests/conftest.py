@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 
 from ledger.store import make_engine, upgrade
 from tests.pg_pool import DatabasePool
+from tests.seeded import Snapshot, Snapshots, app_config, fold_wal, seed_into
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -74,37 +75,96 @@ def pg_template() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def pg_pool(pg_template: str) -> Iterator[DatabasePool]:
-    """Copies of the template made ahead and dropped behind the tests (tests/pg_pool.py)."""
-    admin = _pg_admin()
-    pool = DatabasePool(admin, pg_template)
+def pg_pools(pg_template: str) -> Iterator[dict[str, DatabasePool]]:
+    """Per template, copies made ahead and dropped behind the tests (tests/pg_pool.py)."""
+    pools: dict[str, DatabasePool] = {}
     try:
-        yield pool
+        yield pools
     finally:
-        pool.close()
+        for pool in pools.values():
+            pool.close()
+
+
+def _pool(request: pytest.FixtureRequest, template: str) -> DatabasePool:
+    pools: dict[str, DatabasePool] = request.getfixturevalue("pg_pools")
+    if template not in pools:
+        pools[template] = DatabasePool(_pg_admin(), template)
+    return pools[template]
+
+
+@pytest.fixture(scope="session")
+def snapshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The demo registry seeded once per backend (and local day), for ``app`` to copy."""
+    seeded_templates: list[str] = []
+
+    def make(backend: str) -> Snapshot:
+        root = tmp_path_factory.mktemp("seeded")
+        if backend == "sqlite":
+            path = root / "ledger.sqlite3"
+            shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            seed_into(f"sqlite:///{path}", root).extensions["ledger"].engine.dispose()
+            fold_wal(path)
+            return Snapshot(str(path), root)
+        name = f"seeded_{uuid.uuid4().hex[:12]}"
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.execute(
+                text(f"CREATE DATABASE {name} TEMPLATE {request.getfixturevalue('pg_template')}")
+            )
         admin.dispose()
+        seeded_templates.append(name)
+        seed_into(_pg_database_url(name), root).extensions["ledger"].engine.dispose()
+        return Snapshot(name, root)
+
+    if PG_URL:  # its pools are closed after the seeded templates' own, below
+        request.getfixturevalue("pg_pools")
+    yield Snapshots(make)
+    if seeded_templates:
+        pools: dict[str, DatabasePool] = request.getfixturevalue("pg_pools")
+        admin = _pg_admin()
+        for name in seeded_templates:
+            if name in pools:
+                pools.pop(name).close()
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+_SEEDED: dict[str, Snapshot] = {}  # a test database that is a copy of a snapshot → it
 
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database: a SQLite file, or a PostgreSQL database of its own.
+    """A freshly migrated database: a SQLite file, or a PostgreSQL database of its own; for a
+    test using ``app``, one with the demo registry seeded (a copy of ``snapshots``).
 
     A test database commits without waiting for the disk (``synchronous_commit = off``):
     no test outlives a crash of the PostgreSQL server, and with two test workers creating
     databases, the commits waiting on the one disk were about 40 % of the suite's time
     (11 min 03 s → 6 min 18 s, ``make test`` with PostgreSQL, 2026-12-04).
     """
+    snapshot = None
+    if "app" in request.fixturenames:
+        snapshot = request.getfixturevalue("snapshots").get(request.param)
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite3"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
-    pool: DatabasePool = request.getfixturevalue("pg_pool")
-    name = pool.take()
+        source = snapshot.database if snapshot else request.getfixturevalue("sqlite_template")
+        shutil.copyfile(source, path)
+        url = f"sqlite:///{path}"
+        pool = None
+    else:
+        pool = _pool(
+            request, snapshot.database if snapshot else request.getfixturevalue("pg_template")
+        )
+        url = _pg_database_url(name := pool.take())
+    if snapshot is not None:
+        _SEEDED[url] = snapshot
     try:
-        yield _pg_database_url(name)
+        yield url
     finally:
-        pool.give_back(name)
+        _SEEDED.pop(url, None)
+        if pool is not None:
+            pool.give_back(name)
 
 
 @pytest.fixture
@@ -116,27 +176,16 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
-    """The application on the test database, with the demo seeded."""
+    """The application on the test database, with the demo seeded (copied from a snapshot
+    made once, when ``db_url`` is one; otherwise seeded here)."""
     from app import create_app
-    from app.demo import seed
-    from app.runtime import runtime
-    from ledger.store import transaction
 
-    application = create_app(
-        {
-            "TESTING": True,
-            "DATABASE_URL": db_url,
-            "INSTANCE_PATH": str(tmp_path / "instance"),
-            "KEYS_DIR": str(tmp_path / "keys"),
-            "PUBLIC_BASE_URL": "https://ledger.test",
-            "LEDGER_ORIGIN": "ledger.test/log",
-        }
-    )
-    with application.app_context():
-        rt = runtime()
-        with transaction(rt.engine) as session:
-            demo_json = Path(application.instance_path) / "demo.json"
-            seed(session, rt.authority, rt.now(), demo_json, history=False)
+    snapshot = _SEEDED.get(db_url)
+    if snapshot is not None:
+        snapshot.copy_directories(tmp_path)
+        application = create_app(app_config(db_url, tmp_path))
+    else:
+        application = seed_into(db_url, tmp_path)
     yield application
     application.extensions["ledger"].engine.dispose()
 

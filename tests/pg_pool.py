@@ -21,6 +21,7 @@ AHEAD = 3  # databases kept ready: enough to hide one creation behind each test
 
 class DatabasePool:
     def __init__(self, admin: Engine, template: str) -> None:
+        """``admin``: an AUTOCOMMIT engine on the server, disposed by ``close``."""
         self._admin = admin
         self._template = template
         self._threads = ThreadPoolExecutor(AHEAD, thread_name_prefix="pg-pool")
@@ -63,3 +64,4 @@ class DatabasePool:
         for drop in self._drops:
             drop.result()
         self._threads.shutdown()
+        self._admin.dispose()

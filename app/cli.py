@@ -17,7 +17,7 @@ from ledger.store import current_revision, transaction, upgrade
 # The names of app.jobs.JOBS (not imported here: the web workers need no scheduler).
 JOB_NAMES = (
     "integrate", "expiry_sweep", "stale_report", "audit", "requested_audit", "partitions",
-    "purge_reports",
+    "purge_reports", "purge_deliveries",
 )  # fmt: skip
 
 db_cli = CommandGroup("db", help="Database schema.")

@@ -52,6 +52,9 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # Days a closed public report keeps its note and sender hash (docs/privacy.md §2;
         # ledger.public_reports.purge_expired_reports).
         PUBLIC_REPORT_KEEP_DAYS=int(env.get("PUBLIC_REPORT_KEEP_DAYS", "730")),
+        # Days an owner's webhook delivery record is kept once delivered or given up
+        # (docs/privacy.md §2; ledger.owner_delivery.purge_finished).
+        OWNER_DELIVERY_KEEP_DAYS=int(env.get("OWNER_DELIVERY_KEEP_DAYS", "90")),
         # The regulator's audit button runs the audit in the request up to this many events
         # in the log (seconds); a larger ledger's audit is run by the scheduler (app/jobs.py).
         AUDIT_IN_REQUEST_MAX_EVENTS=int(env.get("AUDIT_IN_REQUEST_MAX_EVENTS", "20000")),

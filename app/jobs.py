@@ -2,14 +2,13 @@
 inside the web workers.
 
 Jobs: integrate + checkpoint (every 10 s), the expiry sweep with webhook delivery, to the
-global webhook and to the owners' own (hourly),
-an audit a regulator asked for (looked for every 15 s), the stale-cylinder report, the
-audit (state projection included), the events table's monthly
-partitions three months ahead (PostgreSQL) and the purge of public reports past retention
-(nightly). Each job runs under its own advisory lock taken with ``wait=False`` (PostgreSQL's;
-on SQLite a file lock beside the database, ``ledger.file_locks``): a second scheduler
-process skips a job the first is running, and every job is idempotent besides (unique
-keys), so nothing is done twice.
+global webhook and to the owners' own (hourly), an audit a regulator asked for (looked for
+every 15 s); nightly: the stale-cylinder report, the audit (state projection included),
+the events table's monthly partitions three months ahead (PostgreSQL), the purge of public
+reports past retention and of owners' finished webhook deliveries. Each job runs under its
+own advisory lock taken with ``wait=False`` (PostgreSQL's; on SQLite a file lock beside the
+database, ``ledger.file_locks``): a second scheduler process skips a job the first is
+running, and every job is idempotent besides (unique keys), so nothing is done twice.
 A job that meets a database error (gone away, disk full) or a system one (a verdict file
 that cannot be written) logs it and changes nothing; the next run retries, with a fresh
 connection, since SQLAlchemy drops a broken one. A nightly job is tried again every hour
@@ -224,6 +223,18 @@ def purge_reports(app: Flask) -> Result:
     return _daily(app, "purge_reports", body)
 
 
+def purge_deliveries(app: Flask) -> Result:
+    """Once a day: delete owners' webhook delivery records finished past retention."""
+    keep_days: int = app.config["OWNER_DELIVERY_KEEP_DAYS"]  # app/config.py: 90 by default
+
+    def body(rt: Runtime, _session: Any) -> Result:
+        with transaction(rt.engine) as tx:
+            deleted = owner_delivery.purge_finished(tx, rt.now(), keep_days)
+        return {"deleted": deleted, "keep_days": keep_days}
+
+    return _daily(app, "purge_deliveries", body)
+
+
 def _daily(app: Flask, name: str, run: Callable[[Runtime, Any], Result]) -> Result:
     def body(rt: Runtime, session: Any) -> Result:
         period = job_status.local_day(rt.now(), app.config["LOCAL_TIMEZONE"]).isoformat()
@@ -247,6 +258,7 @@ JOBS: dict[str, Callable[[Flask], Result]] = {
     "requested_audit": requested_audit,
     "partitions": partition_maintenance,
     "purge_reports": purge_reports,
+    "purge_deliveries": purge_deliveries,
 }
 
 

@@ -26,11 +26,13 @@ from sqlmodel import Session, col
 from ledger.model_ops import JobRun
 
 # The daily jobs of app/jobs.py (``_daily``), in the order the overview lists them.
-DAILY_JOBS = ("audit", "stale_report", "partitions", "purge_reports")
+DAILY_JOBS = ("audit", "stale_report", "partitions", "purge_reports", "purge_deliveries")
 # Their hours on the jurisdiction's clock, which app/jobs.py schedules them at: at night
 # where the cylinders are, before the morning's deliveries and fills (the audit reads the
 # whole ledger). Each is tried again every hour after its hour until it has run that day.
-NIGHTLY_HOURS = {"partitions": 1, "purge_reports": 1, "stale_report": 2, "audit": 3}
+NIGHTLY_HOURS = {
+    "partitions": 1, "purge_reports": 1, "purge_deliveries": 1, "stale_report": 2, "audit": 3,
+}  # fmt: skip
 DEFAULT_ZONE = "Asia/Shanghai"  # config LOCAL_TIMEZONE (env LEDGER_TIMEZONE)
 # By 06:00 local a healthy scheduler has recorded the day's run of every daily job: three
 # hours (three tries) after the last job's hour.
@@ -167,11 +169,17 @@ def _purge(doc: dict[str, Any]) -> Facts:
     return {"purged": _count(doc["purged"]), "keep_days": _count(doc["keep_days"])}
 
 
+def _purge_deliveries(doc: dict[str, Any]) -> Facts:
+    """``app.jobs.purge_deliveries``: delivery records deleted, and the retention in days."""
+    return {"deleted": _count(doc["deleted"]), "keep_days": _count(doc["keep_days"])}
+
+
 _READERS: dict[str, Callable[[dict[str, Any]], Facts]] = {
     "stale_report": _stale,
     "audit": _audit,
     "partitions": _partitions,
     "purge_reports": _purge,
+    "purge_deliveries": _purge_deliveries,
 }
 
 

@@ -21,11 +21,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.engine import Engine
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from ledger import notifications
+from ledger.errors import Invalid
 from ledger.model_ops import Notification
 from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.notifications import Delivery, document
@@ -35,6 +36,7 @@ HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
 PER_OWNER = 10  # an owner's rows tried in one run at most
 RUN_BUDGET = 300.0  # seconds after which a run starts no more POSTs
+KEEP_DAYS = 90  # docs/privacy.md: finished delivery records, kept for the owner's questions
 PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
 
 
@@ -153,3 +155,28 @@ def _send(
     except Exception as exc:  # network errors of any client: retried on the next run
         return f"{type(exc).__name__}: {exc}"[:500], False
     return (None if 200 <= status < 300 else f"HTTP {status}"), True
+
+
+def purge_finished(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:
+    """Delete the delivery records finished more than ``keep_days`` ago; how many.
+
+    Finished: delivered (by ``delivered_at``), or given up after ``MAX_ATTEMPTS`` (by
+    ``created_at``: the last attempt was at most a few days later). A row still being
+    retried is never deleted, whatever its age, nor is the notification itself: the owner's
+    list of notifications keeps every one. Nothing queues a row again once its notification
+    has one, so a deleted record is not sent twice. Idempotent.
+    """
+    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
+        raise Invalid(f"保存天数须为非负整数 / keep_days must be a whole number ≥ 0: {keep_days!r}")
+    cutoff = now - dt.timedelta(days=keep_days)
+    d = OwnerDelivery
+    finished = or_(
+        col(d.delivered_at) < cutoff,
+        and_(
+            col(d.delivered_at).is_(None),
+            col(d.attempts) >= notifications.MAX_ATTEMPTS,
+            col(d.created_at) < cutoff,
+        ),
+    )
+    result = session.execute(delete(d).where(finished))
+    return int(getattr(result, "rowcount", 0) or 0)

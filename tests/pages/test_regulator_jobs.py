@@ -148,6 +148,9 @@ def test_each_jobs_detail_gives_its_summary() -> None:
     assert facts_of("purge_reports", '{"keep_days": 730, "purged": 2}') == {
         "purged": 2, "keep_days": 730,
     }  # fmt: skip
+    assert facts_of("purge_deliveries", '{"deleted": 3, "keep_days": 90}') == {
+        "deleted": 3, "keep_days": 90,
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -165,6 +168,8 @@ def test_each_jobs_detail_gives_its_summary() -> None:
         ("audit", '{"ok": false, "detail": {"ok": false, "first_bad": 12}}'),
         ("partitions", '{"created": 3}'),
         ("purge_reports", "null"),
+        ("purge_deliveries", '{"deleted": -1, "keep_days": 90}'),
+        ("purge_deliveries", '{"purged": 1, "keep_days": 90}'),  # another job's shape
         ("stale_report", "[" * 100_000),  # deeper than the parser goes
         ("some_new_job", "{}"),  # a job this module does not know
     ],
@@ -307,6 +312,7 @@ def test_the_real_jobs_runs_show_up_readable_and_on_time(app: Any, as_person: An
     assert "cylinders/stale?days=90" in _row(html, "stale_report")
     assert re.search(r"通过：\d+ 个事件", _row(html, "audit"))
     assert "保留 730 天" in _row(html, "purge_reports")
+    assert "webhook 推送记录（保留 90 天）" in _row(html, "purge_deliveries")
     assert "新建月分区" in _row(html, "partitions")
 
 

@@ -25,6 +25,26 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
+# The files that take longest (tens of seconds: crashes and kill -9, the fuzzer, property
+# tests, the demo's year, browser flows), from ``--durations``: collected first, so that
+# ``make test``'s workers (``--dist loadfile``) take them early and end together, instead
+# of one worker running the last of them while the other waits.
+SLOW_FIRST = (
+    "tests/reliability/test_crash_answer.py", "tests/integration/test_ledger_properties.py",
+    "tests/security/test_schemathesis.py", "tests/pages/test_driver_review_fixes.py",
+    "tests/integration/test_demo.py", "tests/reliability/test_crash.py",
+    "tests/pages/test_browser.py", "tests/labels/test_label_rerun.py",
+    "tests/pages/test_driver_customers.py", "tests/production/test_observability.py",
+    "tests/reliability/test_full_disk.py", "tests/production/test_cli_input.py",
+)  # fmt: skip
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    root = config.rootpath
+    items.sort(key=lambda item: rank.get(item.path.relative_to(root).as_posix(), len(rank)))
+
+
 def _pg_schema_url(schema: str) -> str:
     assert PG_URL is not None
     sep = "&" if "?" in PG_URL else "?"

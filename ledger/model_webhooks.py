@@ -54,4 +54,5 @@ class OwnerDelivery(SQLModel, table=True):
     created_at: dt.datetime = Field(default_factory=utcnow, sa_column=_ts())
     delivered_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     attempts: int = 0
+    last_attempt_at: dt.datetime | None = Field(default=None, sa_column=_ts(nullable=True))
     last_error: str | None = Field(default=None, max_length=500)

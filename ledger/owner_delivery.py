@@ -110,6 +110,7 @@ def deliver_to_owners(
             if row is None:  # the webhook was removed meanwhile, its backlog with it
                 continue
             tally.record(row, error, now)
+            row.last_attempt_at = now  # a given-up row's retention counts from here
         if not answered:  # unreachable or too slow: its other rows would wait as long
             failing.add(owner)
     return tally.done()
@@ -160,23 +161,22 @@ def _send(
 def purge_finished(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:
     """Delete the delivery records finished more than ``keep_days`` ago; how many.
 
-    Finished: delivered (by ``delivered_at``), or given up after ``MAX_ATTEMPTS`` (by
-    ``created_at``: the last attempt was at most a few days later). A row still being
-    retried is never deleted, whatever its age, nor is the notification itself: the owner's
-    list of notifications keeps every one. Nothing queues a row again once its notification
-    has one, so a deleted record is not sent twice. Idempotent.
+    Finished: delivered (counted from ``delivered_at``), or given up after ``MAX_ATTEMPTS``
+    (from its last attempt: a dead receiver's backlog is tried one row a run, so a row can
+    be given up long after it was queued). A row still being retried is never deleted,
+    whatever its age, nor is the notification itself: the owner's list of notifications
+    keeps every one. Nothing queues a row again once its notification has one, so a
+    deleted record is not sent twice. Idempotent.
     """
     if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
         raise Invalid(f"保存天数须为非负整数 / keep_days must be a whole number ≥ 0: {keep_days!r}")
     cutoff = now - dt.timedelta(days=keep_days)
     d = OwnerDelivery
-    finished = or_(
-        col(d.delivered_at) < cutoff,
-        and_(
-            col(d.delivered_at).is_(None),
-            col(d.attempts) >= notifications.MAX_ATTEMPTS,
-            col(d.created_at) < cutoff,
-        ),
+    given_up = and_(
+        col(d.delivered_at).is_(None),
+        col(d.attempts) >= notifications.MAX_ATTEMPTS,
+        func.coalesce(col(d.last_attempt_at), col(d.created_at)) < cutoff,
     )
-    result = session.execute(delete(d).where(finished))
+    query = delete(d).where(or_(col(d.delivered_at) < cutoff, given_up))
+    result = session.execute(query.execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import shutil
@@ -18,7 +19,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from ledger.store import make_engine, upgrade
-from tests.pg_pool import DatabasePool
+from tests.pg_pool import DatabasePool, close_all
 from tests.seeded import Snapshot, Snapshots, app_config, fold_wal, seed_into
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -39,10 +40,9 @@ SLOW_FIRST = (
 )  # fmt: skip
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-    root = config.rootpath
-    items.sort(key=lambda item: rank.get(item.path.relative_to(root).as_posix(), len(rank)))
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
 
 
 def _pg_schema_url(schema: str) -> str:
@@ -101,8 +101,7 @@ def pg_pools(pg_template: str) -> Iterator[dict[str, DatabasePool]]:
     try:
         yield pools
     finally:
-        for pool in pools.values():
-            pool.close()
+        close_all(pool.close for pool in pools.values())
 
 
 def _pool(request: pytest.FixtureRequest, template: str) -> DatabasePool:
@@ -136,18 +135,22 @@ def snapshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
         seed_into(_pg_database_url(name), root).extensions["ledger"].engine.dispose()
         return Snapshot(name, root)
 
-    if PG_URL:  # its pools are closed after the seeded templates' own, below
-        request.getfixturevalue("pg_pools")
+    # The pools outlive this fixture: a seeded template's own pool is closed below, first.
+    pools: dict[str, DatabasePool] = request.getfixturevalue("pg_pools") if PG_URL else {}
     yield Snapshots(make)
-    if seeded_templates:
-        pools: dict[str, DatabasePool] = request.getfixturevalue("pg_pools")
+
+    def drop(name: str) -> None:
         admin = _pg_admin()
-        for name in seeded_templates:
-            if name in pools:
-                pools.pop(name).close()
-            with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         admin.dispose()
+
+    steps = []
+    for name in seeded_templates:
+        if name in pools:
+            steps.append(pools.pop(name).close)
+        steps.append(functools.partial(drop, name))
+    close_all(steps)
 
 
 _SEEDED: dict[str, Snapshot] = {}  # a test database that is a copy of a snapshot → it

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections import deque
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from sqlalchemy import text
@@ -45,23 +46,43 @@ class DatabasePool:
 
     def take(self) -> str:
         """A fresh copy of the template, for one test only."""
-        name = self._ready.popleft().result()
-        self._ready.append(self._make_later())
-        return name
+        self._ready.append(self._make_later())  # first: a failed copy still leaves AHEAD
+        return self._ready.popleft().result()
 
     def give_back(self, name: str) -> None:
         """Drop a test's database behind the next tests (``WITH (FORCE)``: its sessions
-        are closed by the server)."""
-        for drop in [d for d in self._drops if d.done()]:
-            drop.result()  # a drop that failed is this test's error, not lost
+        are closed by the server). A drop that failed earlier is raised here, once."""
+        finished = [d for d in self._drops if d.done()]
         self._drops = [d for d in self._drops if not d.done()]
         self._drops.append(self._threads.submit(self._drop, name))
+        for drop in finished:
+            drop.result()
 
     def close(self) -> None:
-        """Wait for the drops, then drop the copies no test took."""
+        """Wait for the drops, drop the copies no test took, then raise the first error of
+        any of these (after trying them all: no database is left behind for one failure)."""
+        errors: list[BaseException] = []
         for made in self._ready:
-            self._drop(made.result())
+            try:
+                self._drop(made.result())
+            except Exception as exc:  # collected, raised below
+                errors.append(exc)
         for drop in self._drops:
-            drop.result()
+            if (exc := drop.exception()) is not None:
+                errors.append(exc)
         self._threads.shutdown()
         self._admin.dispose()
+        if errors:
+            raise errors[0]
+
+
+def close_all(steps: Iterable[Callable[[], None]]) -> None:
+    """Run every clean-up step, even after one fails; then raise the first failure."""
+    errors: list[Exception] = []
+    for step in steps:
+        try:
+            step()
+        except Exception as exc:  # collected, raised below
+            errors.append(exc)
+    if errors:
+        raise errors[0]

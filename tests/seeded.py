@@ -4,12 +4,13 @@ Seeding the demo's people and fresh cylinders costs a test ~0.08 s (a few hundre
 few dozen signed events); the ``app`` fixture instead starts from a copy of a snapshot:
 the database (a file copy, or ``CREATE DATABASE … TEMPLATE``), the keys directory and the
 instance directory (demo.json). A copy is the same state a seed would have made, keys
-and tokens included. A snapshot is made again when the local day changes (the demo's
-dates count from it), so a copy is never seeded on another day than its test runs.
+and tokens included. A snapshot is made again when the day changes (the demo's dates
+count from it), so a copy is never seeded on another day than its test runs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import sqlite3
@@ -66,19 +67,19 @@ class Snapshots:
 
     def __init__(self, make: Callable[[str], Snapshot]) -> None:
         self._make = make
-        self._made: dict[tuple[str, Any], Snapshot] = {}
+        self._made: dict[tuple[str, Any, Any], Snapshot] = {}
 
     def get(self, backend: str) -> Snapshot:
-        key = (backend, DEFAULT.today(dt.datetime.now(dt.UTC)))  # tests.flows.local_today
+        now = dt.datetime.now(dt.UTC)  # the rules' day (tests.flows.local_today), and UTC's
+        key = (backend, DEFAULT.today(now), now.date())  # (the demo dates some things by it)
         if key not in self._made:
             self._made[key] = self._make(backend)
         return self._made[key]
 
-    def all(self) -> list[Snapshot]:
-        return list(self._made.values())
-
 
 def fold_wal(path: Path) -> None:
     """Fold a SQLite file's WAL into it, so a plain file copy holds every commit."""
-    with sqlite3.connect(path) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        busy, frames, folded = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy or frames != folded:
+        raise RuntimeError(f"{path}: the WAL was not folded in ({busy=}, {frames=}, {folded=})")

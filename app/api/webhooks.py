@@ -46,7 +46,10 @@ class WebhookOut(Schema):
         metadata={"description": "上次失败，将重试 / the last attempt failed: retried"}
     )
     given_up = Integer(
-        metadata={"description": "多次失败，已放弃 / failed too often: not sent again"}
+        metadata={
+            "description": "多次失败，已放弃（最后一次尝试后保留 90 天）/ failed too often: "
+            "not sent again (kept OWNER_DELIVERY_KEEP_DAYS, 90 by default, after the last try)"
+        }
     )
 
 

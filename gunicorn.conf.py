@@ -52,6 +52,11 @@ def on_starting(server: Any) -> None:
     """Start with an empty metrics folder (files of a previous run would be added up)."""
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
+    # A bad setting stops the start here, as gunicorn's one line "Error: …", before any
+    # worker is spawned (a worker failing on it would be a traceback per worker).
+    from ledger.settings import check_environment
+
+    check_environment(os.environ)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -7,9 +7,10 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask
+
+from ledger.settings import check_timezone, whole_number
 
 
 def load(app: Flask, overrides: dict[str, Any] | None) -> None:
@@ -43,28 +44,28 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # a closed network); else such URLs are refused and not sent to (app/outbound.py).
         WEBHOOK_ALLOW_PRIVATE=env.get("WEBHOOK_ALLOW_PRIVATE") == "1",
         # Also the regulator's "not seen for N days" tile and list (default 90 days).
-        STALE_DAYS=int(env.get("STALE_DAYS", "90")),
+        STALE_DAYS=whole_number(env, "STALE_DAYS"),
         # The jurisdiction's clock: the scheduler's nights and daily jobs' days, the pages'
         # times and days (an IANA zone name).
         LOCAL_TIMEZONE=env.get("LEDGER_TIMEZONE", "Asia/Shanghai"),
         # Rows per page of the regulator's lists (their CSV exports are always complete).
-        LIST_PAGE_SIZE=int(env.get("LIST_PAGE_SIZE", "100")),
+        LIST_PAGE_SIZE=whole_number(env, "LIST_PAGE_SIZE"),
         # Days a closed public report keeps its note and sender hash (docs/privacy.md §2;
         # ledger.public_reports.purge_expired_reports).
-        PUBLIC_REPORT_KEEP_DAYS=int(env.get("PUBLIC_REPORT_KEEP_DAYS", "730")),
+        PUBLIC_REPORT_KEEP_DAYS=whole_number(env, "PUBLIC_REPORT_KEEP_DAYS"),
         # Days an owner's webhook delivery record is kept once delivered or given up
         # (docs/privacy.md §2; ledger.owner_delivery.purge_finished).
-        OWNER_DELIVERY_KEEP_DAYS=int(env.get("OWNER_DELIVERY_KEEP_DAYS", "90")),
+        OWNER_DELIVERY_KEEP_DAYS=whole_number(env, "OWNER_DELIVERY_KEEP_DAYS"),
         # The regulator's audit button runs the audit in the request up to this many events
         # in the log (seconds); a larger ledger's audit is run by the scheduler (app/jobs.py).
-        AUDIT_IN_REQUEST_MAX_EVENTS=int(env.get("AUDIT_IN_REQUEST_MAX_EVENTS", "20000")),
+        AUDIT_IN_REQUEST_MAX_EVENTS=whole_number(env, "AUDIT_IN_REQUEST_MAX_EVENTS"),
         LOG_LEVEL=env.get("LOG_LEVEL", "INFO"),
         MAX_CONTENT_LENGTH=256 * 1024,
         # Behind a TLS-terminating proxy: how many X-Forwarded-* hops to trust (app.security).
-        PROXY_HOPS=int(env.get("PROXY_HOPS", "0")),
+        PROXY_HOPS=whole_number(env, "PROXY_HOPS"),
         RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
         # A keyed write whose request died (kill -9) frees its key this late (app.idempotency).
-        IDEMPOTENCY_CLAIM_SECONDS=int(env.get("IDEMPOTENCY_CLAIM_SECONDS", "30")),
+        IDEMPOTENCY_CLAIM_SECONDS=whole_number(env, "IDEMPOTENCY_CLAIM_SECONDS"),
         SYNC_LOCAL_STORAGE=False,
         SWAGGER_UI_CSS="/static/vendor/swagger-ui/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS="/static/vendor/swagger-ui/swagger-ui-bundle.js",
@@ -82,17 +83,6 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config.update(overrides)
     check_public_base_url(app.config["PUBLIC_BASE_URL"])
     check_timezone(app.config["LOCAL_TIMEZONE"])
-
-
-def check_timezone(name: str) -> None:
-    """Refuse to start with a time zone the system does not know (RuntimeError)."""
-    try:
-        ZoneInfo(name)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise RuntimeError(
-            f"LEDGER_TIMEZONE 不是有效的时区 / is not a time zone: {name!r} "
-            "(an IANA name such as Asia/Shanghai)"
-        ) from None
 
 
 def check_public_base_url(url: str) -> bool:

@@ -1,0 +1,62 @@
+"""Settings from the environment that the service cannot start without being right: checked
+before anything starts (by ``app.config.load``, and by gunicorn's master before it spawns
+a worker: gunicorn.conf.py). Pure: no Flask, so the master imports only this."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(RuntimeError):
+    """A setting the service cannot start with: its name, its value and what it must be.
+    (A RuntimeError: gunicorn prints it as one line, ``Error: …``, and stops.)"""
+
+
+# Whole-number settings: (default, lowest, highest). A value out of range is refused at the
+# start, not discovered at night by the job it breaks.
+WHOLE_NUMBERS: dict[str, tuple[int, int, int]] = {
+    "STALE_DAYS": (90, 1, 36500),
+    "LIST_PAGE_SIZE": (100, 1, 10000),
+    "PUBLIC_REPORT_KEEP_DAYS": (730, 0, 36500),
+    "OWNER_DELIVERY_KEEP_DAYS": (90, 0, 36500),
+    "AUDIT_IN_REQUEST_MAX_EVENTS": (20000, 0, 10**9),
+    "PROXY_HOPS": (0, 0, 10),
+    "IDEMPOTENCY_CLAIM_SECONDS": (30, 1, 86400),
+}
+_DIGITS = re.compile(r"[+-]?[0-9]{1,12}")  # ASCII only: int() would take "١" or "1_000"
+
+
+def whole_number(env: Mapping[str, str], name: str) -> int:
+    """Setting ``name`` from the environment (its default when unset or blank)."""
+    default, low, high = WHOLE_NUMBERS[name]
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    value = int(raw) if _DIGITS.fullmatch(raw) else None
+    if value is None or not low <= value <= high:
+        raise ConfigError(
+            f"{name} 须为 {low} 到 {high} 之间的整数 / must be a whole number from {low} to "
+            f"{high}, got {raw[:40]!r}"
+        )
+    return value
+
+
+def check_environment(env: Mapping[str, str]) -> None:
+    """Refuse (ConfigError) the settings the service could not start with; gunicorn's master
+    runs this before any worker starts (gunicorn.conf.py)."""
+    for name in WHOLE_NUMBERS:
+        whole_number(env, name)
+    check_timezone(env.get("LEDGER_TIMEZONE", "Asia/Shanghai"))
+
+
+def check_timezone(name: str) -> None:
+    """Refuse to start with a time zone the system does not know (ConfigError)."""
+    try:
+        ZoneInfo(name)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ConfigError(
+            f"LEDGER_TIMEZONE 不是有效的时区 / is not a time zone: {name!r} "
+            "(an IANA name such as Asia/Shanghai)"
+        ) from None

@@ -1,0 +1,79 @@
+"""A setting the service cannot run with stops its start with one clear line naming the
+setting and what it must be: in the web (gunicorn's master, before any worker) and in every
+``flask`` command; never a traceback, never a job failing at night on it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ledger.settings import WHOLE_NUMBERS, ConfigError, check_environment, whole_number
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name", sorted(WHOLE_NUMBERS))
+def test_each_whole_number_has_its_default_and_takes_its_range(name: str) -> None:
+    default, low, high = WHOLE_NUMBERS[name]
+    assert whole_number({}, name) == default
+    assert whole_number({name: "  "}, name) == default  # blank: unset
+    assert whole_number({name: f" {low} "}, name) == low
+    assert whole_number({name: str(high)}, name) == high
+    for bad in (str(low - 1), str(high + 1), "abc", "1.5", "1e3", "1_000", "１２", "٣", "9" * 40):
+        with pytest.raises(ConfigError, match=name) as refused:
+            whole_number({name: bad}, name)
+        assert f"from {low} to {high}" in str(refused.value)
+
+
+def test_the_environment_check_names_the_first_bad_setting() -> None:
+    check_environment({})  # the defaults start
+    with pytest.raises(ConfigError, match="OWNER_DELIVERY_KEEP_DAYS"):
+        check_environment({"OWNER_DELIVERY_KEEP_DAYS": "-1"})
+    with pytest.raises(ConfigError, match="LEDGER_TIMEZONE"):
+        check_environment({"LEDGER_TIMEZONE": "Mars/Olympus"})
+
+
+def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        "LEDGER_KEYS_DIR": str(tmp_path / "keys"),
+        "GUNICORN_BIND": "127.0.0.1:0",
+        "WEB_CONCURRENCY": "1",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+        **settings,
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("STALE_DAYS", "abc"), ("PROXY_HOPS", "-1"), ("LEDGER_TIMEZONE", "Mars/Olympus")],
+)
+def test_a_flask_command_with_a_bad_setting_says_which_in_one_line(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "ledger", "audit"]
+    done = subprocess.run(
+        flask, cwd=ROOT, env=_env(tmp_path, **{setting: value}), capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("配置错误 / configuration error: ")
+    assert setting in lines[0] and repr(value) in lines[0]
+
+
+def test_gunicorn_with_a_bad_setting_stops_before_any_worker(tmp_path: Path) -> None:
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    done = subprocess.run(
+        gunicorn, cwd=ROOT, env=_env(tmp_path, OWNER_DELIVERY_KEEP_DAYS="ninety"),
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert "Error: OWNER_DELIVERY_KEEP_DAYS" in done.stderr and "'ninety'" in done.stderr
+    assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr

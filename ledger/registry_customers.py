@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Select, case, or_, select
+from sqlalchemy import Column, Select, case, or_, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from ledger import registry_input as read
@@ -38,6 +40,8 @@ CUSTOMER_ERASE = Policy(
 CUSTOMER_FIELDS = {"name", "kind", "address", "basement", "phone"}
 _SEARCHED = ("name", "address", "phone")
 _LIKE_SPECIAL = re.compile(r"[\\%_]")  # LIKE's wildcards and its escape character
+PINYIN = "zh-Hans-CN-x-icu"  # PostgreSQL's ICU collation for Chinese: pinyin order
+_HAS_PINYIN: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
 def create_customer(session: Session, actor: Actor, data: Mapping[str, Any]) -> Customer:
@@ -116,7 +120,7 @@ def find_customer(session: Session, actor: Actor, customer_id: int) -> Customer:
 def search_customers(session: Session, actor: Actor, q: str, limit: int = 20) -> list[Customer]:
     """Unerased files the actor may see whose name, address or phone contains ``q``, at
     most ``limit``: names that start with ``q`` first, then names that contain it, then the
-    files found by their address or phone; each group by name then id."""
+    files found by their address or phone; each group by name (``by_name``) then id."""
     escaped = _LIKE_SPECIAL.sub(r"\\\g<0>", q)
     table = Customer.__table__  # type: ignore[attr-defined]
     found = or_(*(table.c[name].ilike(f"%{escaped}%", escape="\\") for name in _SEARCHED))
@@ -125,17 +129,18 @@ def search_customers(session: Session, actor: Actor, q: str, limit: int = 20) ->
         (table.c.name.ilike(f"%{escaped}%", escape="\\"), 1),
         else_=2,
     )
-    query = _visible(actor).where(found).order_by(rank, table.c.name, table.c.id).limit(limit)
-    return list(session.execute(query).scalars())
+    query = _visible(actor).where(found).order_by(rank, by_name(session, table.c.name), table.c.id)
+    return list(session.execute(query.limit(limit)).scalars())
 
 
 def customers_if_few(session: Session, actor: Actor, cap: int) -> list[Customer] | None:
-    """Every unerased file the actor may see, by name then id, if there are at most ``cap``;
+    """Every unerased file the actor may see, by name (``by_name``) then id, if at most ``cap``;
     None when there are more (found by reading ``cap + 1`` of them in index order)."""
     table = Customer.__table__  # type: ignore[attr-defined]
     first = _visible(actor).order_by(table.c.id).limit(cap + 1).subquery()
     query = select(Customer).join(first, table.c.id == first.c.id)
-    rows = list(session.execute(query.order_by(table.c.name, table.c.id)).scalars())
+    order = (by_name(session, table.c.name), table.c.id)
+    rows = list(session.execute(query.order_by(*order)).scalars())
     return rows if len(rows) <= cap else None
 
 
@@ -148,6 +153,21 @@ def known_customers(session: Session, actor: Actor, ids: Iterable[int]) -> list[
     table = Customer.__table__  # type: ignore[attr-defined]
     query = _visible(actor).where(table.c.id.in_(wanted)).order_by(table.c.id)
     return list(session.execute(query).scalars())
+
+
+def by_name(session: Session, column: Column[str]) -> Any:
+    """``column`` to order by as a Chinese reader looks for a name: in pinyin order (陈 chén
+    before 李 lǐ before 王 wáng), by PostgreSQL's ICU collation where the server has it
+    (asked once per engine); by code point elsewhere (SQLite: no such collation)."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine.dialect.name != "postgresql":
+        return column
+    known = _HAS_PINYIN.get(engine)
+    if known is None:
+        asked = text("SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = :name)")
+        known = _HAS_PINYIN[engine] = bool(session.execute(asked, {"name": PINYIN}).scalar())
+    return column.collate(PINYIN) if known else column
 
 
 def _visible(actor: Actor) -> Select[Customer]:

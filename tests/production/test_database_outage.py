@@ -25,19 +25,9 @@ from ledger.store import make_engine, transaction
 from tests.conftest import bearer
 from tests.flows import check, register
 from tests.reliability.server import BIN, ROOT, free_port, server_env
+from tests.seeded import app_config
 
 REPORT = {"type": "reported", "payload": {"kind": "label_damaged"}}
-
-
-def _config(db_url: str, tmp_path: Path) -> dict[str, Any]:
-    return {
-        "TESTING": True,
-        "DATABASE_URL": db_url,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "KEYS_DIR": str(tmp_path / "keys"),
-        "PUBLIC_BASE_URL": "https://ledger.test",
-        "LEDGER_ORIGIN": "ledger.test/log",
-    }
 
 
 def _named(db_url: str) -> tuple[str, str]:
@@ -72,7 +62,7 @@ def pg_app(db_url: str, tmp_path: Path) -> Iterator[tuple[Any, str, str]]:
     from app.runtime import runtime
 
     url, name = _named(db_url)
-    application = create_app(_config(url, tmp_path))
+    application = create_app(app_config(url, tmp_path))
     with application.app_context():
         rt = runtime()
         with transaction(rt.engine) as session:
@@ -176,7 +166,7 @@ def _closed_port_app(tmp_path: Path) -> Any:
     from app import create_app
 
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/test"  # nothing listens there
-    return create_app(_config(url, tmp_path))
+    return create_app(app_config(url, tmp_path))
 
 
 def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
@@ -245,7 +235,7 @@ def test_the_scheduler_process_keeps_running_through_an_outage(db_url: str, tmp_
             [str(BIN / "flask"), "--app", "wsgi", "jobs", "run", "--every", "0.3"],
             cwd=ROOT, env=env, start_new_session=True, stdout=sink, stderr=sink,
         )  # fmt: skip
-    web = create_app({**_config(db_url, tmp_path), "INTEGRATE_AFTER_WRITE": False})
+    web = create_app({**app_config(db_url, tmp_path), "INTEGRATE_AFTER_WRITE": False})
     client, demo = web.test_client(), _demo(web)
     try:
         for _ in range(3):

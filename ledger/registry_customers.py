@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import Column, Select, case, or_, select, text
-from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from ledger import registry_input as read
@@ -41,7 +39,7 @@ CUSTOMER_FIELDS = {"name", "kind", "address", "basement", "phone"}
 _SEARCHED = ("name", "address", "phone")
 _LIKE_SPECIAL = re.compile(r"[\\%_]")  # LIKE's wildcards and its escape character
 PINYIN = "zh-Hans-CN-x-icu"  # PostgreSQL's ICU collation for Chinese: pinyin order
-_HAS_PINYIN: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+_HAS_PINYIN: dict[str, bool] = {}  # by database URL: whether its server has the collation
 
 
 def create_customer(session: Session, actor: Actor, data: Mapping[str, Any]) -> Customer:
@@ -158,15 +156,15 @@ def known_customers(session: Session, actor: Actor, ids: Iterable[int]) -> list[
 def by_name(session: Session, column: Column[str]) -> Any:
     """``column`` to order by as a Chinese reader looks for a name: in pinyin order (陈 chén
     before 李 lǐ before 王 wáng), by PostgreSQL's ICU collation where the server has it
-    (asked once per engine); by code point elsewhere (SQLite: no such collation)."""
+    (asked once per database); by code point elsewhere (SQLite: no such collation)."""
     bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    if engine.dialect.name != "postgresql":
+    if bind.dialect.name != "postgresql":
         return column
-    known = _HAS_PINYIN.get(engine)
+    database = bind.engine.url.render_as_string(hide_password=True)
+    known = _HAS_PINYIN.get(database)
     if known is None:
         asked = text("SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = :name)")
-        known = _HAS_PINYIN[engine] = bool(session.execute(asked, {"name": PINYIN}).scalar())
+        known = _HAS_PINYIN[database] = bool(session.execute(asked, {"name": PINYIN}).scalar())
     return column.collate(PINYIN) if known else column
 
 

@@ -65,10 +65,28 @@ def as_person(client: Any, demo: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def live_server(app: Any) -> Iterator[str]:
-    """The app served on 127.0.0.1 from a thread; its base URL."""
+    """The app served on 127.0.0.1 from a thread; its base URL.
+
+    At the end it waits (up to 10 s) for the requests the browser still had in flight: a
+    request that outlived the test would hand its database connection back to a pool the
+    ``app`` fixture had already disposed, where it stays open until the garbage collector
+    finds it, and fails whichever test is running then (ResourceWarning)."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    idle = threading.Condition()
+    count = [0]
+
+    def counted(environ: Any, start_response: Any) -> Any:
+        with idle:
+            count[0] += 1
+        try:
+            return app(environ, start_response)
+        finally:
+            with idle:
+                count[0] -= 1
+                idle.notify_all()
+
+    server = make_server("127.0.0.1", 0, counted, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -77,6 +95,8 @@ def live_server(app: Any) -> Iterator[str]:
         server.shutdown()
         thread.join(timeout=10)
         server.server_close()
+        with idle:
+            idle.wait_for(lambda: count[0] == 0, timeout=10)
 
 
 def browser_missing() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import signal
 import sqlite3
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,18 @@ def _append(url: str, token: str, code: str, key: str | None) -> httpx.Response:
     return httpx.post(
         f"{url}/api/v1/cylinders/{code}/events", json=BODY, headers=headers, timeout=30
     )
+
+
+def _retry(url: str, token: str, code: str, key: str) -> httpx.Response:
+    """A station's retry: while the refused request's claim on its key has not expired
+    (its release could not be written to the full disk), the answer is 409 with
+    Retry-After; the station waits that long and sends again."""
+    for _ in range(20):
+        resp = _append(url, token, code, key)
+        if resp.status_code != 409 or "Retry-After" not in resp.headers:
+            return resp
+        time.sleep(min(float(resp.headers["Retry-After"]), 1.0))
+    raise AssertionError(f"{key}: still claimed after 20 tries")
 
 
 def _history(url: str, demo: dict[str, Any], code: str) -> dict[str, Any]:
@@ -122,7 +135,7 @@ def test_a_full_disk_refuses_writes_cleanly_and_loses_nothing(tmp_path: Path) ->
         assert len(ids) == 1 + len(acked)  # the registration and each 201: nothing more
         assert set(acked.values()) <= set(ids)
         for key in refused[:5]:  # a refused write retried with its key is recorded once
-            resp = _append(server.url, token, code, key)
+            resp = _retry(server.url, token, code, key)
             assert resp.status_code == 201, resp.text
             assert _append(server.url, token, code, key).json()["id"] == resp.json()["id"]
         assert len(_history(server.url, demo, code)["events"]) == 1 + len(acked) + 5

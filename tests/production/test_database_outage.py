@@ -19,13 +19,12 @@ from sqlalchemy import event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 
 from app import jobs
-from app.demo import seed
 from ledger.model import Checkpoint, Event
 from ledger.store import make_engine, transaction
 from tests.conftest import bearer
 from tests.flows import check, register
 from tests.reliability.server import BIN, ROOT, free_port, server_env
-from tests.seeded import app_config
+from tests.seeded import app_config, seed_into
 
 REPORT = {"type": "reported", "payload": {"kind": "label_damaged"}}
 
@@ -58,16 +57,8 @@ def pg_app(db_url: str, tmp_path: Path) -> Iterator[tuple[Any, str, str]]:
     """The app on PostgreSQL through connections named for this test; (app, url, name)."""
     if not db_url.startswith("postgresql"):
         pytest.skip("dropped connections are PostgreSQL's (SQLite has none to drop)")
-    from app import create_app
-    from app.runtime import runtime
-
     url, name = _named(db_url)
-    application = create_app(app_config(url, tmp_path))
-    with application.app_context():
-        rt = runtime()
-        with transaction(rt.engine) as session:
-            demo_json = Path(application.instance_path) / "demo.json"
-            seed(session, rt.authority, rt.now(), demo_json, history=False)
+    application = seed_into(url, tmp_path)
     yield application, db_url, name
     application.extensions["ledger"].engine.dispose()
 

@@ -25,8 +25,7 @@ from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
-from ledger import notifications
-from ledger.errors import Invalid
+from ledger import notifications, retention
 from ledger.model_ops import Notification
 from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.notifications import Delivery, document
@@ -168,9 +167,7 @@ def purge_finished(session: Session, now: dt.datetime, keep_days: int = KEEP_DAY
     keeps every one. Nothing queues a row again once its notification has one, so a
     deleted record is not sent twice. Idempotent.
     """
-    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
-        raise Invalid(f"保存天数须为非负整数 / keep_days must be a whole number ≥ 0: {keep_days!r}")
-    cutoff = now - dt.timedelta(days=keep_days)
+    cutoff = retention.cutoff(now, keep_days)
     d = OwnerDelivery
     given_up = and_(
         col(d.delivered_at).is_(None),

@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from ledger import codes
+from ledger import codes, retention
 from ledger.errors import Conflict, Forbidden, Invalid, NotFound
 from ledger.model import Actor, Cylinder, Role
 from ledger.model_people import PublicReport
@@ -188,14 +188,13 @@ def purge_expired_reports(session: Session, now: dt.datetime, keep_days: int = K
     status, dates). Open reports are kept until reviewed. Idempotent: a second run finds
     nothing left to blank.
     """
-    if isinstance(keep_days, bool) or not isinstance(keep_days, int) or keep_days < 0:
-        raise Invalid(f"保存天数须为非负整数 / keep_days must be a whole number ≥ 0: {keep_days!r}")
+    before = retention.cutoff(now, keep_days)
     closed_at = func.coalesce(col(PublicReport.reviewed_at), col(PublicReport.created_at))
     result = session.execute(
         update(PublicReport)
         .where(
             col(PublicReport.status).in_(("reviewed", "dismissed")),
-            closed_at < now - dt.timedelta(days=keep_days),
+            closed_at < before,
             or_(
                 col(PublicReport.note) != "",
                 col(PublicReport.ip_hash) != "",

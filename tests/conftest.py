@@ -113,7 +113,7 @@ def _pool(request: pytest.FixtureRequest, template: str) -> DatabasePool:
 
 @pytest.fixture(scope="session")
 def snapshots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """The demo registry seeded once per backend (and local day), for ``app`` to copy."""
+    """The demo registry seeded once per backend (and day), for ``app`` to copy."""
     seeded_templates: list[str] = []
 
     def make(backend: str) -> Snapshot:

@@ -47,7 +47,7 @@ class WebhookOut(Schema):
     )
     given_up = Integer(
         metadata={
-            "description": "多次失败，已放弃（最后一次尝试后保留 90 天）/ failed too often: "
+            "description": "多次失败，已放弃（最后一次尝试后保留，默认 90 天）/ failed too often: "
             "not sent again (kept OWNER_DELIVERY_KEEP_DAYS, 90 by default, after the last try)"
         }
     )

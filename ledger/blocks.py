@@ -22,6 +22,7 @@ from sqlmodel import Session
 
 from ledger import projection, writer
 from ledger.authority import Authority
+from ledger.event_ids import stored_event
 from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event, LogPending
 from ledger.model_rules import CylinderStateRow, FillCheck
@@ -162,6 +163,4 @@ def recorded_for_check(
         return None
     if check.actor_id != actor.id or check.cylinder_id != cylinder_id:
         return None
-    query = select(Event).where(_EVENTS.c.id == check.event_id)
-    event: Event | None = session.execute(query).scalars().first()
-    return event
+    return stored_event(session, check.event_id)

@@ -32,6 +32,7 @@ from ledger import merkle
 from ledger.checkpoint import Checkpoint as CheckpointBody
 from ledger.checkpoint import sign_checkpoint
 from ledger.errors import Invalid
+from ledger.event_ids import stored_event
 from ledger.model import Checkpoint, Event, LogLeaf, LogPending, LogState, MerkleTile, utcnow
 from ledger.note import NoteError, Signer, split_note
 from ledger.store import advisory_lock
@@ -270,8 +271,9 @@ def root_at(session: Session, size: int) -> bytes:
 
 def leaf_event(session: Session, index: int) -> Event | None:
     """The event at a leaf index."""
-    query = select(Event).join(LogLeaf, col(LogLeaf.event_id) == col(Event.id))
-    return session.execute(query.where(col(LogLeaf.leaf_index) == index)).scalar_one_or_none()
+    query = select(col(LogLeaf.event_id)).where(col(LogLeaf.leaf_index) == index)
+    event_id = session.execute(query).scalar_one_or_none()
+    return None if event_id is None else stored_event(session, event_id)
 
 
 def leaf_index_of(session: Session, event_id: str) -> int | None:

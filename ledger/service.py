@@ -19,6 +19,7 @@ from ledger.authority import Authority, signing_keys
 from ledger.chain import Defect, verify_chain
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, not_allowed_to_record, unknown_code
+from ledger.event_ids import stored_event
 from ledger.events import PayloadError, load_payload, payload_text
 from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event
@@ -233,14 +234,13 @@ def _report_offline_conflict(
 def _stored(session: Session, event_id: str) -> Event | None:
     """The event already stored under a client-chosen id, whatever its month.
 
-    On PostgreSQL the key of the partitioned ``events`` is (id, recorded_at), so the
-    database would take the same id again in another month: two appends with one id wait
-    for each other on a lock on the id (their chain locks differ if their cylinders do),
-    and the second finds the first here.
+    Two appends with one id wait for each other on a lock on the id (their chain locks
+    differ if their cylinders do), and the second finds the first here and is answered as
+    a replay or a conflict; without the lock the second would fail on ``event_ids``' key
+    (PostgreSQL, ``ledger.event_ids``) or ``events``' (SQLite) with a database error.
     """
     advisory_lock(session, f"event-id:{event_id}")
-    query = select(Event).where(col(Event.id) == event_id)
-    return session.execute(query).scalars().first()
+    return stored_event(session, event_id)
 
 
 def _replayed(

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import Engine
 
-from ledger import log, registry, service
+from ledger import log, partitions, registry, service
 from ledger.audit import audit
 from ledger.authority import Authority, ensure_server_key
 from ledger.model import Actor, Role
@@ -33,7 +33,7 @@ AUG, SEP, OCT = (dt.datetime(2026, m, 14, 9, 30, tzinfo=dt.UTC) for m in (8, 9, 
 NOW = dt.datetime(2026, 11, 23, 6, 0, tzinfo=dt.UTC)
 
 LEDGER_TABLES = (
-    "log_pending", "log_leaves", "checkpoints", "merkle_tiles", "log_state", "events",
+    "log_pending", "log_leaves", "checkpoints", "merkle_tiles", "log_state", "events", "event_ids",
     "fill_checks", "retired_codes", "cylinder_states", "cylinders",
 )  # fmt: skip
 pg_only = pytest.mark.skipif(
@@ -63,6 +63,23 @@ def pg_schema() -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture
+def schema_url() -> Iterator[str]:
+    """A PostgreSQL schema of the test's own."""
+    with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_ledger(schema_url: str) -> Iterator[Ledger]:
+    """A ledger at the head revision with partitions from August to three months ahead."""
+    ledger = build(schema_url, "head")
+    with ledger.engine.begin() as conn:  # the migration's months depend on the real clock
+        partitions.ensure_partitions(conn, NOW, since=AUG)
+    yield ledger
+    ledger.engine.dispose()
 
 
 def build(url: str, revision: str) -> Ledger:

@@ -132,7 +132,8 @@ def reset(world: World) -> None:
             for sql in world.sqlite_triggers:
                 conn.exec_driver_sql(sql)
         else:
-            conn.exec_driver_sql(f"TRUNCATE {', '.join(LEDGER_TABLES)} RESTART IDENTITY")
+            tables = ", ".join((*LEDGER_TABLES, "event_ids"))  # event_ids: PostgreSQL only
+            conn.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY")
 
 
 # --- histories -----------------------------------------------------------------------------

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import text
@@ -20,38 +19,19 @@ from ledger import partitions, service
 from ledger.errors import Conflict
 from ledger.store import transaction
 from tests.partition_ledger import (
-    AUG,
     AUTHORITY,
     LEDGER_TABLES,
     NOW,
     OCT,
     SEP,
-    Ledger,
     audited_ok,
-    build,
     checkpoint,
     hold,
     pg_only,
-    pg_schema,
     register,
     rows,
     waiting_on,
 )  # fmt: skip
-
-
-@pytest.fixture
-def schema_url() -> Iterator[str]:
-    with pg_schema() as url:
-        yield url
-
-
-@pytest.fixture
-def pg_ledger(schema_url: str) -> Iterator[Ledger]:
-    ledger = build(schema_url, "head")
-    with ledger.engine.begin() as conn:  # the migration's months depend on the real clock
-        partitions.ensure_partitions(conn, NOW, since=AUG)
-    yield ledger
-    ledger.engine.dispose()
 
 
 @pg_only

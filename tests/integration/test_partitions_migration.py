@@ -3,9 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alembic import command
 from sqlalchemy import text
 
@@ -18,16 +15,9 @@ from tests.partition_ledger import (
     hold,
     months_history,
     pg_only,
-    pg_schema,
     register,
     rows,
 )  # fmt: skip
-
-
-@pytest.fixture
-def schema_url() -> Iterator[str]:
-    with pg_schema() as url:
-        yield url
 
 
 @pg_only

@@ -10,6 +10,7 @@ read from the database at scrape time, so every worker gives the same answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
 from collections.abc import Iterator
@@ -26,9 +27,11 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
+
+from ledger.event_ids import recorded_at_by_id
 
 FILL_CHECK_ENDPOINT = "api.fill_check"
 FILL_CHECKS = Counter(
@@ -58,17 +61,13 @@ class LedgerCollector(Collector):
                 pending = conn.execute(_PENDING_UP_TO, {"n": PENDING_EXACT + 1}).scalar_one()
                 if pending > PENDING_EXACT:
                     pending = conn.execute(_PENDING_SPAN).scalar_one()
-                oldest = conn.execute(
-                    text(
-                        "SELECT e.recorded_at FROM log_pending p JOIN events e ON e.id = p.event_id"
-                        " ORDER BY p.seq LIMIT 1"
-                    )
-                ).scalar_one_or_none()
+                oldest_pending, leaf_recorded = _recording_times(conn.dialect.name)
+                oldest = conn.execute(oldest_pending).scalar_one_or_none()
                 size = conn.execute(text("SELECT size FROM log_state")).scalar_one_or_none()
                 newest = conn.execute(_NEWEST_CHECKPOINT).first()
                 uncovered = None  # the event of the first leaf no checkpoint covers yet
                 if newest is not None and (size or 0) > newest[0]:
-                    uncovered = conn.execute(_RECORDED_AT_LEAF, {"i": newest[0]}).scalar()
+                    uncovered = conn.execute(leaf_recorded, {"i": newest[0]}).scalar()
         except SQLAlchemyError:
             yield GaugeMetricFamily("ledger_database_up", "Whether the database answered.", 0)
             return
@@ -110,10 +109,23 @@ _PENDING_UP_TO = text(
 )
 _PENDING_SPAN = text("SELECT max(seq) - min(seq) + 1 FROM log_pending")
 _NEWEST_CHECKPOINT = text("SELECT size, created_at FROM checkpoints ORDER BY id DESC LIMIT 1")
-_RECORDED_AT_LEAF = text(
-    "SELECT e.recorded_at FROM log_leaves l JOIN events e ON e.id = l.event_id"
-    " WHERE l.leaf_index = :i"
-)
+
+
+@functools.cache
+def _recording_times(dialect: str) -> tuple[TextClause, TextClause]:
+    """When the oldest pending event, and the event of leaf ``:i``, were recorded; each
+    by one probe of ``ledger.event_ids.recorded_at_by_id`` (not every month of events)."""
+    ids = recorded_at_by_id(dialect).name
+    return (
+        text(
+            f"SELECT e.recorded_at FROM log_pending p JOIN {ids} e ON e.id = p.event_id"
+            " ORDER BY p.seq LIMIT 1"
+        ),
+        text(
+            f"SELECT e.recorded_at FROM log_leaves l JOIN {ids} e ON e.id = l.event_id"
+            " WHERE l.leaf_index = :i"
+        ),
+    )
 
 
 def _age(when: Any, now: dt.datetime) -> float:

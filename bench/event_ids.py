@@ -6,11 +6,12 @@
 
 A fresh schema at 0011 gets ``--events`` synthetic events recorded over ``--months``
 months (one partition each, as ``ledger partitions`` keeps them), timed; then the upgrade
-to 0012 (filling ``event_ids``) is timed, and as many events again are inserted with the
-registering trigger on, timed. Then ``--lookups`` look-ups of a stored id and of an unknown
-id (what every append with a fresh Idempotency-Key asks), each way: by id alone, as before
-0012 (one index probe per month), and ``ledger.event_ids.stored_event``. Figures are
-printed, never asserted.
+to 0012 (filling ``event_ids``) is timed, and three more batches of as many events are
+inserted, timed: with the registering trigger, without it (disabled for that batch, whose
+ids are then not registered: no matter here), and with it again. Then ``--lookups``
+look-ups of a registered id and of an unknown id (what every append with a fresh
+Idempotency-Key asks), each way: by id alone, as before 0012 (one index probe per month),
+and ``ledger.event_ids.stored_event``. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -38,9 +39,10 @@ from ledger.model import Event  # noqa: E402
 from ledger.store import make_engine, upgrade  # noqa: E402
 
 PG = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-SECOND = FILL.replace("md5(g::text)", "md5((g + :n)::text)").replace(
-    "g, 'filled'", "g + :n, 'filled'"
+BATCH = FILL.replace("md5(g::text)", "md5((g + :off)::text)").replace(
+    "g, 'filled'", "g + :off, 'filled'"
 )
+SWITCH = "ALTER TABLE events {} TRIGGER events_register_id"
 
 
 def by_id_alone(session: Session, event_id: str) -> Event | None:
@@ -92,28 +94,39 @@ def main() -> int:
         t0 = time.perf_counter()
         upgrade(url, "0012")
         up = time.perf_counter() - t0
+        per_row: dict[str, list[float]] = {"with": [], "without": []}
+        for i, registering in enumerate((True, False, True)):  # the table grows: with twice
+            with engine.begin() as conn:
+                if not registering:
+                    conn.exec_driver_sql(SWITCH.format("DISABLE"))
+                t0 = time.perf_counter()
+                conn.execute(text(BATCH), {**fill, "off": (i + 1) * args.events})
+                per_row["with" if registering else "without"].append(
+                    (time.perf_counter() - t0) / args.events * 1e6
+                )
+                if not registering:
+                    conn.exec_driver_sql(SWITCH.format("ENABLE"))
         with engine.begin() as conn:
-            t0 = time.perf_counter()
-            conn.execute(text(SECOND), fill)
-            after = time.perf_counter() - t0
             conn.exec_driver_sql("ANALYZE events")
             conn.exec_driver_sql("ANALYZE event_ids")
             months = len(partitions.list_partitions(conn))
             stored = list(
                 conn.execute(
-                    text("SELECT id FROM events ORDER BY random() LIMIT :k"), {"k": args.lookups}
+                    text("SELECT id FROM event_ids ORDER BY random() LIMIT :k"),
+                    {"k": args.lookups},
                 ).scalars()
             )
         unknown = [str(uuid.uuid4()) for _ in range(args.lookups)]
         n = args.events
         load = os.getloadavg()[0]
-        print(f"{2 * n:,} events in {months} partitions; {os.cpu_count()} cores, load {load:.1f}")
-        print(
-            f"insert {n:,} without the registering trigger (0011): {before:.1f} s "
-            f"({before / n * 1e6:.1f} µs a row)"
-        )
+        print(f"{4 * n:,} events in {months} partitions; {os.cpu_count()} cores, load {load:.1f}")
+        print(f"insert {n:,} at 0011: {before:.1f} s ({before / n * 1e6:.1f} µs a row)")
         print(f"upgrade 0011→0012 (fills event_ids): {up:.1f} s")
-        print(f"insert {n:,} with it (0012): {after:.1f} s ({after / n * 1e6:.1f} µs a row)")
+        rates = {k: " and ".join(f"{v:.1f}" for v in vs) for k, vs in per_row.items()}
+        print(
+            f"then {n:,} at a time, in turn with, without and with the registering trigger: "
+            f"{rates['with']} µs a row with it, {rates['without']} without"
+        )
         for label, how in (
             ("by id alone (before)", by_id_alone),
             ("stored_event (0012)", stored_event),

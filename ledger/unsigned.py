@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ledger import log
-from ledger.model import Event, LogLeaf, LogPending
+from ledger.event_ids import recorded_at_by_id
+from ledger.model import LogLeaf, LogPending
 
 ALERT_AFTER = dt.timedelta(minutes=2)  # as the checkpoint-lag alert (docs/deploy.md §7)
 
@@ -26,17 +27,18 @@ def oldest_unsigned(session: Session) -> dt.datetime | None:
     oldest event still waiting to be integrated.
     """
     newest = log.latest_checkpoint(session)
+    ids = recorded_at_by_id(session.get_bind().dialect.name)
     first_unsigned_leaf = (
-        select(col(Event.recorded_at))
-        .join(LogLeaf, col(LogLeaf.event_id) == col(Event.id))
+        select(ids.c.recorded_at)
+        .join(LogLeaf, col(LogLeaf.event_id) == ids.c.id)
         .where(col(LogLeaf.leaf_index) == (newest.size if newest is not None else 0))
     )
     at: dt.datetime | None = session.execute(first_unsigned_leaf).scalar_one_or_none()
     if at is not None:
         return at
     oldest_pending = (
-        select(col(Event.recorded_at))
-        .join(LogPending, col(LogPending.event_id) == col(Event.id))
+        select(ids.c.recorded_at)
+        .join(LogPending, col(LogPending.event_id) == ids.c.id)
         .order_by(col(LogPending.seq))
         .limit(1)
     )

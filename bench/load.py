@@ -45,11 +45,12 @@ PG_DEFAULT = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0
 TARGETS = {"allowed": 0.5, "blocked": 0.25}  # × hello-world throughput
 TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 150.0
+HELLO = "bench.load:hello()"  # gunicorn's target, from the repository's root
 FLOOR_PATH = "/api/v1/floor/fill-checks"  # bench/floor.py: auth + validation, no check
 
 
 def hello() -> Any:
-    """The hello-world Flask app gunicorn serves beside the ledger (``load:hello()``)."""
+    """The hello-world Flask app gunicorn serves beside the ledger (``bench.load:hello()``)."""
     from flask import Flask
 
     app = Flask("hello")
@@ -94,9 +95,9 @@ class Gunicorn:
             "LOG_LEVEL": "warning",
             "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-"),
         }
+        # From the repository's root: with bench/ on the path, bench/ledger.py would shadow
+        # the ledger package that gunicorn.conf.py imports.
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")]
-        if target.startswith("load:"):
-            cmd += ["--chdir", str(ROOT / "bench")]
         self.proc = subprocess.Popen(
             [*cmd, target],
             cwd=ROOT,
@@ -294,7 +295,7 @@ def main() -> None:
         try:
             hello_script = tmp / "hello.lua"
             _lua(hello_script, "x", 1, ["HELLO"], args.keepalive)
-            server = Gunicorn("load:hello()", {}, workers, threads)
+            server = Gunicorn(HELLO, {}, workers, threads)
             try:
                 rows.append(("-", wrk("hello world", server, hello_script, args)))
             finally:

@@ -29,10 +29,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # not bench/: bench/ledger.py would shadow the ledger package
 
-from sqlalchemy import Engine, create_engine, select, text  # noqa: E402
+from sqlalchemy import Engine, select, text  # noqa: E402
 from sqlmodel import Session, col  # noqa: E402
 
-from bench.partition_migration import FILL, PAYLOAD, REGISTRY  # noqa: E402
+from bench.partition_migration import FILL, PAYLOAD, REGISTRY, bench_schema  # noqa: E402
 from ledger import partitions  # noqa: E402
 from ledger.event_ids import stored_event  # noqa: E402
 from ledger.model import Event  # noqa: E402
@@ -71,14 +71,9 @@ def main() -> int:
     parser.add_argument("--months", type=int, default=120)
     parser.add_argument("--lookups", type=int, default=2000)
     args = parser.parse_args()
-    schema = f"bench_ids_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
     span = args.months * 30.4 * 86400
     fill = {"n": args.events, "span": span, "payload": PAYLOAD}
-    try:
+    with bench_schema("bench_ids") as url:
         upgrade(url, "0011")
         engine = make_engine(url)
         with engine.begin() as conn:
@@ -134,10 +129,6 @@ def main() -> int:
             for kind, ids in (("stored", stored), ("unknown", unknown)):
                 print(f"{label:22} {kind:8} {timed(engine, how, ids)}")
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
     return 0
 
 

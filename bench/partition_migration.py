@@ -16,6 +16,8 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,17 +50,27 @@ FROM generate_series(1, :n) g,
 PAYLOAD = '{"gross_kg":31.8,"net_kg":15.0,"station_id":1,"tare_kg":16.8}'
 
 
+@contextmanager
+def bench_schema(prefix: str) -> Iterator[str]:
+    """A fresh PostgreSQL schema of ``BENCH_DATABASE_URL``, dropped afterwards; its URL."""
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--months", type=int, default=12)
     args = parser.parse_args()
-    schema = f"bench_part_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    url = f"{PG}{'&' if '?' in PG else '?'}options=-csearch_path%3D{schema}"
-    try:
+    with bench_schema("bench_part") as url:
         upgrade(url, "0005")
         engine = make_engine(url)
         t0 = time.perf_counter()
@@ -86,10 +98,6 @@ def main() -> int:
             f"load {os.getloadavg()[0]:.1f}"
         )
         engine.dispose()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
     return 0
 
 

@@ -226,8 +226,7 @@ class Event(SQLModel, table=True):
 
     On PostgreSQL the table is partitioned by month of ``recorded_at`` (migration 0006):
     its key is (id, recorded_at) and (cylinder_id, seq) and hash are plain indexes. The
-    model keeps the SQLite schema; ``id`` is the identity either way: on PostgreSQL the
-    plain table ``event_ids`` keeps it unique across months (ledger.event_ids).
+    model keeps the SQLite schema; ``id`` is the identity either way (ledger.event_ids).
     """
 
     __tablename__ = "events"

@@ -9,6 +9,10 @@ folder), at one of two points:
 - ``after-commit``: the record and its answer are committed, the client has not been
   answered yet.
 
+A 409 for a key still claimed never crashes, and a replay only after the commit: the
+key's one crash is kept for a write (with eight writes at once, a request is also killed
+whenever another request's crash takes its worker down).
+
 gunicorn's master starts a fresh worker; the test then retries with the same key.
 """
 
@@ -19,9 +23,10 @@ import os
 import signal
 from pathlib import Path
 
-from flask import Response, request
+from flask import Response, g, request
 
 from app import create_app
+from app.idempotency import REPLAYED
 
 app = create_app()
 FAULT_DIR = os.environ.get("LEDGER_FAULT_DIR")
@@ -41,10 +46,15 @@ def _crash_if(point: str) -> None:
 
 @app.after_request  # registered last, so it runs before app.idempotency's after()
 def _before_answer(response: Response) -> Response:
-    _crash_if("before-answer")
+    # Never on a 409 for a key still claimed (its request was killed with another's
+    # worker): the key's one crash would be spent where nothing was written.
+    g.fault_committed = response.status_code < 300
+    if g.fault_committed and REPLAYED not in response.headers:
+        _crash_if("before-answer")  # the view has just written: its answer is not kept yet
     return response
 
 
 @app.teardown_request  # after the answer was committed, before it is sent
 def _after_commit(_error: BaseException | None) -> None:
-    _crash_if("after-commit")
+    if g.get("fault_committed"):  # also a replay: the first run may have died with another
+        _crash_if("after-commit")

@@ -12,6 +12,7 @@ from sqlmodel import Session
 from app.audits import checkpoint_verifiers
 from app.runtime import Runtime
 from ledger.audit import audit
+from ledger.audit_event_ids import REPAIR
 from ledger.audit_witness import WitnessError, load_witnesses
 from ledger.keys import KeyFileError
 from ledger.model import Event
@@ -81,6 +82,8 @@ def run_audit(
             print(f"  also: {message}")
     if report.projection:
         _print_projection(report.projection)
+    if report.event_ids:
+        _print_event_ids(report.event_ids)
     _print_unsigned(report.unsigned)
     return 1
 
@@ -100,3 +103,14 @@ def _print_projection(findings: list[str]) -> None:
     )
     for message in findings[:20]:
         print(f"  projection: {message}")
+
+
+def _print_event_ids(findings: list[str]) -> None:
+    """event_ids findings: derived data, like the projection, but a retry could duplicate."""
+    print(
+        f"EVENT_IDS 事件编号登记不一致: {len(findings)} finding(s). The events (the evidence) "
+        "are not affected, but an event missing from event_ids is not found by its id, so a "
+        f"retry of that id would record it again: repair with {REPAIR}"
+    )
+    for message in findings[:20]:
+        print(f"  event_ids: {message}")

@@ -1,5 +1,5 @@
-"""``flask`` commands: db upgrade, demo seed, ledger integrate|checkpoint|audit|partitions,
-jobs run."""
+"""``flask`` commands: db upgrade, demo seed, ledger integrate|checkpoint|audit|partitions|
+register-event-ids, jobs run."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ JOB_NAMES = (
 db_cli = CommandGroup("db", help="Database schema.")
 demo_cli = CommandGroup("demo", help="Demo data.")
 ledger_cli = CommandGroup(
-    "ledger", help="The global log: integrate, checkpoint, audit, partitions."
+    "ledger", help="The global log: integrate, checkpoint, audit, partitions, register-event-ids."
 )
 jobs_cli = CommandGroup("jobs", help="Scheduled jobs.")
 
@@ -206,6 +206,33 @@ def ledger_partitions(months_ahead: int) -> None:
             f"注意：{waiting} 行在默认分区 / note: {waiting} rows wait in {partitions.DEFAULT}",
             err=True,
         )
+
+
+@ledger_cli.command("register-event-ids")
+def ledger_register_event_ids() -> None:
+    """Register the events missing from event_ids (PostgreSQL): after a repair that had the
+    registering trigger off, as ``ledger audit`` reports. Exit 1 if some remain out of step."""
+    from ledger import event_ids
+
+    rt = runtime()
+    with transaction(rt.engine) as session:
+        if not event_ids.kept(session):
+            click.echo("SQLite：事件编号即 events 的主键，无需登记 / event ids are events' own key")
+            return
+        added = event_ids.register_missing(session)
+    with transaction(rt.engine, write=False) as session:
+        left = event_ids.drift(session)
+    click.echo(f"登记 / registered: {added} event id(s)")
+    if left:
+        click.echo(
+            f"仍不一致，需人工修复 / still out of step, to repair by hand (docs/deploy.md §2): "
+            f"{len(left.twice)} id(s) stored twice, {len(left.unregistered)} event(s) "
+            f"registered at another recorded_at or not at all, {len(left.unmatched)} "
+            f"registration(s) naming no event{' (at least)' if left.capped else ''}; "
+            "`ledger audit` lists them",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @jobs_cli.command("run")

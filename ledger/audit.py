@@ -1,6 +1,7 @@
 """Verify everything from the database alone: chains, signatures, the tree, checkpoints.
 
 This module checks every event and chain; ledger.audit_tree checks the log built of them,
+ledger.audit_event_ids the registry of event ids (PostgreSQL),
 ledger.audit_revocation the events recorded after a revocation, ledger.audit_projection
 the derived ``cylinder_states`` against the fold of the events (a finding of its own kind).
 
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session, col
 
+from ledger.audit_event_ids import audit_event_ids
 from ledger.audit_heads import audit_heads
 from ledger.audit_projection import ProjectionCheck
 from ledger.audit_queue import audit_queue
@@ -112,6 +114,7 @@ def audit(
             report.projection = states.finish()
             report.projection_checked = True
         audit_heads(session, report, order)
+        audit_event_ids(session, report, order)
         audit_queue(session, report, order, reported)
         audit_tree(session, verifier, origin, report, witnesses)
     return report

@@ -20,6 +20,9 @@ class AuditReport:
     # events: a finding of a lesser kind than a broken ledger, repaired by rebuilding them.
     projection: list[str] = field(default_factory=list)
     projection_checked: bool = False
+    # Registrations of event ids out of step with the events (``ledger.audit_event_ids``):
+    # derived data too, repaired by registering the events again.
+    event_ids: list[str] = field(default_factory=list)
     # Leaves beyond the largest checkpoint (all of them when there is none): a warning, never
     # a failure, since the scheduler signs every few seconds and a fresh log waits a moment.
     unsigned: int = 0
@@ -31,8 +34,8 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was found wrong, the projection included."""
-        return not self.problems and not self.projection
+        """True when nothing was found wrong, the projection and event_ids included."""
+        return not self.problems and not self.projection and not self.event_ids
 
     def add(self, order: int, message: str, *, structural: bool = False) -> None:
         """Record a problem; order is its leaf index (or later, for unintegrated events)."""
@@ -45,7 +48,7 @@ class AuditReport:
         return [m for _rank, (_order, m) in sorted(zip(self.ranks, self.problems, strict=True))]
 
     def first(self) -> str | None:
-        """The earliest problem in log order (else the first projection finding)."""
+        """The earliest problem in log order (else the first derived data's finding)."""
         if not self.problems:
-            return self.projection[0] if self.projection else None
+            return next(iter(self.projection + self.event_ids), None)
         return self.in_order()[0]

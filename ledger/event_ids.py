@@ -8,9 +8,18 @@ month, then the event is read from that one partition. Its key also keeps an eve
 unique across months, which the partitioned table alone cannot.
 
 SQLite keeps one plain ``events`` table keyed by id: a look-up by id is one probe already.
+
+A repair with the registering trigger off (``DISABLE TRIGGER ALL``, a ``replica`` session)
+leaves events unregistered, and a retry of such an event's id would record it again:
+``drift`` finds that (``ledger audit`` reports it), ``register_missing`` mends it
+(``flask --app wsgi ledger register-event-ids``).
 """
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -52,3 +61,65 @@ def stored_event(session: Session, event_id: str) -> Event | None:
         # the event is still found, at the cost of every month's probe.
     event = session.execute(by_id).scalars().first()
     return event
+
+
+def kept(session: Session) -> bool:
+    """Whether this database keeps ``event_ids`` (PostgreSQL, migration 0012 or later; a
+    regulator may audit a copy made before it)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return False
+    return session.execute(sa.text("SELECT to_regclass('event_ids')")).scalar() is not None
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Where ``event_ids`` and ``events`` disagree (``drift``); empty when in step."""
+
+    twice: dict[str, int]  # an id → how many events carry it (two months' partitions)
+    unregistered: dict[str, dt.datetime]  # an event's id → its recorded_at, not registered so
+    unmatched: dict[str, dt.datetime]  # a registration → its recorded_at, which no event has
+    capped: bool = False  # a kind had more than ``drift``'s limit: not all are listed
+
+    def __bool__(self) -> bool:
+        return bool(self.twice or self.unregistered or self.unmatched)
+
+
+_TWICE = "SELECT id, count(*) FROM events GROUP BY id HAVING count(*) > 1 ORDER BY id"
+_UNREGISTERED = (
+    "SELECT e.id, e.recorded_at FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i "
+    "WHERE i.id = e.id AND i.recorded_at = e.recorded_at) ORDER BY e.recorded_at, e.id"
+)
+_UNMATCHED = (
+    "SELECT i.id, i.recorded_at FROM event_ids i WHERE NOT EXISTS (SELECT 1 FROM events e "
+    "WHERE e.id = i.id AND e.recorded_at = i.recorded_at) ORDER BY i.recorded_at, i.id"
+)
+
+
+def drift(session: Session, limit: int = 1000) -> Drift:
+    """Compare ``event_ids`` with ``events`` (a few scans of both; ``kept`` first): at most
+    ``limit`` of each kind, the earliest first."""
+    capped = False
+
+    def rows(sql: str) -> dict[str, Any]:
+        nonlocal capped
+        found = session.execute(sa.text(f"{sql} LIMIT :n"), {"n": limit + 1}).all()
+        capped = capped or len(found) > limit
+        return {row[0]: row[1] for row in found[:limit]}
+
+    return Drift(rows(_TWICE), rows(_UNREGISTERED), rows(_UNMATCHED), capped)
+
+
+def register_missing(session: Session) -> int:
+    """Register every event whose id has no registration at all (what a repair with the
+    registering trigger off left out); how many. Appends wait meanwhile (SHARE lock on
+    ``events``). An id stored twice, or registered at another ``recorded_at``, is left for
+    a hand repair: which row is right is not this function's to guess."""
+    session.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
+    added = session.execute(
+        sa.text(
+            "INSERT INTO event_ids (id, recorded_at) SELECT e.id, min(e.recorded_at) "
+            "FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i WHERE i.id = e.id) "
+            "GROUP BY e.id HAVING count(*) = 1"
+        )
+    )
+    return int(added.rowcount)  # type: ignore[attr-defined]

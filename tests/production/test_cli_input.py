@@ -26,8 +26,12 @@ def _flask(tmp_path: Path, *args: str, database: str | None = None) -> Any:
 
 
 @pytest.mark.parametrize(
-    "command", [("ledger", "integrate"), ("ledger", "checkpoint"), ("ledger", "rebuild-states")]
-)
+    "command",
+    [
+        ("ledger", "integrate"), ("ledger", "checkpoint"), ("ledger", "rebuild-states"),
+        ("ledger", "register-event-ids"),
+    ],
+)  # fmt: skip
 def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:

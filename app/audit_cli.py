@@ -13,6 +13,7 @@ from app.audits import checkpoint_verifiers
 from app.runtime import Runtime
 from ledger.audit import audit
 from ledger.audit_event_ids import REPAIR
+from ledger.audit_report import AuditReport
 from ledger.audit_witness import WitnessError, load_witnesses
 from ledger.keys import KeyFileError
 from ledger.model import Event
@@ -83,7 +84,7 @@ def run_audit(
     if report.projection:
         _print_projection(report.projection)
     if report.event_ids:
-        _print_event_ids(report.event_ids)
+        _print_event_ids(report)
     _print_unsigned(report.unsigned)
     return 1
 
@@ -105,12 +106,15 @@ def _print_projection(findings: list[str]) -> None:
         print(f"  projection: {message}")
 
 
-def _print_event_ids(findings: list[str]) -> None:
+def _print_event_ids(report: AuditReport) -> None:
     """event_ids findings: derived data, like the projection, but a retry could duplicate."""
+    total = report.event_id_findings
     print(
-        f"EVENT_IDS 事件编号登记不一致: {len(findings)} finding(s). The events (the evidence) "
-        "are not affected, but an event missing from event_ids is not found by its id, so a "
+        f"EVENT_IDS 事件编号登记不一致: {total} finding(s). The events (the evidence) are "
+        "not affected, but an event missing from event_ids is not found by its id, so a "
         f"retry of that id would record it again: repair with {REPAIR}"
     )
-    for message in findings[:20]:
+    for message in report.event_ids[:20]:
         print(f"  event_ids: {message}")
+    if total > 20:
+        print(f"  event_ids: … 另有 {total - 20} 条未列出 / {total - 20} more not listed")

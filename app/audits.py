@@ -97,7 +97,7 @@ def _verdict(rt: Runtime, report: AuditReport) -> dict[str, Any]:
         "unsigned": report.unsigned,
         "projection_checked": report.projection_checked,
         "projection_findings": len(report.projection),
-        "event_id_findings": len(report.event_ids),
+        "event_id_findings": report.event_id_findings,
         "first_bad": report.first(),
     }
 

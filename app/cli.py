@@ -215,21 +215,24 @@ def ledger_register_event_ids() -> None:
     from ledger import event_ids
 
     rt = runtime()
+    if rt.engine.dialect.name != "postgresql":
+        click.echo("SQLite：事件编号即 events 的主键，无需登记 / event ids are events' own key")
+        return
     with transaction(rt.engine) as session:
         if not event_ids.kept(session):
-            click.echo("SQLite：事件编号即 events 的主键，无需登记 / event ids are events' own key")
-            return
+            raise click.ClickException(
+                "没有 event_ids 表，请先运行 flask --app wsgi db upgrade / no event_ids table: "
+                "run flask --app wsgi db upgrade first"
+            )
         added = event_ids.register_missing(session)
-    with transaction(rt.engine, write=False) as session:
-        left = event_ids.drift(session)
+        left = event_ids.drift(session, limit=0).counts  # before the commit: one answer
     click.echo(f"登记 / registered: {added} event id(s)")
-    if left:
+    if any(left.values()):
         click.echo(
             f"仍不一致，需人工修复 / still out of step, to repair by hand (docs/deploy.md §2): "
-            f"{len(left.twice)} id(s) stored twice, {len(left.unregistered)} event(s) "
-            f"registered at another recorded_at or not at all, {len(left.unmatched)} "
-            f"registration(s) naming no event{' (at least)' if left.capped else ''}; "
-            "`ledger audit` lists them",
+            f"{left['twice']} id(s) stored by two events or more, {left['moved']} "
+            f"registered at another recorded_at, {left['unmatched']} registration(s) naming "
+            "no event; `ledger audit` lists them",
             err=True,
         )
         sys.exit(1)

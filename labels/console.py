@@ -51,7 +51,8 @@ def finish(
     layout: SheetLayout,
     console: Console,
 ) -> int:
-    """Print the report, write the sheet of the issued labels (also after a stop).
+    """Print the report, write the sheet of the issued labels (also after a stop), in
+    several files for a long batch (``sheet_files``).
 
     Exit status 0 when every row was registered, 1 when some rows were not, 2 when the
     batch stopped early (its reason is the summary's last line) or no sheet was written.
@@ -59,17 +60,43 @@ def finish(
     for line in batch.summary(report, checked):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out is not None and report.issued:
-        try:
-            pdf = sheet.render_sheet([i.label for i in report.issued], layout)
-            out.write_bytes(pdf)
-        except (Invalid, OSError, FontMissing) as exc:
-            reason = exc.detail if isinstance(exc, Invalid) else str(exc)
-            console.print(f"标签页未写出 / no label sheet: {reason}", markup=False)
-            return 2
-        console.print(f"标签页 / label sheet: {out}", markup=False, highlight=False)
+        labels = [i.label for i in report.issued]
+        for path, part in sheet_files(out, len(labels), layout):
+            try:
+                path.write_bytes(sheet.render_sheet(labels[part.start : part.stop], layout))
+            except (Invalid, OSError, FontMissing) as exc:
+                reason = exc.detail if isinstance(exc, Invalid) else str(exc)
+                why = f"标签页未写出 / no label sheet {path}: {reason}"
+                console.print(why, markup=False, highlight=False, soft_wrap=True)
+                return 2
+            line = f"标签页 / label sheet: {path} ({len(part)} labels)"
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     if report.stopped is not None:
         return 2
     return 0 if report.ok and not checked else 1
+
+
+# A batch's sheet goes into PDF files of at most this many pages: ReportLab holds each page's
+# drawing until it saves (~0.7 MB a page of 3×8 labels: 100,000 labels would take ~3 GB).
+PAGES_PER_FILE = 100
+
+
+def sheet_files(out: Path, count: int, layout: SheetLayout) -> list[tuple[Path, range]]:
+    """Where the sheet of ``count`` labels is written, and which labels each file holds:
+    ``out`` itself when they fit in one file, else ``<stem>-001-of-NNN<suffix>`` beside it
+    (the total in each name: no file of a longer run is taken for a part of this one)."""
+    per_file = PAGES_PER_FILE * layout.per_page
+    if count <= per_file:
+        return [(out, range(count))]
+    total = -(-count // per_file)
+    digits = max(3, len(str(total)))
+    return [
+        (
+            out.with_name(f"{out.stem}-{n + 1:0{digits}d}-of-{total:0{digits}d}{out.suffix}"),
+            range(n * per_file, min(count, (n + 1) * per_file)),
+        )
+        for n in range(total)
+    ]
 
 
 def check_out(out: Path, csv_path: Path) -> Path:

@@ -29,25 +29,21 @@ def audit_event_ids(session: Session, report: AuditReport, order: dict[str, int]
             f"event {event_id}: 事件编号重复 its id is stored by {count} events "
             "(an event id names one event; one was copied or inserted by hand)",
         )
-    for event_id, recorded_at in found.unregistered.items():
-        if event_id in found.twice:
-            continue
-        registered = found.unmatched.get(event_id)
-        if registered is not None:
-            why = (
-                f"registered in event_ids at {registered.isoformat()} but stored at "
-                f"{recorded_at.isoformat()} (its recorded_at was changed by hand)"
-            )
-        else:
-            why = f"not in event_ids (stored while its registering trigger was off): {REPAIR}"
-        report.event_ids.append(f"event {event_id}: 未登记 {why}")
-    for event_id, recorded_at in found.unmatched.items():
-        if event_id not in found.unregistered:
-            report.event_ids.append(
-                f"event_ids {event_id} ({recorded_at.isoformat()}): 无此事件 names no "
-                "stored event (an event was deleted, or the row was added by hand)"
-            )
-    if found.capped:
-        report.event_ids.append(
-            f"… 更多未列出 more of a kind than the {LISTED} listed: {REPAIR}, then audit again"
+    listed = report.event_ids
+    for event_id in found.unregistered:
+        listed.append(
+            f"event {event_id}: 未登记 not in event_ids (stored while its registering trigger "
+            f"was off): {REPAIR}"
         )
+    for event_id, (registered, stored) in found.moved.items():
+        listed.append(
+            f"event {event_id}: 登记时间不符 registered in event_ids at {registered.isoformat()} "
+            f"but stored at {stored.isoformat()} (a recorded_at was changed by hand)"
+        )
+    for event_id, recorded_at in found.unmatched.items():
+        listed.append(
+            f"event_ids {event_id} ({recorded_at.isoformat()}): 无此事件 names no stored "
+            "event (an event was deleted, or the row was added by hand)"
+        )
+    kinds = ("unregistered", "moved", "unmatched")
+    report.event_ids_unlisted += sum(found.counts[k] for k in kinds) - len(listed)

@@ -23,6 +23,13 @@ class AuditReport:
     # Registrations of event ids out of step with the events (``ledger.audit_event_ids``):
     # derived data too, repaired by registering the events again.
     event_ids: list[str] = field(default_factory=list)
+    event_ids_unlisted: int = 0  # more of them than the audit lists
+
+    @property
+    def event_id_findings(self) -> int:
+        """How many registrations are out of step, listed or not."""
+        return len(self.event_ids) + self.event_ids_unlisted
+
     # Leaves beyond the largest checkpoint (all of them when there is none): a warning, never
     # a failure, since the scheduler signs every few seconds and a fresh log waits a moment.
     unsigned: int = 0
@@ -35,7 +42,7 @@ class AuditReport:
     @property
     def ok(self) -> bool:
         """True when nothing was found wrong, the projection and event_ids included."""
-        return not self.problems and not self.projection and not self.event_ids
+        return not self.problems and not self.projection and not self.event_id_findings
 
     def add(self, order: int, message: str, *, structural: bool = False) -> None:
         """Record a problem; order is its leaf index (or later, for unintegrated events)."""

@@ -73,53 +73,73 @@ def kept(session: Session) -> bool:
 
 @dataclass(frozen=True)
 class Drift:
-    """Where ``event_ids`` and ``events`` disagree (``drift``); empty when in step."""
+    """Where ``event_ids`` and ``events`` disagree (``drift``), each case under one kind
+    only; at most the limit of each kind is listed, ``counts`` has them all."""
 
     twice: dict[str, int]  # an id → how many events carry it (two months' partitions)
-    unregistered: dict[str, dt.datetime]  # an event's id → its recorded_at, not registered so
-    unmatched: dict[str, dt.datetime]  # a registration → its recorded_at, which no event has
-    capped: bool = False  # a kind had more than ``drift``'s limit: not all are listed
+    unregistered: dict[str, dt.datetime]  # an event → its recorded_at; its id has no row
+    moved: dict[str, tuple[dt.datetime, dt.datetime]]  # an event → (registered, stored) at
+    unmatched: dict[str, dt.datetime]  # a row → its recorded_at; no event has its id
+    counts: dict[str, int]  # each kind's name → how many in all
 
     def __bool__(self) -> bool:
-        return bool(self.twice or self.unregistered or self.unmatched)
+        return any(self.counts.values())
 
 
-_TWICE = "SELECT id, count(*) FROM events GROUP BY id HAVING count(*) > 1 ORDER BY id"
-_UNREGISTERED = (
-    "SELECT e.id, e.recorded_at FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i "
-    "WHERE i.id = e.id AND i.recorded_at = e.recorded_at) ORDER BY e.recorded_at, e.id"
-)
-_UNMATCHED = (
-    "SELECT i.id, i.recorded_at FROM event_ids i WHERE NOT EXISTS (SELECT 1 FROM events e "
-    "WHERE e.id = i.id AND e.recorded_at = i.recorded_at) ORDER BY i.recorded_at, i.id"
-)
+_ALONE = "NOT EXISTS (SELECT 1 FROM events o WHERE o.id = e.id AND o.recorded_at <> e.recorded_at)"
+KINDS = {  # an id stored twice is that only: the others count events alone under their id
+    "twice": "SELECT id, count(*) AS n FROM events GROUP BY id HAVING count(*) > 1 ORDER BY id",
+    "unregistered": (
+        "SELECT e.id, e.recorded_at FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i "
+        f"WHERE i.id = e.id) AND {_ALONE} ORDER BY e.recorded_at, e.id"
+    ),
+    "moved": (
+        "SELECT e.id, i.recorded_at AS registered_at, e.recorded_at FROM events e JOIN "
+        f"event_ids i ON i.id = e.id WHERE i.recorded_at <> e.recorded_at AND {_ALONE} "
+        "ORDER BY e.recorded_at, e.id"
+    ),
+    "unmatched": (
+        "SELECT i.id, i.recorded_at FROM event_ids i WHERE NOT EXISTS (SELECT 1 FROM events e "
+        "WHERE e.id = i.id) ORDER BY i.recorded_at, i.id"
+    ),
+}
+_TIMES = {name: UTCDateTime(timezone=True) for name in ("recorded_at", "registered_at")}
 
 
 def drift(session: Session, limit: int = 1000) -> Drift:
-    """Compare ``event_ids`` with ``events`` (a few scans of both; ``kept`` first): at most
-    ``limit`` of each kind, the earliest first."""
-    capped = False
-
-    def rows(sql: str) -> dict[str, Any]:
-        nonlocal capped
-        found = session.execute(sa.text(f"{sql} LIMIT :n"), {"n": limit + 1}).all()
-        capped = capped or len(found) > limit
-        return {row[0]: row[1] for row in found[:limit]}
-
-    return Drift(rows(_TWICE), rows(_UNREGISTERED), rows(_UNMATCHED), capped)
+    """Compare ``event_ids`` with ``events`` (scans of both; ``kept`` first): the earliest
+    ``limit`` of each kind, and how many of each there are."""
+    listed: dict[str, dict[str, Any]] = {}
+    counts = {}
+    for kind, sql in KINDS.items():
+        query = sa.text(f"{sql} LIMIT :n").columns(**_TIMES)
+        found = session.execute(query, {"n": limit + 1}).all()
+        listed[kind] = {
+            row[0]: row[1] if len(row) == 2 else tuple(row[1:]) for row in found[:limit]
+        }
+        counts[kind] = len(found)
+        if len(found) > limit:  # all of them counted, only when there are more than listed
+            counted = sa.text(f"SELECT count(*) FROM ({sql}) AS q")
+            counts[kind] = session.execute(counted).scalar_one()
+    return Drift(**listed, counts=counts)
 
 
 def register_missing(session: Session) -> int:
     """Register every event whose id has no registration at all (what a repair with the
-    registering trigger off left out); how many. Appends wait meanwhile (SHARE lock on
-    ``events``). An id stored twice, or registered at another ``recorded_at``, is left for
-    a hand repair: which row is right is not this function's to guess."""
-    session.execute(sa.text("LOCK TABLE events IN SHARE MODE"))
+    registering trigger off left out); how many. Appends wait meanwhile (a lock on
+    ``events`` that also keeps a second run out, given up after ``LOCK_WAIT``). An id stored
+    twice, or registered at another ``recorded_at``, is left for a hand repair: which row
+    is right is not this function's to guess."""
+    session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+    session.execute(sa.text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
     added = session.execute(
         sa.text(
             "INSERT INTO event_ids (id, recorded_at) SELECT e.id, min(e.recorded_at) "
             "FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i WHERE i.id = e.id) "
-            "GROUP BY e.id HAVING count(*) = 1"
+            "GROUP BY e.id HAVING count(*) = 1 ON CONFLICT (id) DO NOTHING"
         )
     )
     return int(added.rowcount)  # type: ignore[attr-defined]
+
+
+LOCK_WAIT = "10s"  # behind a long transaction on events: give up rather than stall appends

@@ -234,3 +234,45 @@ def test_flask_labels_issue_refuses_a_file_with_a_bad_header_before_registering(
     )
     assert result.exit_code == 2  # a file error, as python -m labels answers it (docs/labels.md)
     assert "line 1" in result.output and "missing column(s): manufactured_on" in result.output
+
+
+def test_a_long_batchs_sheet_is_cut_into_numbered_files_of_whole_pages(
+    app, client, demo, tmp_path, monkeypatch
+):
+    from labels import console
+
+    monkeypatch.setattr(console, "PAGES_PER_FILE", 1)  # one page of 1×2 labels a file
+    path, serials = _csv(tmp_path, _taken(client, demo)["code"])
+    out = tmp_path / "sheet.pdf"
+    layout = "custom:columns=1,rows=2,width_mm=70,height_mm=37"
+    args = ["labels", "issue", str(path), "--token", demo["tokens"]["enterprise_a"]]
+    result = app.test_cli_runner().invoke(args=[*args, "--out", str(out), "--layout", layout])
+    assert result.exit_code == 1, result.output  # two bad rows, as in the tests above
+    first, second = tmp_path / "sheet-001-of-002.pdf", tmp_path / "sheet-002-of-002.pdf"
+    assert f"label sheet: {first} (2 labels)" in result.output
+    assert f"label sheet: {second} (1 labels)" in result.output
+    assert not out.exists()
+    pages = [decode_pdf(first.read_bytes()), decode_pdf(second.read_bytes())]
+    assert [[len(page) for page in doc] for doc in pages] == [[2], [1]]
+    codes = [text.split("/c/")[1].split("?")[0] for doc in pages for text in doc[0]]
+    token = bearer(demo["tokens"]["enterprise_a"])
+    found = [
+        client.get(f"/api/v1/cylinders/{c}", headers=token).get_json()["serial"] for c in codes
+    ]
+    assert sorted(found) == sorted([serials[0], serials[1], serials[4]])  # each label once
+
+
+def test_the_files_of_a_sheet_are_named_by_part_and_total():
+    from labels.console import PAGES_PER_FILE, sheet_files
+    from labels.sheet import LAYOUTS
+
+    per_file = PAGES_PER_FILE * 24
+    out = Path("/x/labels.pdf")
+    assert sheet_files(out, per_file, LAYOUTS["3x8"]) == [(out, range(per_file))]
+    parts = sheet_files(out, 2 * per_file + 1, LAYOUTS["3x8"])
+    assert [p.name for p, _ in parts] == [
+        "labels-001-of-003.pdf", "labels-002-of-003.pdf", "labels-003-of-003.pdf",
+    ]  # fmt: skip
+    assert [(r.start, r.stop) for _, r in parts] == [
+        (0, per_file), (per_file, 2 * per_file), (2 * per_file, 2 * per_file + 1),
+    ]  # fmt: skip

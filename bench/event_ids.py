@@ -75,7 +75,7 @@ def mend(engine: Engine) -> None:
         found = event_ids.drift(session)
         seconds = time.perf_counter() - t0
     print(f"audit's drift (event_ids against events): {seconds:.1f} s, "
-          f"{len(found.unregistered):,} unregistered found")  # fmt: skip
+          f"{found.counts['unregistered']:,} unregistered found")  # fmt: skip
     with Session(engine) as session, session.begin():
         t0 = time.perf_counter()
         added = event_ids.register_missing(session)

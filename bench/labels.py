@@ -3,6 +3,7 @@
     .venv/bin/python bench/labels.py            # 20 trials per cell (~6 min on 2 shared cores)
     .venv/bin/python bench/labels.py --trials 4 # quick look
     .venv/bin/python bench/labels.py --speed-only   # rendering ms per label only
+    .venv/bin/python bench/labels.py --sheet-memory 7200  # a batch's sheet: one PDF or files
 
 Every level is drawn on the same label (the default 3×8 sheet label, 70 × 37 mm,
 ``labels.layout``) with a production-like payload (``https://ledger.example.gov.cn``,
@@ -232,13 +233,57 @@ def speed(count: int = 240) -> None:
     )
 
 
+def sheet_memory(count: int, how: str) -> None:
+    """Peak memory of a batch's sheet of ``count`` labels (in a process of its own): as
+    one PDF, or cut into the files ``labels.console.sheet_files`` names."""
+    import resource
+    import tempfile
+
+    from labels import console, sheet
+
+    key = _registry()
+    items = [
+        LabelData(code, codes.qr_url(BASE_URL, code, key), "重庆渝安燃气有限公司", "YSP35.5", 15)
+        for code in _codes(count)
+    ]
+    layout_3x8 = sheet.LAYOUTS["3x8"]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sheet.pdf"
+        parts = (
+            [(out, range(count))] if how == "one" else console.sheet_files(out, count, layout_3x8)
+        )
+        for path, part in parts:
+            path.write_bytes(sheet.render_sheet(items[part.start : part.stop], layout_3x8))
+        size = sum(p.stat().st_size for p, _ in parts)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"{count:,} labels as {len(parts)} file(s): {time.perf_counter() - started:.1f} s, "
+        f"{size / 2**20:.1f} MiB of PDF, peak RSS {peak / 1024:.0f} MiB "
+        f"({(peak - before) / 1024:.0f} MiB for the sheet)"
+    )
+
+
 def main() -> None:
     """Command line."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--severities", type=int, default=4)
     parser.add_argument("--speed-only", action="store_true", help="only the rendering times")
+    parser.add_argument(
+        "--sheet-memory", type=int, metavar="N", help="peak memory of a batch sheet of N labels"
+    )
+    parser.add_argument("--as", dest="how", choices=("one", "files"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sheet_memory and args.how:
+        sheet_memory(args.sheet_memory, args.how)
+        return
+    if args.sheet_memory:  # each way in a fresh process, so each peak is its own
+        for how in ("one", "files"):
+            argv = [sys.executable, __file__, "--sheet-memory", str(args.sheet_memory)]
+            subprocess.run([*argv, "--as", how], check=True)
+        return
     if not args.speed_only:
         run(args.trials, args.severities)
         headroom()

@@ -111,11 +111,12 @@ def issue(csv_file: Path, token: str, out: Path | None, layout: sheet.SheetLayou
             _admin(session, token)
         ui.check_out(out, csv_file)
         rows, checked = ui.read_file(csv_file, rt.today())
+        ui.check_sheet(out, csv_file, len(rows), layout)
     except (LedgerError, FontMissing) as exc:
         raise Refused(str(getattr(exc, "detail", exc))) from exc
     try:
         report = ui.issue_with_progress(rows, _register(token), console)
-        status = ui.finish(report, checked, out, layout, console)
+        status = ui.finish(report, checked, out, layout, console, csv_file)
     except (LedgerError, FontMissing) as exc:
         raise click.ClickException(str(getattr(exc, "detail", exc))) from exc
     sys.exit(status)

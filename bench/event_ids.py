@@ -80,11 +80,17 @@ def mend(engine: Engine) -> None:
         t0 = time.perf_counter()
         added = event_ids.register_missing(session)
         seconds = time.perf_counter() - t0
+    print(f"ledger register-event-ids: {added:,} registered in {seconds:.1f} s")
     with Session(engine) as session:
+        t0 = time.perf_counter()
         left = event_ids.drift(session)
-    print(
-        f"ledger register-event-ids: {added:,} registered in {seconds:.1f} s; in step: {not left}"
-    )
+        seconds = time.perf_counter() - t0
+    print(f"audit's drift again: {seconds:.1f} s, in step: {not left}")
+    with Session(engine) as session:
+        for kind, sql in event_ids.KINDS.items():
+            t0 = time.perf_counter()
+            plan = session.execute(text(f"EXPLAIN (ANALYZE, COSTS OFF) {sql}")).scalars().all()
+            print(f"  {kind:13} {time.perf_counter() - t0:5.1f} s  {plan[0].strip()[:90]}")
 
 
 def main() -> int:

@@ -58,8 +58,9 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
         layout = ui.check_layout(sheet.parse_layout_option(args.layout))
         ui.check_out(out, args.csv)
         rows, checked = ui.read_file(args.csv, dt.date.today())
+        ui.check_sheet(out, args.csv, len(rows), layout)
         report = ui.issue_with_progress(rows, registrar, console)
-        return ui.finish(report, checked, out, layout, console)
+        return ui.finish(report, checked, out, layout, console, args.csv)
     except (LedgerError, Fatal, FontMissing, OSError) as exc:
         message = f"错误 / error: {getattr(exc, 'detail', exc)}"
         console.print(message, markup=False, highlight=False, soft_wrap=True)

@@ -50,6 +50,7 @@ def finish(
     out: Path | None,
     layout: SheetLayout,
     console: Console,
+    csv_path: Path,
 ) -> int:
     """Print the report, write the sheet of the issued labels (also after a stop), in
     several files for a long batch (``sheet_files``).
@@ -61,19 +62,41 @@ def finish(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
     if out is not None and report.issued:
         labels = [i.label for i in report.issued]
-        for path, part in sheet_files(out, len(labels), layout):
-            try:
-                path.write_bytes(sheet.render_sheet(labels[part.start : part.stop], layout))
-            except (Invalid, OSError, FontMissing) as exc:
-                reason = exc.detail if isinstance(exc, Invalid) else str(exc)
-                why = f"标签页未写出 / no label sheet {path}: {reason}"
-                console.print(why, markup=False, highlight=False, soft_wrap=True)
-                return 2
-            line = f"标签页 / label sheet: {path} ({len(part)} labels)"
-            console.print(line, markup=False, highlight=False, soft_wrap=True)
+        if not write_sheet(labels, out, csv_path, layout, console):
+            return 2
     if report.stopped is not None:
         return 2
     return 0 if report.ok and not checked else 1
+
+
+def write_sheet(
+    labels: list[LabelData], out: Path, csv_path: Path, layout: SheetLayout, console: Console
+) -> bool:
+    """Write the sheet file by file (each whole or not at all); False, saying which files
+    are missing and how to get them, when one cannot be written."""
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    parts = sheet_files(out, len(labels), layout)
+    for n, (path, part) in enumerate(parts):
+        partial = path.with_name(path.name + ".part")
+        try:
+            check_out(path, csv_path)
+            partial.write_bytes(sheet.render_sheet(labels[part.start : part.stop], layout))
+            partial.replace(path)
+        except (Invalid, OSError, FontMissing) as exc:
+            partial.unlink(missing_ok=True)
+            reason = exc.detail if isinstance(exc, Invalid) else str(exc)
+            say(f"标签页未写出 / no label sheet {path}: {reason}")
+            if len(parts) > 1:
+                left, names = len(parts) - n, ", ".join(p.name for p, _ in parts[n:])
+                say(f"未写出 {left} 个文件 / {left} file(s) not written: {names}")
+            say("重新运行本批次即可重印，不会重复登记 / run the batch again to print them: no "
+                "cylinder is registered twice")  # fmt: skip
+            return False
+        say(f"标签页 / label sheet: {path}（{len(part)} 张 / {len(part)} labels）")
+    return True
 
 
 # A batch's sheet goes into PDF files of at most this many pages: ReportLab holds each page's
@@ -83,20 +106,28 @@ PAGES_PER_FILE = 100
 
 def sheet_files(out: Path, count: int, layout: SheetLayout) -> list[tuple[Path, range]]:
     """Where the sheet of ``count`` labels is written, and which labels each file holds:
-    ``out`` itself when they fit in one file, else ``<stem>-001-of-NNN<suffix>`` beside it
+    ``out`` itself when they fit in one file, else ``<stem>-001-of-NNN.pdf`` beside it
     (the total in each name: no file of a longer run is taken for a part of this one)."""
     per_file = PAGES_PER_FILE * layout.per_page
     if count <= per_file:
         return [(out, range(count))]
     total = -(-count // per_file)
     digits = max(3, len(str(total)))
+    stem = out.stem if out.suffix.lower() == ".pdf" else out.name
     return [
         (
-            out.with_name(f"{out.stem}-{n + 1:0{digits}d}-of-{total:0{digits}d}{out.suffix}"),
+            out.with_name(f"{stem}-{n + 1:0{digits}d}-of-{total:0{digits}d}.pdf"),
             range(n * per_file, min(count, (n + 1) * per_file)),
         )
         for n in range(total)
     ]
+
+
+def check_sheet(out: Path, csv_path: Path, count: int, layout: SheetLayout) -> None:
+    """``check_out`` for every file the sheet of ``count`` labels goes to (every row of the
+    file issued): a part that is a folder or the CSV is refused before any registration."""
+    for path, _part in sheet_files(out, count, layout):
+        check_out(path, csv_path)
 
 
 def check_out(out: Path, csv_path: Path) -> Path:

@@ -249,8 +249,8 @@ def test_a_long_batchs_sheet_is_cut_into_numbered_files_of_whole_pages(
     result = app.test_cli_runner().invoke(args=[*args, "--out", str(out), "--layout", layout])
     assert result.exit_code == 1, result.output  # two bad rows, as in the tests above
     first, second = tmp_path / "sheet-001-of-002.pdf", tmp_path / "sheet-002-of-002.pdf"
-    assert f"label sheet: {first} (2 labels)" in result.output
-    assert f"label sheet: {second} (1 labels)" in result.output
+    assert f"label sheet: {first}（2 张 / 2 labels）" in result.output
+    assert f"label sheet: {second}（1 张 / 1 labels）" in result.output
     assert not out.exists()
     pages = [decode_pdf(first.read_bytes()), decode_pdf(second.read_bytes())]
     assert [[len(page) for page in doc] for doc in pages] == [[2], [1]]
@@ -262,6 +262,54 @@ def test_a_long_batchs_sheet_is_cut_into_numbered_files_of_whole_pages(
     assert sorted(found) == sorted([serials[0], serials[1], serials[4]])  # each label once
 
 
+def test_a_part_that_cannot_be_written_is_refused_before_any_row_is_registered(
+    app, client, demo, tmp_path, monkeypatch
+):
+    from labels import console
+
+    monkeypatch.setattr(console, "PAGES_PER_FILE", 1)
+    path, serials = _csv(tmp_path, _taken(client, demo)["code"])
+    (tmp_path / "sheet-002-of-002.pdf").mkdir()  # 4 rows read, 2 files planned
+    layout = "custom:columns=1,rows=2,width_mm=70,height_mm=37"
+    args = ["labels", "issue", str(path), "--token", demo["tokens"]["enterprise_a"]]
+    out = str(tmp_path / "sheet.pdf")
+    result = app.test_cli_runner().invoke(args=[*args, "--out", out, "--layout", layout])
+    assert result.exit_code != 0 and "sheet-002-of-002.pdf" in result.output
+    assert "is a folder" in result.output
+    assert _registered(app, serials) == {}
+
+
+def test_a_part_that_fails_midway_leaves_whole_files_and_says_which_are_missing(
+    app, client, demo, tmp_path, monkeypatch
+):
+    from labels import console
+
+    monkeypatch.setattr(console, "PAGES_PER_FILE", 1)
+    render, calls = console.sheet.render_sheet, []
+
+    def disk_full_on_the_second(*args: Any) -> bytes:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return render(*args)
+
+    monkeypatch.setattr(console.sheet, "render_sheet", disk_full_on_the_second)
+    path, serials = _csv(tmp_path, _taken(client, demo)["code"])
+    layout = "custom:columns=1,rows=2,width_mm=70,height_mm=37"
+    args = ["labels", "issue", str(path), "--token", demo["tokens"]["enterprise_a"]]
+    out = str(tmp_path / "sheet")  # no .pdf: the parts get it
+    result = app.test_cli_runner().invoke(args=[*args, "--out", out, "--layout", layout])
+    assert result.exit_code == 2, result.output
+    assert "No space left on device" in result.output
+    assert "1 file(s) not written: sheet-002-of-002.pdf" in result.output
+    assert "run the batch again to print them" in result.output
+    assert sorted(p.name for p in tmp_path.glob("sheet*")) == ["sheet-001-of-002.pdf"]
+    assert [len(page) for page in decode_pdf((tmp_path / "sheet-001-of-002.pdf").read_bytes())] == [
+        2
+    ]
+    assert _registered(app, serials) == {serials[0]: 1, serials[1]: 1, serials[4]: 1}
+
+
 def test_the_files_of_a_sheet_are_named_by_part_and_total():
     from labels.console import PAGES_PER_FILE, sheet_files
     from labels.sheet import LAYOUTS
@@ -269,6 +317,11 @@ def test_the_files_of_a_sheet_are_named_by_part_and_total():
     per_file = PAGES_PER_FILE * 24
     out = Path("/x/labels.pdf")
     assert sheet_files(out, per_file, LAYOUTS["3x8"]) == [(out, range(per_file))]
+    odd = sheet_files(Path("/x/sheet.pdf.bak"), per_file + 1, LAYOUTS["3x8"])
+    assert [p.name for p, _ in odd] == [
+        "sheet.pdf.bak-001-of-002.pdf",
+        "sheet.pdf.bak-002-of-002.pdf",
+    ]
     parts = sheet_files(out, 2 * per_file + 1, LAYOUTS["3x8"])
     assert [p.name for p, _ in parts] == [
         "labels-001-of-003.pdf", "labels-002-of-003.pdf", "labels-003-of-003.pdf",

@@ -23,7 +23,7 @@ import os
 import signal
 from pathlib import Path
 
-from flask import Response, g, request
+from flask import Response, g, request, request_finished
 
 from app import create_app
 from app.idempotency import REPLAYED
@@ -47,11 +47,18 @@ def _crash_if(point: str) -> None:
 @app.after_request  # registered last, so it runs before app.idempotency's after()
 def _before_answer(response: Response) -> Response:
     # Never on a 409 for a key still claimed (its request was killed with another's
-    # worker): the key's one crash would be spent where nothing was written.
-    g.fault_committed = response.status_code < 300
-    if g.fault_committed and REPLAYED not in response.headers:
+    # worker), nor on a replay: the key's one crash would be spent where nothing is written.
+    if response.status_code < 300 and REPLAYED not in response.headers:
         _crash_if("before-answer")  # the view has just written: its answer is not kept yet
     return response
+
+
+def _answered(_app: object, response: Response, **_extra: object) -> None:
+    """The final answer, after app.idempotency's after() committed (or failed to: 503)."""
+    g.fault_committed = response.status_code < 300
+
+
+request_finished.connect(_answered, app)
 
 
 @app.teardown_request  # after the answer was committed, before it is sent

@@ -138,6 +138,9 @@ def drift(session: Session, limit: int = 1000) -> Drift:
     return Drift(**listed, counts=counts)
 
 
+LOCK_WAIT = "10s"  # behind a long transaction on events: give up rather than stall appends
+
+
 def register_missing(session: Session) -> int:
     """Register every event whose id has no registration at all (what a repair with the
     registering trigger off left out); how many. Appends wait meanwhile (a lock on
@@ -154,6 +157,3 @@ def register_missing(session: Session) -> int:
         )
     )
     return int(added.rowcount)  # type: ignore[attr-defined]
-
-
-LOCK_WAIT = "10s"  # behind a long transaction on events: give up rather than stall appends

@@ -149,11 +149,11 @@ def register_missing(session: Session) -> int:
     is right is not this function's to guess."""
     session.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
     session.execute(sa.text("LOCK TABLE events IN SHARE ROW EXCLUSIVE MODE"))
+    unregistered = KINDS["unregistered"]  # what the audit reports as such, all of it
     added = session.execute(
         sa.text(
-            "INSERT INTO event_ids (id, recorded_at) SELECT e.id, min(e.recorded_at) "
-            "FROM events e WHERE NOT EXISTS (SELECT 1 FROM event_ids i WHERE i.id = e.id) "
-            "GROUP BY e.id HAVING count(*) = 1 ON CONFLICT (id) DO NOTHING"
+            f"INSERT INTO event_ids (id, recorded_at) SELECT id, recorded_at "
+            f"FROM ({unregistered}) AS q ON CONFLICT (id) DO NOTHING"
         )
     )
     return int(added.rowcount)  # type: ignore[attr-defined]

@@ -21,6 +21,9 @@ from sqlalchemy.engine import Engine
 from ledger.store import make_engine, upgrade
 from tests.pg_pool import DatabasePool, close_all
 from tests.seeded import Snapshot, Snapshots, app_config, fold_wal, seed_into
+from tests.url_builders import install as compile_url_builders_once
+
+compile_url_builders_once()  # ~25 ms of each test's create_app (tests/url_builders.py)
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

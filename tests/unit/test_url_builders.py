@@ -1,12 +1,12 @@
 """The test suite's memoized URL builders (tests/url_builders.py) build what werkzeug's own
-would, for every rule of the app, in two apps of different settings."""
+would: for every rule of the app, in two apps, and for rules that look alike but are not."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from werkzeug.routing import ValidationError
+from werkzeug.routing import BaseConverter, Map, ValidationError
 from werkzeug.routing.rules import Rule
 
 from tests.seeded import app_config
@@ -36,7 +36,10 @@ def test_the_builders_are_installed_and_build_what_werkzeugs_own_do(tmp_path: Pa
     from app import create_app
 
     compile_once = Rule._compile_builder
-    assert getattr(compile_once, "memoized", False), "tests/url_builders.py not installed"
+    assert getattr(compile_once, "memoized", False), (
+        "tests/url_builders.py is not installed: werkzeug's Rule._compile_builder changed; "
+        "read it again, check the memo's key, and record its hash in REVIEWED"
+    )
     original = compile_once.original  # type: ignore[attr-defined]
     apps = [
         create_app(app_config(f"sqlite:///{tmp_path / name}.sqlite3", tmp_path / name))
@@ -62,3 +65,36 @@ def test_the_builders_are_installed_and_build_what_werkzeugs_own_do(tmp_path: Pa
     finally:
         for app in apps:
             app.extensions["ledger"].engine.dispose()
+
+
+class _Upper(BaseConverter):
+    def to_url(self, value: Any) -> str:
+        return str(value).upper()
+
+
+def test_a_default_for_a_rules_own_variable_is_built_by_its_own_maps_converter() -> None:
+    """Werkzeug turns such a default into a constant with the map's converter when it
+    compiles: two maps whose converters differ must not share that builder."""
+    pairs = [
+        (Map([Rule("/", subdomain="<int(fixed_digits=3):n>", defaults={"n": 7})]),
+         Map([Rule("/", subdomain="<n>", defaults={"n": 7})]), ("007", "/"), ("7", "/")),
+        (Map([Rule("/<code:c>", defaults={"c": "ab"})], converters={"code": _Upper}),
+         Map([Rule("/<code:c>", defaults={"c": "ab"})], converters={"code": BaseConverter}),
+         ("", "/AB"), ("", "/ab")),
+    ]  # fmt: skip
+    for first, second, built_first, built_second in pairs:
+        one, two = next(first.iter_rules()), next(second.iter_rules())
+        assert one.build({}) == built_first
+        assert two.build({}) == built_second
+
+
+def test_rules_alike_but_for_a_default_or_a_variable_do_not_share_a_builder() -> None:
+    one, two, three = Map([
+        Rule("/c/<code>", endpoint="a"),
+        Rule("/c/<code>", endpoint="b", defaults={"page": 1}),
+        Rule("/c/<serial>", endpoint="c"),
+    ]).iter_rules()  # fmt: skip
+    assert one._build.__func__ is not two._build.__func__  # type: ignore[attr-defined]
+    assert one.build({"code": "X"}) == ("", "/c/X")
+    assert two.build({"code": "X", "page": 1}) == ("", "/c/X")
+    assert three.build({"serial": "Y", "page": 2}) == ("", "/c/Y?page=2")

@@ -13,7 +13,8 @@ rule is compiled as werkzeug does (none of this app's rules has one). Production
 one app per worker and is left as it is.
 
 The memo is installed only on the werkzeug method it was written against (its source's
-hash); tests/unit/test_url_builders.py fails on another, to have it read again.
+hash); on another the suite is slower, never wrong, and tests/unit/test_url_builders.py
+says so in a skip, to have the method read again.
 """
 
 from __future__ import annotations

@@ -202,3 +202,16 @@ def browser_login(driver: Any, base: str, demo: dict[str, Any], who: str) -> Non
     driver.find_element(By.ID, "login").send_keys(who)
     driver.find_element(By.ID, "password").send_keys(demo["passwords"][who])
     driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
+
+
+POLL = 0.05  # seconds between two looks; selenium's default (0.5 s) idled ~0.25 s a wait
+
+
+def until(driver: Any, check: Any, timeout: float = 20) -> Any:
+    """Wait until ``check(driver)`` is truthy (an element replaced meanwhile is looked up
+    again), polling every ``POLL`` seconds; its value."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    stale = (StaleElementReferenceException,)
+    return WebDriverWait(driver, timeout, POLL, ignored_exceptions=stale).until(check)

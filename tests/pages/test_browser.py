@@ -12,14 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import qrcode
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from app.pages import regulator_lists
 from tests.flows import check, customer, fill, history, local_today, register
-from tests.pages.conftest import browser_login, csrf_of, field, shot, y4m_of
+from tests.pages.conftest import browser_login, csrf_of, field, shot, until, y4m_of
 
 WAIT = 20
 
@@ -31,13 +30,12 @@ def _wait_text(driver: Any, css: str, text: str) -> str:
         found = d.find_elements(By.CSS_SELECTOR, css)
         return str(found[0].text) if found and text in found[0].text else False
 
-    wait = WebDriverWait(driver, WAIT, ignored_exceptions=(StaleElementReferenceException,))
-    return str(wait.until(seen))
+    return str(until(driver, seen, WAIT))
 
 
 def _ready(driver: Any, css: str) -> None:
     """Wait until the page's script has set itself up (it marks an element ready)."""
-    WebDriverWait(driver, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, css))
+    until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, css), WAIT)
 
 
 def test_public_page_on_a_phone(client: Any, demo: Any, live_server: str, phone: Any) -> None:
@@ -166,7 +164,7 @@ def test_driver_scans_on_a_phone_and_queues_through_an_outage(
         "Network.emulateNetworkConditions",
         {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
     )
-    WebDriverWait(phone, 30).until(lambda d: d.find_element(By.ID, "pending-count").text == "0")
+    until(phone, lambda d: d.find_element(By.ID, "pending-count").text == "0", 30)
     assert "签收" in _wait_text(phone, "#results", "签收")
     shot(phone, "driver-delivered-phone")
     kinds = [e["type"] for e in history(client, demo, code)]
@@ -254,9 +252,7 @@ def test_regulator_dashboard_trace_and_registry(
     _seed_lists(client, demo)
     assert runner.invoke(args=["ledger", "checkpoint"]).exit_code == 0
     browser_login(desktop, live_server, demo, "regulator")
-    WebDriverWait(desktop, WAIT).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-daily[data-ready]")
-    )
+    until(desktop, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-daily[data-ready]"), WAIT)
     assert desktop.find_elements(By.CSS_SELECTOR, "#chart-daily canvas")
     assert desktop.find_element(By.ID, "n-blocked").text == "1"
     shot(desktop, "regulator-overview")

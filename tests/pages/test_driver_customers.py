@@ -10,7 +10,7 @@ from typing import Any
 from app.pages.driver import INLINE_CAP
 from tests.conftest import bearer
 from tests.flows import fill, register
-from tests.pages.conftest import browser_login, login, shot
+from tests.pages.conftest import browser_login, login, shot, until
 
 
 def _open(
@@ -188,11 +188,7 @@ OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThrou
 
 
 def _until(driver: Any, check: Any) -> Any:
-    from selenium.common.exceptions import StaleElementReferenceException
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait = WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,))
-    return wait.until(check)
+    return until(driver, check, 20)
 
 
 def _on_page(driver: Any, base: str, demo: Any) -> tuple[Any, str, dict[str, Any]]:

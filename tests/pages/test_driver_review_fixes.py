@@ -12,13 +12,11 @@ import time
 from typing import Any
 
 from flask import request
-from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.flows import customer, fill, history, register
-from tests.pages.conftest import browser_login, shot
+from tests.pages.conftest import browser_login, shot, until
 
 WAIT = 30
 TICKED = (
@@ -34,14 +32,11 @@ ScanQueue(document.getElementById("driver").dataset.actor).all().then(function (
 
 
 def _ready(phone: Any) -> None:
-    WebDriverWait(phone, WAIT).until(
-        lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]")
-    )
+    until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]"), WAIT)
 
 
 def _until(phone: Any, test: Any) -> Any:
-    wait = WebDriverWait(phone, WAIT, ignored_exceptions=(StaleElementReferenceException,))
-    return wait.until(test)
+    return until(phone, test, WAIT)
 
 
 def _text(phone: Any, element_id: str) -> str:

@@ -187,16 +187,12 @@ RECENTS = "return localStorage.getItem('recent-customers-actor-' + arguments[0])
 OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
 
 
-def _until(driver: Any, check: Any) -> Any:
-    return until(driver, check, 20)
-
-
 def _on_page(driver: Any, base: str, demo: Any) -> tuple[Any, str, dict[str, Any]]:
     """The driver page, logged in and set up; (By, the actor id, the page's messages)."""
     from selenium.webdriver.common.by import By
 
     browser_login(driver, base, demo, "driver_a")
-    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]"))
+    until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]"))
     actor = driver.find_element(By.ID, "driver").get_attribute("data-actor")
     text = driver.execute_script("return document.getElementById('messages').textContent")
     return By, actor, json.loads(text)
@@ -220,13 +216,13 @@ def test_a_large_enterprises_driver_finds_a_customer_and_delivers_to_it(
     By, actor, T = _on_page(phone, live_server, demo)
     assert "批量客户" not in phone.page_source and "观音桥" not in phone.page_source
     phone.find_element(By.ID, "code-input").send_keys(code + Keys.ENTER)  # loaded
-    _until(phone, lambda d: "已记录" in d.find_element(By.ID, "results").text)
+    until(phone, lambda d: "已记录" in d.find_element(By.ID, "results").text)
     phone.find_element(By.CSS_SELECTOR, "input[value=delivered]").click()
     phone.find_element(By.ID, "code-input").send_keys(code + Keys.ENTER)
     assert phone.find_element(By.ID, "scan-status").text == T["choose_customer"]
     phone.find_element(By.ID, "customer-search").send_keys("步行街")
     pick = f'#customer-results button[data-id="{target}"]'
-    option = _until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, pick))[0]
+    option = until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, pick))[0]
     assert "江北区观音桥步行街8号" in option.text
     shot(phone, "driver-customer-found-phone")
     option.click()
@@ -236,7 +232,7 @@ def test_a_large_enterprises_driver_finds_a_customer_and_delivers_to_it(
         box.click()
     shot(phone, "driver-customer-chosen-phone")
     phone.find_element(By.ID, "code-input").send_keys(code + Keys.ENTER)
-    _until(phone, lambda d: "签收" in d.find_element(By.ID, "results").text)
+    until(phone, lambda d: "签收" in d.find_element(By.ID, "results").text)
     state = client.get(f"/api/v1/cylinders/{code}", headers=bearer(demo["tokens"]["regulator"]))
     assert state.get_json()["customer_id"] == target
     # The phone remembers the file by id and name only (PIPL): no address, no phone.
@@ -250,11 +246,11 @@ def test_a_large_enterprises_driver_finds_a_customer_and_delivers_to_it(
     assert phone.find_element(By.ID, "customer").get_attribute("value") == ""
     search = phone.find_element(By.ID, "customer-search")
     search.send_keys("批量客户01")
-    _until(phone, lambda d: d.find_element(By.ID, "customer-hint").text == T["offline_recent"])
+    until(phone, lambda d: d.find_element(By.ID, "customer-hint").text == T["offline_recent"])
     assert not phone.find_elements(By.CSS_SELECTOR, "#customer-results button")
     search.clear()
     search.send_keys("麻抄")
-    _until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, pick))
+    until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, pick))
     assert phone.find_element(By.ID, "customer-hint").text == T["offline_recent"]
     shot(phone, "driver-customer-offline-phone")
     phone.find_element(By.CSS_SELECTOR, pick).click()
@@ -279,7 +275,7 @@ def test_a_new_file_is_chosen_and_erased_ones_are_forgotten(
         json.dumps(rows),
     )
     phone.refresh()
-    _until(phone, lambda d: [r["id"] for r in _recents(d, actor)] == [kept])
+    until(phone, lambda d: [r["id"] for r in _recents(d, actor)] == [kept])
     assert _recents(phone, actor)[0]["kind"] == "restaurant"  # refreshed from the server
     phone.find_element(By.CSS_SELECTOR, "input[value=delivered]").click()
     phone.find_element(By.CSS_SELECTOR, "details.new-customer summary").click()
@@ -287,8 +283,8 @@ def test_a_new_file_is_chosen_and_erased_ones_are_forgotten(
     form.find_element(By.NAME, "name").send_keys("新开的烧烤店")
     form.find_element(By.NAME, "address").send_keys("渝北区龙溪街道新路1号")
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _until(phone, lambda d: "customer=" in d.current_url)
-    _until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]"))
+    until(phone, lambda d: "customer=" in d.current_url)
+    until(phone, lambda d: d.find_elements(By.CSS_SELECTOR, "#driver[data-ready]"))
     opened = int(phone.current_url.rsplit("customer=", 1)[1])
     assert phone.find_element(By.ID, "customer").get_attribute("value") == str(opened)
     assert "新开的烧烤店" in phone.find_element(By.ID, "customer-card").text

@@ -1,5 +1,6 @@
 """The command groups of ``flask``: a database that cannot be reached, or that refuses a
-statement, is one readable line and exit status 1, never a traceback.
+statement, a bad key file or a full disk is one readable line and exit status 1, never a
+traceback.
 
 Every command is safe to run again (each transaction commits whole or not at all, and the
 jobs and imports are idempotent), so an unreachable database's line says to; a refusal
@@ -16,13 +17,25 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from ledger.keys import KeyFileError
+
 
 class CommandGroup(AppGroup):
-    """An AppGroup whose commands report database errors in one line."""
+    """An AppGroup whose commands report database, key-file and system errors in one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except KeyFileError as exc:  # names the file and what is wrong with it
+            raise click.ClickException(str(exc)) from None
+        except BrokenPipeError:
+            raise  # click ends quietly when the reader of the output went away
+        except OSError as exc:  # a full disk, a folder gone or not writable
+            raise click.ClickException(
+                f"系统错误，命令已停止；可修复后重新运行 / system error ({type(exc).__name__}: "
+                f"{exc}): the command stopped; what it committed stays, and it is safe to run "
+                "again once this is fixed"
+            ) from None
         except DBAPIError as exc:
             reason = f"{type(exc.orig).__name__}: {' '.join(str(exc.orig).split())[:300]}"
             if isinstance(exc, OperationalError | InterfaceError) or exc.connection_invalidated:

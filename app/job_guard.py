@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlmodel import Session
 
@@ -56,4 +57,9 @@ def _session(rt: Runtime, write: bool) -> Iterator[Session]:
             yield session
         return
     with Session(rt.engine) as session, session.begin():
+        if rt.engine.dialect.name == "postgresql":
+            # This connection only holds the lock while the job works on others: a server
+            # that ends idle transactions (idle_in_transaction_session_timeout) would
+            # release it mid-job, and a second scheduler would run the same job at once.
+            session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
         yield session

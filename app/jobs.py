@@ -70,7 +70,9 @@ def integrate_and_checkpoint(app: Flask) -> Result:
         return {**done, "checkpoint_size": cp.size}
 
     result = guarded(app, "integrate", body)
-    if memory is not None and signed:  # committed: now it is a promise to keep
+    # Only once committed is it a promise to keep: a checkpoint whose commit failed was
+    # never published, and remembering it would refuse every later one.
+    if memory is not None and signed and result["status"] == "done":
         try:
             checkpoint_memory.remember(memory, signed[0])
         except OSError as exc:
@@ -103,10 +105,13 @@ def expiry_sweep(app: Flask) -> Result:
         return owner_delivery.deliver_to_owners(rt.engine, post, rt.now())
 
     result = guarded(app, "expiry_sweep", body)
-    if result["status"] == "done":  # the sweep's notifications are committed
-        if url:
-            result.update(_deliver(app, "webhook", "", to_city))
-        result.update(_deliver(app, "owner_webhooks", "owner_", to_owners))
+    if result["status"] == "busy":
+        return result  # another scheduler sweeps, and delivers right after
+    # Delivery sends what is committed, under locks of its own: a sweep that failed holds
+    # up none of the notifications made before it.
+    if url:
+        result.update(_deliver(app, "webhook", "", to_city))
+    result.update(_deliver(app, "owner_webhooks", "owner_", to_owners))
     return result
 
 
@@ -185,8 +190,8 @@ def requested_audit(app: Flask) -> Result:
             return {"requested": False}
         try:
             verdict = audits.run_and_keep(rt, app.instance_path)
-        except (OperationalError, DBAPIError):
-            raise  # the database: the request stays, the next run retries it
+        except (OperationalError, DBAPIError, OSError):
+            raise  # the database, a full disk: the request stays, the next run retries it
         except Exception as exc:  # anything else would fail again: recorded, not retried
             logger.exception("requested audit failed", asked_at=asked.period)
             verdict = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}

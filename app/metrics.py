@@ -180,4 +180,4 @@ def init_app(app: Flask) -> None:
 
     @app.get("/metrics", endpoint="metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import psycopg
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -26,6 +27,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
 
 from ledger import merkle
@@ -138,12 +140,13 @@ def _insert_leaves(session: Session, leaves: list[tuple[int, str]]) -> None:
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         raw = connection.connection.driver_connection
-        with (
-            raw.cursor() as cursor,  # type: ignore[union-attr]
-            cursor.copy("COPY log_leaves (leaf_index, event_id) FROM STDIN") as copy,
-        ):
-            for row in leaves:
-                copy.write_row(row)
+        statement = "COPY log_leaves (leaf_index, event_id) FROM STDIN"
+        try:
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+                for row in leaves:
+                    copy.write_row(row)
+        except psycopg.Error as exc:  # past SQLAlchemy: wrapped as its own errors are
+            raise DBAPIError.instance(statement, None, exc, psycopg.Error) from exc
         return
     connection.exec_driver_sql(
         "INSERT INTO log_leaves (leaf_index, event_id) VALUES (?, ?)", leaves

@@ -12,6 +12,8 @@ transaction of its own; a failed delivery is retried on the next run, up to MAX_
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +26,7 @@ from ledger.model_ops import Notification
 from ledger.store import transaction
 
 MAX_ATTEMPTS = 72
+RUN_BUDGET = 300.0  # seconds after which a delivery run starts no more POSTs
 Post = Callable[[str, dict[str, Any], dict[str, str]], int]  # (url, body, headers) → status
 
 
@@ -75,29 +78,49 @@ def document(n: Notification) -> dict[str, Any]:
     }
 
 
-def deliver(engine: Engine, url: str, post: Post, now: dt.datetime, batch: int = 100) -> Delivery:
+def deliver(
+    engine: Engine,
+    url: str,
+    post: Post,
+    now: dt.datetime,
+    batch: int = 100,
+    budget: float = RUN_BUDGET,
+) -> Delivery:
     """POST undelivered notifications to ``url``; each is marked delivered on a 2xx answer.
 
-    The batch is read committed, then each notification is sent with no transaction open,
+    Each batch is read committed, then each notification is sent with no transaction open,
     and its outcome recorded at once: a crash after a POST sends it again next time, under
-    the same key, never a different one.
+    the same key, never a different one. Batches follow one another (oldest first, each
+    notification tried once a run) until none is left or ``budget`` seconds have passed,
+    so refused ones do not hold up the rest; a receiver that does not answer (unreachable,
+    too slow) ends the run, since every other POST would wait as long.
     """
-    with transaction(engine, write=False) as session:
-        waiting = [document(n) for n in session.execute(_waiting(batch)).scalars()]
     tally = Tally()
-    for doc in waiting:
-        error = _send(post, url, doc)
-        with transaction(engine) as session:
-            row = session.get(Notification, doc["id"])
-            assert row is not None  # notifications are never deleted
-            tally.record(row, error, now)
-    return tally.done()
+    started, after = time.monotonic(), 0
+    while True:
+        with transaction(engine, write=False) as session:
+            docs = [document(n) for n in session.execute(_waiting(after, batch)).scalars()]
+        for doc in docs:
+            if time.monotonic() - started > budget:
+                return tally.done()  # the rest waits for the next run, not counted
+            headers = {"Idempotency-Key": f"notification-{doc['id']}"}
+            error, answered = attempt(functools.partial(post, url, doc, headers))
+            with transaction(engine) as session:
+                row = session.get(Notification, doc["id"])
+                assert row is not None  # notifications are never deleted
+                tally.record(row, error, now)
+            if not answered:
+                return tally.done()
+        if len(docs) < batch:
+            return tally.done()
+        after = docs[-1]["id"]
 
 
-def _waiting(batch: int) -> Select[Notification]:
+def _waiting(after: int, batch: int) -> Select[Notification]:
     return (
         select(Notification)
         .where(
+            col(Notification.id) > after,
             col(Notification.delivered_at).is_(None),
             col(Notification.attempts) < MAX_ATTEMPTS,
         )
@@ -106,10 +129,11 @@ def _waiting(batch: int) -> Select[Notification]:
     )
 
 
-def _send(post: Post, url: str, doc: dict[str, Any]) -> str | None:
-    """None when the webhook took it (2xx), else why not."""
+def attempt(send: Callable[[], int]) -> tuple[str | None, bool]:
+    """One POST: None when the receiver took it (2xx), else why not; and whether it answered
+    at all (a refusal of one notification says nothing about the next, no answer does)."""
     try:
-        status = post(url, doc, {"Idempotency-Key": f"notification-{doc['id']}"})
+        status = send()
     except Exception as exc:  # network errors of any client: retried on the next run
-        return f"{type(exc).__name__}: {exc}"[:500]
-    return None if 200 <= status < 300 else f"HTTP {status}"
+        return f"{type(exc).__name__}: {exc}"[:500], False
+    return (None if 200 <= status < 300 else f"HTTP {status}"), True

@@ -14,6 +14,7 @@ time: a replaced one gets the backlog at its new URL, under its new secret.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -34,7 +35,7 @@ from ledger.store import transaction
 HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
 PER_OWNER = 10  # an owner's rows tried in one run at most
-RUN_BUDGET = 300.0  # seconds after which a run starts no more POSTs
+RUN_BUDGET = notifications.RUN_BUDGET
 KEEP_DAYS = 90  # docs/privacy.md: finished delivery records, kept for the owner's questions
 PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
 
@@ -103,7 +104,7 @@ def deliver_to_owners(
             "Idempotency-Key": f"notification-{nid}",
             HEADER: signature(secret, int(clock()), body),
         }
-        error, answered = _send(post, url, body, headers)
+        error, answered = notifications.attempt(functools.partial(post, url, body, headers))
         with transaction(engine) as session:
             row = session.get(OwnerDelivery, nid)
             if row is None:  # the webhook was removed meanwhile, its backlog with it
@@ -143,18 +144,6 @@ def _waiting(batch: int) -> Select[tuple[Notification, int, str, str]]:
         .order_by(ranked.c.turn, ranked.c.notification_id)
         .limit(batch)
     )
-
-
-def _send(
-    post: PostBytes, url: str, body: bytes, headers: dict[str, str]
-) -> tuple[str | None, bool]:
-    """None when the webhook took it (2xx), else why not; and whether the receiver answered
-    at all (a refusal of one notification says nothing about the next)."""
-    try:
-        status = post(url, body, headers)
-    except Exception as exc:  # network errors of any client: retried on the next run
-        return f"{type(exc).__name__}: {exc}"[:500], False
-    return (None if 200 <= status < 300 else f"HTTP {status}"), True
 
 
 def purge_finished(session: Session, now: dt.datetime, keep_days: int = KEEP_DAYS) -> int:

@@ -16,6 +16,7 @@ import httpx
 import psutil
 import pytest
 import structlog
+from prometheus_client import CONTENT_TYPE_LATEST
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import flows
@@ -88,6 +89,9 @@ def test_metrics_count_fill_checks_by_outcome_and_reason(client: Any, demo: Any)
     assert flows.check(client, demo, theirs).get_json()["allowed"] is False
     page = client.get("/metrics")
     assert page.status_code == 200 and page.mimetype == "text/plain"
+    # One charset: Prometheus 3 refuses a Content-Type it cannot parse (a repeated parameter).
+    assert page.headers["Content-Type"] == CONTENT_TYPE_LATEST
+    assert page.headers["Content-Type"].count("charset") == 1
     after = _samples(page.get_data(as_text=True))
     allowed = _fill_checks(after, "allowed", "") - _fill_checks(before, "allowed", "")
     assert allowed == 1

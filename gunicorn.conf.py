@@ -15,9 +15,12 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+from ledger.settings import ConfigError, whole_number
 
 # Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
 # any worker's /metrics adds them up. It must be set before a worker imports the app.
@@ -31,9 +34,23 @@ _metrics_dir = os.environ.setdefault(
 os.environ.setdefault("INTEGRATE_AFTER_WRITE", "background")
 
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("WEB_CONCURRENCY", str(min(2, multiprocessing.cpu_count()) or 1)))
+
+
+def _whole_number(name: str) -> int:
+    """A whole-number setting, or gunicorn stops here with one line naming it."""
+    try:
+        return whole_number(os.environ, name)
+    except ConfigError as exc:
+        sys.exit(f"Error: {exc}")
+
+
+workers = (
+    _whole_number("WEB_CONCURRENCY")
+    if os.environ.get("WEB_CONCURRENCY", "").strip()
+    else min(2, multiprocessing.cpu_count())
+)
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+threads = _whole_number("WEB_THREADS")
 # Fill checks answer in milliseconds; anything slower than this is stuck, not busy.
 timeout = 30
 graceful_timeout = 20

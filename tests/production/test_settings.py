@@ -68,12 +68,18 @@ def test_a_flask_command_with_a_bad_setting_says_which_in_one_line(
     assert setting in lines[0] and repr(value) in lines[0]
 
 
-def test_gunicorn_with_a_bad_setting_stops_before_any_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("OWNER_DELIVERY_KEEP_DAYS", "ninety"), ("WEB_THREADS", "four"), ("WEB_CONCURRENCY", "0")],
+)
+def test_gunicorn_with_a_bad_setting_stops_before_any_worker(
+    tmp_path: Path, setting: str, value: str
+) -> None:
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     done = subprocess.run(
-        gunicorn, cwd=ROOT, env=_env(tmp_path, OWNER_DELIVERY_KEEP_DAYS="ninety"),
+        gunicorn, cwd=ROOT, env=_env(tmp_path, **{setting: value}),
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1
-    assert "Error: OWNER_DELIVERY_KEEP_DAYS" in done.stderr and "'ninety'" in done.stderr
+    assert f"Error: {setting}" in done.stderr and repr(value) in done.stderr
     assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr

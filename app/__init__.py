@@ -8,7 +8,7 @@ from typing import Any
 
 from apiflask import APIFlask
 
-from app import cli, config, idempotency, outage, pages, problems, runtime, security
+from app import cli, config, health, idempotency, outage, pages, problems, runtime, security
 from app import logging as app_logging
 from app import metrics as app_metrics
 from app.api import api
@@ -53,6 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> APIFlask:
     runtime.init_app(app)
     outage.init_app(app)  # before anything else wraps wsgi_app
     app_metrics.init_app(app)
+    health.init_app(app)
     security.bound_path_integers(app)  # before the routes: ids fit a database integer
     app.register_blueprint(api)
     pages.init_app(app)

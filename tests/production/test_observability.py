@@ -108,6 +108,11 @@ def test_metrics_count_fill_checks_by_outcome_and_reason(client: Any, demo: Any)
     assert after[("ledger_tree_size", ())] > 0
 
 
+def test_the_health_probe_answers_with_its_database_and_no_token(client: Any) -> None:
+    resp = client.get("/healthz")
+    assert resp.status_code == 200 and resp.get_json() == {"status": "ok", "database": "up"}
+
+
 def _gauges(client: Any) -> dict[str, float]:
     samples = _samples(client.get("/metrics").get_data(as_text=True))
     return {name: value for (name, labels), value in samples.items() if not labels}

@@ -1,0 +1,23 @@
+"""健康检查 The probe of a load balancer or a monitor: ``GET /healthz``, no token.
+
+200 ``{"status": "ok", "database": "up"}`` when this worker answers and its database does
+(one ``SELECT 1`` outside any transaction: no lock, nothing written). A database that is
+down answers as every route does, 503 problem+json with Retry-After (``app.outage``). It
+says nothing about the ledger's contents; whether the scheduler runs is for the metrics
+(``ledger_checkpoint_age_seconds``, docs/deploy.md §7).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+
+def init_app(app: Flask) -> None:
+    engine: Engine = app.extensions["ledger"].engine
+
+    @app.get("/healthz", endpoint="healthz")
+    def healthz() -> dict[str, str]:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return {"status": "ok", "database": "up"}

@@ -44,9 +44,11 @@ def _whole_number(name: str) -> int:
         sys.exit(f"Error: {exc}")
 
 
+# Unset: min(2, the cores). (Set but not a number, or blank, gunicorn itself refuses it
+# before reading this file.)
 workers = (
     _whole_number("WEB_CONCURRENCY")
-    if os.environ.get("WEB_CONCURRENCY", "").strip()
+    if "WEB_CONCURRENCY" in os.environ
     else min(2, multiprocessing.cpu_count())
 )
 worker_class = "gthread"

@@ -63,8 +63,20 @@ def run_and_keep(rt: Runtime, instance_path: str) -> dict[str, Any]:
             _keep(instance_path, _not_verified(rt, f"审计未能完成 the audit stopped: {why}"[:300]))
             raise
         verdict = _verdict(rt, report)
-    _keep(instance_path, verdict)
+    try:
+        _keep(instance_path, verdict)
+    except OSError as exc:
+        raise VerdictNotKept(verdict, exc) from exc
     return verdict
+
+
+class VerdictNotKept(OSError):
+    """The audit finished but its verdict file could not be written (a full disk): the
+    verdict is here, for a caller that records it elsewhere."""
+
+    def __init__(self, verdict: dict[str, Any], error: OSError) -> None:
+        super().__init__(error.errno, f"audit verdict not written: {error}")
+        self.verdict = verdict
 
 
 def _keep(instance_path: str, verdict: dict[str, Any]) -> None:

@@ -190,8 +190,11 @@ def requested_audit(app: Flask) -> Result:
             return {"requested": False}
         try:
             verdict = audits.run_and_keep(rt, app.instance_path)
-        except (OperationalError, DBAPIError, OSError):
-            raise  # the database, a full disk: the request stays, the next run retries it
+        except audits.VerdictNotKept as exc:  # audited: the verdict is recorded below
+            logger.error("audit verdict file not written", error=str(exc)[:300])
+            verdict = exc.verdict
+        except (OperationalError, DBAPIError):
+            raise  # the database: the request stays, the next run retries it
         except Exception as exc:  # anything else would fail again: recorded, not retried
             logger.exception("requested audit failed", asked_at=asked.period)
             verdict = {"ok": False, "error": f"{type(exc).__name__}: {exc}"[:300]}

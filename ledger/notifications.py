@@ -27,6 +27,7 @@ from ledger.store import transaction
 
 MAX_ATTEMPTS = 72
 RUN_BUDGET = 300.0  # seconds after which a delivery run starts no more POSTs
+NO_ANSWER_LIMIT = 3  # POSTs in a row without an answer that end a run to one receiver
 Post = Callable[[str, dict[str, Any], dict[str, str]], int]  # (url, body, headers) → status
 
 
@@ -92,11 +93,13 @@ def deliver(
     and its outcome recorded at once: a crash after a POST sends it again next time, under
     the same key, never a different one. Batches follow one another (oldest first, each
     notification tried once a run) until none is left or ``budget`` seconds have passed,
-    so refused ones do not hold up the rest; a receiver that does not answer (unreachable,
-    too slow) ends the run, since every other POST would wait as long.
+    so refused ones do not hold up the rest. A POST without an answer (unreachable, too
+    slow, the connection reset) is left for the next run and the next one tried: one
+    notification the receiver chokes on holds up nothing; ``NO_ANSWER_LIMIT`` in a row end
+    the run, since the receiver is down and every other POST would wait as long.
     """
     tally = Tally()
-    started, after = time.monotonic(), 0
+    started, after, silent = time.monotonic(), 0, 0
     while True:
         with transaction(engine, write=False) as session:
             docs = [document(n) for n in session.execute(_waiting(after, batch)).scalars()]
@@ -109,7 +112,8 @@ def deliver(
                 row = session.get(Notification, doc["id"])
                 assert row is not None  # notifications are never deleted
                 tally.record(row, error, now)
-            if not answered:
+            silent = 0 if answered else silent + 1
+            if silent >= NO_ANSWER_LIMIT:
                 return tally.done()
         if len(docs) < batch:
             return tally.done()

@@ -51,6 +51,12 @@ def check_environment(env: Mapping[str, str]) -> None:
     runs this before any worker starts (gunicorn.conf.py)."""
     for name in WHOLE_NUMBERS:
         whole_number(env, name)
+    if "WEB_CONCURRENCY" in env and not env["WEB_CONCURRENCY"].strip():
+        # gunicorn itself reads it, before gunicorn.conf.py, and stops on a blank one.
+        raise ConfigError(
+            "WEB_CONCURRENCY 不能为空 / must not be blank (gunicorn cannot start with it): "
+            "give a number or remove the line"
+        )
     check_timezone(env.get("LEDGER_TIMEZONE", "Asia/Shanghai"))
 
 

@@ -178,7 +178,7 @@ def test_notifications_the_city_webhook_refuses_do_not_hold_up_the_rest(app: Any
 
 
 def test_a_city_webhook_that_does_not_answer_ends_the_run(app: Any) -> None:
-    ids = _notifications(app, 4)
+    ids = _notifications(app, 5)
     posted: list[int] = []
 
     def silent(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
@@ -187,14 +187,30 @@ def test_a_city_webhook_that_does_not_answer_ends_the_run(app: Any) -> None:
 
     now = dt.datetime.now(dt.UTC)
     run = notifications.deliver(_rt(app).engine, "https://city.example/hook", silent, now)
-    assert posted == ids[:1] and run.failed == 1  # the others would each wait as long
+    limit = notifications.NO_ANSWER_LIMIT
+    assert posted == ids[:limit] and run.failed == limit  # the rest would wait as long
     out_of_time = notifications.deliver(
         _rt(app).engine, "https://city.example/hook", silent, now, budget=-1.0
     )
-    assert out_of_time.failed == 0 and posted == ids[:1]  # past its budget: none started
+    assert out_of_time.failed == 0 and posted == ids[:limit]  # past its budget: none started
     with Session(_rt(app).engine) as s:
         attempts = dict(s.execute(select(Notification.id, Notification.attempts)).all())
-    assert attempts == {ids[0]: 1, **dict.fromkeys(ids[1:], 0)}
+    assert attempts == {**dict.fromkeys(ids[:limit], 1), **dict.fromkeys(ids[limit:], 0)}
+
+
+def test_one_notification_the_receiver_chokes_on_holds_up_no_other(app: Any) -> None:
+    ids = _notifications(app, 5)
+
+    def chokes_on_the_first(url: str, body: dict[str, Any], headers: dict[str, str]) -> int:
+        if body["id"] == ids[0]:
+            raise ConnectionResetError("connection reset by peer")
+        return 204
+
+    now, url = dt.datetime.now(dt.UTC), "https://city.example/hook"
+    first = notifications.deliver(_rt(app).engine, url, chokes_on_the_first, now)
+    assert first.delivered == 4 and first.failed == 1  # the others went out
+    second = notifications.deliver(_rt(app).engine, url, chokes_on_the_first, now)
+    assert second.delivered == 0 and second.failed == 1  # that one waits for the next run
 
 
 def test_a_failing_sweep_still_delivers_what_was_committed_before(
@@ -217,23 +233,24 @@ def test_a_failing_sweep_still_delivers_what_was_committed_before(
     assert result["status"] == "error" and result["delivered"] == 2 and posted == ids
 
 
-def test_a_requested_audit_that_cannot_keep_its_verdict_is_tried_again(
+def test_a_requested_audit_whose_verdict_file_cannot_be_written_is_recorded_once(
     app: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The audit ran: its verdict goes to the request's record (what the regulator sees),
+    the file's failure to the log; neither a failed verdict of a sound ledger nor a whole
+    audit again every 15 s."""
     rt = _rt(app)
     with transaction(rt.engine) as s:
         assert audit_requests.request(s, "regulator", rt.now())
-    real = Path.write_text
+    real, audited = Path.write_text, []
 
     def disk_full(self: Path, *args: Any, **kwargs: Any) -> int:
         if self.name == audits.FILE:
+            audited.append(self)
             raise OSError(28, "No space left on device")
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", disk_full)
-    failed = jobs.requested_audit(app)
-    assert failed["status"] == "error" and "No space left on device" in failed["error"]
-    monkeypatch.undo()  # the disk has room again: the request was kept, and is done now
-    again = jobs.requested_audit(app)
-    assert again["status"] == "done" and again["requested"] is True and again["ok"] is True
-    assert jobs.requested_audit(app)["requested"] is False
+    ran = jobs.requested_audit(app)
+    assert ran["status"] == "done" and ran["requested"] is True and ran["ok"] is True
+    assert jobs.requested_audit(app)["requested"] is False and len(audited) == 1

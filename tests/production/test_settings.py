@@ -35,6 +35,8 @@ def test_the_environment_check_names_the_first_bad_setting() -> None:
         check_environment({"OWNER_DELIVERY_KEEP_DAYS": "-1"})
     with pytest.raises(ConfigError, match="LEDGER_TIMEZONE"):
         check_environment({"LEDGER_TIMEZONE": "Mars/Olympus"})
+    with pytest.raises(ConfigError, match=r"WEB_CONCURRENCY .*must not be blank"):
+        check_environment({"WEB_CONCURRENCY": " "})  # gunicorn itself stops on it
 
 
 def _env(tmp_path: Path, **settings: str) -> dict[str, str]:

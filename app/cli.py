@@ -1,5 +1,5 @@
 """``flask`` commands: db upgrade, demo seed, ledger integrate|checkpoint|audit|partitions|
-register-event-ids, jobs run."""
+register-event-ids|new-key|verifier-key, jobs run."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import click
 from flask import Flask, current_app
 
 from app.cli_group import CommandGroup, seconds_between
+from app.key_cli import new_key, verifier_key
 from app.runtime import runtime
 from ledger import checkpoint_memory, log
 from ledger.store import current_revision, transaction, upgrade
@@ -23,9 +24,13 @@ JOB_NAMES = (
 db_cli = CommandGroup("db", help="Database schema.")
 demo_cli = CommandGroup("demo", help="Demo data.")
 ledger_cli = CommandGroup(
-    "ledger", help="The global log: integrate, checkpoint, audit, partitions, register-event-ids."
+    "ledger",
+    help="The global log: integrate, checkpoint, audit, partitions, register-event-ids; the "
+    "checkpoint key's rotation: new-key, verifier-key.",
 )
 jobs_cli = CommandGroup("jobs", help="Scheduled jobs.")
+ledger_cli.add_command(new_key)
+ledger_cli.add_command(verifier_key)
 
 
 @db_cli.command("upgrade")

@@ -62,4 +62,6 @@ def _session(rt: Runtime, write: bool) -> Iterator[Session]:
             # that ends idle transactions (idle_in_transaction_session_timeout) would
             # release it mid-job, and a second scheduler would run the same job at once.
             session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+            if (session.connection().dialect.server_version_info or (0,)) >= (17,):
+                session.execute(text("SET LOCAL transaction_timeout = 0"))  # same, since 17
         yield session

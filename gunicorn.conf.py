@@ -65,6 +65,9 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "cylinder-ledger-web"
+# No control socket (gunicorn ≥ 25.1): it would be made in $HOME/.gunicorn, read-only under
+# the unit's ProtectSystem=strict; systemd and signals manage the server.
+control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Flask
 
-from ledger.settings import check_timezone, whole_number
+from ledger.settings import check_environment, check_timezone, whole_number
 
 
 def load(app: Flask, overrides: dict[str, Any] | None) -> None:
@@ -18,6 +18,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     instance = Path(app.instance_path)
     instance.mkdir(parents=True, exist_ok=True)
     env = os.environ
+    check_environment(env)  # gunicorn's settings too: a command refuses what gunicorn would
     integrate = env.get("INTEGRATE_AFTER_WRITE", "1")
     app.config.from_mapping(
         DATABASE_URL=env.get("DATABASE_URL", f"sqlite:///{instance / 'ledger.sqlite3'}"),

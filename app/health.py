@@ -1,11 +1,10 @@
 """健康检查 The probe of a load balancer or a monitor: ``GET /healthz``, no token.
 
 200 ``{"status": "ok", "database": "up"}`` when this worker answers and its database does
-(one read of the ``log_state`` table outside any transaction: no lock, nothing
-written). A database that is
-down answers as every route does, 503 problem+json with Retry-After (``app.outage``). It
-says nothing about the ledger's contents; whether the scheduler runs is for the metrics
-(``ledger_checkpoint_age_seconds``, docs/deploy.md §7).
+(one read of the ``log_state`` table outside any transaction: no lock, nothing written).
+A database that is down answers as every route does, 503 problem+json with Retry-After
+(``app.outage``). It says nothing about the ledger's contents; whether the scheduler runs
+is for the metrics (``ledger_checkpoint_age_seconds``, docs/deploy.md §7).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.engine import Engine
@@ -34,9 +34,10 @@ from ledger.store import transaction
 
 HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
-PER_OWNER = 10  # an owner's rows tried in one run at most
 RUN_BUDGET = notifications.RUN_BUDGET
+RUN_ROWS = 20_000  # rows one run offers at most: more than 300 s of POSTs could send
 KEEP_DAYS = 90  # docs/privacy.md: finished delivery records, kept for the owner's questions
+Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
 
 
@@ -77,72 +78,93 @@ def deliver_to_owners(
     batch: int = 100,
     budget: float = RUN_BUDGET,
     clock: Callable[[], float] = time.time,
+    most: int = RUN_ROWS,
 ) -> Delivery:
     """POST undelivered notifications to their owners' webhooks; each is marked delivered on
     a 2xx answer. Read committed, sent with no transaction open, each outcome recorded at once.
 
-    Fair between owners: at most ``PER_OWNER`` of an owner's rows per run, taken in turns
-    (every owner's oldest first); an owner whose receiver did not answer (unreachable, too
-    slow, refused as not public) gets no more tries this run, while an HTTP refusal of one
-    notification does not hold up the next; no POST starts after ``budget`` seconds. So a
-    dead or slow receiver costs the others one attempt's wait, never the run. Each POST is
-    signed at its own moment (``clock``).
+    Fair between owners: a run orders the waiting rows in turns (every owner's oldest
+    first, then every owner's second, and so on; at most ``most``), then offers each once,
+    read ``batch`` at a time with its webhook as it is then, until none is left or
+    ``budget`` seconds have passed: one owner's backlog drains without holding up the
+    others. An HTTP refusal of one notification does not hold up the next; a POST without
+    an answer (unreachable, too slow, refused as not public) is left for the next run, and
+    ``NO_ANSWER_LIMIT`` in a row end the owner's run: a dead or slow receiver costs the
+    others a few waits, never the run. Each POST is signed at its own moment (``clock``).
     """
     with transaction(engine, write=False) as session:
-        waiting = [
-            (n.id, owner, url, secret, body_bytes(document(n)))
-            for n, owner, url, secret in session.execute(_waiting(batch))
-        ]
+        order: list[tuple[int, int]] = [(n, o) for n, o in session.execute(_in_turns(most))]
     tally = notifications.Tally()
-    failing: set[int] = set()
+    silent: dict[int, int] = {}  # owner → POSTs in a row without an answer
     started = time.monotonic()
-    for nid, owner, url, secret, body in waiting:
-        if owner in failing or time.monotonic() - started > budget:
-            continue  # waits for the next run, not counted as an attempt
-        headers = {
-            "Content-Type": "application/json",
-            "Idempotency-Key": f"notification-{nid}",
-            HEADER: signature(secret, int(clock()), body),
-        }
-        error, answered = notifications.attempt(functools.partial(post, url, body, headers))
-        with transaction(engine) as session:
-            row = session.get(OwnerDelivery, nid)
-            if row is None:  # the webhook was removed meanwhile, its backlog with it
-                continue
-            tally.record(row, error, now)
-            row.last_attempt_at = now  # a given-up row's retention counts from here
-        if not answered:  # unreachable or too slow: its other rows would wait as long
-            failing.add(owner)
+    for at in range(0, len(order), batch):
+        chunk = [(n, o) for n, o in order[at : at + batch] if _answering(silent, o)]
+        with transaction(engine, write=False) as session:
+            found = {
+                n.id: (url, secret, body_bytes(document(n)))
+                for n, url, secret in session.execute(_to_send([n for n, _ in chunk]))
+            }
+        for nid, owner in chunk:
+            if time.monotonic() - started > budget:
+                return tally.done()  # the rest waits for the next run, not counted
+            if nid not in found or not _answering(silent, owner):
+                continue  # delivered or removed meanwhile, or its receiver is down
+            url, secret, body = found[nid]
+            headers = {
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"notification-{nid}",
+                HEADER: signature(secret, int(clock()), body),
+            }
+            error, answered = notifications.attempt(functools.partial(post, url, body, headers))
+            with transaction(engine) as session:
+                row = session.get(OwnerDelivery, nid)
+                if row is not None:  # else the webhook was removed meanwhile, its backlog too
+                    tally.record(row, error, now)
+                    row.last_attempt_at = now  # a given-up row's retention counts from here
+            silent[owner] = 0 if answered else silent.get(owner, 0) + 1
     return tally.done()
 
 
-def _waiting(batch: int) -> Select[tuple[Notification, int, str, str]]:
-    """Up to ``batch`` undelivered rows, at most ``PER_OWNER`` per owner, in turns; each
-    under the webhook generation it was queued for only (``OwnerWebhook.generation``), so a
-    row queued for a removed webhook is neither sent nor given a turn."""
-    d, w = OwnerDelivery, OwnerWebhook
+def _answering(silent: dict[int, int], owner: int) -> bool:
+    return silent.get(owner, 0) < notifications.NO_ANSWER_LIMIT
+
+
+def _in_turns(most: int) -> Select[int, int]:
+    """The waiting rows' (notification, owner), in turns, at most ``most``; each under the
+    webhook generation it was queued for only (``OwnerWebhook.generation``), so a row
+    queued for a removed webhook is neither sent nor given a turn."""
+    d = OwnerDelivery
     turn = func.row_number().over(
         partition_by=col(d.enterprise_id), order_by=col(d.notification_id)
     )
     ranked = (
-        select(col(d.notification_id), col(d.enterprise_id), col(w.url), col(w.secret))
+        _waiting(select(col(d.notification_id), col(d.enterprise_id)))
         .add_columns(turn.label("turn"))
-        .join(
-            w,
-            and_(
-                col(w.enterprise_id) == col(d.enterprise_id),
-                col(w.generation) == col(d.generation),
-            ),
-        )
-        .where(col(d.delivered_at).is_(None), col(d.attempts) < notifications.MAX_ATTEMPTS)
         .subquery()
     )
     return (
-        select(Notification, ranked.c.enterprise_id, ranked.c.url, ranked.c.secret)
-        .join(ranked, ranked.c.notification_id == col(Notification.id))
-        .where(ranked.c.turn <= PER_OWNER)
+        select(ranked.c.notification_id, ranked.c.enterprise_id)
         .order_by(ranked.c.turn, ranked.c.notification_id)
-        .limit(batch)
+        .limit(most)
+    )
+
+
+def _to_send(ids: list[int]) -> Select[Notification, str, str]:
+    """Those of ``ids`` still waiting, with their webhook's URL and secret as they are now."""
+    query = select(Notification, col(OwnerWebhook.url), col(OwnerWebhook.secret))
+    joined = query.join(OwnerDelivery, col(OwnerDelivery.notification_id) == Notification.id)
+    return _waiting(joined).where(col(OwnerDelivery.notification_id).in_(ids))
+
+
+def _waiting(query: Query) -> Query:
+    """``query`` (from ``owner_deliveries``) kept to the rows still to try, joined to the
+    webhook of the generation they were queued for."""
+    d, w = OwnerDelivery, OwnerWebhook
+    same = and_(
+        col(w.enterprise_id) == col(d.enterprise_id), col(w.generation) == col(d.generation)
+    )
+    return query.join(w, same).where(
+        col(d.delivered_at).is_(None), col(d.attempts) < notifications.MAX_ATTEMPTS
     )
 
 
@@ -150,8 +172,8 @@ def purge_finished(session: Session, now: dt.datetime, keep_days: int = KEEP_DAY
     """Delete the delivery records finished more than ``keep_days`` ago; how many.
 
     Finished: delivered (counted from ``delivered_at``), or given up after ``MAX_ATTEMPTS``
-    (from its last attempt: a dead receiver's backlog is tried one row a run, so a row can
-    be given up long after it was queued). A row still being retried is never deleted,
+    (from its last attempt: a dead receiver's backlog is tried a few rows a run, so a row
+    can be given up long after it was queued). A row still being retried is never deleted,
     whatever its age, nor is the notification itself: the owner's list of notifications
     keeps every one. Nothing queues a row again once its notification has one, so a
     deleted record is not sent twice. Idempotent.

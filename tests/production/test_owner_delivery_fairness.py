@@ -1,7 +1,8 @@
 """One owner's dead or slow receiver never holds up the others' deliveries: a run takes
-owners in turns, stops trying an owner whose receiver did not answer, starts no POST past
-its budget, and signs each POST when it starts; and what a sweep queued for a removed
-webhook never reaches the one set after it."""
+owners in turns, round after round until every backlog is offered once, stops trying an
+owner whose receiver did not answer three times in a row (one notification it chokes on
+holds up none behind it), starts no POST past its budget, and signs each POST when it
+starts; and what a sweep queued for a removed webhook never reaches the one set after it."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from sqlalchemy import update
 from sqlmodel import Session
 
 from app import jobs
-from ledger import owner_delivery
 from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
-from ledger.owner_delivery import HEADER, PER_OWNER, deliver_to_owners
+from ledger.notifications import NO_ANSWER_LIMIT
+from ledger.owner_delivery import HEADER, deliver_to_owners
 from tests.conftest import bearer
 from tests.flows import register
 from tests.production.test_owner_webhooks import (
@@ -48,7 +49,7 @@ def _queue(
         s.commit()
 
 
-def test_an_unreachable_owner_is_tried_once_a_run_and_the_others_still_get_theirs(
+def test_an_unreachable_owner_is_tried_three_times_a_run_and_the_others_still_get_theirs(
     app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
 ) -> None:
     _queue(app, client, demo, monkeypatch, {"a": 12, "b": 2})
@@ -61,33 +62,79 @@ def test_an_unreachable_owner_is_tried_once_a_run_and_the_others_still_get_their
         return 500 if sent.count(HOOK_B) == 1 else 204  # B refuses one, takes the next
 
     result = deliver_to_owners(_engine(app), post, NOW)
-    assert sent.count(HOOK_A) == 1 and sent.count(HOOK_B) == 2
-    assert (result.delivered, result.failed) == (1, 2)
+    assert sent.count(HOOK_A) == NO_ANSWER_LIMIT and sent.count(HOOK_B) == 2
+    assert (result.delivered, result.failed) == (1, 2 + NO_ANSWER_LIMIT - 1)
     rows = _deliveries(app)
     a_rows = [rows[i] for i in _notes(app, demo["enterprises"]["a"]) if i in rows]
-    assert sorted(r.attempts for r in a_rows) == [0] * 11 + [1]  # the rest wait, untried
+    tried = [1] * NO_ANSWER_LIMIT
+    assert sorted(r.attempts for r in a_rows) == [0] * (12 - NO_ANSWER_LIMIT) + tried
 
 
-def test_owners_are_taken_in_turns_at_most_per_owner_rows_a_run(
+def test_a_notification_the_receiver_chokes_on_holds_up_none_behind_it(
     app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
 ) -> None:
-    _queue(app, client, demo, monkeypatch, {"a": PER_OWNER + 2, "b": 3})
+    _queue(app, client, demo, monkeypatch, {"a": 4})
+    first = min(_notes(app, demo["enterprises"]["a"]))
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if headers["Idempotency-Key"] == f"notification-{first}":
+            raise TimeoutError("read timed out")  # the oldest, every run
+        return 204
+
+    for _ in range(2):
+        result = deliver_to_owners(_engine(app), post, NOW)
+    assert (result.delivered, result.failed) == (0, 1)  # the others went on the first run
+    rows = _deliveries(app)
+    assert rows[first].attempts == 2 and rows[first].delivered_at is None
+    assert all(r.delivered_at is not None for i, r in rows.items() if i != first)
+
+
+def test_a_backlog_drains_in_one_run_in_turns(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 23, "b": 3})
     sent: list[str] = []
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         sent.append(url)
         return 204
 
-    first = deliver_to_owners(_engine(app), post, NOW, batch=4)
-    assert sent == [HOOK_A, HOOK_B, HOOK_A, HOOK_B]  # in turns, not A's backlog first
-    assert first.delivered == 4
+    first = deliver_to_owners(_engine(app), post, NOW, batch=4)  # read four at a time
+    assert sent[:6] in ([HOOK_A, HOOK_B] * 3, [HOOK_B, HOOK_A] * 3)  # not A's backlog first
+    assert first.delivered == 26 and len(sent) == 26
     sent.clear()
-    second = deliver_to_owners(_engine(app), post, NOW)
-    assert sent.count(HOOK_B) == 1 and sent.count(HOOK_A) == PER_OWNER
-    assert second.delivered == PER_OWNER + 1
-    sent.clear()
-    assert deliver_to_owners(_engine(app), post, NOW).delivered == 0  # A's 12: 2 + 10
+    assert deliver_to_owners(_engine(app), post, NOW).delivered == 0
     assert sent == []
+
+
+def test_the_turns_hold_across_the_reads_of_a_run(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 3, "b": 3})
+    sent: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        return 204
+
+    deliver_to_owners(_engine(app), post, NOW, batch=1)  # each row read on its own
+    assert sent in ([HOOK_A, HOOK_B] * 3, [HOOK_B, HOOK_A] * 3)
+
+
+def test_a_run_offers_at_most_its_share_oldest_in_turns_first(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 4, "b": 1})
+    oldest_a = sorted(_notes(app, demo["enterprises"]["a"]))[:2]
+    sent: list[int] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(int(headers["Idempotency-Key"].removeprefix("notification-")))
+        return 204
+
+    assert deliver_to_owners(_engine(app), post, NOW, most=3).delivered == 3
+    assert set(oldest_a) < set(sent)  # A's two oldest and B's one, A's other two wait
+    assert deliver_to_owners(_engine(app), post, NOW, most=3).delivered == 2
 
 
 def test_each_post_is_signed_at_its_own_moment_and_none_starts_past_the_budget(
@@ -130,7 +177,6 @@ def test_rows_a_racing_sweep_queued_for_a_removed_webhook_never_reach_the_next(
             for n in old_notes
         )
         s.commit()
-    monkeypatch.setattr(owner_delivery, "PER_OWNER", 1)  # stale rows must not take the turn
     _expire(app, a, 1, skip=2)
     receiver = Receiver(app, {HOOK_A: secret}, {})
     monkeypatch.setattr(jobs, "_post_bytes", receiver)

@@ -12,6 +12,7 @@ The scheduler is NOT run here: it is its own process (``flask --app wsgi jobs ru
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import os
 import shutil
@@ -24,10 +25,26 @@ from ledger.settings import ConfigError, whole_number
 
 # Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
 # any worker's /metrics adds them up. It must be set before a worker imports the app.
+# Unset (a server started by hand; the units set /run/ledger-web): a folder of this master's
+# own in the temp folder, removed when the master exits. Made here already, since
+# ``--check-config`` loads the app without running on_starting.
+_own_metrics_dir = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 _metrics_dir = os.environ.setdefault(
     "PROMETHEUS_MULTIPROC_DIR",
     str(Path(tempfile.gettempdir()) / f"ledger-prometheus-{os.getpid()}"),
 )
+os.makedirs(_metrics_dir, exist_ok=True)
+_master = {"pid": os.getpid(), "server": None}
+
+
+@atexit.register
+def _remove_own_metrics_dir() -> None:
+    """The master's own temp metrics folder goes with it (not a worker's exit, nor an old
+    master's that handed over to a new one by USR2: that one still writes there)."""
+    handed_over = getattr(_master["server"], "reexec_pid", 0)
+    if _own_metrics_dir and os.getpid() == _master["pid"] and not handed_over:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
+
 
 # A write's integration into the log runs in a thread of its worker, not in the request
 # (app/config.py): the answer does not wait for it, and a burst of writes is one integration.
@@ -72,13 +89,16 @@ control_socket_disable = True
 
 def on_starting(server: Any) -> None:
     """Start with an empty metrics folder (files of a previous run would be added up)."""
+    _master["server"] = server
     shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
     # A bad setting stops the start here, as gunicorn's one line "Error: …", before any
     # worker is spawned (a worker failing on it would be a traceback per worker).
-    from ledger.settings import check_environment
+    from ledger.settings import check_environment, load_jurisdiction
 
     check_environment(os.environ)
+    instance = os.environ.get("LEDGER_INSTANCE") or Path(__file__).resolve().parent / "instance"
+    load_jurisdiction(os.environ.get("JURISDICTION"), Path(instance))  # as the app will
 
 
 def child_exit(server: Any, worker: Any) -> None:

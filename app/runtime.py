@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
 
 from ledger import log
 from ledger.authority import Authority
-from ledger.errors import LedgerError
 from ledger.keys import (
     REGISTRY_KEY_FILE,
     SERVER_KEY_FILE,
@@ -26,6 +23,7 @@ from ledger.keys import (
 )
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 from ledger.params import Jurisdiction
+from ledger.settings import load_jurisdiction
 from ledger.store import make_engine, transaction
 
 
@@ -184,31 +182,6 @@ def init_app(app: Flask) -> None:
             time_zone=cfg["LOCAL_TIMEZONE"],
         ),
     )
-
-
-def load_jurisdiction(setting: Any, instance: Path) -> Jurisdiction:
-    """The jurisdiction's parameters: a dict, a JSON file path, or instance/jurisdiction.json.
-
-    A bad file stops the start-up with a message naming the bad key, never silently
-    falling back to national defaults.
-    """
-    if isinstance(setting, dict):
-        try:
-            return Jurisdiction.from_dict(setting)
-        except LedgerError as exc:
-            raise RuntimeError(f"JURISDICTION setting: {exc}") from exc
-    path = Path(setting) if setting else instance / "jurisdiction.json"
-    if not path.exists():
-        if setting:
-            raise RuntimeError(f"JURISDICTION file {path} does not exist")
-        return Jurisdiction()
-    try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc, dict):
-            raise ValueError("the file must hold one JSON object of parameters")
-        return Jurisdiction.from_dict(doc)
-    except (ValueError, LedgerError) as exc:
-        raise RuntimeError(f"{path}: {exc}") from exc
 
 
 def runtime() -> Runtime:

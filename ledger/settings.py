@@ -4,9 +4,15 @@ a worker: gunicorn.conf.py). Pure: no Flask, so the master imports only this."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ledger.errors import LedgerError
+from ledger.params import Jurisdiction
 
 
 class ConfigError(RuntimeError):
@@ -69,3 +75,30 @@ def check_timezone(name: str) -> None:
             f"LEDGER_TIMEZONE 不是有效的时区 / is not a time zone: {name!r} "
             "(an IANA name such as Asia/Shanghai)"
         ) from None
+
+
+def load_jurisdiction(setting: Any, instance: Path) -> Jurisdiction:
+    """The jurisdiction's parameters: a dict, a JSON file path (the ``JURISDICTION``
+    setting), or ``instance``/jurisdiction.json when present, else the national defaults.
+
+    A bad or missing file (ConfigError) stops the start-up naming it and what is wrong,
+    never silently falling back to national defaults; gunicorn's master reads it before
+    any worker starts (gunicorn.conf.py), every ``flask`` command when it builds the app.
+    """
+    if isinstance(setting, dict):
+        try:
+            return Jurisdiction.from_dict(setting)
+        except LedgerError as exc:
+            raise ConfigError(f"JURISDICTION 参数有误 / setting: {exc}") from None
+    path = Path(setting) if setting else instance / "jurisdiction.json"
+    if not path.exists():
+        if setting:
+            raise ConfigError(f"JURISDICTION 文件不存在 / file does not exist: {str(path)!r}")
+        return Jurisdiction()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(doc, dict):
+            raise ValueError("the file must hold one JSON object of parameters")
+        return Jurisdiction.from_dict(doc)
+    except (OSError, ValueError, LedgerError) as exc:
+        raise ConfigError(f"JURISDICTION 文件有误 / file {str(path)!r}: {exc}") from None

@@ -88,3 +88,42 @@ def test_gunicorn_with_a_bad_setting_stops_before_any_worker(
     assert done.returncode == 1
     assert f"Error: {setting}" in done.stderr and repr(value) in done.stderr
     assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+
+
+def test_a_bad_jurisdiction_file_stops_gunicorn_and_a_command_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "jurisdiction.json"
+    bad.write_text('{"inspection_years": 3}')
+    env = _env(tmp_path, JURISDICTION=str(bad))
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    flask = [sys.executable, "-m", "flask", "--app", "wsgi", "ledger", "audit"]
+    for command in (gunicorn, flask):
+        done = subprocess.run(
+            command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr and "Booting worker" not in done.stderr
+        assert "unknown jurisdiction parameter 'inspection_years'" in done.stderr
+        assert str(bad) in done.stderr
+
+
+def test_gunicorn_started_by_hand_removes_its_own_metrics_folder(tmp_path: Path) -> None:
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path)}
+    del env["PROMETHEUS_MULTIPROC_DIR"]  # as by hand: a folder of its own in the temp folder
+    gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
+    checked = subprocess.run(
+        [*gunicorn, "--check-config"], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr  # the app loads with its metrics folder
+    with subprocess.Popen(gunicorn, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as server:
+        assert server.stderr is not None
+        try:
+            for line in server.stderr:
+                if "Booting worker" in line:
+                    break
+            made = [p.name for p in tmp_path.glob("ledger-prometheus-*")]
+        finally:
+            server.terminate()
+            server.communicate(timeout=30)
+    assert made == [f"ledger-prometheus-{server.pid}"]
+    assert not list(tmp_path.glob("ledger-prometheus-*"))

@@ -1,0 +1,48 @@
+"""The load balancer's probe on a database that answers but holds no ledger (``db upgrade``
+never run, or DATABASE_URL naming the wrong database): 503 problem+json saying what to do,
+on either backend; never a 500 (PostgreSQL's "undefined table" is not a connection error)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.conftest import BACKENDS, PG_URL, _pg_schema_url
+from tests.seeded import app_config
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A database with no tables at all."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    assert PG_URL is not None
+    schema = f"empty_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield _pg_schema_url(schema)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def test_a_database_without_the_ledger_is_named_as_such(empty_url: str, tmp_path: Path) -> None:
+    from app import create_app
+
+    app: Any = create_app(app_config(empty_url, tmp_path))
+    try:
+        resp = app.test_client().get("/healthz")
+    finally:
+        app.extensions["ledger"].engine.dispose()
+    assert resp.status_code == 503 and resp.headers["Retry-After"] == "30"
+    assert resp.content_type == "application/problem+json"
+    assert "db upgrade" in resp.get_json()["detail"]

@@ -17,7 +17,8 @@ buffered) when it is safe:
 
 A database that is down answers 503 problem+json with Retry-After; a full disk (SQLite's
 "database or disk is full", or its "disk I/O error" on a write that hit a file-size limit;
-PostgreSQL's ``disk_full``) answers 507. Both say in Chinese first, then English, that
+PostgreSQL's ``disk_full``) answers 507; one without the ledger's tables 503 saying to
+run ``db upgrade``. Each says in Chinese first, then English, that
 nothing was recorded: SQLite and PostgreSQL roll the whole transaction back.
 """
 
@@ -30,7 +31,7 @@ from typing import Any
 from flask import Flask, g, has_request_context, request
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from app.problems import problem
 
@@ -40,6 +41,7 @@ COMMIT_SENT = "db_commit_sent"  # g: a (non-autocommit) COMMIT went out in this 
 # SQLITE_FULL is ENOSPC; a file-size limit (EFBIG) or a failing disk is SQLITE_IOERR_WRITE.
 SQLITE_NO_SPACE = frozenset({13, 778})  # SQLITE_FULL, SQLITE_IOERR_WRITE
 PG_DISK_FULL = "53100"
+PG_UNDEFINED_TABLE = "42P01"
 
 DOWN = (
     "数据库暂时不可用，本次操作未记录，请稍后重试 / "
@@ -49,6 +51,11 @@ LOST_AT_COMMIT = (
     "数据库连接在提交时中断，本次写入可能已记录也可能未记录；请用同一 Idempotency-Key 重试 / "
     "the database connection was lost while committing: this write may or may not be "
     "recorded; retry with the same Idempotency-Key"
+)
+NOT_MIGRATED = (
+    "数据库没有账本的表，本次操作未记录：请运行 flask --app wsgi db upgrade，或检查 "
+    "DATABASE_URL / the database has no ledger tables, nothing was recorded: run flask --app "
+    "wsgi db upgrade, or check DATABASE_URL"
 )
 FULL = (
     "存储空间已满或无法写入，本次写入未记录；释放磁盘空间后重试 / storage full or not "
@@ -67,8 +74,17 @@ def init_app(app: Flask) -> None:
     limit = int(app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024)
     app.wsgi_app = RetryOnDisconnect(app.wsgi_app, limit)  # type: ignore[method-assign]
 
+    @app.errorhandler(ProgrammingError)  # PostgreSQL's undefined table; else a 500
+    def _schema_error(error: DBAPIError) -> Any:
+        if not is_not_migrated(error):
+            raise error
+        app.logger.error("database has no ledger tables: %s", error.orig)
+        return _answer(503, "Service Unavailable", NOT_MIGRATED, retry_after=30)
+
     @app.errorhandler(OperationalError)
     def _database_error(error: OperationalError) -> Any:
+        if is_not_migrated(error):  # SQLite's "no such table"
+            return _schema_error(error)
         if is_disk_full(error):
             app.logger.error("storage full: %s", error.orig)
             return _answer(507, "Insufficient Storage", FULL, retry_after=30)
@@ -91,6 +107,15 @@ def is_disk_full(error: OperationalError) -> bool:
     return (
         getattr(orig, "sqlite_errorcode", None) in SQLITE_NO_SPACE
         or getattr(orig, "sqlstate", None) == PG_DISK_FULL
+    )
+
+
+def is_not_migrated(error: DBAPIError) -> bool:
+    """Whether the database answered but lacks a table of the ledger (``db upgrade`` not run,
+    or ``DATABASE_URL`` naming another database)."""
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) == PG_UNDEFINED_TABLE or str(orig).startswith(
+        "no such table"
     )
 
 

@@ -1,6 +1,7 @@
-"""The load balancer's probe on a database that answers but holds no ledger (``db upgrade``
-never run, or DATABASE_URL naming the wrong database): 503 problem+json saying what to do,
-on either backend; never a 500 (PostgreSQL's "undefined table" is not a connection error)."""
+"""A database that answers but holds no ledger (``db upgrade`` never run, or DATABASE_URL
+naming the wrong database): the load balancer's probe and every route answer 503
+problem+json saying what to do, on either backend; never a 500 (PostgreSQL's "undefined
+table" is not a connection error) nor "database unavailable" (SQLite's was)."""
 
 from __future__ import annotations
 
@@ -35,14 +36,17 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def test_a_database_without_the_ledger_is_named_as_such(empty_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/ledger/checkpoint", "/c/LPG12345678"])
+def test_a_database_without_the_ledger_is_named_as_such(
+    empty_url: str, tmp_path: Path, path: str
+) -> None:
     from app import create_app
 
-    app: Any = create_app(app_config(empty_url, tmp_path))
+    app: Any = create_app({**app_config(empty_url, tmp_path), "TESTING": False})
     try:
-        resp = app.test_client().get("/healthz")
+        resp = app.test_client().get(path)
     finally:
         app.extensions["ledger"].engine.dispose()
-    assert resp.status_code == 503 and resp.headers["Retry-After"] == "30"
+    assert resp.status_code == 503 and int(resp.headers["Retry-After"]) >= 30
     assert resp.content_type == "application/problem+json"
     assert "db upgrade" in resp.get_json()["detail"]

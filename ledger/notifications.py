@@ -133,6 +133,12 @@ def _waiting(after: int, batch: int) -> Select[Notification]:
     )
 
 
+def unanswered(error: str | None) -> bool:
+    """Whether a recorded attempt's error says the receiver gave no answer (as ``attempt``
+    writes them: an HTTP refusal is ``HTTP <status>``)."""
+    return error is not None and not error.startswith("HTTP ")
+
+
 def attempt(send: Callable[[], int]) -> tuple[str | None, bool]:
     """One POST: None when the receiver took it (2xx), else why not; and whether it answered
     at all (a refusal of one notification says nothing about the next, no answer does)."""

@@ -18,15 +18,18 @@ import functools
 import hashlib
 import hmac
 import json
+import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NamedTuple, TypeVar
 
 from sqlalchemy import Select, and_, delete, func, or_, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from ledger import notifications, retention
+from ledger.lanes import Lanes
 from ledger.model_ops import Notification
 from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.notifications import Delivery, document
@@ -35,7 +38,8 @@ from ledger.store import transaction
 HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
 RUN_BUDGET = notifications.RUN_BUDGET
-RUN_ROWS = 20_000  # rows one run offers at most: more than 300 s of POSTs could send
+RUN_ROWS = 100_000  # rows one run offers at most (its order is read at once; ~10 MB)
+LANES = 4  # owners served at once, one POST in flight each (and a connection each)
 KEEP_DAYS = 90  # docs/privacy.md: finished delivery records, kept for the owner's questions
 Query = TypeVar("Query", bound=Select[*tuple[Any, ...]])
 PostBytes = Callable[[str, bytes, dict[str, str]], int]  # (url, body, headers) → status
@@ -75,85 +79,142 @@ def deliver_to_owners(
     engine: Engine,
     post: PostBytes,
     now: dt.datetime,
-    batch: int = 100,
     budget: float = RUN_BUDGET,
     clock: Callable[[], float] = time.time,
     most: int = RUN_ROWS,
+    lanes: int = LANES,
 ) -> Delivery:
     """POST undelivered notifications to their owners' webhooks; each is marked delivered on
     a 2xx answer. Read committed, sent with no transaction open, each outcome recorded at once.
 
-    Fair between owners: a run orders the waiting rows in turns (every owner's oldest
-    first, then every owner's second, and so on; at most ``most``), then offers each once,
-    read ``batch`` at a time with its webhook as it is then, until none is left or
-    ``budget`` seconds have passed: one owner's backlog drains without holding up the
-    others. An HTTP refusal of one notification does not hold up the next; a POST without
-    an answer (unreachable, too slow, refused as not public) is left for the next run, and
-    ``NO_ANSWER_LIMIT`` in a row end the owner's run: a dead or slow receiver costs the
-    others a few waits, never the run. Each POST is signed at its own moment (``clock``).
+    Fair between owners: a run offers each waiting row once (at most ``most``, the oldest
+    in turns), owners taken in turns, ``lanes`` owners served at once with one POST in
+    flight each, so a dead or slow receiver holds one lane, never the others' turns; the
+    owners whose receiver did not answer last time are served after all the others. No
+    POST starts after ``budget`` seconds. An HTTP refusal of one notification does not hold
+    up the next; a POST without an answer (unreachable, too slow, refused as not public) is
+    left for the next run, and ``NO_ANSWER_LIMIT`` in a row end the owner's run. Each row's
+    webhook is read just before its POST (a replaced one gets it at its new URL, a removed
+    one nothing), and each POST is signed at its own moment (``clock``).
     """
     with transaction(engine, write=False) as session:
-        order: list[tuple[int, int]] = [(n, o) for n, o in session.execute(_in_turns(most))]
-    tally = notifications.Tally()
-    silent: dict[int, int] = {}  # owner → POSTs in a row without an answer
-    started = time.monotonic()
-    for at in range(0, len(order), batch):
-        chunk = [(n, o) for n, o in order[at : at + batch] if _answering(silent, o)]
-        with transaction(engine, write=False) as session:
-            found = {
-                n.id: (url, secret, body_bytes(document(n)))
-                for n, url, secret in session.execute(_to_send([n for n, _ in chunk]))
-            }
-        for nid, owner in chunk:
-            if time.monotonic() - started > budget:
-                return tally.done()  # the rest waits for the next run, not counted
-            if nid not in found or not _answering(silent, owner):
-                continue  # delivered or removed meanwhile, or its receiver is down
-            url, secret, body = found[nid]
-            headers = {
-                "Content-Type": "application/json",
-                "Idempotency-Key": f"notification-{nid}",
-                HEADER: signature(secret, int(clock()), body),
-            }
-            error, answered = notifications.attempt(functools.partial(post, url, body, headers))
-            with transaction(engine) as session:
-                row = session.get(OwnerDelivery, nid)
-                if row is not None:  # else the webhook was removed meanwhile, its backlog too
-                    tally.record(row, error, now)
-                    row.last_attempt_at = now  # a given-up row's retention counts from here
-            silent[owner] = 0 if answered else silent.get(owner, 0) + 1
-    return tally.done()
+        rows = [Waiting(*row) for row in session.execute(_in_turns(most))]
+    down = _silent_last(rows)
+    run = _Run(engine, post, now, clock, time.monotonic() + budget)
+    run.serve([(r.notification, r.owner) for r in rows if r.owner not in down], lanes)
+    run.serve([(r.notification, r.owner) for r in rows if r.owner in down], lanes)
+    return run.tally.done()
 
 
-def _answering(silent: dict[int, int], owner: int) -> bool:
-    return silent.get(owner, 0) < notifications.NO_ANSWER_LIMIT
+class Waiting(NamedTuple):
+    notification: int
+    owner: int
+    error: str | None  # its last attempt's, if any
+    tried_at: dt.datetime | None
 
 
-def _in_turns(most: int) -> Select[int, int]:
-    """The waiting rows' (notification, owner), in turns, at most ``most``; each under the
-    webhook generation it was queued for only (``OwnerWebhook.generation``), so a row
-    queued for a removed webhook is neither sent nor given a turn."""
+class _Run:
+    """One delivery run's shared state: its counts, each owner's POSTs without an answer."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        post: PostBytes,
+        now: dt.datetime,
+        clock: Callable[[], float],
+        deadline: float,
+    ) -> None:
+        self.engine, self.post, self.now, self.clock = engine, post, now, clock
+        self.deadline = deadline
+        self.tally = notifications.Tally()
+        self.silent: dict[int, int] = {}
+        self.lock = threading.Lock()
+
+    def serve(self, rows: list[tuple[int, int]], lanes: int) -> None:
+        """Offer ``rows`` (notification, owner) on up to ``lanes`` threads; a thread's error
+        stops the others after their POST and is raised here."""
+        queue = Lanes(rows, stop=lambda: time.monotonic() > self.deadline)
+        threads = min(lanes, len(queue.queues))
+        if threads <= 1:
+            return self._lane(queue)
+        with ThreadPoolExecutor(threads, thread_name_prefix="owner-webhooks") as pool:
+            for running in [pool.submit(self._lane, queue) for _ in range(threads)]:
+                running.result()
+
+    def _lane(self, queue: Lanes) -> None:
+        try:
+            while (job := queue.take()) is not None:
+                owner, nid = job
+                answered = self._offer(nid)
+                with self.lock:
+                    if answered is not None:
+                        self.silent[owner] = 0 if answered else self.silent.get(owner, 0) + 1
+                    down = self.silent.get(owner, 0) >= notifications.NO_ANSWER_LIMIT
+                queue.done(owner, drop=down)
+        except BaseException:
+            queue.abort()
+            raise
+
+    def _offer(self, nid: int) -> bool | None:
+        """POST one row if it still waits under its webhook; whether the receiver answered
+        (None: nothing sent, delivered or removed meanwhile)."""
+        with transaction(self.engine, write=False) as session:
+            found = session.execute(_to_send(nid)).first()
+            if found is None:
+                return None
+            n, url, secret = found
+            body = body_bytes(document(n))
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": f"notification-{nid}",
+            HEADER: signature(secret, int(self.clock()), body),
+        }
+        error, answered = notifications.attempt(functools.partial(self.post, url, body, headers))
+        with transaction(self.engine) as session:
+            row = session.get(OwnerDelivery, nid)
+            if row is not None:  # else the webhook was removed meanwhile, its backlog too
+                with self.lock:
+                    self.tally.record(row, error, self.now)
+                row.last_attempt_at = self.now  # a given-up row's retention counts from here
+        return answered
+
+
+def _silent_last(rows: Sequence[Waiting]) -> set[int]:
+    """The owners whose receiver did not answer their latest attempt (of the waiting rows)."""
+    latest: dict[int, tuple[dt.datetime, str | None]] = {}
+    for row in rows:
+        if row.tried_at is None:
+            continue
+        seen = latest.get(row.owner)
+        if seen is None or row.tried_at > seen[0]:
+            latest[row.owner] = (row.tried_at, row.error)
+    return {o for o, (_, error) in latest.items() if notifications.unanswered(error)}
+
+
+def _in_turns(most: int) -> Select[int, int, str | None, dt.datetime | None]:
+    """The waiting rows (notification, owner, last error, last attempt), in turns, at most
+    ``most``; each under the webhook generation it was queued for only
+    (``OwnerWebhook.generation``), so a row queued for a removed webhook is neither sent nor
+    given a turn."""
     d = OwnerDelivery
     turn = func.row_number().over(
         partition_by=col(d.enterprise_id), order_by=col(d.notification_id)
     )
-    ranked = (
-        _waiting(select(col(d.notification_id), col(d.enterprise_id)))
-        .add_columns(turn.label("turn"))
-        .subquery()
-    )
+    columns = (d.notification_id, d.enterprise_id, d.last_error, d.last_attempt_at)
+    ranked = _waiting(select(*(col(c) for c in columns))).add_columns(turn.label("turn"))
+    r = ranked.subquery()
     return (
-        select(ranked.c.notification_id, ranked.c.enterprise_id)
-        .order_by(ranked.c.turn, ranked.c.notification_id)
+        select(r.c.notification_id, r.c.enterprise_id, r.c.last_error, r.c.last_attempt_at)
+        .order_by(r.c.turn, r.c.notification_id)
         .limit(most)
     )
 
 
-def _to_send(ids: list[int]) -> Select[Notification, str, str]:
-    """Those of ``ids`` still waiting, with their webhook's URL and secret as they are now."""
+def _to_send(nid: int) -> Select[Notification, str, str]:
+    """Row ``nid`` if it still waits, with its webhook's URL and secret as they are now."""
     query = select(Notification, col(OwnerWebhook.url), col(OwnerWebhook.secret))
     joined = query.join(OwnerDelivery, col(OwnerDelivery.notification_id) == Notification.id)
-    return _waiting(joined).where(col(OwnerDelivery.notification_id).in_(ids))
+    return _waiting(joined).where(col(OwnerDelivery.notification_id) == nid)
 
 
 def _waiting(query: Query) -> Query:

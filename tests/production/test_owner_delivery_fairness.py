@@ -1,18 +1,23 @@
-"""One owner's dead or slow receiver never holds up the others' deliveries: a run takes
-owners in turns, round after round until every backlog is offered once, stops trying an
-owner whose receiver did not answer three times in a row (one notification it chokes on
-holds up none behind it), starts no POST past its budget, and signs each POST when it
+"""One owner's dead or slow receiver never holds up the others' deliveries: a run offers
+every waiting notification once, owners in turns, several owners at once (a receiver
+that hangs holds its own lane only), the owners whose receiver did not answer last time
+after all the others; it stops trying an owner whose receiver did not answer three times
+in a row (one notification it chokes on holds up none behind it), starts no POST past its
+budget, reads each row's webhook just before its POST, and signs each POST when it
 starts; and what a sweep queued for a removed webhook never reaches the one set after it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import threading
 from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session
 
 from app import jobs
+from ledger import owner_delivery
 from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.notifications import NO_ANSWER_LIMIT
 from ledger.owner_delivery import HEADER, deliver_to_owners
@@ -45,7 +50,7 @@ def _queue(
     monkeypatch.setattr(jobs, "_post_bytes", lambda *_: 503)  # the sweep's own delivery
     assert jobs.expiry_sweep(app)["owner_queued"] == sum(counts.values())
     with Session(_engine(app)) as s:  # as if that delivery had not run yet
-        s.execute(update(OwnerDelivery).values(attempts=0, last_error=None))
+        s.execute(update(OwnerDelivery).values(attempts=0, last_error=None, last_attempt_at=None))
         s.commit()
 
 
@@ -99,7 +104,7 @@ def test_a_backlog_drains_in_one_run_in_turns(
         sent.append(url)
         return 204
 
-    first = deliver_to_owners(_engine(app), post, NOW, batch=4)  # read four at a time
+    first = deliver_to_owners(_engine(app), post, NOW, lanes=1)  # one at a time: the order
     assert sent[:6] in ([HOOK_A, HOOK_B] * 3, [HOOK_B, HOOK_A] * 3)  # not A's backlog first
     assert first.delivered == 26 and len(sent) == 26
     sent.clear()
@@ -107,18 +112,65 @@ def test_a_backlog_drains_in_one_run_in_turns(
     assert sent == []
 
 
-def test_the_turns_hold_across_the_reads_of_a_run(
+def test_a_receiver_that_hangs_holds_its_own_lane_only(
     app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
 ) -> None:
-    _queue(app, client, demo, monkeypatch, {"a": 3, "b": 3})
+    _queue(app, client, demo, monkeypatch, {"a": 3, "b": 5})
+    b_done = threading.Event()
+    seen: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        if url == HOOK_A:  # hangs until B's five are in (at most 10 s), then times out
+            seen.append("A waited" if b_done.wait(timeout=10) else "A gave up waiting")
+            raise TimeoutError("read timed out")
+        seen.append("B")
+        if seen.count("B") == 5:
+            b_done.set()
+        return 204
+
+    result = deliver_to_owners(_engine(app), post, NOW, lanes=2)
+    assert seen[:6] == ["B"] * 5 + ["A waited"]  # B's five went while A's first hung
+    assert (result.delivered, result.failed) == (5, NO_ANSWER_LIMIT)
+
+
+def test_an_owner_whose_receiver_did_not_answer_last_time_comes_after_the_others(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 2, "b": 3})
+    a_rows = sorted(_notes(app, demo["enterprises"]["a"]))
+    with Session(_engine(app)) as s:  # A's receiver timed out on the last run
+        s.execute(
+            update(OwnerDelivery)
+            .where(OwnerDelivery.notification_id == a_rows[0])  # type: ignore[arg-type]
+            .values(attempts=1, last_error="ConnectTimeout: timed out",
+                    last_attempt_at=NOW - dt.timedelta(hours=1))
+        )  # fmt: skip
+        s.commit()
     sent: list[str] = []
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         sent.append(url)
         return 204
 
-    deliver_to_owners(_engine(app), post, NOW, batch=1)  # each row read on its own
-    assert sent in ([HOOK_A, HOOK_B] * 3, [HOOK_B, HOOK_A] * 3)
+    assert deliver_to_owners(_engine(app), post, NOW, lanes=1).delivered == 5
+    assert sent == [HOOK_B] * 3 + [HOOK_A] * 2
+
+
+def test_each_post_reads_its_webhook_a_replaced_one_gets_the_rest(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 3})
+    moved = "https://oa2.a.example/hooks/cylinders"
+    sent: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        if len(sent) == 1:
+            _set_hook(client, demo, "a", moved)  # replaced while the first POST waits
+        return 204
+
+    assert deliver_to_owners(_engine(app), post, NOW).delivered == 3
+    assert sent == [HOOK_A, moved, moved]
 
 
 def test_a_run_offers_at_most_its_share_oldest_in_turns_first(
@@ -126,6 +178,7 @@ def test_a_run_offers_at_most_its_share_oldest_in_turns_first(
 ) -> None:
     _queue(app, client, demo, monkeypatch, {"a": 4, "b": 1})
     oldest_a = sorted(_notes(app, demo["enterprises"]["a"]))[:2]
+    only_b = set(_notes(app, demo["enterprises"]["b"]))
     sent: list[int] = []
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
@@ -133,7 +186,7 @@ def test_a_run_offers_at_most_its_share_oldest_in_turns_first(
         return 204
 
     assert deliver_to_owners(_engine(app), post, NOW, most=3).delivered == 3
-    assert set(oldest_a) < set(sent)  # A's two oldest and B's one, A's other two wait
+    assert set(sent) == set(oldest_a) | only_b  # A's two oldest and B's one; two wait
     assert deliver_to_owners(_engine(app), post, NOW, most=3).delivered == 2
 
 
@@ -180,6 +233,8 @@ def test_rows_a_racing_sweep_queued_for_a_removed_webhook_never_reach_the_next(
     _expire(app, a, 1, skip=2)
     receiver = Receiver(app, {HOOK_A: secret}, {})
     monkeypatch.setattr(jobs, "_post_bytes", receiver)
+    deliver = functools.partial(owner_delivery.deliver_to_owners, most=1)
+    monkeypatch.setattr(owner_delivery, "deliver_to_owners", deliver)  # stale rows: no place
     swept = jobs.expiry_sweep(app)
     new = sorted(set(_notes(app, a)) - set(old_notes))
     assert swept["owner_queued"] == 1 and swept["owner_delivered"] == 1

@@ -8,11 +8,14 @@ starts; and what a sweep queued for a removed webhook never reaches the one set 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import threading
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import Session
 
@@ -241,3 +244,24 @@ def test_rows_a_racing_sweep_queued_for_a_removed_webhook_never_reach_the_next(
     assert receiver.sent == [(HOOK_A, *new)]
     read = client.get(f"/api/v1/enterprises/{a}/webhook", headers=headers).get_json()
     assert (read["pending"], read["failed"], read["given_up"]) == (0, 0, 0)
+
+
+def test_a_lane_that_fails_stops_the_run_and_its_error_reaches_the_job(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 3, "b": 3})
+    opened = owner_delivery.transaction
+
+    @contextlib.contextmanager
+    def failing(engine: Any, write: bool = True) -> Iterator[Any]:
+        if write:  # recording an outcome: the database refuses
+            raise OSError("disk I/O error")
+        with opened(engine, write=write) as session:
+            yield session
+
+    monkeypatch.setattr(owner_delivery, "transaction", failing)
+    with pytest.raises(OSError, match="disk I/O error"):
+        deliver_to_owners(_engine(app), lambda *_: 204, NOW, lanes=2)
+    monkeypatch.setattr(owner_delivery, "transaction", opened)
+    assert {r.attempts for r in _deliveries(app).values()} == {0}  # nothing recorded
+    assert deliver_to_owners(_engine(app), lambda *_: 204, NOW).delivered == 6  # all kept

@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -206,6 +207,7 @@ def run(backend: str, events: int, n_checks: int) -> dict[str, Any]:
                 conn.execute(text("ANALYZE"))
         return measure(app, demo, loader, n_checks, backend)
     finally:
+        shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file, the instance and its keys
         if pg is not None:
             admin, schema = pg
             with admin.begin() as conn:

@@ -352,6 +352,10 @@ def bench_http(led: ServiceLedger, n: int, warmup: int, integrate_after_write: b
             "PUBLIC_BASE_URL": BASE_URL,
             "LEDGER_ORIGIN": ORIGIN,
             "INTEGRATE_AFTER_WRITE": integrate_after_write,
+            # The request log (app/logging.py) would go to stdout under TESTING (structlog
+            # left unconfigured prints there), where the tables go: off, so the HTTP rows
+            # exclude the request log's cost (bench/load.py's figures include it).
+            "LOG_REQUESTS": False,
         }
     )
     rt = app.extensions["ledger"]

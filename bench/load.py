@@ -82,9 +82,12 @@ def _free_port() -> int:
 
 
 class Gunicorn:
-    """gunicorn -c gunicorn.conf.py APP on a free 127.0.0.1 port, stopped on exit."""
+    """gunicorn -c gunicorn.conf.py APP on a free 127.0.0.1 port, stopped on exit; its
+    metrics folder is made in ``tmp`` (the run's temp folder, removed at the end)."""
 
-    def __init__(self, target: str, env: dict[str, str], workers: int, threads: int) -> None:
+    def __init__(
+        self, target: str, env: dict[str, str], workers: int, threads: int, tmp: Path
+    ) -> None:
         self.port = _free_port()
         full = {
             **os.environ,
@@ -92,8 +95,10 @@ class Gunicorn:
             "GUNICORN_BIND": f"127.0.0.1:{self.port}",
             "WEB_CONCURRENCY": str(workers),
             "WEB_THREADS": str(threads),
-            "LOG_LEVEL": "warning",
-            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-"),
+            # As production: the request log's info lines rendered and written (to stderr,
+            # which goes to /dev/null below), so the figures include their cost.
+            "LOG_LEVEL": "info",
+            "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="prom-", dir=tmp),
         }
         # From the repository's root: with bench/ on the path, bench/ledger.py would shadow
         # the ledger package that gunicorn.conf.py imports.
@@ -295,7 +300,7 @@ def main() -> None:
         try:
             hello_script = tmp / "hello.lua"
             _lua(hello_script, "x", 1, ["HELLO"], args.keepalive)
-            server = Gunicorn(HELLO, {}, workers, threads)
+            server = Gunicorn(HELLO, {}, workers, threads, tmp)
             try:
                 rows.append(("-", wrk("hello world", server, hello_script, args)))
             finally:
@@ -308,7 +313,7 @@ def main() -> None:
                 script = tmp / f"{backend}-floor.lua"
                 _lua(script, demo["tokens"]["station_a"], demo["stations"]["a"],
                      demo["codes"]["allowed"], args.keepalive)  # fmt: skip
-                server = Gunicorn("bench.floor:serve()", env, workers, threads)
+                server = Gunicorn("bench.floor:serve()", env, workers, threads, tmp)
                 try:
                     rows.append((backend, wrk("floor", server, script, args, FLOOR_PATH)))
                 finally:
@@ -322,7 +327,7 @@ def main() -> None:
                         demo["codes"][kind],
                         args.keepalive,
                     )
-                    server = Gunicorn("wsgi:app", env, workers, threads)
+                    server = Gunicorn("wsgi:app", env, workers, threads, tmp)
                     try:
                         rows.append((backend, wrk(kind, server, script, args)))
                     finally:
@@ -331,7 +336,7 @@ def main() -> None:
                     for spec in args.configs.split(","):
                         w, t = (int(x) for x in spec.split("x"))
                         script = tmp / f"{backend}-allowed.lua"
-                        server = Gunicorn("wsgi:app", env, w, t)
+                        server = Gunicorn("wsgi:app", env, w, t, tmp)
                         try:
                             row = wrk("allowed", server, script, args)
                             rows.append((f"{backend} {w}x{t}", row))

@@ -4,7 +4,8 @@
     .venv/bin/python bench/request_cost.py [--requests 1000] [--profile 40]
 
 The production app (``wsgi:app`` built from the environment, every hook, the JSON request
-log, the metrics, the background integrator) on a seeded SQLite ledger prepared as
+log written to stderr as in production but with stderr on /dev/null while the rows run,
+the metrics, the background integrator) on a seeded SQLite ledger prepared as
 bench/load.py prepares it; each row's requests are called straight through the WSGI
 callable after 30 warm-ups, and the mean wall-clock per request is printed beside
 hello-world's. Nothing crosses a socket, so the figures are the app's own cost, the part
@@ -89,29 +90,29 @@ def measure(run: Any, n: int, profile: int) -> tuple[float, str]:
 
 
 @contextlib.contextmanager
-def _quiet_stdout() -> Any:
-    """Standard output to /dev/null at the descriptor (the log holds its own stream)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
+def _quiet_output() -> Any:
+    """Standard error and output to /dev/null at the descriptor. The request log
+    (app/logging.py) writes its JSON lines to stderr as it is at the time of the line, so
+    each request still renders and writes its line as in production, just not to a
+    terminal; the figures are printed afterwards, on stdout as it was."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
     with open(os.devnull, "w") as null:
-        os.dup2(null.fileno(), 1)
+        for fd in saved:
+            os.dup2(null.fileno(), fd)
         try:
             yield
         finally:
-            sys.stdout.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
+            for stream in (sys.stdout, sys.stderr):
+                stream.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
 
 
-def main() -> None:
-    """Prepare the ledger, build the apps, print a row per request kind."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--profile", type=int, default=0, metavar="N")
-    args = parser.parse_args()
-    import load  # bench/load.py: the same ledger, codes and hello-world
-
-    tmp = Path(tempfile.mkdtemp(prefix="bench-cost-"))
+def _measure_all(tmp: Path, requests: int, profile: int, load: Any) -> list[tuple[str, float, str]]:
+    """Prepare the ledger in ``tmp``, build the apps, measure each row."""
     env, demo, _schema = load.prepare("sqlite", tmp)
     os.environ.update(env)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "prometheus")
@@ -120,7 +121,7 @@ def main() -> None:
     import floor
 
     token, station = demo["tokens"]["station_a"], demo["stations"]["a"]
-    with _quiet_stdout():  # the request log's JSON lines, written as in production
+    with _quiet_output():  # the request log's JSON lines, written as in production
         from wsgi import app
 
         rows = [
@@ -132,7 +133,22 @@ def main() -> None:
         results = []
         for name, wsgi_app, path, kind in rows:
             run = _driver(wsgi_app, path, token, station, demo["codes"][kind])
-            results.append((name, *measure(run, args.requests, args.profile)))
+            results.append((name, *measure(run, requests, profile)))
+    return results
+
+
+def main() -> None:
+    """Prepare the ledger, build the apps, print a row per request kind."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--profile", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    import load  # bench/load.py: the same ledger, codes and hello-world
+
+    # The SQLite ledger, its keys and the metrics folder: removed at the end, also on an
+    # error or Ctrl-C.
+    with tempfile.TemporaryDirectory(prefix="bench-cost-", ignore_cleanup_errors=True) as tmpdir:
+        results = _measure_all(Path(tmpdir), args.requests, args.profile, load)
     hello_ms = results[0][1]
     print(f"{'request':<18} {'ms a request':>12} {'× hello':>8}")
     for name, mean_ms, _report in results:

@@ -258,8 +258,10 @@ def sheet_memory(count: int, how: str) -> None:
             path.write_bytes(sheet.render_sheet(items[part.start : part.stop], layout_3x8))
         size = sum(p.stat().st_size for p, _ in parts)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    way = "one PDF" if how == "one" else f"in files of ≤ {console.PAGES_PER_FILE} pages"
     print(
-        f"{count:,} labels as {len(parts)} file(s): {time.perf_counter() - started:.1f} s, "
+        f"{way}: {count:,} labels as {len(parts)} file(s): "
+        f"{time.perf_counter() - started:.1f} s, "
         f"{size / 2**20:.1f} MiB of PDF, peak RSS {peak / 1024:.0f} MiB "
         f"({(peak - before) / 1024:.0f} MiB for the sheet)"
     )

@@ -58,7 +58,7 @@ from sqlalchemy import table as sa_table  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from ledger import log, merkle, registry, service  # noqa: E402
-from ledger.audit import audit  # noqa: E402
+from ledger.audit import PARALLEL_THRESHOLD, audit  # noqa: E402
 from ledger.authority import Authority, ensure_server_key  # noqa: E402
 from ledger.chain import fields_of  # noqa: E402
 from ledger.events import (  # noqa: E402
@@ -763,11 +763,14 @@ def run_backend(
             raise RuntimeError(f"audit found problems: {report.first()}")
         rate = report.events / seconds
         workers = os.cpu_count() or 1
+        label = f"audit, workers=None ({workers} cores)"
+        if report.events < PARALLEL_THRESHOLD:  # the audit then ran in one process
+            label = f"audit, workers=None (1 process: < {PARALLEL_THRESHOLD:,} events)"
         res.add(
             Row(
                 backend,
                 "4",
-                f"audit, workers=None ({workers} cores)",
+                label,
                 rate,
                 "/s",
                 f"{report.events:,} events, {report.leaves:,} leaves, "

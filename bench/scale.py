@@ -2,7 +2,7 @@
 """Fill-check p99 at a small and a large ledger, and EXPLAIN of the pages' queries (issue 7).
 
     .venv/bin/python bench/scale.py [--backend postgresql|sqlite] [--sizes 10000,1000000]
-                                    [--checks 2000] [--real 500000] [--log]
+                                    [--checks 2000] [--real N] [--log]
 
 For each size, a fresh database is bulk-loaded by bench/fill_check.py's loader (10-event
 cylinders, chained and hashed as the service does, with projection rows; see its

@@ -16,8 +16,8 @@ one owner (a first sweep of an old fleet), the rest spread evenly. Then
 2. a second run over what is left (the refused ones);
 3. a fresh backlog where the ``--dead`` owners after the big one hang ``--wait`` seconds on
    every POST then time out, within a ``--budget`` of seconds: how many the healthy owners
-   got, first with the dead ones' last attempt unknown, then on the next run (served
-   after the others), each beside ``--lanes 1`` (one POST at a time, as before the lanes).
+   got, first with the dead ones' last attempt unknown, then on the next run (the dead
+   served when no other owner can be), each beside ``--lanes 1`` (one POST at a time).
 
 Figures are printed, never asserted.
 """

@@ -18,6 +18,7 @@ import functools
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,7 @@ from ledger.model_webhooks import OwnerDelivery, OwnerWebhook
 from ledger.notifications import Delivery, document
 from ledger.store import transaction
 
+logger = logging.getLogger(__name__)
 HEADER = "Ledger-Signature"
 TOLERANCE = 300  # seconds a receiver accepts between the signature's time and its clock
 RUN_BUDGET = notifications.RUN_BUDGET
@@ -89,8 +91,8 @@ def deliver_to_owners(
 
     Fair between owners: a run offers each waiting row once (at most ``most``, the oldest
     in turns), owners taken in turns, ``lanes`` owners served at once with one POST in
-    flight each, so a dead or slow receiver holds one lane, never the others' turns; the
-    owners whose receiver did not answer last time are served after all the others. No
+    flight each, so a dead or slow receiver holds one lane, never the others' turns; an
+    owner whose receiver did not answer last time is served only when no other can be. No
     POST starts after ``budget`` seconds. An HTTP refusal of one notification does not hold
     up the next; a POST without an answer (unreachable, too slow, refused as not public) is
     left for the next run, and ``NO_ANSWER_LIMIT`` in a row end the owner's run. Each row's
@@ -99,10 +101,12 @@ def deliver_to_owners(
     """
     with transaction(engine, write=False) as session:
         rows = [Waiting(*row) for row in session.execute(_in_turns(most))]
-    down = _silent_last(rows)
     run = _Run(engine, post, now, clock, time.monotonic() + budget)
-    run.serve([(r.notification, r.owner) for r in rows if r.owner not in down], lanes)
-    run.serve([(r.notification, r.owner) for r in rows if r.owner in down], lanes)
+    try:
+        run.serve([(r.notification, r.owner) for r in rows], _silent_last(rows), lanes)
+    except Exception:
+        logger.warning("owner webhook delivery stopped by an error: %s", run.tally.done())
+        raise  # what was sent is recorded row by row, the rest waits for the next run
     return run.tally.done()
 
 
@@ -130,10 +134,11 @@ class _Run:
         self.silent: dict[int, int] = {}
         self.lock = threading.Lock()
 
-    def serve(self, rows: list[tuple[int, int]], lanes: int) -> None:
-        """Offer ``rows`` (notification, owner) on up to ``lanes`` threads; a thread's error
-        stops the others after their POST and is raised here."""
-        queue = Lanes(rows, stop=lambda: time.monotonic() > self.deadline)
+    def serve(self, rows: list[tuple[int, int]], later: set[int], lanes: int) -> None:
+        """Offer ``rows`` (notification, owner) on up to ``lanes`` threads, the ``later``
+        owners' when no other's can be; a thread's error stops the others after their POST
+        and is raised here."""
+        queue = Lanes(rows, stop=lambda: time.monotonic() > self.deadline, later=later)
         threads = min(lanes, len(queue.queues))
         if threads <= 1:
             return self._lane(queue)
@@ -180,15 +185,17 @@ class _Run:
 
 
 def _silent_last(rows: Sequence[Waiting]) -> set[int]:
-    """The owners whose receiver did not answer their latest attempt (of the waiting rows)."""
-    latest: dict[int, tuple[dt.datetime, str | None]] = {}
+    """The owners whose receiver did not answer their latest attempt (of the waiting rows).
+    A run stamps all its attempts with its own time and takes an owner's rows in id order,
+    so of the rows tried at the same time the highest id was tried last."""
+    latest: dict[int, Waiting] = {}
     for row in rows:
         if row.tried_at is None:
             continue
         seen = latest.get(row.owner)
-        if seen is None or row.tried_at > seen[0]:
-            latest[row.owner] = (row.tried_at, row.error)
-    return {o for o, (_, error) in latest.items() if notifications.unanswered(error)}
+        if seen is None or (row.tried_at, row.notification) > (seen.tried_at, seen.notification):
+            latest[row.owner] = row
+    return {o for o, row in latest.items() if notifications.unanswered(row.error)}
 
 
 def _in_turns(most: int) -> Select[int, int, str | None, dt.datetime | None]:

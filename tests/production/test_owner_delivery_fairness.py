@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import functools
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,27 +137,73 @@ def test_a_receiver_that_hangs_holds_its_own_lane_only(
     assert (result.delivered, result.failed) == (5, NO_ANSWER_LIMIT)
 
 
-def test_an_owner_whose_receiver_did_not_answer_last_time_comes_after_the_others(
-    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
-) -> None:
-    _queue(app, client, demo, monkeypatch, {"a": 2, "b": 3})
-    a_rows = sorted(_notes(app, demo["enterprises"]["a"]))
-    with Session(_engine(app)) as s:  # A's receiver timed out on the last run
-        s.execute(
-            update(OwnerDelivery)
-            .where(OwnerDelivery.notification_id == a_rows[0])  # type: ignore[arg-type]
-            .values(attempts=1, last_error="ConnectTimeout: timed out",
-                    last_attempt_at=NOW - dt.timedelta(hours=1))
-        )  # fmt: skip
+def _tried_last_run(app: Any, errors: dict[int, str]) -> None:
+    """Record one attempt an hour ago on each row of ``errors`` with that error, as a run
+    records them: all at the run's one time."""
+    with Session(_engine(app)) as s:
+        for nid, error in errors.items():
+            s.execute(
+                update(OwnerDelivery)
+                .where(OwnerDelivery.notification_id == nid)  # type: ignore[arg-type]
+                .values(attempts=1, last_error=error, last_attempt_at=NOW - dt.timedelta(hours=1))
+            )  # fmt: skip
         s.commit()
+
+
+def _order_of_next_run(app: Any, lanes: int = 1) -> list[str]:
     sent: list[str] = []
 
     def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         sent.append(url)
         return 204
 
-    assert deliver_to_owners(_engine(app), post, NOW, lanes=1).delivered == 5
-    assert sent == [HOOK_B] * 3 + [HOOK_A] * 2
+    deliver_to_owners(_engine(app), post, NOW, lanes=lanes)
+    return sent
+
+
+def test_an_owner_whose_receiver_did_not_answer_last_time_comes_after_the_others(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 2, "b": 3})
+    a_rows = sorted(_notes(app, demo["enterprises"]["a"]))
+    _tried_last_run(app, {a_rows[0]: "ConnectTimeout: timed out"})
+    assert _order_of_next_run(app) == [HOOK_B] * 3 + [HOOK_A] * 2
+
+
+def test_it_is_the_owners_last_attempt_that_counts_not_its_first(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 4, "b": 4})
+    a_rows = sorted(_notes(app, demo["enterprises"]["a"]))
+    timed_out = "ReadTimeout: timed out"
+    # Last run A's receiver choked on its oldest, then answered the next three (refused).
+    _tried_last_run(app, {a_rows[0]: timed_out} | dict.fromkeys(a_rows[1:], "HTTP 400"))
+    assert sorted(_order_of_next_run(app)[:2]) == [HOOK_A, HOOK_B]  # in turns: not down
+    with Session(_engine(app)) as s:  # all eight waiting again
+        s.execute(update(OwnerDelivery).values(delivered_at=None))
+        s.commit()
+    # This time it refused the oldest, then gave no answer three times: down.
+    _tried_last_run(app, {a_rows[0]: "HTTP 503"} | dict.fromkeys(a_rows[1:], timed_out))
+    assert _order_of_next_run(app) == [HOOK_B] * 4 + [HOOK_A] * 4
+
+
+def test_a_lane_left_idle_by_the_others_serves_an_owner_that_did_not_answer(
+    app: Any, client: Any, demo: dict[str, Any], monkeypatch: Any
+) -> None:
+    _queue(app, client, demo, monkeypatch, {"a": 2, "b": 40})
+    a_rows = sorted(_notes(app, demo["enterprises"]["a"]))
+    _tried_last_run(app, {a_rows[0]: "ConnectTimeout: timed out"})
+    sent: list[str] = []
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+        sent.append(url)
+        if url == HOOK_B:  # B's receiver answers, slowly, and refuses: B's run never ends
+            time.sleep(0.05)
+            return 500
+        return 204
+
+    deliver_to_owners(_engine(app), post, NOW, budget=0.5, lanes=4)
+    assert sent.count(HOOK_A) == 2 and sent.count(HOOK_B) < 40  # A was not kept waiting
 
 
 def test_each_post_reads_its_webhook_a_replaced_one_gets_the_rest(

@@ -5,15 +5,14 @@ table" is not a connection error) nor "database unavailable" (SQLite's was)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import BACKENDS, PG_URL, _pg_schema_url
+from tests.conftest import BACKENDS
+from tests.partition_ledger import pg_schema
 from tests.seeded import app_config
 
 
@@ -23,17 +22,8 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
         return
-    assert PG_URL is not None
-    schema = f"empty_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    try:
-        yield _pg_schema_url(schema)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
+    with pg_schema() as url:
+        yield url
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/api/v1/ledger/checkpoint", "/c/LPG12345678"])

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from ledger import log
 from ledger.authority import Authority
@@ -124,15 +125,17 @@ _STARTING = threading.Lock()
 # spell is integrated at once, and under a stream of writes the log takes them in batches.
 # bench/load.py, SQLite, refused checks (they write): 320–329/s with no rest, 447/s with
 # 0.25 s, 425/s with 1 s (2026-12-04); PostgreSQL 360 → 385/s, within its noise.
+logger = logging.getLogger(__name__)
 BATCH_GAP_SECONDS = 0.25
+RETRY_MAX_SECONDS = 30.0  # the background integrator's longest wait between failed tries
 
 
 class BackgroundIntegrator(threading.Thread):
     """A process's integrator thread (``INTEGRATE_AFTER_WRITE=background``): sleeps until a
     write wakes it, integrates everything committed, rests ``BATCH_GAP_SECONDS`` and sleeps
-    again. A failure is logged and retried a second later; the events are committed, and
-    the scheduler integrates on its own cadence too, so none is ever lost; the log's
-    advisory lock keeps two integrators from doing anything twice."""
+    again. A failure is retried after 2, 4, 8 … 30 s and logged sparingly; the events are
+    committed, and the scheduler integrates on its own cadence too, so none is ever lost;
+    the log's advisory lock keeps two integrators from doing anything twice."""
 
     def __init__(self, rt: Runtime) -> None:
         super().__init__(name="ledger-integrator", daemon=True)
@@ -146,16 +149,39 @@ class BackgroundIntegrator(threading.Thread):
         self.woken.set()
 
     def run(self) -> None:
+        failures = 0  # in a row
         while True:
             self.woken.wait()
             self.woken.clear()  # a write committed from here on wakes it once more
             try:
                 self.rt.integrate_quietly()
-                time.sleep(BATCH_GAP_SECONDS)  # writes of the gap wait to be one batch
-            except Exception:
-                logging.getLogger(__name__).exception("background integration failed")
-                time.sleep(1.0)
+            except Exception as exc:
+                failures += 1
+                _log_failure(exc, failures)
+                time.sleep(min(2.0**failures, RETRY_MAX_SECONDS))  # 2, 4, 8 … 30 s
                 self.woken.set()
+                continue
+            if failures:
+                logger.warning("background integration works again after %d failures", failures)
+                failures = 0
+            time.sleep(BATCH_GAP_SECONDS)  # writes of the gap wait to be one batch
+
+
+def _log_failure(exc: Exception, failures: int) -> None:
+    """The first failure of a run of them, in full (a traceback unless the database is
+    down: that is one line, as the scheduler's); then one line every 2ⁿ-th, so a long
+    outage is a few lines per worker, not one traceback a second."""
+    if failures & (failures - 1):
+        return  # not a power of two
+    if isinstance(exc, OperationalError):
+        logger.error(
+            "background integration failed (%d in a row): database unavailable, will retry: %s",
+            failures, str(exc.orig).strip().splitlines()[0][:200] if exc.orig else exc,
+        )  # fmt: skip
+    elif failures == 1:
+        logger.exception("background integration failed, will retry")
+    else:
+        logger.error("background integration failed (%d in a row): %r", failures, exc)
 
 
 def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:

@@ -203,6 +203,10 @@ def init_app(app: Flask) -> None:
     # Redis down: count in this worker's memory meanwhile (a looser limit, never a 500).
     cfg.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    # The limiter's own seconds-to-reset under a name of its own: as Retry-After it replaced
+    # the outage's 2 s on a 503 with the window's ~60 s (and came on every 200). A 429's
+    # Retry-After is set by ``_too_many``.
+    cfg.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
     for name, value in LIMITS.items():
         cfg.setdefault(name, value)
     limiter = Limiter(client_key, app=app)

@@ -4,8 +4,10 @@ retried, never lost (issue 7)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,42 @@ def test_a_write_after_a_quiet_spell_goes_at_once_and_writes_in_the_rest_are_one
     assert _pending(app) == 3
     assert _wait_integrated(app) == 0
     assert len(background) == 2  # the three in one integration
+
+
+def test_a_database_outage_is_a_few_lines_with_growing_waits_not_a_traceback_a_second(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from app import runtime
+
+    down, done = 9, threading.Event()
+    waits: list[float] = []
+
+    class Runtime:  # its database down for nine tries, then back
+        tries = 0
+
+        def integrate_quietly(self) -> None:
+            self.tries += 1
+            if self.tries <= down:
+                raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused\nmore"))
+            done.set()
+
+    fake_time = types.SimpleNamespace(sleep=waits.append, monotonic=time.monotonic)
+    monkeypatch.setattr(runtime, "time", fake_time)
+    caplog.set_level(logging.WARNING, logger="app.runtime")
+    thread = runtime.BackgroundIntegrator(Runtime())  # type: ignore[arg-type]
+    thread.start()
+    thread.wake()
+    assert done.wait(timeout=10)
+    deadline = time.monotonic() + 5
+    while not any("works again" in r.message for r in caplog.records):
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert waits[:down] == [2.0, 4.0, 8.0, 16.0, 30.0, 30.0, 30.0, 30.0, 30.0]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        f"background integration failed ({n} in a row): database unavailable, will retry: refused"
+        for n in (1, 2, 4, 8)
+    ] + ["background integration works again after 9 failures"]
+    assert not any(r.exc_info for r in caplog.records)

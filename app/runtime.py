@@ -167,6 +167,10 @@ class BackgroundIntegrator(threading.Thread):
             time.sleep(BATCH_GAP_SECONDS)  # writes of the gap wait to be one batch
 
 
+def _first_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+
+
 def _log_failure(exc: Exception, failures: int) -> None:
     """The first failure of a run of them, in full (a traceback unless the database is
     down: that is one line, as the scheduler's); then one line every 2ⁿ-th, so a long
@@ -176,7 +180,7 @@ def _log_failure(exc: Exception, failures: int) -> None:
     if isinstance(exc, OperationalError):
         logger.error(
             "background integration failed (%d in a row): database unavailable, will retry: %s",
-            failures, str(exc.orig).strip().splitlines()[0][:200] if exc.orig else exc,
+            failures, _first_line(exc.orig if exc.orig is not None else exc),
         )  # fmt: skip
     elif failures == 1:
         logger.exception("background integration failed, will retry")

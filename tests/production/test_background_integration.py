@@ -155,3 +155,16 @@ def test_a_database_outage_is_a_few_lines_with_growing_waits_not_a_traceback_a_s
         for n in (1, 2, 4, 8)
     ] + ["background integration works again after 9 failures"]
     assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_failure_with_no_message_is_still_one_line(caplog: pytest.LogCaptureFixture) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from app.runtime import _log_failure
+
+    caplog.set_level(logging.WARNING, logger="app.runtime")
+    _log_failure(OperationalError("SELECT 1", {}, ConnectionRefusedError()), 1)
+    assert caplog.messages == [
+        "background integration failed (1 in a row): database unavailable, will retry:"
+        " ConnectionRefusedError"
+    ]

@@ -34,15 +34,14 @@ _metrics_dir = os.environ.setdefault(
     str(Path(tempfile.gettempdir()) / f"ledger-prometheus-{os.getpid()}"),
 )
 os.makedirs(_metrics_dir, exist_ok=True)
-_master = {"pid": os.getpid(), "server": None}
+_master_pid = [os.getpid()]  # the master's, once on_starting runs (after --daemon's fork)
 
 
 @atexit.register
 def _remove_own_metrics_dir() -> None:
-    """The master's own temp metrics folder goes with it (not a worker's exit, nor an old
-    master's that handed over to a new one by USR2: that one still writes there)."""
-    handed_over = getattr(_master["server"], "reexec_pid", 0)
-    if _own_metrics_dir and os.getpid() == _master["pid"] and not handed_over:
+    """The master's own temp metrics folder goes with it (never at a worker's exit). A new
+    master of a USR2 upgrade starts from gunicorn's original environment: its own folder."""
+    if _own_metrics_dir and os.getpid() == _master_pid[0]:
         shutil.rmtree(_metrics_dir, ignore_errors=True)
 
 
@@ -88,9 +87,11 @@ control_socket_disable = True
 
 
 def on_starting(server: Any) -> None:
-    """Start with an empty metrics folder (files of a previous run would be added up)."""
-    _master["server"] = server
-    shutil.rmtree(_metrics_dir, ignore_errors=True)
+    """Start with an empty metrics folder (files of a previous run would be added up), unless
+    this is the new master of a USR2 upgrade: the old one's workers may still write there."""
+    _master_pid[0] = os.getpid()
+    if not getattr(server, "master_pid", 0):
+        shutil.rmtree(_metrics_dir, ignore_errors=True)
     os.makedirs(_metrics_dir, exist_ok=True)
     # A bad setting stops the start here, as gunicorn's one line "Error: …", before any
     # worker is spawned (a worker failing on it would be a traceback per worker).

@@ -33,7 +33,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
-from app.problems import problem
+from app.problems import problem, unexpected
 
 RETRY = "ledger.outage.retry"  # environ: the handler asks for one more attempt
 RETRIED = "ledger.outage.retried"  # environ: this is that attempt
@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ProgrammingError)  # PostgreSQL's undefined table; else a 500
     def _schema_error(error: DBAPIError) -> Any:
         if not is_not_migrated(error):
-            raise error
+            return unexpected(error)  # any other SQL error: the app's own 500
         app.logger.error("database has no ledger tables: %s", error.orig)
         return _answer(503, "Service Unavailable", NOT_MIGRATED, retry_after=30)
 

@@ -9,6 +9,7 @@ from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
+from flask import current_app
 from werkzeug.exceptions import HTTPException
 
 from ledger.errors import Conflict, Forbidden, Invalid, LedgerError, NotFound
@@ -56,12 +57,16 @@ def init_app(app: APIFlask) -> None:
         title = {404: "Not Found", 403: "Forbidden", 422: "Invalid Input", 409: "Conflict"}[status]
         return problem(status, title, error.detail, **error.extra)
 
-    @app.errorhandler(Exception)
-    def _unexpected(error: Exception) -> Any:
-        if isinstance(error, HTTPException):
-            return problem(error.code or 500, error.name, error.description or error.name)
-        app.logger.exception("unhandled error")
-        return problem(500, "Internal Server Error", "an unexpected error; nothing was recorded")
+    app.register_error_handler(Exception, unexpected)
+
+
+def unexpected(error: Exception) -> Any:
+    """Any other error: its HTTP status if it has one, else a logged 500 saying nothing was
+    recorded (the request's transaction is rolled back)."""
+    if isinstance(error, HTTPException):
+        return problem(error.code or 500, error.name, error.description or error.name)
+    current_app.logger.exception("unhandled error")
+    return problem(500, "Internal Server Error", "an unexpected error; nothing was recorded")
 
 
 def _flatten(detail: dict[str, Any], prefix: str = "") -> str:

@@ -18,11 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import math
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
-from flask import Flask, Response, make_response, request
+from flask import Flask, Response, current_app, make_response, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DataError
@@ -125,7 +127,7 @@ def _signed_in() -> bool:
 
 
 def _too_many(error: TooManyRequests) -> Any:
-    retry = str(getattr(error, "retry_after", "") or 60)
+    retry = str(_seconds_to_reset())
     if request.path.startswith("/api/"):
         body, status, headers = problem(
             429, "Too Many Requests", "请求过于频繁，请稍后再试 / too many requests, retry later"
@@ -141,6 +143,13 @@ def _too_many(error: TooManyRequests) -> Any:
         response = make_response(page)
     response.headers["Retry-After"] = retry
     return response
+
+
+def _seconds_to_reset() -> int:
+    """Seconds until the limit this request broke lets it through again (60 if unknown)."""
+    limiter: Limiter | None = current_app.extensions.get("ledger_limiter")
+    broken = limiter.current_limit if limiter is not None else None
+    return max(1, math.ceil(broken.reset_at - time.time())) if broken is not None else 60
 
 
 def _bad_data(error: DataError) -> Any:
@@ -205,7 +214,8 @@ def init_app(app: Flask) -> None:
     cfg.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     # The limiter's own seconds-to-reset under a name of its own: as Retry-After it replaced
     # the outage's 2 s on a 503 with the window's ~60 s (and came on every 200). A 429's
-    # Retry-After is set by ``_too_many``.
+    # Retry-After is set by ``_too_many`` (the broken limit's reset) and the public report's
+    # own count (``report_too_frequent``).
     cfg.setdefault("RATELIMIT_HEADER_RETRY_AFTER", "X-RateLimit-Retry-After")
     for name, value in LIMITS.items():
         cfg.setdefault(name, value)

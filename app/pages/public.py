@@ -78,10 +78,14 @@ def report(code: str) -> Any:
     return redirect(url_for("public.cylinder", code=filed.report.code, reported=filed.report.id))
 
 
-def report_too_frequent(code: str) -> tuple[str, int]:
+def report_too_frequent(code: str) -> tuple[str, int, dict[str, str]]:
     """429 for a report from a connection that sent too many (the ledger's count per
-    sender, or the rate limiter's before it): the form again, nothing typed lost."""
-    return _form_again(code, _("Too many reports from this connection. Try again later."), 429)
+    sender, or the rate limiter's before it): the form again, nothing typed lost; retry
+    after the ledger's window (the limiter's handler sets its own)."""
+    page, status = _form_again(
+        code, _("Too many reports from this connection. Try again later."), 429
+    )
+    return page, status, {"Retry-After": str(int(public_reports.RATE_WINDOW.total_seconds()))}
 
 
 def _form_again(code: str, why: str, status: int) -> tuple[str, int]:

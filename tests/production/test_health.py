@@ -40,3 +40,15 @@ def test_a_database_without_the_ledger_is_named_as_such(
     assert resp.status_code == 503 and resp.headers["Retry-After"] == "30"  # not the limiter's
     assert resp.content_type == "application/problem+json"
     assert "db upgrade" in resp.get_json()["detail"]
+
+
+def test_any_other_sql_error_is_the_apps_own_500(app: Any) -> None:
+    from sqlalchemy.exc import ProgrammingError
+
+    @app.get("/scratch-sql-error")
+    def broken() -> Any:  # as a statement with a typo would fail
+        raise ProgrammingError("SELEC 1", {}, Exception('syntax error at or near "SELEC"'))
+
+    resp = app.test_client().get("/scratch-sql-error")
+    assert resp.status_code == 500 and resp.content_type == "application/problem+json"
+    assert resp.get_json()["detail"] == "an unexpected error; nothing was recorded"

@@ -21,6 +21,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn.arbiter import Arbiter
+
+from ledger.keys import KeyFileError
 from ledger.settings import ConfigError, whole_number
 
 # Prometheus multiprocess mode: every worker writes its metrics to files in this folder and
@@ -113,5 +116,10 @@ def post_worker_init(worker: Any) -> None:
     """Read (or create) the server's keys before the first request: a bad key file stops
     the worker at its start with the file's name, not a request later (app.runtime.KeyRing)."""
     ledger = getattr(worker.wsgi, "extensions", {}).get("ledger")  # not bench's hello app
-    if ledger is not None:
+    if ledger is None:
+        return
+    try:
         ledger.authority  # noqa: B018
+    except KeyFileError as exc:  # one line naming the file; the master stops (boot error)
+        worker.log.error("%s", exc)
+        sys.exit(Arbiter.WORKER_BOOT_ERROR)

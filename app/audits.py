@@ -24,6 +24,7 @@ from ledger.audit_report import AuditReport
 from ledger.audit_witness import Witnessed, WitnessError, load_witnesses
 from ledger.keys import RETIRED_DIR, KeyFileError, retired_verifiers
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
+from ledger.whole_files import write_whole
 
 FILE = "last_audit.json"
 
@@ -80,7 +81,7 @@ class VerdictNotKept(OSError):
 
 
 def _keep(instance_path: str, verdict: dict[str, Any]) -> None:
-    (Path(instance_path) / FILE).write_text(json.dumps(verdict, ensure_ascii=False))
+    write_whole(Path(instance_path) / FILE, json.dumps(verdict, ensure_ascii=False))
 
 
 def _not_verified(rt: Runtime, why: str) -> dict[str, Any]:

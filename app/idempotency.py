@@ -17,7 +17,6 @@ Events, cylinders and fill checks also derive their ids from the key
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterator
@@ -25,7 +24,7 @@ from contextlib import contextmanager
 
 from flask import Flask, Response, current_app, g, has_request_context, make_response, request
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from app.outage import FULL, is_disk_full
@@ -152,15 +151,18 @@ def after(response: Response) -> Response:
         _discard(parked)  # an error answer: nothing the view wrote stays
         parked = None
     if not kept:
-        with store.transaction(runtime().engine) as session:
-            idempotency.release(session, actor_id, key)
+        _release(actor_id, key)
         return response
     body = _without_secrets(response)
     answer = idempotency.Answer(response.status_code, response.content_type, body)
     if parked is None:  # the records are committed: their answer alone may be redone
-        with store.transaction(runtime().engine) as session:
-            store.without_waiting_for_disk(session)
-            idempotency.remember(session, actor_id, key, answer)
+        try:
+            with store.transaction(runtime().engine) as session:
+                store.without_waiting_for_disk(session)
+                idempotency.remember(session, actor_id, key, answer)
+        except SQLAlchemyError as exc:  # the answer is true: a retry redoes it (same ids)
+            _not_saved("answer not kept", exc)
+            _release(actor_id, key)
         return response
     try:
         with parked:
@@ -168,8 +170,7 @@ def after(response: Response) -> Response:
             parked.commit()  # the records and their answer, in one transaction
     except Exception as exc:  # the database failed at COMMIT: the client must not see a 2xx
         current_app.logger.exception("committing a keyed write and its answer failed")
-        with contextlib.suppress(Exception), store.transaction(runtime().engine) as session:
-            idempotency.release(session, actor_id, key)  # only an unanswered claim goes
+        _release(actor_id, key)  # only an unanswered claim goes
         if isinstance(exc, OperationalError) and is_disk_full(exc):  # rolled back: nothing kept
             doc, status, headers = problem(507, "Insufficient Storage", FULL)
             return make_response(doc, status, {**headers, "Retry-After": "30"})
@@ -178,6 +179,23 @@ def after(response: Response) -> Response:
     for work in g.pop("idempotency_after_commit", []):
         work()
     return response
+
+
+def _release(actor_id: int, key: str) -> None:
+    """Drop an unanswered claim. A database that cannot write that either (a full disk, a
+    read-only file, an outage) keeps it until it goes stale (``IDEMPOTENCY_CLAIM_SECONDS``):
+    a retry meanwhile is a 409 with Retry-After; the answer already made is sent as it is."""
+    try:
+        with store.transaction(runtime().engine) as session:
+            idempotency.release(session, actor_id, key)
+    except SQLAlchemyError as exc:
+        _not_saved("claim not released", exc)
+
+
+def _not_saved(what: str, exc: SQLAlchemyError) -> None:
+    stale = current_app.config.get("IDEMPOTENCY_CLAIM_SECONDS", 30)
+    cause = getattr(exc, "orig", None) or exc
+    current_app.logger.warning("Idempotency-Key %s (it frees in %s s): %s", what, stale, cause)
 
 
 def _discard(session: Session) -> None:
@@ -205,8 +223,7 @@ def teardown(error: BaseException | None) -> None:
         _discard(parked)
     claimed: tuple[int, str] | None = g.pop("idempotency", None)
     if claimed is not None:
-        with store.transaction(runtime().engine) as session:
-            idempotency.release(session, *claimed)
+        _release(*claimed)
 
 
 def init_app(app: Flask) -> None:

@@ -14,7 +14,6 @@ signs it once the operator has accepted the loss (docs/deploy.md §8).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from sqlmodel import Session
@@ -25,6 +24,7 @@ from ledger.checkpoint import CheckpointError, parse_checkpoint_body
 from ledger.errors import LedgerError
 from ledger.model import Checkpoint
 from ledger.note import NoteError, Signer, split_note
+from ledger.whole_files import write_whole
 
 FILE_NAME = "last-checkpoint"
 
@@ -95,10 +95,4 @@ def remember(path: Path, note: str) -> None:
             return  # the tree did not grow: nothing to write
     except (OSError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as out:
-        out.write(note)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(partial, path)
+    write_whole(path, note)

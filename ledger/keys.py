@@ -40,12 +40,17 @@ class KeyFileError(ValueError):
 
 
 def load_or_create_signer(path: Path, name: str) -> Signer:
-    """Read a signer key file, creating it (0600) with a fresh key when absent."""
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _create_whole(path, generate_signer_key(name) + "\n")
+    """Read a signer key file, creating it (0600) with a fresh key when absent; KeyFileError
+    names the file when it cannot be read or made (permissions, a folder in its place)."""
     try:
-        signer = signer_from_key(path.read_text().strip())
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _create_whole(path, generate_signer_key(name) + "\n")
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFileError(f"密钥文件无法读取或创建 cannot read or create {path}: {exc}") from None
+    try:
+        signer = signer_from_key(text)
     except ValueError as exc:  # the message says what is wrong, never the key
         raise KeyFileError(f"密钥文件有误 bad key file {path}: {exc}") from None
     if signer.name != name:

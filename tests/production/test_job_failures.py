@@ -242,15 +242,15 @@ def test_a_requested_audit_whose_verdict_file_cannot_be_written_is_recorded_once
     rt = _rt(app)
     with transaction(rt.engine) as s:
         assert audit_requests.request(s, "regulator", rt.now())
-    real, audited = Path.write_text, []
+    real, audited = audits.write_whole, []
 
-    def disk_full(self: Path, *args: Any, **kwargs: Any) -> int:
-        if self.name == audits.FILE:
-            audited.append(self)
+    def disk_full(path: Path, text: str) -> None:
+        if path.name == audits.FILE:
+            audited.append(path)
             raise OSError(28, "No space left on device")
-        return real(self, *args, **kwargs)
+        real(path, text)
 
-    monkeypatch.setattr(Path, "write_text", disk_full)
+    monkeypatch.setattr(audits, "write_whole", disk_full)
     ran = jobs.requested_audit(app)
     assert ran["status"] == "done" and ran["requested"] is True and ran["ok"] is True
     assert jobs.requested_audit(app)["requested"] is False and len(audited) == 1

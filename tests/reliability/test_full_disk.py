@@ -181,3 +181,57 @@ def test_database_or_disk_is_full_is_507_and_records_nothing(
         assert resp.get_json()["detail"].startswith("存储空间已满")
     after = client.get(url, headers=headers).get_json()
     assert after["chain_valid"] and len(after["events"]) == before + len(answers) - len(refused)
+
+
+def _disk_full(dialect: str, statements: tuple[str, ...]) -> Any:
+    """A ``before_cursor_execute`` hook failing the statements that contain one of
+    ``statements`` as a full disk would: SQLite's "database or disk is full" (SQLITE_FULL),
+    PostgreSQL's ``disk_full`` (53100)."""
+
+    def fail(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if not any(part in " ".join(statement.split()) for part in statements):
+            return
+        if dialect == "postgresql":
+            import psycopg.errors
+
+            raise psycopg.errors.DiskFull("could not extend file: No space left on device")
+        error = sqlite3.OperationalError("database or disk is full")
+        error.sqlite_errorcode = 13  # type: ignore[attr-defined]
+        raise error
+
+    return fail
+
+
+def test_a_claim_that_cannot_be_released_answers_507_and_frees_when_stale(
+    app: Any, client: Any, demo: dict[str, Any]
+) -> None:
+    """A keyed write refused for lack of space whose claim cannot be dropped either (the
+    disk is still full): the client gets the 507 problem, never a 500; a retry meanwhile is
+    409 with Retry-After; once the claim is stale the retry records the event once."""
+    from tests.flows import register
+
+    engine = app.extensions["ledger"].engine
+    app.config["IDEMPOTENCY_CLAIM_SECONDS"] = 1
+    code = register(client, demo)
+    headers = {"Authorization": f"Bearer {demo['tokens']['driver_a']}"}
+    url = f"/api/v1/cylinders/{code}/events"
+    before = len(client.get(url, headers=headers).get_json()["events"])
+    release = "DELETE FROM idempotency_keys WHERE idempotency_keys.actor_id"  # not the purge
+    fail = _disk_full(engine.dialect.name, ("INSERT INTO events (", release))
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        resp = client.post(url, json=BODY, headers={**headers, "Idempotency-Key": "full-1"})
+        assert resp.status_code == 507, resp.get_data(as_text=True)
+        assert resp.headers["Content-Type"] == "application/problem+json"
+        assert resp.get_json()["detail"].startswith("存储空间已满")
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
+    retry = client.post(url, json=BODY, headers={**headers, "Idempotency-Key": "full-1"})
+    assert retry.status_code == 409 and retry.headers["Retry-After"]
+    time.sleep(1.2)  # the claim goes stale
+    retry = client.post(url, json=BODY, headers={**headers, "Idempotency-Key": "full-1"})
+    assert retry.status_code == 201, retry.get_data(as_text=True)
+    again = client.post(url, json=BODY, headers={**headers, "Idempotency-Key": "full-1"})
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json()["id"] == retry.get_json()["id"]
+    assert len(client.get(url, headers=headers).get_json()["events"]) == before + 1

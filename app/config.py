@@ -67,6 +67,9 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         RATELIMIT_STORAGE_URI=env.get("RATELIMIT_STORAGE_URI", "memory://"),
         # A keyed write whose request died (kill -9) frees its key this late (app.idempotency).
         IDEMPOTENCY_CLAIM_SECONDS=whole_number(env, "IDEMPOTENCY_CLAIM_SECONDS"),
+        # SQLite: a write waits this long for another's lock (a backup, a long command), then
+        # answers 503 "locked" well within gunicorn's 30 s timeout (ledger.store_sqlite).
+        SQLITE_BUSY_TIMEOUT_SECONDS=whole_number(env, "SQLITE_BUSY_TIMEOUT_SECONDS"),
         SYNC_LOCAL_STORAGE=False,
         SWAGGER_UI_CSS="/static/vendor/swagger-ui/swagger-ui.css",
         SWAGGER_UI_BUNDLE_JS="/static/vendor/swagger-ui/swagger-ui-bundle.js",

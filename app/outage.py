@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from app.problems import problem, unexpected
+from ledger.store_sqlite import SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_READONLY, result_code
 
 RETRY = "ledger.outage.retry"  # environ: the handler asks for one more attempt
 RETRIED = "ledger.outage.retried"  # environ: this is that attempt
@@ -61,6 +62,16 @@ FULL = (
     "存储空间已满或无法写入，本次写入未记录；释放磁盘空间后重试 / storage full or not "
     "writable: nothing was recorded; retry once disk space is freed"
 )
+LOCKED = (
+    "数据库正被另一进程锁定（备份、修复或长时间运行的命令），本次操作未记录，请稍后重试 / the "
+    "database is locked by another process (a backup, a repair, a long command): nothing "
+    "was recorded, retry"
+)
+NOT_WRITABLE = (
+    "数据库文件无法写入（文件或目录权限、只读文件系统），本次操作未记录；请检查后重试 / the "
+    "database file cannot be written (file or folder permissions, a read-only file system): "
+    "nothing was recorded; retry once it is writable"
+)
 
 
 def init_app(app: Flask) -> None:
@@ -86,9 +97,18 @@ def init_app(app: Flask) -> None:
         if is_not_migrated(error):  # SQLite's "no such table"
             return _schema_error(error)
         if is_disk_full(error):
-            app.logger.error("storage full: %s", error.orig)
+            app.logger.error("storage full or not writable: %s", error.orig)
             return _answer(507, "Insufficient Storage", FULL, retry_after=30)
         committed = g.get(COMMIT_SENT, False)
+        if result_code(error.orig) == SQLITE_BUSY:
+            app.logger.warning("database locked by another process: %s", error.orig)
+            return _answer(503, "Service Unavailable", LOCKED, retry_after=5)
+        if result_code(error.orig) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+            # The pool was emptied (ledger.store_sqlite): the retry opens the file afresh.
+            app.logger.error("database file not writable: %s", error.orig)
+            if not committed and _may_retry():
+                request.environ[RETRY] = True
+            return _answer(503, "Service Unavailable", NOT_WRITABLE, retry_after=30)
         if error.connection_invalidated and committed and error.statement is None:
             # No statement: the connection died in COMMIT itself (statements name theirs).
             app.logger.warning("database connection lost during COMMIT: %s", error.orig)

@@ -202,7 +202,11 @@ def init_app(app: Flask) -> None:
     """Create the engine once per application; the keys are read on first use (KeyRing)."""
     cfg = app.config
     app.extensions["ledger"] = Runtime(
-        engine=make_engine(cfg["DATABASE_URL"], background_checkpoints=True),
+        engine=make_engine(
+            cfg["DATABASE_URL"],
+            background_checkpoints=True,
+            busy_timeout=cfg["SQLITE_BUSY_TIMEOUT_SECONDS"],
+        ),
         keyring=KeyRing(Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
         integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),

@@ -30,6 +30,8 @@ WHOLE_NUMBERS: dict[str, tuple[int, int, int]] = {
     "AUDIT_IN_REQUEST_MAX_EVENTS": (20000, 0, 10**9),
     "PROXY_HOPS": (0, 0, 10),
     "IDEMPOTENCY_CLAIM_SECONDS": (30, 1, 86400),
+    # SQLite: how long a write waits for another process's write lock, then 503 "locked".
+    "SQLITE_BUSY_TIMEOUT_SECONDS": (5, 1, 600),
     # gunicorn.conf.py's (WEB_CONCURRENCY unset: min(2, the cores), see there).
     "WEB_CONCURRENCY": (2, 1, 64),
     "WEB_THREADS": (4, 1, 64),

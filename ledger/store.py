@@ -2,41 +2,40 @@
 
 from __future__ import annotations
 
-import itertools
-import sqlite3
-import threading
-import time
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ledger import file_locks
+from ledger.store_sqlite import BUSY_TIMEOUT_SECONDS, sqlite_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and real BEGINs.
+def make_engine(
+    url: str,
+    *,
+    background_checkpoints: bool = False,
+    busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    **kwargs: Any,
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout (``busy_timeout``
+    seconds) and real BEGINs (``ledger.store_sqlite``).
 
     ``background_checkpoints`` (SQLite, for a serving process): WAL checkpoints run in a
     thread every second instead of inside whichever write crosses the threshold, which
     otherwise costs that one request 10–25 ms (the fill check's p99; bench/fill_check.py).
     """
     if url.startswith("sqlite"):
-        # A fill check may hold a read and a write connection at once: room for 16 threads.
-        kwargs.setdefault("pool_size", 32)
-        engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000}, **kwargs)
-        _configure_sqlite(engine)
-        if background_checkpoints:
-            _WalCheckpointer(engine).start()
-        return engine
+        return sqlite_engine(
+            url, busy_timeout=busy_timeout, background_checkpoints=background_checkpoints, **kwargs
+        )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     # No pre-ping: it costs a round trip per transaction; connections are recycled instead.
@@ -48,85 +47,6 @@ def make_engine(url: str, *, background_checkpoints: bool = False, **kwargs: Any
         # the request answers 503 (app/outage.py) instead.
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     return create_engine(url, **kwargs)
-
-
-def _configure_sqlite(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        # Let SQLAlchemy emit BEGIN itself, so a writer can take the lock up front.
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
-        # Safety net only when a checkpointer thread runs (it keeps the WAL far below this).
-        pages = _AUTOCHECKPOINT_PAGES if engine in _CHECKPOINTED else 1000
-        cur.execute(f"PRAGMA wal_autocheckpoint={pages}")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # A writer starts with BEGIN IMMEDIATE: a deferred transaction that reads and
-        # then writes fails with "database is locked" when another writer got in first.
-        begin = conn.get_execution_options().get("sqlite_begin")
-        if begin == "IMMEDIATE":
-            _begin_immediate(conn)
-        elif begin != "NONE":  # NONE: each statement is its own read (``reader``)
-            conn.exec_driver_sql("BEGIN DEFERRED")
-
-
-_BUSY_TIMEOUT_MS = 30_000
-_POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
-_POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
-
-
-def _begin_immediate(conn: Any) -> None:
-    """BEGIN IMMEDIATE, waiting for another writer in short steps.
-
-    SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between attempts, whatever the
-    lock's holder is doing: under a few dozen writes a second most of a write's latency was
-    that sleep (bench/load.py's p99 about 1 s). A write transaction here lasts well under a
-    millisecond, so for the first half-second the lock is tried again at 0.1–1.5 ms steps;
-    after that SQLite's own handler waits, up to the busy timeout, as before.
-    """
-    raw = conn.connection.dbapi_connection
-    raw.execute("PRAGMA busy_timeout=0")
-    try:
-        deadline = time.monotonic() + _POLL_SECONDS
-        for attempt in itertools.count():
-            try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    break
-            time.sleep(_POLL_DELAYS[min(attempt, len(_POLL_DELAYS) - 1)])
-    finally:
-        raw.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the busy handler's wait; errors as SQLAlchemy's
-
-
-_AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
-_CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
-
-
-class _WalCheckpointer(threading.Thread):
-    """Checkpoints a SQLite WAL every second (PASSIVE: never blocks readers or writers)
-    until the engine is disposed."""
-
-    def __init__(self, engine: Engine, interval: float = 1.0) -> None:
-        super().__init__(name="sqlite-wal-checkpoint", daemon=True)
-        self.engine, self.interval, self.stopped = engine, interval, threading.Event()
-        _CHECKPOINTED.add(engine)
-        event.listen(engine, "engine_disposed", lambda _engine: self.stopped.set())
-
-    def run(self) -> None:
-        while not self.stopped.wait(self.interval):
-            try:
-                with self.engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception:  # the file went away, or it is busy: try again next second
-                continue
 
 
 @lru_cache(maxsize=64)

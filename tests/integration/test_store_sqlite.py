@@ -83,3 +83,27 @@ def test_a_writer_meeting_another_error_than_busy_raises_it(tmp_path: Path) -> N
             s.execute(text("INSERT INTO t VALUES (1)"))
     finally:
         readonly.dispose()
+
+
+def test_a_wal_grown_by_a_burst_is_cut_back_once_checkpointed(tmp_path: Path) -> None:
+    """A burst of 8 MB leaves a WAL file of 8 MB; once the background checkpoint has copied
+    it, the next write starts the WAL again and cuts the file to the size limit (without
+    it the WAL file keeps its peak size for good)."""
+    from ledger.store_sqlite import WAL_SIZE_LIMIT
+
+    path = tmp_path / "burst.sqlite3"
+    wal = path.with_name(path.name + "-wal")
+    engine = make_engine(f"sqlite:///{path}", background_checkpoints=True)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (x BLOB)"))
+            for _ in range(2048):
+                conn.execute(text("INSERT INTO t VALUES (randomblob(4096))"))
+        peak = wal.stat().st_size
+        time.sleep(2.0)  # the checkpointer's passive checkpoints copy it all
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+        assert peak > 8_000_000
+        assert wal.stat().st_size <= WAL_SIZE_LIMIT
+    finally:
+        engine.dispose()

@@ -1,0 +1,123 @@
+"""SQLite under the ledger: WAL, foreign keys and real BEGINs; writers that wait for one
+another in short steps; WAL checkpoints in the background, the WAL file kept small; and
+connections that open again once a file that could not be written can be."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+import time
+import weakref
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine, ExceptionContext
+
+BUSY_TIMEOUT_SECONDS = 30.0  # a command's or a job's wait for the write lock
+SQLITE_BUSY, SQLITE_READONLY, SQLITE_CANTOPEN = 5, 8, 14  # primary result codes
+WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes a reset WAL file is cut back to
+
+_POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
+_POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
+_AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
+_CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def sqlite_engine(
+    url: str, *, busy_timeout: float, background_checkpoints: bool, **kwargs: Any
+) -> Engine:
+    """An engine for a SQLite ``url``; ``busy_timeout`` seconds is the longest a writer
+    waits for another's lock before "database is locked"."""
+    # A fill check may hold a read and a write connection at once: room for 16 threads.
+    kwargs.setdefault("pool_size", 32)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
+    _configure(engine, int(busy_timeout * 1000))
+    if background_checkpoints:
+        _WalCheckpointer(engine).start()
+    return engine
+
+
+def result_code(error: BaseException | None) -> int | None:
+    """SQLite's primary result code of a driver error (its extended code's low byte)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return None if code is None else int(code) & 0xFF
+
+
+def _configure(engine: Engine, busy_timeout_ms: int) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself, so a writer can take the lock up front.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        # Safety net only when a checkpointer thread runs (it keeps the WAL far below this).
+        pages = _AUTOCHECKPOINT_PAGES if engine in _CHECKPOINTED else 1000
+        cur.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        # A WAL file grown by a burst is cut back when it is next reset, not kept at its peak.
+        cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # A writer starts with BEGIN IMMEDIATE: a deferred transaction that reads and
+        # then writes fails with "database is locked" when another writer got in first.
+        begin = conn.get_execution_options().get("sqlite_begin")
+        if begin == "IMMEDIATE":
+            _begin_immediate(conn, busy_timeout_ms)
+        elif begin != "NONE":  # NONE: each statement is its own read (``reader``)
+            conn.exec_driver_sql("BEGIN DEFERRED")
+
+    @event.listens_for(engine, "handle_error")
+    def _not_writable(context: ExceptionContext) -> None:
+        # A connection opened while the file (or its folder) could not be written stays
+        # read-only for good: treated as a lost connection, the pool opens fresh ones.
+        if result_code(context.original_exception) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+            context.is_disconnect = True
+
+
+def _begin_immediate(conn: Any, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE, waiting for another writer in short steps.
+
+    SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between attempts, whatever the
+    lock's holder is doing: under a few dozen writes a second most of a write's latency was
+    that sleep (bench/load.py's p99 about 1 s). A write transaction here lasts well under a
+    millisecond, so for the first half-second the lock is tried again at 0.1–1.5 ms steps;
+    after that SQLite's own handler waits, up to the busy timeout, as before.
+    """
+    raw = conn.connection.dbapi_connection
+    raw.execute("PRAGMA busy_timeout=0")
+    try:
+        deadline = time.monotonic() + min(_POLL_SECONDS, busy_timeout_ms / 1000)
+        for attempt in itertools.count():
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    break
+            time.sleep(_POLL_DELAYS[min(attempt, len(_POLL_DELAYS) - 1)])
+    finally:
+        raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the busy handler's wait; errors as SQLAlchemy's
+
+
+class _WalCheckpointer(threading.Thread):
+    """Checkpoints a SQLite WAL every second (PASSIVE: never blocks readers or writers)
+    until the engine is disposed."""
+
+    def __init__(self, engine: Engine, interval: float = 1.0) -> None:
+        super().__init__(name="sqlite-wal-checkpoint", daemon=True)
+        self.engine, self.interval, self.stopped = engine, interval, threading.Event()
+        _CHECKPOINTED.add(engine)
+        event.listen(engine, "engine_disposed", lambda _engine: self.stopped.set())
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                with self.engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # the file went away, or it is busy: try again next second
+                continue

@@ -43,6 +43,7 @@ COMMIT_SENT = "db_commit_sent"  # g: a (non-autocommit) COMMIT went out in this 
 SQLITE_NO_SPACE = frozenset({13, 778})  # SQLITE_FULL, SQLITE_IOERR_WRITE
 PG_DISK_FULL = "53100"
 PG_UNDEFINED_TABLE = "42P01"
+PG_QUERY_CANCELED = "57014"  # statement_timeout, or pg_cancel_backend by an operator
 
 DOWN = (
     "数据库暂时不可用，本次操作未记录，请稍后重试 / "
@@ -61,6 +62,11 @@ NOT_MIGRATED = (
 FULL = (
     "存储空间已满或无法写入，本次写入未记录；释放磁盘空间后重试 / storage full or not "
     "writable: nothing was recorded; retry once disk space is freed"
+)
+TOO_SLOW = (
+    "数据库查询超时或被取消，本次操作未记录；请缩小查询范围（如减少天数）或稍后重试 / the "
+    "database statement timed out or was cancelled: nothing was recorded; narrow the "
+    "query (fewer days) or retry later"
 )
 LOCKED = (
     "数据库正被另一进程锁定（备份、修复或长时间运行的命令），本次操作未记录，请稍后重试 / the "
@@ -100,6 +106,9 @@ def init_app(app: Flask) -> None:
             app.logger.error("storage full or not writable: %s", error.orig)
             return _answer(507, "Insufficient Storage", FULL, retry_after=30)
         committed = g.get(COMMIT_SENT, False)
+        if getattr(error.orig, "sqlstate", None) == PG_QUERY_CANCELED:
+            app.logger.warning("database statement cancelled: %s", error.orig)
+            return _answer(503, "Service Unavailable", TOO_SLOW, retry_after=30)
         if result_code(error.orig) == SQLITE_BUSY:
             app.logger.warning("database locked by another process: %s", error.orig)
             return _answer(503, "Service Unavailable", LOCKED, retry_after=5)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TimeRemainingColumn,
+)
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -58,7 +64,7 @@ def run_audit(
                 verifiers,
                 origin,
                 workers=workers,
-                progress=lambda n: bar.advance(task, n),
+                progress=lambda n: _advance(bar, task, n),
                 params=rt.params,
                 witnesses=witnessed,
             )
@@ -118,3 +124,12 @@ def _print_event_ids(report: AuditReport) -> None:
         print(f"  event_ids: {message}")
     if total > 20:
         print(f"  event_ids: … 另有 {total - 20} 条未列出 / {total - 20} more not listed")
+
+
+def _advance(bar: Progress, task: TaskID, done: int) -> None:
+    """Move the bar on; events appended since it was counted raise its total, so it never
+    reads "29793/29792"."""
+    bar.advance(task, done)
+    here = next(t for t in bar.tasks if t.id == task)
+    if here.total is not None and here.completed > here.total:
+        bar.update(task, total=here.completed)

@@ -258,7 +258,7 @@ def ledger_register_event_ids() -> None:
 )
 def jobs_run(every: float, sweep_every: float) -> None:
     """Run the scheduler process: integrate+checkpoint, expiry sweep, stale report, audit."""
-    from app.jobs import run_scheduler
+    from app.scheduler import run_scheduler
 
     runtime().authority  # noqa: B018  (keys read or created now: a bad file stops the start)
     run_scheduler(current_app._get_current_object(), every, sweep_every)  # type: ignore[attr-defined]

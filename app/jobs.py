@@ -17,13 +17,11 @@ until it has run that day.
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from collections.abc import Callable
 from typing import Any
 
 import httpx
-from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -268,27 +266,3 @@ JOBS: dict[str, Callable[[Flask], Result]] = {
     "purge_reports": purge_reports,
     "purge_deliveries": purge_deliveries,
 }
-
-
-def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None:
-    """Block, running the jobs until interrupted."""
-    scheduler = BlockingScheduler(timezone=app.config["LOCAL_TIMEZONE"])  # the city's nights
-    common = {"args": [app], "max_instances": 1, "coalesce": True, "misfire_grace_time": 3600}
-    scheduler.add_job(integrate_and_checkpoint, "interval", seconds=every, id="integrate", **common)
-    # A regulator waits for the audit asked for on the overview: looked for every 15 s.
-    scheduler.add_job(requested_audit, "interval", seconds=15, id="requested_audit", **common)
-    scheduler.add_job(
-        expiry_sweep, "interval", seconds=sweep_every, id="expiry_sweep",
-        next_run_time=dt.datetime.now(dt.UTC), **common,
-    )  # fmt: skip
-    # Nightly by the jurisdiction's clock (job_status.NIGHTLY_HOURS), and once at start-up: a
-    # missed night (scheduler down) is caught up at once.
-    # Tried again every hour after its hour until it has run that day (``_daily`` records
-    # a run once per day): a night whose run failed (database away, disk full) is not lost.
-    for name, hour in job_status.NIGHTLY_HOURS.items():
-        fn = JOBS[name]
-        scheduler.add_job(fn, "cron", hour=f"{hour}-23", minute=0, id=name, **common)
-        scheduler.add_job(fn, "date", run_date=dt.datetime.now(dt.UTC), id=f"{name}-start",
-                          args=[app])  # fmt: skip
-    logger.info("scheduler started", every=every, sweep_every=sweep_every)
-    scheduler.start()

@@ -2,10 +2,12 @@
 """What one fill check costs the app, without HTTP: Flask's WSGI callable in one process.
 
     .venv/bin/python bench/request_cost.py [--requests 1000] [--profile 40]
+                                           [--backend sqlite|postgresql]
 
 The production app (``wsgi:app`` built from the environment, every hook, the JSON request
 log written to stderr as in production but with stderr on /dev/null while the rows run,
-the metrics, the background integrator) on a seeded SQLite ledger prepared as
+the metrics, the background integrator) on a seeded ledger (SQLite, or a schema of its
+own in PostgreSQL at ``BENCH_DATABASE_URL``, dropped at the end) prepared as
 bench/load.py prepares it; each row's requests are called straight through the WSGI
 callable after 30 warm-ups, and the mean wall-clock per request is printed beside
 hello-world's. Nothing crosses a socket, so the figures are the app's own cost, the part
@@ -111,9 +113,22 @@ def _quiet_output() -> Any:
                 os.close(copy)
 
 
-def _measure_all(tmp: Path, requests: int, profile: int, load: Any) -> list[tuple[str, float, str]]:
+def _measure_all(
+    tmp: Path, requests: int, profile: int, load: Any, backend: str
+) -> list[tuple[str, float, str]]:
     """Prepare the ledger in ``tmp``, build the apps, measure each row."""
-    env, demo, _schema = load.prepare("sqlite", tmp)
+    env, demo, schema = load.prepare(backend, tmp)
+    try:
+        return _measure_rows(tmp, env, demo, requests, profile, load)
+    finally:
+        if schema is not None:
+            time.sleep(1.0)  # the background integrator takes the last writes first
+            load.drop_schema(schema)
+
+
+def _measure_rows(
+    tmp: Path, env: dict[str, str], demo: dict[str, Any], requests: int, profile: int, load: Any
+) -> list[tuple[str, float, str]]:
     os.environ.update(env)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(tmp / "prometheus")
     (tmp / "prometheus").mkdir()
@@ -142,14 +157,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--profile", type=int, default=0, metavar="N")
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
     import load  # bench/load.py: the same ledger, codes and hello-world
 
     # The SQLite ledger, its keys and the metrics folder: removed at the end, also on an
     # error or Ctrl-C.
     with tempfile.TemporaryDirectory(prefix="bench-cost-", ignore_cleanup_errors=True) as tmpdir:
-        results = _measure_all(Path(tmpdir), args.requests, args.profile, load)
+        results = _measure_all(Path(tmpdir), args.requests, args.profile, load, args.backend)
     hello_ms = results[0][1]
+    print(f"backend: {args.backend}")
     print(f"{'request':<18} {'ms a request':>12} {'× hello':>8}")
     for name, mean_ms, _report in results:
         print(f"{name:<18} {mean_ms:>12.3f} {mean_ms / hello_ms:>8.1f}")

@@ -176,7 +176,7 @@ def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
     if kind == "stale":
         return oversight.stale_listing(now, days), days
     since = now - dt.timedelta(days=days)
-    return oversight.short_weight_listing(since, rt.params, dialect), days
+    return oversight.short_weight_listing(since, rt.params), days
 
 
 def _dialect() -> str:

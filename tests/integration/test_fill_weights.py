@@ -12,12 +12,14 @@ import datetime as dt
 import json
 from typing import Any
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import delete, select, text
 from sqlmodel import SQLModel, col
 
+import ledger.audit
 from ledger import fill_weights, oversight, projection
 from ledger.model import Cylinder, Event
 from ledger.model_rules import FillWeight
@@ -176,3 +178,31 @@ def test_the_count_and_the_page_read_the_partial_index(app, client, demo):
             compiled = stmt.compile(conn, compile_kwargs={"literal_binds": True})
             plan = " ".join(str(r) for r in conn.execute(text(f"{prefix} {compiled}")))
             assert "ix_fill_weights_below_rated" in plan, plan
+
+
+@pytest.mark.parametrize("chunk", [1, 2000])
+def test_the_audit_names_each_row_out_of_step_with_the_events(
+    app, client, demo, runner, chunk, monkeypatch
+):
+    _fills(client, demo, (14.0, 15.0, 13.5))
+    assert runner.invoke(args=["ledger", "audit"]).exit_code == 0
+    edited, gone, _kept = _stored(app)
+    with transaction(_engine(app)) as s:
+        table = FillWeight.__table__  # type: ignore[attr-defined]
+        s.execute(table.update().where(table.c.event_id == edited["event_id"]).values(net_kg=15))
+        s.execute(delete(FillWeight).where(col(FillWeight.event_id) == gone["event_id"]))
+        s.execute(table.insert().values({**gone, "event_id": "not-an-event"}))
+    monkeypatch.setattr(ledger.audit, "CHUNK", chunk)
+    result = runner.invoke(args=["ledger", "audit"])
+    assert result.exit_code == 1
+    out = result.output
+    assert out.startswith("OK 账本完整:")  # the evidence is intact …
+    assert "FILL_WEIGHTS 称重记录不一致: 3 finding(s)" in out and fill_weights.REPAIR in out
+    lines = [line for line in out.splitlines() if line.startswith("  fill_weights:")]
+    assert len(lines) == 3
+    (differs,) = [line for line in lines if edited["event_id"] in line]
+    assert f"net_kg: stored 15.0, from the events {edited['net_kg']!r}" in differs
+    assert any(gone["event_id"] in line and "no fill_weights row" in line for line in lines)
+    assert any("not-an-event" in line and "names no filled event" in line for line in lines)
+    assert runner.invoke(args=["ledger", "rebuild-fill-weights"]).exit_code == 0
+    assert runner.invoke(args=["ledger", "audit"]).exit_code == 0

@@ -15,6 +15,10 @@ fills below their rated fill, and fills it from the events already stored (read 
 
 Both databases alike. The backfill computes the net in Python, exactly as the fold does
 (the rounding of the database's own numeric types differs in the last gram now and then).
+It reads every ``filled`` event once (bench/short_weight.py times it). A fill appended by
+a worker still running the code before this revision, after the upgrade committed, gets
+no row: ``ledger audit`` names it and ``flask --app wsgi ledger rebuild-fill-weights``
+repairs it (upgrade with the workers stopped, or run that once after the restart).
 """
 
 from alembic import op

@@ -56,8 +56,9 @@ class CylinderStateRow(SQLModel, table=True):
     state: str = Field(sa_column=Column(Text, nullable=False))  # CylinderState.to_dict() JSON
 
 
-# The partial index's predicate, in both dialects' DDL and in every query that is to use it:
-# a fill below its rated fill (a short fill at any tolerance, the tolerance being ≥ 0).
+# The partial index's predicate: a fill below its rated fill (a short fill at any tolerance,
+# the tolerance being ≥ 0). A query repeats it word for word (ledger.oversight) so that
+# SQLite and PostgreSQL both see that the index serves it.
 BELOW_RATED = column("net_kg") < column("capacity_kg")
 
 

@@ -91,6 +91,8 @@ def run_audit(
         _print_projection(report.projection)
     if report.event_ids:
         _print_event_ids(report)
+    if report.fill_weights:
+        _print_fill_weights(report.fill_weights)
     _print_unsigned(report.unsigned)
     return 1
 
@@ -110,6 +112,17 @@ def _print_projection(findings: list[str]) -> None:
     )
     for message in findings[:20]:
         print(f"  projection: {message}")
+
+
+def _print_fill_weights(findings: list[str]) -> None:
+    """fill_weights findings: derived data read by the regulator's short-weight list."""
+    print(
+        f"FILL_WEIGHTS 称重记录不一致: {len(findings)} finding(s). The events (the evidence) "
+        "are not affected; the short-weight list reads this table, so repair it: "
+        "flask --app wsgi ledger rebuild-fill-weights"
+    )
+    for message in findings[:20]:
+        print(f"  fill_weights: {message}")
 
 
 def _print_event_ids(report: AuditReport) -> None:

@@ -111,6 +111,7 @@ def _verdict(rt: Runtime, report: AuditReport) -> dict[str, Any]:
         "projection_checked": report.projection_checked,
         "projection_findings": len(report.projection),
         "event_id_findings": report.event_id_findings,
+        "fill_weight_findings": len(report.fill_weights),
         "first_bad": report.first(),
     }
 

@@ -145,6 +145,17 @@ def _rebuild_states() -> None:
     click.echo(f"rebuilt the state of {count} cylinders from their events")
 
 
+@ledger_cli.command("rebuild-fill-weights")
+def ledger_rebuild_fill_weights() -> None:
+    """Recompute every fill's net weight on record (the short-weight list's table) from
+    the events (a repair the audit names when a row differs)."""
+    from ledger import fill_weights
+
+    with transaction(runtime().engine) as session:
+        count = fill_weights.rebuild(session.connection())
+    click.echo(f"rebuilt the weights of {count} fills from their events")
+
+
 @ledger_cli.command("audit")
 @click.option(
     "--key",

@@ -3,7 +3,8 @@
 This module checks every event and chain; ledger.audit_tree checks the log built of them,
 ledger.audit_event_ids the registry of event ids (PostgreSQL),
 ledger.audit_revocation the events recorded after a revocation, ledger.audit_projection
-the derived ``cylinder_states`` against the fold of the events (a finding of its own kind).
+the derived ``cylinder_states`` against the fold of the events (a finding of its own kind),
+and with it ledger.audit_fill_weights the derived ``fill_weights``.
 
 Runs against any database URL (a regulator's offline copy), trusting only the
 checkpoint verifier key it is given. Hashing and signature checks fan out to
@@ -112,6 +113,7 @@ def audit(
         _audit_chains(session, keys, order, code_of, report, parallel, progress, states, reported)
         if states is not None:
             report.projection = states.finish()
+            report.fill_weights = states.weights.finish()
             report.projection_checked = True
         audit_heads(session, report, order)
         audit_event_ids(session, report, order)

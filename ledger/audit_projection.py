@@ -21,6 +21,7 @@ from sqlalchemy import exists, select
 from sqlmodel import Session, col
 
 from ledger import state as fold
+from ledger.audit_fill_weights import FillWeightCheck
 from ledger.audit_rows import as_is, time_column
 from ledger.chain import EventRow
 from ledger.model import Event
@@ -60,6 +61,7 @@ class ProjectionCheck:
         self.broken: str | None = None  # why this cylinder's events do not fold
         self.done: dict[str, CylinderState | str] = {}  # folded, awaiting their rows
         self.distrusted: set[str] = set()  # cylinders whose events fail the ledger checks
+        self.weights = FillWeightCheck(session, label)  # fill_weights, fed by the same fold
         # Dates and times read so that an edited, unparseable one is a difference, not a crash.
         self.columns = [getattr(CylinderStateRow, c) for c in _STORED]
         self.parsers: dict[int, Callable[[Any], Any]] = {}
@@ -112,6 +114,8 @@ class ProjectionCheck:
                     raise ValueError("the history does not start with a registration")
                 self.state = fold.registered(row[_CYL], view.payload, view.occurred_at)
             else:
+                if view.type == "filled":  # judged on the state it met, as the append does
+                    self.weights.expect(self.state, row[_ID], row[_STATION], row[_AT], view.payload)
                 self.state = fold.apply(self.state, view, self.params.fill_tolerance_kg)
         except (ValueError, KeyError, TypeError) as exc:
             self.broken = f"event {row[_ID]} does not fold ({exc})"
@@ -124,6 +128,8 @@ class ProjectionCheck:
     def _compare(self) -> None:
         if not self.done:
             return
+        broken = {c for c, folded in self.done.items() if isinstance(folded, str)}
+        self.weights.compare(list(self.done), broken | self.distrusted)
         query = select(*self.columns).where(col(CylinderStateRow.cylinder_id).in_(list(self.done)))
         stored = {r[0]: self._read(r[1:]) for r in self.session.execute(query)}
         for cylinder_id, folded in self.done.items():

@@ -24,6 +24,9 @@ class AuditReport:
     # derived data too, repaired by registering the events again.
     event_ids: list[str] = field(default_factory=list)
     event_ids_unlisted: int = 0  # more of them than the audit lists
+    # Rows of ``fill_weights`` (the short-weight list's table) out of step with the events
+    # (``ledger.audit_fill_weights``): derived data too, checked beside the projection.
+    fill_weights: list[str] = field(default_factory=list)
 
     @property
     def event_id_findings(self) -> int:
@@ -41,8 +44,9 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
-        """True when nothing was found wrong, the projection and event_ids included."""
-        return not self.problems and not self.projection and not self.event_id_findings
+        """True when nothing was found wrong, the derived tables included."""
+        derived = self.projection or self.event_id_findings or self.fill_weights
+        return not self.problems and not derived
 
     def add(self, order: int, message: str, *, structural: bool = False) -> None:
         """Record a problem; order is its leaf index (or later, for unintegrated events)."""
@@ -57,5 +61,5 @@ class AuditReport:
     def first(self) -> str | None:
         """The earliest problem in log order (else the first derived data's finding)."""
         if not self.problems:
-            return next(iter(self.projection + self.event_ids), None)
+            return next(iter(self.projection + self.event_ids + self.fill_weights), None)
         return self.in_order()[0]

@@ -1,4 +1,5 @@
-"""Tables of the rules (issue 3): retired codes, every fill check, the state projection.
+"""Tables of the rules (issue 3): retired codes, every fill check, the state projection,
+each fill's weight on record.
 
 Operational tables beside the ledger: the evidence stays in ``events``.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, column
 from sqlmodel import Field, SQLModel
 
 from ledger.model import _ts
@@ -53,3 +54,33 @@ class CylinderStateRow(SQLModel, table=True):
     end_of_life: dt.date = Field(index=True)
     last_event_at: dt.datetime = Field(sa_column=_ts(index=True))
     state: str = Field(sa_column=Column(Text, nullable=False))  # CylinderState.to_dict() JSON
+
+
+# The partial index's predicate: a fill below its rated fill (a short fill at any tolerance,
+# the tolerance being ≥ 0). A query repeats it word for word (ledger.oversight) so that
+# SQLite and PostgreSQL both see that the index serves it.
+BELOW_RATED = column("net_kg") < column("capacity_kg")
+
+
+class FillWeight(SQLModel, table=True):
+    """Derived: each ``filled`` event's net weight on record and its cylinder's rated fill
+    (``ledger.fill_weights``), written with the event; the short-weight list reads it."""
+
+    __tablename__ = "fill_weights"
+    __table_args__ = (
+        Index(
+            "ix_fill_weights_below_rated",
+            "occurred_at",
+            "event_id",
+            "net_kg",
+            "capacity_kg",
+            sqlite_where=BELOW_RATED,
+            postgresql_where=BELOW_RATED,
+        ),
+    )
+    event_id: str = Field(primary_key=True, max_length=36)
+    cylinder_id: str = Field(max_length=36)
+    station_id: int | None = Field(default=None)
+    occurred_at: dt.datetime = Field(sa_column=_ts())
+    net_kg: float  # gross − the registered tare, to the gram (ledger.state.weighed_net)
+    capacity_kg: float  # the rated fill, as registered

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import (
-    JSON,
     ColumnElement,
-    Numeric,
     Row,
     Select,
     and_,
@@ -28,13 +26,12 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col
 
 from ledger.model import Cylinder, Enterprise, Event, Station
-from ledger.model_rules import CylinderStateRow
+from ledger.model_rules import CylinderStateRow, FillWeight
 from ledger.params import Jurisdiction
 
 RETIRED_STATUSES = ("scrapped",)
@@ -85,11 +82,13 @@ class Listing(Generic[T]):
 
     query: AnySelect
     item: Callable[[AnyRow], T]
+    counted: AnySelect | None = None  # the same rows' keys, cheaper to count (no joins)
 
 
 def count(session: Session, listing: Listing[Any]) -> int:
     """How many rows the whole list has (counted in SQL, no limit)."""
-    inner = listing.query.order_by(None).subquery()
+    rows = listing.counted if listing.counted is not None else listing.query
+    inner = rows.order_by(None).subquery()
     return int(session.execute(select(func.count()).select_from(inner)).scalar_one())
 
 
@@ -239,44 +238,43 @@ def stale(session: Session, now: dt.datetime, days: int, limit: int = 500) -> li
     return page(session, stale_listing(now, days), 0, limit)
 
 
-def _net_kg(dialect: str) -> ColumnElement[float]:
-    """A fill's net weight on record, in SQL: the payload's gross (canonical JSON text) less
-    the cylinder's registered tare, to the gram, as ``ledger.state.weighed_net`` has it.
-    The client's own ``net_kg`` (from the tare it weighed) is not the figure on record."""
-    payload = col(Event.payload)
-    as_json = cast(payload, JSONB) if dialect == "postgresql" else type_coerce(payload, JSON)
-    gross: ColumnElement[float] = as_json["gross_kg"].as_float()
-    net: ColumnElement[float] = func.round(cast(gross - col(Cylinder.tare_kg), Numeric), 3)
-    return net
+def _weighed_fill(row: AnyRow) -> WeighedFill:
+    at, code, station, net, capacity = row
+    return WeighedFill(at, code, station or "?", float(net), float(capacity))
 
 
-def short_weight_listing(
-    since: dt.datetime, params: Jurisdiction, dialect: str
-) -> Listing[WeighedFill]:
+def short_weight_listing(since: dt.datetime, params: Jurisdiction) -> Listing[WeighedFill]:
     """Fills since a time whose net weight on record (gross − the registered tare, the
     figure ``short_weight`` is decided on) is below the rated fill less the tolerance,
-    newest first (``dialect``: the database's, which reads JSON its own way)."""
-    net = _net_kg(dialect)
+    newest first. Read from ``fill_weights`` (``ledger.fill_weights``) through its partial
+    index of the fills below their rated fill; the count reads that index alone."""
+    w = FillWeight
+    short = and_(
+        col(w.net_kg) < col(w.capacity_kg),  # the partial index's predicate: it is used
+        col(w.occurred_at) >= since,
+        col(w.net_kg) < col(w.capacity_kg) - params.fill_tolerance_kg,
+    )
     query = (
         select(
-            col(Event.occurred_at),
+            col(w.occurred_at),
             col(Cylinder.code),
             col(Station.name),
-            net,
-            col(Cylinder.capacity_kg),
+            col(w.net_kg),
+            col(w.capacity_kg),
         )
-        .join(Cylinder, col(Cylinder.id) == col(Event.cylinder_id))
-        .outerjoin(Station, col(Station.id) == col(Event.station_id))
-        .where(col(Event.type) == "filled", col(Event.occurred_at) >= since)
-        .where(net < col(Cylinder.capacity_kg) - params.fill_tolerance_kg)
-        .order_by(col(Event.occurred_at).desc(), col(Event.id).desc())
+        .join(Cylinder, col(Cylinder.id) == col(w.cylinder_id))
+        .outerjoin(Station, col(Station.id) == col(w.station_id))
+        .where(short)
+        .order_by(col(w.occurred_at).desc(), col(w.event_id).desc())
     )
-    return Listing(query, lambda r: WeighedFill(r[0], r[1], r[2] or "?", float(r[3]), r[4]))
+    # Every row has its cylinder (an event's cylinder always exists), so the count needs
+    # no join: the index alone answers it.
+    counted = select(col(w.event_id)).where(short)
+    return Listing(query, _weighed_fill, counted)
 
 
 def short_weight(
     session: Session, since: dt.datetime, params: Jurisdiction, limit: int = 500
 ) -> list[WeighedFill]:
     """The newest ``limit`` of ``short_weight_listing``."""
-    dialect = session.get_bind().dialect.name
-    return page(session, short_weight_listing(since, params, dialect), 0, limit)
+    return page(session, short_weight_listing(since, params), 0, limit)

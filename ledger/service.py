@@ -21,6 +21,7 @@ from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, not_allowed_to_record, unknown_code
 from ledger.event_ids import stored_event
 from ledger.events import PayloadError, load_payload, payload_text
+from ledger.fill_weights import record as record_weight
 from ledger.ids import idempotent_id, new_id
 from ledger.model import Actor, Cylinder, Event
 from ledger.model_rules import RetiredCode
@@ -206,8 +207,11 @@ def current_state(session: Session, cylinder_id: str, params: Jurisdiction) -> C
 def _project(
     session: Session, state: CylinderState, event: Event, params: Jurisdiction
 ) -> CylinderState:
-    new = apply(state, projection.view(event), params.fill_tolerance_kg)
+    seen = projection.view(event)
+    new = apply(state, seen, params.fill_tolerance_kg)
     projection.save(session, new, params, new=False)
+    if event.type == "filled":  # the short-weight list's row, judged on the state it met
+        record_weight(session.connection(), state, event, seen.payload)
     return new
 
 

@@ -165,7 +165,7 @@ def blocked_csv() -> Response:
     )
 
 
-def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
+def _listing(kind: str) -> tuple[oversight.Listing[Any], int]:
     rt = runtime()
     now = rt.now()
     days = int_arg("days", stale_days() if kind == "stale" else 90, 3660)
@@ -176,7 +176,7 @@ def _listing(kind: str, dialect: str) -> tuple[oversight.Listing[Any], int]:
     if kind == "stale":
         return oversight.stale_listing(now, days), days
     since = now - dt.timedelta(days=days)
-    return oversight.short_weight_listing(since, rt.params, dialect), days
+    return oversight.short_weight_listing(since, rt.params), days
 
 
 def _dialect() -> str:
@@ -198,7 +198,7 @@ def cylinders(kind: str) -> Any:
     """One of the dashboard's lists of cylinders or fills, a page at a time."""
     if kind not in LISTS:
         abort(404)
-    listing, days = _listing(kind, _dialect())
+    listing, days = _listing(kind)
     paged = paged_listing(listing)
     return render_template(
         "regulator/list.html",
@@ -217,7 +217,7 @@ def cylinders_csv(kind: str) -> Response:
     """One whole list as CSV."""
     if kind not in LISTS:
         abort(404)
-    listing, _days = _listing(kind, _dialect())
+    listing, _days = _listing(kind)
     if kind == "short-weight":
         return csv_response(
             kind,

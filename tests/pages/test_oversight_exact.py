@@ -7,6 +7,8 @@ import csv
 import io
 from typing import Any
 
+import pytest
+
 from tests.flows import check, event, register
 
 
@@ -47,3 +49,18 @@ def test_a_scan_text_equal_to_a_reason_code_is_not_that_reason(
     assert code not in held and 'data-total="0"' in held  # counted exactly too
     damaged = regulator.get("/regulator/blocked.csv?reason=LABEL_DAMAGED").get_data(as_text=True)
     assert code in damaged
+
+
+@pytest.mark.parametrize(
+    ("days", "status"),
+    [("abc", 400), ("-5", 400), ("1e3", 400), ("1.5", 400), ("9" * 30, 400), ("99999", 200)],
+)
+def test_a_bad_days_is_a_400_page_and_a_huge_one_is_capped(
+    client: Any, demo: Any, as_person: Any, days: str, status: int
+) -> None:
+    regulator = as_person("regulator")
+    for path in ("/regulator/cylinders/short-weight", "/regulator/cylinders/short-weight.csv"):
+        resp = regulator.get(f"{path}?days={days}")
+        assert resp.status_code == status, (path, days)
+        if status == 400:
+            assert "days" in resp.get_data(as_text=True)

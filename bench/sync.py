@@ -15,6 +15,11 @@ worker) serves it; station A's token asks ``--repeat`` times for its full sync. 
 the bytes on the wire, the median time to the last byte, the worker's RSS once warm
 (after a small sync) and its peak (VmHWM). The documents of every run are compared
 (parsed, ``generated_at`` aside). Figures are printed, never asserted.
+
+``--gzip-levels`` instead compresses, in this process, a synthetic document of
+``--cylinders`` states that differ as real ones do (ids, codes, times, weights; the copies
+above differ in their ids and codes alone, and compress far better than real states) at
+zlib levels 1, 3 and 6, in 64 KB pieces as app/streaming.py does: size and time.
 """
 
 from __future__ import annotations
@@ -202,12 +207,61 @@ def digest(path: Path) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
+def gzip_levels(cylinders: int) -> None:
+    """Size and time of app/streaming.py's gzip at levels 1, 3, 6 on synthetic states."""
+    import datetime as dt
+    import random
+    import zlib
+
+    from ledger.state import registered
+
+    reg = {"code": "X", "serial": "S", "manufacturer": "浙江金盾压力容器有限公司",
+           "manufactured_on": "2022-05-01", "model": "YSP35.5", "capacity_kg": 15.0,
+           "tare_kg": 16.8, "dual_phase": False, "owner": 1, "last_inspected_on": None,
+           "service_life_years": None}  # fmt: skip
+    base, rnd = registered("id", reg, dt.datetime.now(dt.UTC)).to_dict(), random.Random(1)
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+    def when() -> str:
+        return (start - dt.timedelta(seconds=rnd.randrange(10**8), microseconds=1)).isoformat()
+
+    texts = [
+        json.dumps(
+            {
+                **base,
+                "cylinder_id": str(uuid.UUID(int=rnd.getrandbits(128))),
+                "code": f"A{rnd.getrandbits(40):012X}",
+                "last_filled_at": when(),
+                "last_event_at": when(),
+                "seq": rnd.randrange(300),
+                "last_net_kg": round(rnd.uniform(14, 15.2), 2),
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        for _ in range(cylinders)
+    ]
+    body = ('{"cylinders":[' + ",".join(texts) + "]}").encode()
+    print(f"synthetic document: {len(body) / 1e6:.1f} MB, {cylinders:,} states")
+    for level in (1, 3, 6):
+        packer, started, size = zlib.compressobj(level, zlib.DEFLATED, 31), time.perf_counter(), 0
+        for i in range(0, len(body), 65536):
+            size += len(packer.compress(body[i : i + 65536]))
+        size += len(packer.flush())
+        took = time.perf_counter() - started
+        print(f"level {level}: {size / 1e6:.2f} MB ({len(body) / size:.1f}x) in {took:.2f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cylinders", type=int, default=85_000)
     parser.add_argument("--code", default=str(HERE), help="checkouts to serve, comma-separated")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--gzip-levels", action="store_true", help="only compare gzip levels")
     args = parser.parse_args()
+    if args.gzip_levels:
+        gzip_levels(args.cylinders)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="bench-sync-"))
     name = f"bench_sync_{uuid.uuid4().hex[:10]}"
     admin = engine_for(admin_url()).execution_options(isolation_level="AUTOCOMMIT")

@@ -126,7 +126,7 @@ def test_the_states_are_sent_as_stored(
         assert all(state in body for state in stored)
 
 
-def _failing_after_first(real: Any, app: Any) -> Any:
+def failing_after_first(real: Any, app: Any) -> Any:
     """``state_batches`` one state at a time that fails after the first: on PostgreSQL its
     connection is terminated (the next FETCH fails), on SQLite the error is raised."""
 
@@ -152,7 +152,7 @@ def test_a_database_failing_mid_stream_never_gives_a_valid_document(
     app: Any, client: Any, demo: dict[str, Any], varied: dict[str, str], monkeypatch: Any
 ) -> None:
     real = station_sync.state_batches
-    monkeypatch.setattr(station_sync, "state_batches", _failing_after_first(real, app))
+    monkeypatch.setattr(station_sync, "state_batches", failing_after_first(real, app))
     monkeypatch.setattr(streaming, "PIECE", 1)  # send each piece at once
     sent: list[bytes] = []
     resp = _get(client, demo, **{"Accept-Encoding": "identity"})

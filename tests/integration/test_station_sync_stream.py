@@ -91,6 +91,21 @@ def test_the_streamed_sync_is_the_document_built_whole(
     assert moved[varied["transfer"]] == demo["enterprises"]["b"]  # transferred away: it comes
 
 
+def test_states_stored_compact_give_the_very_bytes_of_the_document_built_whole(
+    app: Any, client: Any, demo: dict[str, Any], varied: dict[str, str], clock: None
+) -> None:
+    """Every state here was written by this projection (sorted keys, no spaces): the body
+    is byte for byte what Flask's JSON encoder made of the whole document."""
+    with app.test_request_context():
+        rt = runtime()
+        with transaction(rt.engine, write=False) as session:
+            doc = station_sync.snapshot(
+                session, rt.authority, demo["stations"]["a"], rt.now(), rt.params
+            )
+        whole = app.json.response(doc).get_data()
+    assert _get(client, demo).get_data() == whole
+
+
 def test_a_sync_with_nothing_changed_is_the_same_document(
     app: Any, client: Any, demo: dict[str, Any], clock: None
 ) -> None:

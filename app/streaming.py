@@ -35,20 +35,25 @@ def station_cache(engine: Engine, prepared: station_sync.Prepared) -> Response:
     """The streamed answer of ``GET /stations/{id}/sync``; raises (before answering) when
     the first read fails."""
     session = streaming_reads(engine)
+    batches = station_sync.state_batches(session, prepared.cylinders, station_sync.BATCH)
+
+    def close() -> None:
+        batches.close()  # its cursor first, while the session still holds the connection
+        session.close()
+
     try:
-        batches = station_sync.state_batches(session, prepared.cylinders)
         first = next(batches, [])
     except BaseException:
-        session.close()
+        close()
         raise
     dumps = functools.partial(current_app.json.dumps, separators=(",", ":"))
     text = station_sync.document(prepared.rest, itertools.chain([first], batches), dumps)
-    body = _logged(_pieces((s.encode() for s in text), PIECE), session.close)
+    body = _logged(_pieces((s.encode() for s in text), PIECE), close)
     gzipped = request.accept_encodings["gzip"] > 0
     response = current_app.response_class(
         stream_with_context(gzip(body) if gzipped else body), mimetype="application/json"
     )
-    response.call_on_close(session.close)  # also when the body is never read
+    response.call_on_close(close)  # also when the body is never read (HEAD, a client gone)
     response.vary.add("Accept-Encoding")
     if gzipped:
         response.content_encoding = "gzip"

@@ -10,6 +10,7 @@ never holds it whole. ``snapshot`` is the same document in memory, parsed.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
 from collections.abc import Callable, Iterable, Iterator
@@ -125,10 +126,18 @@ def state_batches(
     session: Session, statement: Select[Any], size: int = BATCH
 ) -> Iterator[list[str]]:
     """The stored JSON texts the statement selects, ``size`` at a time, from a cursor that
-    PostgreSQL keeps on its side (a named cursor: the session must be in a transaction)."""
+    PostgreSQL keeps on its side (a named cursor: the session must be in a transaction).
+    Close the generator before the session."""
     result = session.execute(statement.execution_options(yield_per=size))
-    for batch in result.scalars().partitions():
-        yield list(batch)
+    try:
+        for batch in result.scalars().partitions():
+            yield list(batch)
+    finally:
+        # Closed here, on its connection, before the session gives that back: closing the
+        # generator (a body never read whole) closes the cursor. A connection that died
+        # cannot close it: the error that killed the read is the one that matters.
+        with contextlib.suppress(Exception):
+            result.close()
 
 
 def document(

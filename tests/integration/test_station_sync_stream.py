@@ -195,6 +195,27 @@ def test_a_database_failing_mid_stream_never_gives_a_valid_document(
     assert len(sessions) == 1 and not sessions[0].in_transaction()  # closed: connection back
 
 
+def test_an_answer_never_read_gives_its_cursor_and_connection_back(
+    client: Any, demo: dict[str, Any], varied: dict[str, str], monkeypatch: Any
+) -> None:
+    """A HEAD, or a client gone before the body: the stream is closed unread. A server-side
+    cursor left open warns when collected (ResourceWarning: an error in this suite)."""
+    sessions: list[Any] = []
+
+    def reads(engine: Any) -> Any:
+        sessions.append(streaming_reads(engine))
+        return sessions[-1]
+
+    monkeypatch.setattr(streaming, "streaming_reads", reads)
+    monkeypatch.setattr(station_sync, "BATCH", 1)
+    for method in (client.get, client.head):
+        resp = method(_path(demo), headers=bearer(demo["tokens"]["station_a"]))
+        assert resp.status_code == 200
+        resp.close()
+    gc.collect()
+    assert len(sessions) == 2 and not any(s.in_transaction() for s in sessions)
+
+
 def test_a_database_failing_before_the_answer_is_a_503_problem(
     client: Any, demo: dict[str, Any], monkeypatch: Any
 ) -> None:

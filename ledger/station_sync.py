@@ -13,7 +13,7 @@ import base64
 import contextlib
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,7 +124,7 @@ def snapshot(
 
 def state_batches(
     session: Session, statement: Select[Any], size: int = BATCH
-) -> Iterator[list[str]]:
+) -> Generator[list[str]]:
     """The stored JSON texts the statement selects, ``size`` at a time, from a cursor that
     PostgreSQL keeps on its side (a named cursor: the session must be in a transaction).
     Close the generator before the session."""

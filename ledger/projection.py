@@ -44,7 +44,11 @@ def state_row(state: CylinderState, params: Jurisdiction) -> dict[str, object]:
         "next_inspection_due": state.next_inspection_due(params),
         "end_of_life": state.end_of_life(params),
         "last_event_at": state.last_event_at,
-        "state": json.dumps(state.to_dict(), ensure_ascii=False, sort_keys=True),
+        # Sorted and compact, as the API's JSON encodes it: a station's sync sends these
+        # texts as they are (ledger/station_sync.py), the same bytes as encoding the value.
+        "state": json.dumps(
+            state.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")
+        ),
     }
 
 

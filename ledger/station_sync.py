@@ -1,13 +1,23 @@
-"""What a station caches to decide offline with the same rules (issue 4's offline mode)."""
+"""What a station caches to decide offline with the same rules (issue 4's offline mode).
+
+The cache of an enterprise with 85k cylinders is a 62 MB document, almost all of it the
+cylinders' states. Those are stored as JSON texts (``cylinder_states.state``), so they are
+written out as stored, never parsed and encoded again, and read in batches from a cursor
+(``state_batches``): ``document`` yields the document in pieces, and a process serving it
+never holds it whole. ``snapshot`` is the same document in memory, parsed.
+"""
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import json
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlmodel import Session, col
 
 from ledger import facts_db
@@ -21,19 +31,30 @@ from ledger.params import Jurisdiction
 
 DENY_STATUSES = ("scrapped", "condemned")
 SYNC_OVERLAP = dt.timedelta(minutes=1)
+BATCH = 500  # states read per fetch: ~370 KB of JSON at ~730 bytes a state
 
 
-def snapshot(
+@dataclass(frozen=True)
+class Prepared:
+    """A station's cache before its cylinders are read: every other key of the document
+    (``rest``), and the statement that selects the stored JSON text of each cylinder."""
+
+    rest: dict[str, Any]
+    cylinders: Select[Any]
+
+
+def prepare(
     session: Session,
     authority: Authority,
     station_id: int,
     now: dt.datetime,
     params: Jurisdiction,
     since: dt.datetime | None = None,
-) -> dict[str, Any]:
-    """The station's cache: its enterprise's cylinders (those with an event recorded
-    ``since``, and those transferred away since), the deny list,
-    the registry key that signs codes, every enterprise's licences, and the parameters."""
+) -> Prepared:
+    """The station's cache but its cylinders: the deny list, the registry key that signs
+    codes, every enterprise's licences, and the parameters; and which cylinders it holds:
+    its enterprise's (those with an event recorded ``since``, and those transferred away
+    since)."""
     station = facts_db.station(session, station_id)
     if station is None:
         raise NotFound(f"no station {station_id}")
@@ -71,16 +92,73 @@ def snapshot(
     }
     retired_rows = session.execute(select(col(RetiredCode.code), col(RetiredCode.cylinder_id)))
     retired: dict[str, str] = {code: cylinder for code, cylinder in retired_rows}
-    return {
+    rest = {
         "generated_at": now.isoformat(),
         "station": station.to_dict(),
         "enterprises": enterprises,
         "jurisdiction": params.to_dict(),
         "registry_key": base64.b64encode(public_bytes(authority.registry)).decode(),
-        "cylinders": [json.loads(text) for text in session.execute(own).scalars()],
         "deny": sorted(session.execute(deny).scalars()),
         "retired_codes": sorted(retired),
         # Which cylinder each retired code named: a station that blocked a retired label
         # offline records the attempt on that cylinder's chain when it reconnects.
         "retired_cylinders": retired,
     }
+    return Prepared(rest, own)
+
+
+def snapshot(
+    session: Session,
+    authority: Authority,
+    station_id: int,
+    now: dt.datetime,
+    params: Jurisdiction,
+    since: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The station's whole cache in memory, every state parsed (``prepare``'s keys and
+    ``cylinders``): what ``document`` writes out, as a value."""
+    prepared = prepare(session, authority, station_id, now, params, since)
+    texts = session.execute(prepared.cylinders).scalars()
+    return {**prepared.rest, "cylinders": [json.loads(text) for text in texts]}
+
+
+def state_batches(
+    session: Session, statement: Select[Any], size: int = BATCH
+) -> Generator[list[str]]:
+    """The stored JSON texts the statement selects, ``size`` at a time, from a cursor that
+    PostgreSQL keeps on its side (a named cursor: the session must be in a transaction).
+    Close the generator before the session."""
+    result = session.execute(statement.execution_options(yield_per=size))
+    try:
+        for batch in result.scalars().partitions():
+            yield list(batch)
+    finally:
+        # Closed here, on its connection, before the session gives that back: closing the
+        # generator (a body never read whole) closes the cursor. A connection that died
+        # cannot close it: the error that killed the read is the one that matters.
+        with contextlib.suppress(Exception):
+            result.close()
+
+
+def document(
+    rest: dict[str, Any], batches: Iterable[list[str]], dumps: Callable[[Any], str]
+) -> Iterator[str]:
+    """The cache as JSON text in pieces, one per batch: ``{"cylinders":[`` and the stored
+    states as they are, then ``rest`` encoded by ``dumps``, then a newline.
+
+    The closing brace comes only once every batch was read: a stream cut short by a
+    failing read is never a valid document, so a station never takes it for a cache.
+    """
+    yield '{"cylinders":['
+    first = True
+    for batch in batches:
+        if batch:
+            yield ("" if first else ",") + ",".join(batch)
+            first = False
+    tail = dumps(rest)
+    if tail == "{}":
+        yield "]}\n"
+        return
+    # rest's keys all sort after "cylinders", as the whole document's did when encoded
+    # with sorted keys: the same text but for the spaces inside each stored state.
+    yield "]," + tail.removeprefix("{") + "\n"

@@ -84,6 +84,14 @@ def transaction(engine: Engine, *, write: bool = True) -> Iterator[Session]:
             raise
 
 
+def streaming_reads(engine: Engine) -> Session:
+    """A session for one long read that its caller closes (``Session.close``): a read
+    transaction, which a PostgreSQL server-side cursor needs (``reader``'s autocommit has
+    none), and on SQLite a deferred BEGIN, one snapshot that never takes the write lock.
+    Closing it rolls the transaction back: it has written nothing."""
+    return Session(engine, expire_on_commit=False)
+
+
 @contextmanager
 def reads_beside(session: Session) -> Iterator[Session]:
     """A session beside a write transaction, for its preliminary reads, that holds none of

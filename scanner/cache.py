@@ -99,9 +99,10 @@ class StationCache:
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
             if full:
                 db.execute("DELETE FROM cylinders")
+            # A generator, not a list: 85k states are ~60 MB of text, made one row at a time.
             db.executemany(
                 "INSERT OR REPLACE INTO cylinders VALUES (?, ?)",
-                [(c["code"], json.dumps(c)) for c in doc.get("cylinders", [])],
+                ((c["code"], json.dumps(c)) for c in doc.get("cylinders", [])),
             )
             db.execute("DELETE FROM deny")
             db.executemany("INSERT OR IGNORE INTO deny VALUES (?)", [(c,) for c in doc["deny"]])

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import g
 
+from app import streaming
 from app.api import api
 from app.api.cylinders import after_write, idempotency_key
 from app.api.presenters import state_document
@@ -58,9 +59,13 @@ def station_cache(station_id: int, query: dict[str, Any]) -> Any:
     rt = runtime()
     actor = current_actor()
     assert actor is not None
+    since = query.get("since")
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)  # a time without an offset is taken as UTC
     with transaction(rt.engine, write=False) as session:
         checks.checking_station(session, actor, station_id)
-        since = query.get("since")
-        if since is not None and since.tzinfo is None:
-            since = since.replace(tzinfo=dt.UTC)  # a time without an offset is taken as UTC
-        return station_sync.snapshot(session, rt.authority, station_id, rt.now(), rt.params, since)
+        prepared = station_sync.prepare(
+            session, rt.authority, station_id, rt.now(), rt.params, since
+        )
+    # The cylinders are read and sent in batches (app/streaming.py): 85k of them are 62 MB.
+    return streaming.station_cache(rt.engine, prepared)

@@ -7,6 +7,7 @@ apart, names every such cylinder and says how to repair it (rebuild-states).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
@@ -72,7 +73,7 @@ def test_an_edited_state_document_is_named_by_its_key(
     with app.extensions["ledger"].engine.connect() as conn:
         table = CylinderStateRow.__table__  # type: ignore[attr-defined]
         text = conn.execute(table.select().where(table.c.cylinder_id == cylinder_id)).one().state
-    _edit(app, cylinder_id, state=text.replace('"held": null', '"held": "none"'))
+    _edit(app, cylinder_id, state=json.dumps({**json.loads(text), "held": "none"}))
     result = runner.invoke(args=["ledger", "audit"])
     assert result.exit_code == 1
     assert f"cylinder {code} ({cylinder_id})" in result.output

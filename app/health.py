@@ -5,7 +5,9 @@
 A database that is down answers as every route does, 503 problem+json with Retry-After
 (``app.outage``), as does one that answers without the ledger's tables (saying to run
 ``db upgrade``). It says nothing about the ledger's contents; whether the scheduler runs
-is for the metrics (``ledger_checkpoint_age_seconds``, docs/deploy.md §7).
+is for the metrics (``ledger_checkpoint_age_seconds``, docs/deploy.md §7), as is a
+database that reads but refuses writes (a full disk, a read-only file: 200 here, counted
+by ``ledger_database_refusals_total``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
-from app.outage import FULL, is_disk_full
+from app.outage import FULL, is_disk_full, refusal
 from app.problems import problem
 from app.runtime import runtime
 from ledger import idempotency, store
@@ -172,10 +172,8 @@ def after(response: Response) -> Response:
         current_app.logger.exception("committing a keyed write and its answer failed")
         _release(actor_id, key)  # only an unanswered claim goes
         if isinstance(exc, OperationalError) and is_disk_full(exc):  # rolled back: nothing kept
-            doc, status, headers = problem(507, "Insufficient Storage", FULL)
-            return make_response(doc, status, {**headers, "Retry-After": "30"})
-        doc, status, headers = problem(503, "Service Unavailable", UNSURE)
-        return make_response(doc, status, {**headers, "Retry-After": "2"})
+            return make_response(refusal(507, "Insufficient Storage", FULL, "storage_full", 30))
+        return make_response(refusal(503, "Service Unavailable", UNSURE, "lost_at_commit"))
     for work in g.pop("idempotency_after_commit", []):
         work()
     return response

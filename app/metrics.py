@@ -45,6 +45,14 @@ LATENCY = Histogram(
     ["endpoint", "method"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0),
 )
+# /healthz proves that the database answers a read; this says when it refused a request
+# (app.outage): a full disk or a read-only file refuses every write while reads go on.
+DATABASE_REFUSALS = Counter(
+    "ledger_database_refusals_total",
+    "Requests answered 503/507 for a database reason, by cause (storage_full, "
+    "not_writable, locked, statement_cancelled, lost_at_commit, not_migrated, down).",
+    ["cause"],
+)
 
 
 class LedgerCollector(Collector):
@@ -145,6 +153,7 @@ def registry_for(engine: Engine) -> CollectorRegistry:
     else:
         registry.register(FILL_CHECKS)
         registry.register(LATENCY)
+        registry.register(DATABASE_REFUSALS)
     registry.register(LedgerCollector(engine))
     return registry
 

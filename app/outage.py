@@ -33,7 +33,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
+from app.metrics import DATABASE_REFUSALS
 from app.problems import problem, unexpected
+from ledger import store
 from ledger.store_sqlite import SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_READONLY, result_code
 
 RETRY = "ledger.outage.retry"  # environ: the handler asks for one more attempt
@@ -96,7 +98,7 @@ def init_app(app: Flask) -> None:
         if not is_not_migrated(error):
             return unexpected(error)  # any other SQL error: the app's own 500
         app.logger.error("database has no ledger tables: %s", error.orig)
-        return _answer(503, "Service Unavailable", NOT_MIGRATED, retry_after=30)
+        return refusal(503, "Service Unavailable", NOT_MIGRATED, "not_migrated", 30)
 
     @app.errorhandler(OperationalError)
     def _database_error(error: OperationalError) -> Any:
@@ -104,30 +106,30 @@ def init_app(app: Flask) -> None:
             return _schema_error(error)
         if is_disk_full(error):
             app.logger.error("storage full or not writable: %s", error.orig)
-            return _answer(507, "Insufficient Storage", FULL, retry_after=30)
+            return refusal(507, "Insufficient Storage", FULL, "storage_full", 30)
         committed = g.get(COMMIT_SENT, False)
         if getattr(error.orig, "sqlstate", None) == PG_QUERY_CANCELED:
             app.logger.warning("database statement cancelled: %s", error.orig)
-            return _answer(503, "Service Unavailable", TOO_SLOW, retry_after=30)
+            return refusal(503, "Service Unavailable", TOO_SLOW, "statement_cancelled", 30)
         if result_code(error.orig) == SQLITE_BUSY:
             app.logger.warning("database locked by another process: %s", error.orig)
-            return _answer(503, "Service Unavailable", LOCKED, retry_after=5)
+            return refusal(503, "Service Unavailable", LOCKED, "locked", 5)
         if result_code(error.orig) in (SQLITE_READONLY, SQLITE_CANTOPEN):
             # The pool was emptied (ledger.store_sqlite): the retry opens the file afresh.
             app.logger.error("database file not writable: %s", error.orig)
             if not committed and _may_retry():
                 request.environ[RETRY] = True
-            return _answer(503, "Service Unavailable", NOT_WRITABLE, retry_after=30)
+            return refusal(503, "Service Unavailable", NOT_WRITABLE, "not_writable", 30)
         if error.connection_invalidated and committed and error.statement is None:
             # No statement: the connection died in COMMIT itself (statements name theirs).
             app.logger.warning("database connection lost during COMMIT: %s", error.orig)
-            return _answer(503, "Service Unavailable", LOST_AT_COMMIT)
+            return refusal(503, "Service Unavailable", LOST_AT_COMMIT, "lost_at_commit")
         if error.connection_invalidated and not committed and _may_retry():
             app.logger.warning("database connection lost; request run again: %s", error.orig)
             request.environ[RETRY] = True
         else:
             app.logger.warning("database unavailable: %s", error.orig)
-        return _answer(503, "Service Unavailable", DOWN)
+        return refusal(503, "Service Unavailable", DOWN, "down")
 
 
 def is_disk_full(error: OperationalError) -> bool:
@@ -148,7 +150,12 @@ def is_not_migrated(error: DBAPIError) -> bool:
     )
 
 
-def _answer(status: int, title: str, detail: str, retry_after: int = 2) -> Any:
+def refusal(status: int, title: str, detail: str, cause: str, retry_after: int = 2) -> Any:
+    """A database's refusal as a problem document with Retry-After, counted by ``cause``
+    (``ledger_database_refusals_total``) unless the request is to be run again: then its
+    second attempt's answer is the one the client gets, and counts."""
+    if not request.environ.get(RETRY):
+        DATABASE_REFUSALS.labels(cause).inc()
     body, status, headers = problem(status, title, detail)
     return body, status, {**headers, "Retry-After": str(retry_after)}
 
@@ -159,10 +166,9 @@ def _may_retry() -> bool:
 
 
 def _note_commit(conn: Connection) -> None:
-    # Fired before COMMIT is sent. Autocommit reads (ledger.store.reader) commit nothing.
-    if has_request_context() and conn.get_execution_options().get("isolation_level") != (
-        "AUTOCOMMIT"
-    ):
+    # Fired before COMMIT is sent. Reads (ledger.store.reader) commit nothing: PostgreSQL's
+    # autocommit, SQLite's statements without a BEGIN.
+    if has_request_context() and not store.reads_only(conn):
         g.setdefault(COMMIT_SENT, True)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from ledger import file_locks
@@ -70,6 +70,13 @@ def reader(engine: Engine) -> Engine:
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine.execution_options(sqlite_begin="NONE")
+
+
+def reads_only(conn: Connection) -> bool:
+    """Whether ``conn`` is ``reader``'s: its COMMIT ends no transaction (nothing is written
+    through it)."""
+    options = conn.get_execution_options()
+    return options.get("isolation_level") == "AUTOCOMMIT" or options.get("sqlite_begin") == "NONE"
 
 
 @contextmanager

@@ -94,3 +94,16 @@ def history(client: Any, demo: dict[str, Any], code: str) -> list[dict[str, Any]
     assert resp.status_code == 200, resp.get_json()
     events: list[dict[str, Any]] = resp.get_json()["events"]
     return events
+
+
+def database_refusals(client: Any) -> dict[str, float]:
+    """``ledger_database_refusals_total`` by cause, as ``/metrics`` says now (a counter of
+    the test process: compare before and after)."""
+    text = client.get("/metrics").get_data(as_text=True)
+    prefix = 'ledger_database_refusals_total{cause="'
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(prefix):
+            cause, _, value = line.removeprefix(prefix).partition('"} ')
+            out[cause] = float(value)
+    return out

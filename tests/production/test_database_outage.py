@@ -22,7 +22,7 @@ from app import jobs
 from ledger.model import Checkpoint, Event
 from ledger.store import make_engine, transaction
 from tests.conftest import bearer
-from tests.flows import check, register
+from tests.flows import check, database_refusals, register
 from tests.reliability.server import BIN, ROOT, free_port, server_env
 from tests.seeded import app_config, seed_into
 
@@ -165,6 +165,7 @@ def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
 ) -> None:
     app = _closed_port_app(tmp_path)
     client, token = app.test_client(), bearer("x" * 43)
+    refused = database_refusals(client).get("down", 0)
     answers = [
         client.get("/api/v1/cylinders/ABC123"),
         client.get("/api/v1/cylinders/ABC123/events", headers=token),
@@ -186,6 +187,7 @@ def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
         detail = resp.get_json()["detail"]
         assert detail.startswith("数据库暂时不可用") and "nothing was recorded" in detail
         assert "Traceback" not in resp.get_data(as_text=True)
+    assert database_refusals(client)["down"] == refused + len(answers)  # one each
     app.extensions["ledger"].engine.dispose()
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.flows import register
+from tests.flows import database_refusals, register
 from tests.seeded import app_config
 
 BODY = {"type": "reported", "payload": {"kind": "label_damaged"}}
@@ -39,6 +39,7 @@ def test_a_statement_past_the_statement_timeout_is_503_and_records_nothing(
         if "INSERT INTO events (" in statement:
             cursor.execute("SELECT pg_sleep(2)")  # a runaway statement in the append
 
+    refused = database_refusals(web).get("statement_cancelled", 0)
     event.listen(engine, "before_cursor_execute", slow)
     try:
         resp = web.post(url, json=BODY, headers={**headers, "Idempotency-Key": "slow-1"})
@@ -46,6 +47,7 @@ def test_a_statement_past_the_statement_timeout_is_503_and_records_nothing(
         assert resp.headers["Content-Type"] == "application/problem+json"
         assert resp.headers["Retry-After"] == "30"
         assert resp.get_json()["detail"].startswith("数据库查询超时或被取消")
+        assert database_refusals(web)["statement_cancelled"] == refused + 1
     finally:
         event.remove(engine, "before_cursor_execute", slow)
     assert len(web.get(url, headers=headers).get_json()["events"]) == before

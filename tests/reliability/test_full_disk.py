@@ -19,6 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from tests.flows import database_refusals
 from tests.reliability.server import Server, flask, seed, server_env
 
 HEADROOM = 64 * 1024  # bytes the database files may grow before "the disk is full"
@@ -167,6 +168,7 @@ def test_database_or_disk_is_full_is_507_and_records_nothing(
     headers = {"Authorization": f"Bearer {demo['tokens']['driver_a']}"}
     url = f"/api/v1/cylinders/{code}/events"
     before = len(client.get(f"{url}", headers=headers).get_json()["events"])
+    counted = database_refusals(client).get("storage_full", 0)
     answers = [  # every other one keyed: its records and its answer commit together
         client.post(url, json=BODY, headers={**headers, "Idempotency-Key": f"cap-{i}"})
         if i % 2
@@ -179,6 +181,10 @@ def test_database_or_disk_is_full_is_507_and_records_nothing(
         assert resp.status_code == 507 and resp.headers["Retry-After"]
         assert resp.headers["Content-Type"] == "application/problem+json"
         assert resp.get_json()["detail"].startswith("存储空间已满")
+    # Every refusal counted, keyed (refused at COMMIT by app.idempotency) or not: the
+    # monitor's alert while /healthz, a read, says "ok".
+    assert database_refusals(client)["storage_full"] == counted + len(refused)
+    assert client.get("/healthz").status_code == 200
     after = client.get(url, headers=headers).get_json()
     assert after["chain_valid"] and len(after["events"]) == before + len(answers) - len(refused)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
-from tests.flows import register
+from tests.flows import database_refusals, register
 from tests.seeded import app_config
 
 BODY = {"type": "reported", "payload": {"kind": "label_damaged"}}
@@ -40,6 +40,7 @@ def test_a_write_meeting_another_process_s_lock_is_503_locked_then_succeeds(
     headers = {"Authorization": f"Bearer {demo['tokens']['driver_a']}"}
     url = f"/api/v1/cylinders/{code}/events"
     before = _events(web, url, headers)
+    refused = database_refusals(web).get("locked", 0)
     other = sqlite3.connect(db_url.removeprefix("sqlite:///"), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # a backup or a repair holding the write lock
     try:
@@ -55,6 +56,7 @@ def test_a_write_meeting_another_process_s_lock_is_503_locked_then_succeeds(
         other.execute("ROLLBACK")
         other.close()
     assert _events(web, url, headers) == before  # nothing recorded
+    assert database_refusals(web)["locked"] == refused + 1  # for the monitor's alert
     again = web.post(url, json=BODY, headers={**headers, "Idempotency-Key": "locked-1"})
     assert again.status_code == 201, again.get_data(as_text=True)
     assert _events(web, url, headers) == before + 1
@@ -75,6 +77,7 @@ def test_connections_opened_while_the_file_was_read_only_are_opened_again(
     url = f"/api/v1/cylinders/{code}/events"
     before = _events(client, url, headers)
     read_only = {"now": True}
+    refused = database_refusals(client).get("not_writable", 0)
 
     def opened(dbapi_conn: Any, _record: Any) -> None:
         if read_only["now"]:
@@ -88,6 +91,11 @@ def test_connections_opened_while_the_file_was_read_only_are_opened_again(
             assert resp.status_code == 503, resp.get_data(as_text=True)
             assert resp.headers["Retry-After"] == "30"
             assert resp.get_json()["detail"].startswith("数据库文件无法写入")
+        # Counted once a request (its retry's answer), while /healthz reads on: the alert.
+        # Counted once a request, while /healthz reads on: the monitor's alert. These reads
+        # leave read-only connections in the pool, which the next write meets.
+        assert database_refusals(client)["not_writable"] == refused + 3
+        assert client.get("/healthz").status_code == 200
         read_only["now"] = False  # the operator fixed the permissions
         resp = client.post(url, json=BODY, headers={**headers, "Idempotency-Key": "ro-0"})
         assert resp.status_code == 201, resp.get_data(as_text=True)

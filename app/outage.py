@@ -25,6 +25,7 @@ nothing was recorded: SQLite and PostgreSQL roll the whole transaction back.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -36,10 +37,17 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from app.metrics import DATABASE_REFUSALS
 from app.problems import problem, unexpected
 from ledger import store
-from ledger.store_sqlite import SQLITE_BUSY, SQLITE_CANTOPEN, SQLITE_READONLY, result_code
+from ledger.store_sqlite import (
+    SQLITE_BUSY,
+    SQLITE_CANTOPEN,
+    SQLITE_READONLY,
+    reopen_if_writable,
+    result_code,
+)
 
 RETRY = "ledger.outage.retry"  # environ: the handler asks for one more attempt
 RETRIED = "ledger.outage.retried"  # environ: this is that attempt
+REOPEN = "ledger.outage.reopen"  # environ: a write met a read-only SQLite connection
 COMMIT_SENT = "db_commit_sent"  # g: a (non-autocommit) COMMIT went out in this attempt
 # SQLITE_FULL is ENOSPC; a file-size limit (EFBIG) or a failing disk is SQLITE_IOERR_WRITE.
 SQLITE_NO_SPACE = frozenset({13, 778})  # SQLITE_FULL, SQLITE_IOERR_WRITE
@@ -91,7 +99,9 @@ def init_app(app: Flask) -> None:
     engine: Engine = app.extensions["ledger"].engine
     event.listen(engine, "commit", _note_commit)
     limit = int(app.config.get("MAX_CONTENT_LENGTH") or 256 * 1024)
-    app.wsgi_app = RetryOnDisconnect(app.wsgi_app, limit)  # type: ignore[method-assign]
+    app.wsgi_app = RetryOnDisconnect(  # type: ignore[method-assign]
+        app.wsgi_app, limit, lambda: reopen_if_writable(engine)
+    )
 
     @app.errorhandler(ProgrammingError)  # PostgreSQL's undefined table; else a 500
     def _schema_error(error: DBAPIError) -> Any:
@@ -117,6 +127,7 @@ def init_app(app: Flask) -> None:
         if result_code(error.orig) in (SQLITE_READONLY, SQLITE_CANTOPEN):
             # The pool was emptied (ledger.store_sqlite): the retry opens the file afresh.
             app.logger.error("database file not writable: %s", error.orig)
+            request.environ[REOPEN] = True  # once this attempt is over (its traceback too)
             if not committed and _may_retry():
                 request.environ[RETRY] = True
             return refusal(503, "Service Unavailable", NOT_WRITABLE, "not_writable", 30)
@@ -186,8 +197,13 @@ class RetryOnDisconnect:
 
     REPLAYABLE = "ledger.outage.replayable"
 
-    def __init__(self, app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]], limit: int):
-        self.app, self.limit = app, limit
+    def __init__(
+        self,
+        app: Callable[[dict[str, Any], StartResponse], Iterable[bytes]],
+        limit: int,
+        reopen: Callable[[], bool] = lambda: False,
+    ):
+        self.app, self.limit, self.reopen = app, limit, reopen
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         body = self._buffer(environ)
@@ -201,6 +217,8 @@ class RetryOnDisconnect:
             return _no_write
 
         result = self.app(environ, hold)
+        if environ.pop(REOPEN, False):
+            self._reopen()
         if not environ.pop(RETRY, False):
             start_response(*held)
             return result
@@ -208,6 +226,12 @@ class RetryOnDisconnect:
         environ[RETRIED] = True
         environ["wsgi.input"] = io.BytesIO(body)
         return self.app(environ, start_response)
+
+    def _reopen(self) -> None:
+        if self.reopen():
+            logging.getLogger(__name__).warning(
+                "database file writable again: idle connections closed, to open afresh"
+            )
 
     def _buffer(self, environ: dict[str, Any]) -> bytes | None:
         """The request body, now in memory; None when it cannot be replayed."""

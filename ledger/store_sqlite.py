@@ -1,10 +1,14 @@
 """SQLite under the ledger: WAL, foreign keys and real BEGINs; writers that wait for one
 another in short steps; WAL checkpoints in the background, the WAL file kept small; and
-connections that open again once a file that could not be written can be."""
+connections that open again once a file that could not be written can be (permissions, a
+file system mounted read-only: every connection of the process opened before is closed
+first, since SQLite shares one read-only ``-shm`` mapping among them)."""
 
 from __future__ import annotations
 
+import gc
 import itertools
+import os
 import sqlite3
 import threading
 import time
@@ -13,8 +17,11 @@ from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.exc import DisconnectionError
 
-BUSY_TIMEOUT_SECONDS = 30.0  # a command's or a job's wait for the write lock
+# make_engine's default wait for the write lock (bench scripts, tests); the app's engines
+# (web, scheduler, CLI) wait SQLITE_BUSY_TIMEOUT_SECONDS (5 s): a job then runs next time.
+BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_BUSY, SQLITE_READONLY, SQLITE_CANTOPEN = 5, 8, 14  # primary result codes
 WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes a reset WAL file is cut back to
 
@@ -22,6 +29,8 @@ _POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
 _POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
 _AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
 _CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
+_OPENED_READ_ONLY = "ledger.opened_read_only"  # a connection record's info key
+_HAD_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()  # since it was last writable
 
 
 def sqlite_engine(
@@ -44,9 +53,52 @@ def result_code(error: BaseException | None) -> int | None:
     return None if code is None else int(code) & 0xFF
 
 
+def file_writable(engine: Engine) -> bool:
+    """Whether the operating system lets this process write the database file and its
+    folder now (permissions, a file system mounted read-only)."""
+    path = engine.url.database
+    if not path or path == ":memory:":
+        return False
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+    return not read_only_mount and os.access(path, os.W_OK) and os.access(folder, os.W_OK)
+
+
+def reopen_if_writable(engine: Engine) -> bool:
+    """After a write refused as read-only: if the file may be written now, close every
+    connection of this process to it that is not in use, so that the next ones open
+    read-write. SQLite shares a file's ``-shm`` mapping among the connections of one
+    process: while one that opened it read-only stays open, every new one is read-only
+    too. That is the pool's idle connections (closed now), those in use by other threads
+    (the refused write invalidated them: closed when next taken), and connections already
+    closed whose statements a refused write's traceback still holds (collected now).
+    Returns whether it did so."""
+    if not file_writable(engine):
+        return False  # still read-only: the open connections serve the reads meanwhile
+    engine.pool.dispose()
+    gc.collect()
+    return True
+
+
+def _note_read_only(engine: Engine, record: Any) -> None:
+    """Mark a connection opened while the file could not be written; the first one opened
+    once it can be closes the idle ones first (before it reads: a connection maps the
+    ``-shm`` file at its first read), else it would join their read-only mapping."""
+    if not file_writable(engine):
+        record.info[_OPENED_READ_ONLY] = True
+        _HAD_READ_ONLY.add(engine)
+    elif engine in _HAD_READ_ONLY:
+        _HAD_READ_ONLY.discard(engine)
+        reopen_if_writable(engine)
+
+
 def _configure(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
+        _note_read_only(engine, record)
         # Let SQLAlchemy emit BEGIN itself, so a writer can take the lock up front.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -59,6 +111,13 @@ def _configure(engine: Engine, busy_timeout_ms: int) -> None:
         # A WAL file grown by a burst is cut back when it is next reset, not kept at its peak.
         cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
+
+    @event.listens_for(engine, "checkout")
+    def _opened_read_only(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        # Opened while the file could not be written, which it can be now: every idle one
+        # closed first (``reopen_if_writable``), then this one, and the pool opens afresh.
+        if record.info.get(_OPENED_READ_ONLY) and reopen_if_writable(engine):
+            raise DisconnectionError("opened while the database file was not writable")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:

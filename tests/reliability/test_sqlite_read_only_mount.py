@@ -1,0 +1,98 @@
+"""A SQLite database on a file system mounted read-only, then writable again, under a real
+gunicorn (2 workers × 4 threads): reads go on, writes answer 503, and once the file system
+is writable the writes succeed again without a restart.
+
+SQLite shares a file's ``-shm`` mapping among all the connections of one process: while
+one connection opened during the read-only time is still open (pooled, or closed but kept
+alive by an exception's traceback), every connection opened later is read-only too. Only
+a real read-only mount shows this (``PRAGMA query_only`` is per connection), so this test
+mounts a small tmpfs and needs the right to (root with CAP_SYS_ADMIN); it skips without.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.reliability.server import Server, flask, seed, server_env
+
+BODY = {"type": "reported", "payload": {"kind": "label_damaged"}}
+
+
+def _mount(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["mount", *args], capture_output=True, text=True, timeout=30)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Any:
+    where = tmp_path / "fs"
+    where.mkdir()
+    if _mount("-t", "tmpfs", "-o", "size=64m", "tmpfs", str(where)).returncode != 0:
+        pytest.skip("mounting a tmpfs needs root with CAP_SYS_ADMIN")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def _remount(where: Path, mode: str) -> None:
+    """Remount ``ro`` or ``rw``, once the killed workers have let go of their files."""
+    for _ in range(50):
+        done = _mount("-o", f"remount,{mode}", str(where))
+        if done.returncode == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(done.stderr)
+
+
+def _post(url: str, token: str, code: str, key: str) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": key}
+    return httpx.post(
+        f"{url}/api/v1/cylinders/{code}/events", json=BODY, headers=headers, timeout=30
+    )
+
+
+def _events(url: str, demo: dict[str, Any], code: str) -> list[str]:
+    headers = {"Authorization": f"Bearer {demo['tokens']['regulator']}"}
+    resp = httpx.get(f"{url}/api/v1/cylinders/{code}/events", headers=headers, timeout=30)
+    assert resp.status_code == 200, resp.text
+    return [e["id"] for e in resp.json()["events"]]
+
+
+def test_writes_come_back_without_a_restart_once_the_file_system_is_writable(
+    tmp_path: Path, tmpfs: Path
+) -> None:
+    env = server_env(f"sqlite:///{tmpfs / 'ledger.sqlite3'}", tmp_path)
+    flask(env, "db", "upgrade")
+    demo = seed(env)
+    token = demo["tokens"]["driver_a"]
+    code = demo["cylinders"]["legal"]
+    server = Server(env, tmp_path)
+    server.start()
+    try:
+        assert _post(server.url, token, code, "before").status_code == 201
+    finally:
+        server.kill()  # as a crash leaves it: the -wal and -shm files stay
+    _remount(tmpfs, "ro")
+    server.start()  # every connection of both workers opens read-only
+    try:
+        before = _events(server.url, demo, code)  # reads work read-only
+        for i in range(8):  # a refusal in every thread of both workers, and reads between
+            resp = _post(server.url, token, code, f"ro-{i}")
+            assert resp.status_code == 503, resp.text
+            assert resp.json()["detail"].startswith("数据库文件无法写入")
+            assert _events(server.url, demo, code) == before
+        _remount(tmpfs, "rw")
+        answers = []
+        for i in range(8):  # each write once, as a station sends it: every one recorded
+            answers.append(_post(server.url, token, code, f"ro-{i}").status_code)
+            _events(server.url, demo, code)
+        assert answers == [201] * 8, answers
+        assert len(_events(server.url, demo, code)) == len(before) + 8
+    finally:
+        server.kill()

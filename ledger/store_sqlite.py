@@ -132,8 +132,12 @@ def _configure(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "handle_error")
     def _not_writable(context: ExceptionContext) -> None:
         # A connection opened while the file (or its folder) could not be written stays
-        # read-only for good: treated as a lost connection, the pool opens fresh ones.
-        if result_code(context.original_exception) in (SQLITE_READONLY, SQLITE_CANTOPEN):
+        # read-only for good: once the file may be written, it is treated as a lost
+        # connection (the pool opens fresh ones). Not before: a fresh one would be as
+        # read-only, and each dropped one kept its file handle (SQLite defers closing
+        # while the process holds locks on the file): ~1 handle leaked a refused write.
+        code = result_code(context.original_exception)
+        if code in (SQLITE_READONLY, SQLITE_CANTOPEN) and file_writable(engine):
             context.is_disconnect = True
 
 

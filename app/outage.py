@@ -125,7 +125,9 @@ def init_app(app: Flask) -> None:
             app.logger.warning("database locked by another process: %s", error.orig)
             return refusal(503, "Service Unavailable", LOCKED, "locked", 5)
         if result_code(error.orig) in (SQLITE_READONLY, SQLITE_CANTOPEN):
-            # The pool was emptied (ledger.store_sqlite): the retry opens the file afresh.
+            # Once the file may be written again, this process's connections opened before
+            # are closed (ledger.store_sqlite) and the retry opens it afresh; until then
+            # the retry meets the same refusal.
             app.logger.error("database file not writable: %s", error.orig)
             request.environ[REOPEN] = True  # once this attempt is over (its traceback too)
             if not committed and _may_retry():

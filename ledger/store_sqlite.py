@@ -6,6 +6,7 @@ first, since SQLite shares one read-only ``-shm`` mapping among them)."""
 
 from __future__ import annotations
 
+import atexit
 import gc
 import itertools
 import os
@@ -31,6 +32,7 @@ _AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer
 _CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
 _OPENED_READ_ONLY = "ledger.opened_read_only"  # a connection record's info key
 _HAD_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()  # since it was last writable
+_OPEN_AT_EXIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def sqlite_engine(
@@ -42,9 +44,19 @@ def sqlite_engine(
     kwargs.setdefault("pool_size", 32)
     engine = create_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
     _configure(engine, int(busy_timeout * 1000))
+    _OPEN_AT_EXIT.add(engine)
     if background_checkpoints:
         _WalCheckpointer(engine).start()
     return engine
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    """Close every connection when the process ends (a command, a worker): the last one
+    to close a file checkpoints its WAL and removes it, rather than leaving it at its size
+    (25 MB after ``demo seed``) for the next process to recover."""
+    for engine in list(_OPEN_AT_EXIT):
+        engine.dispose()
 
 
 def result_code(error: BaseException | None) -> int | None:

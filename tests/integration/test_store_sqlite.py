@@ -107,3 +107,26 @@ def test_a_wal_grown_by_a_burst_is_cut_back_once_checkpointed(tmp_path: Path) ->
         assert wal.stat().st_size <= WAL_SIZE_LIMIT
     finally:
         engine.dispose()
+
+
+def test_a_process_that_ends_leaves_no_wal_behind(tmp_path: Path) -> None:
+    """A command writes and exits without disposing of its engine (as `flask demo seed`
+    did): its connections are closed at exit, so the WAL is checkpointed and removed
+    rather than left at its size for the next process."""
+    import subprocess
+    import sys
+
+    db = tmp_path / "cli.sqlite3"
+    script = (
+        "from sqlalchemy import text\n"
+        "from ledger.store import make_engine\n"
+        f"engine = make_engine('sqlite:///{db}', background_checkpoints=True)\n"
+        "with engine.begin() as conn:\n"
+        "    conn.execute(text('CREATE TABLE t (x BLOB)'))\n"
+        "    for _ in range(64):\n"
+        "        conn.execute(text('INSERT INTO t VALUES (randomblob(4096))'))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", script], cwd=root, check=True, timeout=60)
+    assert not db.with_name(db.name + "-wal").exists()
+    assert db.stat().st_size > 64 * 4096  # the rows are in the database file itself

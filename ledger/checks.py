@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Executable, insert
 from sqlmodel import Session
 
 from ledger import blocks, codes, facts_db, rules, scanned
@@ -28,13 +28,16 @@ from ledger.model_rules import CylinderStateRow, FillCheck
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.service import current_state
 from ledger.state import CylinderState
-from ledger.store import without_waiting_for_disk
+from ledger.store import insert_without_waiting_for_disk, without_waiting_for_disk
 
 _CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
 _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
 _ENTERPRISES = Enterprise.__table__  # type: ignore[attr-defined]
 _STATES = CylinderStateRow.__table__  # type: ignore[attr-defined]
 _INSERT_CHECK = insert(_CHECKS)
+_KEPT = ("id", "cylinder_id", "station_id", "actor_id", "code", "allowed", "decision",
+         "event_id", "checked_at")  # fmt: skip
+_INSERT_CHECK_UNSYNCED = insert_without_waiting_for_disk(_CHECKS, _KEPT)
 
 
 @dataclass(frozen=True)
@@ -137,9 +140,9 @@ def fill_check(
                 session, authority, actor, found.head, found.state, payload, now, params
             )
             found = scanned.moved(found, event, after)
-    keep = _keeper(session, reads) if decision.allowed else session
+    keep, statement = _keeper(session, reads) if decision.allowed else (session, _INSERT_CHECK)
     row = kept.row(found.cylinder_id, decision, event.id if event is not None else None)
-    keep.connection().execute(_INSERT_CHECK, row)
+    keep.connection().execute(statement, row)
     return _answer(check_id, decision, found, owner)
 
 
@@ -156,12 +159,12 @@ class _Kept:
     def row(
         self, cylinder_id: str | None, decision: rules.Decision, event_id: str | None
     ) -> dict[str, Any]:
-        return {
-            "id": self.check_id, "cylinder_id": cylinder_id, "station_id": self.station_id,
-            "actor_id": self.actor_id, "code": self.code, "allowed": decision.allowed,
-            "decision": json.dumps(decision.to_dict(), ensure_ascii=False),
-            "event_id": event_id, "checked_at": self.checked_at,
-        }  # fmt: skip
+        values = (
+            self.check_id, cylinder_id, self.station_id, self.actor_id, self.code,
+            decision.allowed, json.dumps(decision.to_dict(), ensure_ascii=False), event_id,
+            self.checked_at,
+        )  # fmt: skip
+        return dict(zip(_KEPT, values, strict=True))
 
 
 def _block_payload(station_id: int, decision: rules.Decision, code: str) -> dict[str, Any]:
@@ -209,19 +212,20 @@ def _decide(
     return decision, owner
 
 
-def _keeper(session: Session, reads: Session) -> Session:
-    """Where an allowing check's ``fill_checks`` row is written: operational data, not
-    evidence (a lost row costs a rescan, never a record). On PostgreSQL, after reads on the
-    autocommit connection beside the transaction, it is written there as a statement of
-    its own (no BEGIN, no COMMIT); else in the transaction, which then need not wait for
-    the disk. On SQLite it always goes in the transaction (the write lock is taken there).
+def _keeper(session: Session, reads: Session) -> tuple[Session, Executable]:
+    """Where and how an allowing check's ``fill_checks`` row is written: operational data,
+    not evidence (a lost row costs a rescan, never a record), so never waiting for the disk.
+    On PostgreSQL, after reads on the autocommit connection beside the transaction, it is
+    written there as a statement of its own (no BEGIN, no COMMIT) that turns off waiting
+    for itself alone; else in the transaction, likewise. On SQLite it always goes in the
+    transaction (the write lock is taken there; SQLite's COMMIT never waits for the disk).
     """
     if session.get_bind().dialect.name != "postgresql":
-        return session
+        return session, _INSERT_CHECK
     if reads is not session:
-        return reads
+        return reads, _INSERT_CHECK_UNSYNCED
     without_waiting_for_disk(session)
-    return session
+    return session, _INSERT_CHECK
 
 
 def _previous_station(

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import Insert, Table, bindparam, create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
@@ -121,6 +121,18 @@ def without_waiting_for_disk(session: Session) -> None:
     waits for the disk at COMMIT anyway."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+
+
+def insert_without_waiting_for_disk(table: Table, columns: Sequence[str]) -> Insert:
+    """A one-row INSERT of ``columns`` (bound by name) that, sent on PostgreSQL's autocommit
+    connection (``reader``), commits without waiting for its WAL to reach the disk: the
+    statement turns ``synchronous_commit`` off for its own implicit transaction (a
+    ``set_config`` local to it, read at its commit), so nothing carries over to the
+    connection's later work. ``SET LOCAL`` cannot: outside a transaction block it does
+    nothing. For rows a crash may lose without losing a record."""
+    unsynced = select(func.set_config("synchronous_commit", "off", True)).cte("unsynced")
+    values = [bindparam(name, type_=table.c[name].type) for name in columns]
+    return insert(table).from_select(list(columns), select(*values).select_from(unsynced))
 
 
 def advisory_lock(session: Session, name: str, *, wait: bool = True) -> bool:

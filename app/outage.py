@@ -37,13 +37,14 @@ from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from app.metrics import DATABASE_REFUSALS
 from app.problems import problem, unexpected
 from ledger import store
-from ledger.store_sqlite import (
-    SQLITE_BUSY,
+from ledger.sqlite_reopen import (
     SQLITE_CANTOPEN,
     SQLITE_READONLY,
+    file_writable,
     reopen_if_writable,
     result_code,
 )
+from ledger.store_sqlite import SQLITE_BUSY
 
 RETRY = "ledger.outage.retry"  # environ: the handler asks for one more attempt
 RETRIED = "ledger.outage.retried"  # environ: this is that attempt
@@ -126,11 +127,11 @@ def init_app(app: Flask) -> None:
             return refusal(503, "Service Unavailable", LOCKED, "locked", 5)
         if result_code(error.orig) in (SQLITE_READONLY, SQLITE_CANTOPEN):
             # Once the file may be written again, this process's connections opened before
-            # are closed (ledger.store_sqlite) and the retry opens it afresh; until then
-            # the retry meets the same refusal.
+            # are closed (ledger.sqlite_reopen) and the request is run again afresh; until
+            # then a second attempt would meet the same refusal.
             app.logger.error("database file not writable: %s", error.orig)
             request.environ[REOPEN] = True  # once this attempt is over (its traceback too)
-            if not committed and _may_retry():
+            if not committed and _may_retry() and file_writable(engine):
                 request.environ[RETRY] = True
             return refusal(503, "Service Unavailable", NOT_WRITABLE, "not_writable", 30)
         if error.connection_invalidated and committed and error.statement is None:

@@ -7,9 +7,7 @@ first, since SQLite shares one read-only ``-shm`` mapping among them)."""
 from __future__ import annotations
 
 import atexit
-import gc
 import itertools
-import os
 import sqlite3
 import threading
 import time
@@ -17,21 +15,20 @@ import weakref
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, ExceptionContext
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.engine import Engine
+
+from ledger import sqlite_reopen
 
 # make_engine's default wait for the write lock (bench scripts, tests); the app's engines
 # (web, scheduler, CLI) wait SQLITE_BUSY_TIMEOUT_SECONDS (5 s): a job then runs next time.
 BUSY_TIMEOUT_SECONDS = 30.0
-SQLITE_BUSY, SQLITE_READONLY, SQLITE_CANTOPEN = 5, 8, 14  # primary result codes
+SQLITE_BUSY = 5  # a primary result code (``sqlite_reopen.result_code``)
 WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes a reset WAL file is cut back to
 
 _POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
 _POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
 _AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
 _CHECKPOINTED: weakref.WeakSet[Engine] = weakref.WeakSet()
-_OPENED_READ_ONLY = "ledger.opened_read_only"  # a connection record's info key
-_HAD_READ_ONLY: weakref.WeakSet[Engine] = weakref.WeakSet()  # since it was last writable
 _OPEN_AT_EXIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -55,62 +52,19 @@ def _close_at_exit() -> None:
     """Close every connection when the process ends (a command, a worker): the last one
     to close a file checkpoints its WAL and removes it, rather than leaving it at its size
     (25 MB after ``demo seed``) for the next process to recover."""
+    for thread in threading.enumerate():  # no checkpoint holding a connection meanwhile
+        if isinstance(thread, _WalCheckpointer):
+            thread.stopped.set()
+            thread.join(timeout=2)
     for engine in list(_OPEN_AT_EXIT):
         engine.dispose()
 
 
-def result_code(error: BaseException | None) -> int | None:
-    """SQLite's primary result code of a driver error (its extended code's low byte)."""
-    code = getattr(error, "sqlite_errorcode", None)
-    return None if code is None else int(code) & 0xFF
-
-
-def file_writable(engine: Engine) -> bool:
-    """Whether the operating system lets this process write the database file and its
-    folder now (permissions, a file system mounted read-only)."""
-    path = engine.url.database
-    if not path or path == ":memory:":
-        return False
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        read_only_mount = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
-    return not read_only_mount and os.access(path, os.W_OK) and os.access(folder, os.W_OK)
-
-
-def reopen_if_writable(engine: Engine) -> bool:
-    """After a write refused as read-only: if the file may be written now, close every
-    connection of this process to it that is not in use, so that the next ones open
-    read-write. SQLite shares a file's ``-shm`` mapping among the connections of one
-    process: while one that opened it read-only stays open, every new one is read-only
-    too. That is the pool's idle connections (closed now), those in use by other threads
-    (the refused write invalidated them: closed when next taken), and connections already
-    closed whose statements a refused write's traceback still holds (collected now).
-    Returns whether it did so."""
-    if not file_writable(engine):
-        return False  # still read-only: the open connections serve the reads meanwhile
-    engine.pool.dispose()
-    gc.collect()
-    return True
-
-
-def _note_read_only(engine: Engine, record: Any) -> None:
-    """Mark a connection opened while the file could not be written; the first one opened
-    once it can be closes the idle ones first (before it reads: a connection maps the
-    ``-shm`` file at its first read), else it would join their read-only mapping."""
-    if not file_writable(engine):
-        record.info[_OPENED_READ_ONLY] = True
-        _HAD_READ_ONLY.add(engine)
-    elif engine in _HAD_READ_ONLY:
-        _HAD_READ_ONLY.discard(engine)
-        reopen_if_writable(engine)
-
-
 def _configure(engine: Engine, busy_timeout_ms: int) -> None:
+    sqlite_reopen.watch(engine)  # first: before a connection reads
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, record: Any) -> None:
-        _note_read_only(engine, record)
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy emit BEGIN itself, so a writer can take the lock up front.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -124,13 +78,6 @@ def _configure(engine: Engine, busy_timeout_ms: int) -> None:
         cur.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cur.close()
 
-    @event.listens_for(engine, "checkout")
-    def _opened_read_only(_dbapi_conn: Any, record: Any, _proxy: Any) -> None:
-        # Opened while the file could not be written, which it can be now: every idle one
-        # closed first (``reopen_if_writable``), then this one, and the pool opens afresh.
-        if record.info.get(_OPENED_READ_ONLY) and reopen_if_writable(engine):
-            raise DisconnectionError("opened while the database file was not writable")
-
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # A writer starts with BEGIN IMMEDIATE: a deferred transaction that reads and
@@ -140,17 +87,6 @@ def _configure(engine: Engine, busy_timeout_ms: int) -> None:
             _begin_immediate(conn, busy_timeout_ms)
         elif begin != "NONE":  # NONE: each statement is its own read (``reader``)
             conn.exec_driver_sql("BEGIN DEFERRED")
-
-    @event.listens_for(engine, "handle_error")
-    def _not_writable(context: ExceptionContext) -> None:
-        # A connection opened while the file (or its folder) could not be written stays
-        # read-only for good: once the file may be written, it is treated as a lost
-        # connection (the pool opens fresh ones). Not before: a fresh one would be as
-        # read-only, and each dropped one kept its file handle (SQLite defers closing
-        # while the process holds locks on the file): ~1 handle leaked a refused write.
-        code = result_code(context.original_exception)
-        if code in (SQLITE_READONLY, SQLITE_CANTOPEN) and file_writable(engine):
-            context.is_disconnect = True
 
 
 def _begin_immediate(conn: Any, busy_timeout_ms: int) -> None:

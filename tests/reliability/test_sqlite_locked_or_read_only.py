@@ -91,7 +91,6 @@ def test_connections_opened_while_the_file_was_read_only_are_opened_again(
             assert resp.status_code == 503, resp.get_data(as_text=True)
             assert resp.headers["Retry-After"] == "30"
             assert resp.get_json()["detail"].startswith("数据库文件无法写入")
-        # Counted once a request (its retry's answer), while /healthz reads on: the alert.
         # Counted once a request, while /healthz reads on: the monitor's alert. These reads
         # leave read-only connections in the pool, which the next write meets.
         assert database_refusals(client)["not_writable"] == refused + 3

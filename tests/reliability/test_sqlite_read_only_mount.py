@@ -112,3 +112,47 @@ def test_writes_come_back_without_a_restart_once_the_file_system_is_writable(
         assert len(_events(server.url, demo, code)) == len(before) + 8
     finally:
         server.kill()
+
+
+def _write(engine: Any) -> bool:
+    """One insert; whether SQLite accepted it."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+    except OperationalError as exc:
+        assert "readonly" in str(exc.orig), exc
+        return False
+    return True
+
+
+def test_a_connection_in_use_when_it_becomes_writable_does_not_keep_new_ones_read_only(
+    tmpfs: Path,
+) -> None:
+    """A connection opened read-only and still in use (a long read) when the file system
+    becomes writable: once it is back in the pool, the next connection to open closes it
+    first, so that connection writes."""
+    import sys
+
+    from sqlalchemy import text
+
+    from ledger.store import make_engine
+
+    db = tmpfs / "t.sqlite3"
+    made = "import sqlite3, os; c = sqlite3.connect(os.environ['DB'], isolation_level=None); "
+    made += "c.execute('PRAGMA journal_mode=WAL'); c.execute('CREATE TABLE t (x)'); os._exit(0)"
+    subprocess.run([sys.executable, "-c", made], env={"DB": str(db)}, check=True, timeout=30)
+    _remount(tmpfs, "ro")
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        reading = engine.connect()  # opened read-only, and kept in use
+        reading.execute(text("SELECT count(*) FROM t")).scalar_one()
+        _remount(tmpfs, "rw")
+        _write(engine)  # may be refused: the connection in use holds the read-only mapping
+        reading.close()  # back in the pool, idle
+        assert _write(engine)
+        assert _write(engine)
+    finally:
+        engine.dispose()

@@ -75,6 +75,7 @@ def reopen_if_writable(engine: Engine) -> bool:
         return False  # still read-only: the open connections serve the reads meanwhile
     with _LOCK:
         _REOPENED[engine] = time.monotonic()
+        _REFUSED.pop(engine, None)  # collected here: the next connect need not again
     engine.pool.dispose()  # idle connections only; a connection in use comes back later
     gc.collect()
     return True

@@ -7,8 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ledger.settings import WHOLE_NUMBERS, ConfigError, check_environment, whole_number
@@ -118,12 +120,31 @@ def test_gunicorn_started_by_hand_removes_its_own_metrics_folder(tmp_path: Path)
     with subprocess.Popen(gunicorn, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True) as server:
         assert server.stderr is not None
         try:
+            url = None
             for line in server.stderr:
+                if "Listening at: " in line:
+                    url = line.split("Listening at: ")[1].split()[0]
                 if "Booting worker" in line:
                     break
+            assert url is not None
+            _wait_until_it_answers(url)
             made = [p.name for p in tmp_path.glob("ledger-prometheus-*")]
         finally:
             server.terminate()
             server.communicate(timeout=30)
     assert made == [f"ledger-prometheus-{server.pid}"]
     assert not list(tmp_path.glob("ledger-prometheus-*"))
+
+
+def _wait_until_it_answers(url: str) -> None:
+    """Until a worker answers (any status: this database has no tables). A SIGTERM that
+    reaches a worker still starting, before it sets its own handlers, is lost there, and
+    gunicorn waits its graceful timeout (20 s) for it: seen in a loaded suite."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{url}/healthz", timeout=2)
+            return
+        except httpx.HTTPError:
+            assert time.monotonic() < deadline, "no worker answered in 30 s"
+            time.sleep(0.05)

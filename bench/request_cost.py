@@ -12,7 +12,12 @@ bench/load.py prepares it; each row's requests are called straight through the W
 callable after 30 warm-ups, and the mean wall-clock per request is printed beside
 hello-world's. Nothing crosses a socket, so the figures are the app's own cost, the part
 of bench/load.py's rows that gunicorn and wrk do not add. ``--profile N`` prints cProfile's
-N most expensive functions (cumulative) of each row. Figures are printed, never asserted.
+N most expensive functions (cumulative) of each row. As a gunicorn worker does once its
+app is loaded (gunicorn.conf.py's ``post_worker_init``), what was made by then is frozen out
+of the garbage collector's passes; the last line is what one full ``gc.collect()`` costs
+this process after the rows (a worker's heap, with the two small apps beside it), so frozen
+and not: the price of Python's occasional full pass and of SQLite's recovery from a
+read-only period (``ledger.sqlite_reopen``). Figures are printed, never asserted.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import io
 import json
 import os
@@ -139,6 +145,9 @@ def _measure_rows(
     with _quiet_output():  # the request log's JSON lines, written as in production
         from wsgi import app
 
+        gc.collect()  # as gunicorn.conf.py's post_worker_init
+        gc.freeze()
+
         rows = [
             ("hello world", load.hello(), "/api/v1/fill-checks", "allowed"),
             ("floor", floor.serve(), load.FLOOR_PATH, "allowed"),
@@ -150,6 +159,28 @@ def _measure_rows(
             run = _driver(wsgi_app, path, token, station, demo["codes"][kind])
             results.append((name, *measure(run, requests, profile)))
     return results
+
+
+def full_collection_ms(runs: int = 20) -> tuple[float, int]:
+    """The median wall-clock of a full ``gc.collect()`` here, and the objects it walks."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        gc.collect()
+        times.append((time.perf_counter() - started) * 1000)
+    return sorted(times)[runs // 2], len(gc.get_objects())
+
+
+def collections_frozen_and_not() -> str:
+    """A full collection's cost with the start-up objects frozen, then without."""
+    frozen_ms, walked = full_collection_ms()
+    frozen = gc.get_freeze_count()
+    gc.unfreeze()
+    whole_ms, every = full_collection_ms()
+    return (
+        f"gc.collect() after the rows (median of 20): {frozen_ms:.1f} ms over {walked} objects "
+        f"with {frozen} frozen at start, as in a worker; {whole_ms:.1f} ms over {every} unfrozen"
+    )
 
 
 def main() -> None:
@@ -165,11 +196,13 @@ def main() -> None:
     # error or Ctrl-C.
     with tempfile.TemporaryDirectory(prefix="bench-cost-", ignore_cleanup_errors=True) as tmpdir:
         results = _measure_all(Path(tmpdir), args.requests, args.profile, load, args.backend)
+        collections = collections_frozen_and_not()
     hello_ms = results[0][1]
     print(f"backend: {args.backend}")
     print(f"{'request':<18} {'ms a request':>12} {'× hello':>8}")
     for name, mean_ms, _report in results:
         print(f"{name:<18} {mean_ms:>12.3f} {mean_ms / hello_ms:>8.1f}")
+    print(collections)
     for name, _mean, report in results:
         if report:
             print(f"\n--- {name}\n{report}")

@@ -127,8 +127,10 @@ def _measure_all(
     try:
         return _measure_rows(tmp, env, demo, requests, profile, load)
     finally:
+        # The background integrator takes the last writes first, before the schema or the
+        # SQLite file is removed under it (it logged a failure after the figures).
+        time.sleep(1.0)
         if schema is not None:
-            time.sleep(1.0)  # the background integrator takes the last writes first
             load.drop_schema(schema)
 
 

@@ -13,7 +13,10 @@ The scheduler is NOT run here: it is its own process (``flask --app wsgi jobs ru
 from __future__ import annotations
 
 import atexit
+import datetime as dt
 import gc
+import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -22,6 +25,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from gunicorn import glogging
 from gunicorn.arbiter import Arbiter
 
 from ledger.keys import KeyFileError
@@ -80,10 +84,45 @@ keepalive = 5
 # Recycle workers now and then, so a slow leak can never grow a worker past its budget.
 max_requests = 20_000
 max_requests_jitter = 2_000
-# Logs: the app writes JSON lines (app/logging.py); gunicorn's own go to stderr too.
+# Logs: the app writes JSON lines (app/logging.py); gunicorn's own go to stderr too, as JSON
+# lines of the same keys (JsonLines below).
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+class JsonLineFormatter(logging.Formatter):
+    """A record as one JSON object on one line, with the keys of the app's lines
+    (``timestamp``, ``level``, ``logger``, ``event``), the process id, and a traceback in
+    ``exception``: the journal stays one object a line, and a log pipeline reads gunicorn's
+    most telling lines (a worker timeout or killed, an error while sending an answer) too.
+    Plain ``json`` rather than the app's structlog set-up: the master never imports the app.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        created = dt.datetime.fromtimestamp(record.created, dt.UTC)
+        line: dict[str, Any] = {
+            "event": record.getMessage(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+            "timestamp": created.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class JsonLines(glogging.Logger):
+    """gunicorn's logger, its lines rendered by ``JsonLineFormatter``."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            handler.setFormatter(JsonLineFormatter())
+
+
+logger_class = JsonLines
 proc_name = "cylinder-ledger-web"
 # No control socket (gunicorn ≥ 25.1): it would be made in $HOME/.gunicorn, read-only under
 # the unit's ProtectSystem=strict; systemd and signals manage the server.

@@ -5,7 +5,8 @@ else gets a fresh one; the id is bound to every log line written while the reque
 and returned in the response's ``X-Request-ID`` header. One ``request`` line per request
 (method, path, status, ms). Records of other libraries that propagate to the root logger
 (SQLAlchemy, Alembic, APScheduler, httpx) go through the same JSON renderer; gunicorn's
-own lines (master start, worker boot and exit) keep gunicorn's text format.
+own lines (master start, worker boot and exit, errors) are JSON lines of the same keys,
+rendered by gunicorn.conf.py's ``JsonLines`` (the master never imports the app).
 """
 
 from __future__ import annotations

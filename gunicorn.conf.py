@@ -17,6 +17,7 @@ import datetime as dt
 import gc
 import json
 import logging
+import logging.handlers
 import multiprocessing
 import os
 import shutil
@@ -114,12 +115,18 @@ class JsonLineFormatter(logging.Formatter):
 
 
 class JsonLines(glogging.Logger):
-    """gunicorn's logger, its lines rendered by ``JsonLineFormatter``."""
+    """gunicorn's logger, the lines it writes to ``errorlog`` rendered by
+    ``JsonLineFormatter``. Left as they are: its syslog handler (``syslog = True``: its
+    lines keep their tag), and handlers of a ``logconfig`` of the operator's own. Setting
+    ``statsd_host`` needs gunicorn's default logger class (it switches to its statsd logger
+    only then): metrics here are Prometheus's (deploy.md §7)."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for handler in self.error_log.handlers:
-            handler.setFormatter(JsonLineFormatter())
+            ours = getattr(handler, "_gunicorn", False)
+            if ours and not isinstance(handler, logging.handlers.SysLogHandler):
+                handler.setFormatter(JsonLineFormatter())
 
 
 logger_class = JsonLines

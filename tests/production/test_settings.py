@@ -109,7 +109,7 @@ def test_a_bad_jurisdiction_file_stops_gunicorn_and_a_command_in_one_line(tmp_pa
 
 
 def test_gunicorn_started_by_hand_removes_its_own_metrics_folder(tmp_path: Path) -> None:
-    env = {**_env(tmp_path), "TMPDIR": str(tmp_path)}
+    env = {**_env(tmp_path), "TMPDIR": str(tmp_path), "LOG_LEVEL": "info"}  # lines read below
     del env["PROMETHEUS_MULTIPROC_DIR"]  # as by hand: a folder of its own in the temp folder
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     checked = subprocess.run(

@@ -73,11 +73,14 @@ class Server:
         tmp: Path,
         app: str = "wsgi:app",
         preexec: Callable[[], None] | None = None,  # run in the child: e.g. resource limits
+        config: Path | None = None,  # the deploy settings' hooks too (the options below win)
     ) -> None:
         self.env, self.port, self.app, self.preexec = env, free_port(), app, preexec
         self.url = f"http://127.0.0.1:{self.port}"
-        self.config = tmp / "gunicorn-empty.conf.py"  # not the deploy settings in the cwd
-        self.config.write_text("")
+        if config is None:
+            config = tmp / "gunicorn-empty.conf.py"  # not the deploy settings in the cwd
+            config.write_text("")
+        self.config = config
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:

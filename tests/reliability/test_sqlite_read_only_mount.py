@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.server import Server, flask, seed, server_env
+from tests.reliability.server import ROOT, Server, flask, seed, server_env
 
 BODY = {"type": "reported", "payload": {"kind": "label_damaged"}}
 
@@ -81,11 +81,15 @@ def test_writes_come_back_without_a_restart_once_the_file_system_is_writable(
     tmp_path: Path, tmpfs: Path
 ) -> None:
     env = server_env(f"sqlite:///{tmpfs / 'ledger.sqlite3'}", tmp_path)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(tmp_path / "prometheus")  # as the units set it
+    (tmp_path / "prometheus").mkdir()
     flask(env, "db", "upgrade")
     demo = seed(env)
     token = demo["tokens"]["driver_a"]
     code = demo["cylinders"]["legal"]
-    server = Server(env, tmp_path)
+    # The deploy settings' hooks: the workers' start-up objects are frozen out of the
+    # collector's passes, as in production, and the recovery's collection must still work.
+    server = Server(env, tmp_path, config=ROOT / "gunicorn.conf.py")
     server.start()
     try:
         assert _post(server.url, token, code, "before").status_code == 201

@@ -176,7 +176,7 @@ def _clone_sql(conn: Any) -> list[str]:
 
 def explain_pages(app: Any, loader: Any) -> list[Any]:
     """Capture the statements of the pages' read models and EXPLAIN each one."""
-    from ledger import checks, daily, oversight, station_sync, sweeps, trace, verification
+    from ledger import checks, daily, log, oversight, station_sync, sweeps, trace, verification
     from ledger.note import verifier_from_key, verifier_key_for
 
     rt = app.extensions["ledger"]
@@ -193,6 +193,7 @@ def explain_pages(app: Any, loader: Any) -> list[Any]:
             s, ("filled",), now - dt.timedelta(days=60), "Asia/Shanghai"
         ),
         "trace": lambda s: trace.trace(s, code, verifier, rt.authority.origin),
+        "history_leaves": lambda s: log.leaf_indexes_of_cylinder(s, trace.find(s, code).id),
         "expiry_sweep": lambda s: sweeps.expiry_sweep(s, now.date(), now),
         "fill_check": lambda s: checks.fill_check(
             s, rt.authority, _actor(s, loader), loader.demo["stations"]["a"], code, now, rt.params

@@ -283,3 +283,14 @@ def leaf_index_of(session: Session, event_id: str) -> int | None:
     """The leaf index of an integrated event."""
     query = select(col(LogLeaf.leaf_index)).where(col(LogLeaf.event_id) == event_id)
     return session.execute(query).scalar_one_or_none()
+
+
+def leaf_indexes_of_cylinder(session: Session, cylinder_id: str) -> dict[str, int]:
+    """The leaf index of each integrated event of one cylinder, by event id (one query,
+    not one per event: a cylinder's history has thousands)."""
+    query = (
+        select(col(LogLeaf.event_id), col(LogLeaf.leaf_index))
+        .join(Event, col(Event.id) == col(LogLeaf.event_id))
+        .where(col(Event.cylinder_id) == cylinder_id)
+    )
+    return {event_id: index for event_id, index in session.execute(query)}

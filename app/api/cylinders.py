@@ -9,7 +9,7 @@ from typing import Any
 from flask import current_app, request
 
 from app.api import api
-from app.api.presenters import cylinder_document, event_response
+from app.api.presenters import cylinder_document, event_response, history_documents
 from app.api.schemas import CylinderIn, EventIn
 from app.auth import auth, current_actor
 from app.idempotency import after_commit, transaction
@@ -77,7 +77,7 @@ def events(code: str) -> Any:
         rows, defect = service.history(session, cylinder)
         return {
             "code": cylinder.code,
-            "events": [event_response(session, e) for e in rows],
+            "events": history_documents(session, cylinder.id, rows),
             "chain_valid": defect is None,
             "chain_defect": str(defect) if defect else None,
         }

@@ -12,7 +12,8 @@ grows through the service's own path (a fill check, then ``filled``, ``dispatche
 
 - ``GET /api/v1/cylinders/{code}/events`` (the owner's and regulator's API: every event,
   the chain verified), its size in bytes;
-- ``GET /regulator/trace?code=`` (the regulator's trace page), its size;
+- ``GET /regulator/trace?code=`` (the regulator's trace page: the whole chain verified, the
+  latest 200 events shown), its size, and with ``&all=1`` (every event shown);
 - ``GET /c/{code}`` (the public page a restaurant opens by scanning);
 - ``POST /api/v1/fill-checks`` on that cylinder (the nozzle).
 
@@ -158,6 +159,7 @@ def measure(app: Any, demo: dict[str, Any], life: Life) -> dict[str, tuple[float
             lambda: client.get(f"/api/v1/cylinders/{life.code}/events", headers=regulator)
         ),
         "trace page": _timed(lambda: client.get(f"/regulator/trace?code={life.code}")),
+        "trace, all": _timed(lambda: client.get(f"/regulator/trace?code={life.code}&all=1")),
         "public page": _timed(lambda: app.test_client().get(f"/c/{life.code}")),
         "fill check": _timed(
             lambda: client.post("/api/v1/fill-checks", json=check, headers=station)

@@ -38,6 +38,28 @@ def test_the_newest_checkpoint_proves_the_last_event(
     assert 'id="proof" class="good"' in html and "✓ 最新事件已包含在最新检查点中" in html
 
 
+def test_a_long_life_shows_its_latest_events_and_every_one_on_request(
+    client: Any, demo: Any, as_person: Any, monkeypatch: Any
+) -> None:
+    import app.pages.regulator as regulator_pages
+
+    monkeypatch.setattr(regulator_pages, "TRACE_LATEST", 3)
+    code = register(client, demo)
+    for _ in range(2):  # registered, then held and released twice: 5 events
+        for kind, payload in (("held", {"reason": "抽查"}), ("released", {})):
+            assert event(client, demo, code, "regulator", kind, payload).status_code == 201
+    regulator = as_person("regulator")
+    html = regulator.get(f"/regulator/trace?code={code}").get_data(as_text=True)
+    seqs = re.findall(r'<code class="hash" title="[0-9a-f]+">#(\d+) ', html)
+    assert seqs == ["3", "4", "5"] and '<ol class="timeline" start="3">' in html
+    assert "共 5 条事件，显示最近 3 条" in html and "哈希链验证通过" in html
+    link = re.search(r'<p id="trace-latest">.*?<a href="([^"]+)"', html, re.S)
+    assert link is not None and "显示全部事件" in html
+    whole = regulator.get(link.group(1).replace("&amp;", "&")).get_data(as_text=True)
+    assert re.findall(r'<code class="hash" title="[0-9a-f]+">#(\d+) ', whole) == list("12345")
+    assert 'id="trace-latest"' not in whole and "哈希链验证通过" in whole
+
+
 def test_an_unknown_code_on_trace_is_a_clear_404(as_person: Any) -> None:
     resp = as_person("regulator").get("/regulator/trace?code=NOPE0000")
     assert resp.status_code == 404 and "没有气瓶使用代码" in resp.get_data(as_text=True)

@@ -116,7 +116,7 @@ def check_event(
     return None
 
 
-def verify_chain(events: Sequence[Event], keys: Mapping[str, bytes]) -> Defect | None:
+def verify_chain(events: Sequence[StoredEvent], keys: Mapping[str, bytes]) -> Defect | None:
     """The first defect in one cylinder's events (ordered by seq), or None when it verifies."""
     prev = ZERO_HASH
     for expected_seq, event in enumerate(events, start=1):
@@ -127,7 +127,7 @@ def verify_chain(events: Sequence[Event], keys: Mapping[str, bytes]) -> Defect |
     return None
 
 
-def event_document(event: Event, leaf_index: int | None) -> dict[str, Any]:
+def event_document(event: StoredEvent, leaf_index: int | None) -> dict[str, Any]:
     """An event as the API shows it: the hashed fields plus hash, signature and leaf index."""
     import base64
 

@@ -19,8 +19,9 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from ledger.chain import StoredEvent
 from ledger.events import load_payload, rfc3339
-from ledger.model import Cylinder, Event
+from ledger.model import Cylinder
 
 CONTEXT = "https://ref.gs1.org/standards/epcis/epcis-context.jsonld"
 NAMESPACE = "https://cylinder-ledger.example/epcis#"
@@ -79,7 +80,7 @@ def biz_step(event_type: str, origin: str = DEFAULT_HOST) -> str:
     return f"https://{host}/voc/bizstep/{OWN_STEPS[event_type]}"
 
 
-def object_event(event: Event, epc: str, origin: str = DEFAULT_HOST) -> dict[str, Any]:
+def object_event(event: StoredEvent, epc: str, origin: str = DEFAULT_HOST) -> dict[str, Any]:
     """One ledger event as an EPCIS ObjectEvent (``origin``: the ledger's, for our URIs)."""
     doc: dict[str, Any] = {
         "type": "ObjectEvent",
@@ -105,7 +106,7 @@ def object_event(event: Event, epc: str, origin: str = DEFAULT_HOST) -> dict[str
 
 def document(
     cylinder: Cylinder,
-    events: Iterable[Event],
+    events: Iterable[StoredEvent],
     gs1_prefix: str | None,
     created: dt.datetime,
     origin: str = DEFAULT_HOST,

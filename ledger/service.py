@@ -16,7 +16,7 @@ from sqlmodel import Session, col
 
 from ledger import blocks, codes, event_time, lifecycle, permissions, projection, rules, writer
 from ledger.authority import Authority, signing_keys
-from ledger.chain import Defect, verify_chain
+from ledger.chain import Defect, EventRow, verify_chain
 from ledger.cylinders import parse_cylinder_spec
 from ledger.errors import Conflict, Forbidden, Invalid, not_allowed_to_record, unknown_code
 from ledger.event_ids import stored_event
@@ -32,6 +32,9 @@ from ledger.rules import Decision
 from ledger.state import CylinderState, apply, registered
 from ledger.store import advisory_lock
 from ledger.transitions import transition_error
+
+_EVENTS = Event.__table__  # type: ignore[attr-defined]
+_EVENT_COLUMNS = [_EVENTS.c[name] for name in EventRow._fields]
 
 
 def find_cylinder(session: Session, code: str) -> Cylinder:
@@ -273,13 +276,13 @@ def _replayed(
     return Appended(event, False)
 
 
-def history(session: Session, cylinder: Cylinder) -> tuple[list[Event], Defect | None]:
-    """A cylinder's events in chain order and the first defect of its chain, if any."""
-    events = list(
-        session.execute(
-            select(Event).where(Event.cylinder_id == cylinder.id).order_by(Event.seq)  # type: ignore[arg-type]
-        ).scalars()
-    )
+def history(session: Session, cylinder: Cylinder) -> tuple[list[EventRow], Defect | None]:
+    """A cylinder's events in chain order and the first defect of its chain, if any.
+
+    Plain rows, not ORM objects: a long life has thousands of events, and an object per
+    event cost a third of the read (as in the audit)."""
+    query = select(*_EVENT_COLUMNS).where(_EVENTS.c.cylinder_id == cylinder.id)
+    events = [EventRow._make(row) for row in session.execute(query.order_by(_EVENTS.c.seq))]
     defect = verify_chain(events, signing_keys(session))
     if defect is None and (
         cylinder.head_seq != len(events) or (events and cylinder.head_hash != events[-1].hash)

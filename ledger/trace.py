@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from ledger import codes, log, merkle, service
+from ledger.chain import StoredEvent
 from ledger.checkpoint import CheckpointError, Verifiers, open_checkpoint
 from ledger.errors import unknown_code
-from ledger.model import Actor, Cylinder, Enterprise, Event, Station
+from ledger.model import Actor, Cylinder, Enterprise, Station
 from ledger.model_rules import RetiredCode
 
 
@@ -33,7 +34,7 @@ class ProofCheck:
 class TraceEntry:
     """One event with the names a regulator reads it by."""
 
-    event: Event
+    event: StoredEvent
     actor_name: str
     station_name: str | None
 
@@ -94,7 +95,7 @@ def trace(session: Session, code: str, verifier: Verifiers, origin: str) -> Trac
 
 
 def prove_last(
-    session: Session, event: Event | None, verifier: Verifiers, origin: str
+    session: Session, event: StoredEvent | None, verifier: Verifiers, origin: str
 ) -> ProofCheck:
     """Prove an event's inclusion in the newest signed checkpoint."""
     if event is None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlmodel import Session
 
 from ledger import log, service
 from ledger.authority import Authority
-from ledger.chain import event_document
+from ledger.chain import StoredEvent, event_document
 from ledger.checks import Header
 from ledger.model import Cylinder, Enterprise, Event
 from ledger.params import DEFAULT, Jurisdiction
@@ -96,7 +97,7 @@ def event_response(session: Session, event: Event, *, fresh: bool = False) -> di
 
 
 def history_documents(
-    session: Session, cylinder_id: str, events: list[Event]
+    session: Session, cylinder_id: str, events: Sequence[StoredEvent]
 ) -> list[dict[str, Any]]:
     """A cylinder's events as the API shows them, their leaf indexes read in one query."""
     leaves = log.leaf_indexes_of_cylinder(session, cylinder_id)

@@ -7,8 +7,11 @@ A cylinder delivered to a restaurant every week for 20 years has ~4,000 events (
 fill, dispatch, delivery, return). The small demo (bench/load.py's ledger, a temp SQLite
 file or a PostgreSQL schema of its own, dropped at the end) gets one cylinder whose chain
 grows through the service's own path (a fill check, then ``filled``, ``dispatched``,
-``delivered``, ``returned``: signed, chained and projected as in production) to each of
-``--sizes`` events; at each size, through Flask's test client (median of 5):
+``delivered``, ``returned``: signed, chained and projected as in production), in rounds of
+four events, to the last whole round within each of ``--sizes`` (997 for 1,000), then is
+integrated into the Merkle log under a signed checkpoint (as the scheduler does: every
+event has its leaf, the trace proves the last); at each size, through Flask's test client
+(median of 5):
 
 - ``GET /api/v1/cylinders/{code}/events`` (the owner's and regulator's API: every event,
   the chain verified), its size in bytes;
@@ -116,6 +119,16 @@ class Life:
         self._append(self.driver, "delivered", {"customer_id": customer, "checklist": CHECKLIST})
         self._append(self.driver, "returned", {"customer_id": customer})
 
+    def publish(self) -> None:
+        """Integrate what was appended into the Merkle log and sign a checkpoint, as the
+        scheduler does: every event then has its leaf and the trace proves the last one."""
+        from ledger import log
+        from ledger.store import transaction
+
+        with transaction(self.rt.engine) as s:
+            log.integrate(s)
+            log.publish_checkpoint(s, self.rt.authority.server, self.rt.authority.origin)
+
     def _customer(self) -> int:
         from sqlalchemy import select
 
@@ -154,6 +167,10 @@ def measure(app: Any, demo: dict[str, Any], life: Life) -> dict[str, tuple[float
     station = {"Authorization": f"Bearer {demo['tokens']['station_a']}"}
     _login(client, demo)
     check = {"station_id": demo["stations"]["a"], "scan": life.code}
+    history = client.get(f"/api/v1/cylinders/{life.code}/events", headers=regulator).get_json()
+    page = client.get(f"/regulator/trace?code={life.code}").get_data(as_text=True)
+    if history["events"][-1]["leaf_index"] is None or 'id="proof" class="good"' not in page:
+        raise SystemExit("the chain is not in a signed checkpoint: the proof would not be timed")
     return {
         "API events": _timed(
             lambda: client.get(f"/api/v1/cylinders/{life.code}/events", headers=regulator)
@@ -207,6 +224,7 @@ def main() -> None:
                 grow_started = time.perf_counter()
                 while life.events + 4 <= size:
                     life.round()
+                life.publish()
                 grown = time.perf_counter() - grow_started
                 for view, (ms, status, size_bytes) in measure(app, demo, life).items():
                     print(f"{life.events:>7} {view:<12} {ms:>9.1f} {status:>6} {size_bytes:>10}")

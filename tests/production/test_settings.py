@@ -46,6 +46,7 @@ def _env(tmp_path: Path, **settings: str) -> dict[str, str]:
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
         "LEDGER_KEYS_DIR": str(tmp_path / "keys"),
+        "LEDGER_INSTANCE": str(tmp_path / "instance"),  # not the checkout's own instance/
         "GUNICORN_BIND": "127.0.0.1:0",
         "WEB_CONCURRENCY": "1",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),

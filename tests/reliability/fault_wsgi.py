@@ -30,7 +30,6 @@ from app.idempotency import REPLAYED
 
 app = create_app()
 FAULT_DIR = os.environ.get("LEDGER_FAULT_DIR")
-POINTS = ("before-answer", "after-commit")
 
 
 def _crash_if(point: str) -> None:

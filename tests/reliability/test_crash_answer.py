@@ -23,7 +23,7 @@ from sqlmodel import col
 
 from ledger.model import Actor, Customer, Cylinder, Enterprise, Event, Licence, Station, Vehicle
 from ledger.store import make_engine, transaction
-from tests.reliability.fault_wsgi import POINTS
+from tests.reliability.crash_points import POINTS
 from tests.reliability.server import Server, seed, server_env
 
 Body = Callable[[dict[str, Any]], tuple[str, str, dict[str, Any]]]

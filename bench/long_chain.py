@@ -17,6 +17,7 @@ event has its leaf, the trace proves the last); at each size, through Flask's te
   the chain verified), its size in bytes;
 - ``GET /regulator/trace?code=`` (the regulator's trace page: the whole chain verified, the
   latest 200 events shown), its size, and with ``&all=1`` (every event shown);
+- ``GET /regulator/trace/{code}/epcis.jsonld`` (the regulator's EPCIS 2.0 export, whole);
 - ``GET /c/{code}`` (the public page a restaurant opens by scanning);
 - ``POST /api/v1/fill-checks`` on that cylinder (the nozzle).
 
@@ -177,6 +178,7 @@ def measure(app: Any, demo: dict[str, Any], life: Life) -> dict[str, tuple[float
         ),
         "trace page": _timed(lambda: client.get(f"/regulator/trace?code={life.code}")),
         "trace, all": _timed(lambda: client.get(f"/regulator/trace?code={life.code}&all=1")),
+        "EPCIS export": _timed(lambda: client.get(f"/regulator/trace/{life.code}/epcis.jsonld")),
         "public page": _timed(lambda: app.test_client().get(f"/c/{life.code}")),
         "fill check": _timed(
             lambda: client.post("/api/v1/fill-checks", json=check, headers=station)

@@ -71,6 +71,7 @@ class Life:
             self.driver = registry.actor_for_token(s, demo["tokens"]["driver_a"])
             self.owner = registry.actor_for_token(s, demo["tokens"]["enterprise_a"])
         self.code = self._register()
+        self.customer = self._customer()  # the restaurant every round delivers to
         self.events = 1
 
     def _register(self) -> str:
@@ -116,9 +117,9 @@ class Life:
         self._append(self.station, "filled", {"station_id": station_id, "gross_kg": 31.8,
                                               "tare_kg": 16.8, "net_kg": 15.0})  # fmt: skip
         self._append(self.driver, "dispatched", {"vehicle": self.demo["vehicles"]["a"]})
-        customer = self._customer()
-        self._append(self.driver, "delivered", {"customer_id": customer, "checklist": CHECKLIST})
-        self._append(self.driver, "returned", {"customer_id": customer})
+        delivered = {"customer_id": self.customer, "checklist": CHECKLIST}
+        self._append(self.driver, "delivered", delivered)
+        self._append(self.driver, "returned", {"customer_id": self.customer})
 
     def publish(self) -> None:
         """Integrate what was appended into the Merkle log and sign a checkpoint, as the

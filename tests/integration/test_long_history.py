@@ -1,39 +1,20 @@
 """A cylinder's history read whole: its cost must not grow by a query per event.
 
 A cylinder filled weekly for 20 years has ~4,000 events; ``GET /cylinders/{code}/events``
-read each event's leaf index with a query of its own (2.2 s at 4,000 events on SQLite,
+read each event's leaf index with a query of its own (2.3 s at 4,000 events on SQLite,
 bench/long_chain.py). Now one query reads them all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
-
-from sqlalchemy import event
 
 from ledger import log, service
 from ledger.registry import actor_for_token
 from ledger.store import transaction
 from tests import flows
 from tests.conftest import bearer
-
-
-@contextmanager
-def statements(app: Any) -> Iterator[list[str]]:
-    """The SQL statements the app's engine runs inside the block."""
-    engine = app.extensions["ledger"].engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.sql_sent import statements_sent
 
 
 def history(client: Any, demo: dict[str, Any], code: str) -> dict[str, Any]:
@@ -48,12 +29,13 @@ def history(client: Any, demo: dict[str, Any], code: str) -> dict[str, Any]:
 def test_reading_a_history_takes_as_many_queries_for_twelve_events_as_for_two(app, client, demo):
     code = flows.register(client, demo)
     assert flows.fill(client, demo, code).status_code == 201
-    with statements(app) as short:
+    engine = app.extensions["ledger"].engine
+    with statements_sent(engine) as short:
         assert len(history(client, demo, code)["events"]) == 2
     for _ in range(5):  # a regulator's hold and release: two more events each time
         for kind, payload in (("held", {"reason": "抽查"}), ("released", {})):
             assert flows.event(client, demo, code, "regulator", kind, payload).status_code == 201
-    with statements(app) as long:
+    with statements_sent(engine) as long:
         assert len(history(client, demo, code)["events"]) == 12
     assert len(long) == len(short), long
 

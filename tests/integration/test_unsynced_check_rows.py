@@ -8,12 +8,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 
 from ledger import checks
 from ledger.model import Actor
 from ledger.model_rules import FillCheck
 from tests.flows import check, register
+from tests.sql_sent import statements_sent
 
 
 def _postgresql_only(app: Any) -> Any:
@@ -51,17 +52,9 @@ def test_an_allowing_check_writes_its_row_with_that_statement(
 ) -> None:
     engine = _postgresql_only(app)
     code = register(client, demo)
-    sent: list[str] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if "INSERT INTO fill_checks" in statement:
-            sent.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine) as every:
         resp = check(client, demo, code)
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    sent = [" ".join(s.split()) for s in every if "INSERT INTO fill_checks" in s]
     assert resp.status_code == 200 and resp.get_json()["allowed"], resp.get_json()
     assert len(sent) == 1 and "set_config" in sent[0], sent
     with engine.connect() as conn:

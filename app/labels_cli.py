@@ -13,7 +13,7 @@ from sqlmodel import Session
 from app.cli_group import CommandGroup
 from app.runtime import runtime
 from labels import console as ui
-from labels import records, sheet
+from labels import records, sheet_layouts
 from labels.batch import Issued, Register, Row, RowFailed, Stop, idempotency_key, no_label_reason
 from labels.fonts import FontMissing
 from labels.records import label_data
@@ -81,9 +81,9 @@ class Refused(click.ClickException):
     exit_code = 2
 
 
-def _layout(ctx: click.Context, param: click.Parameter, value: str) -> sheet.SheetLayout:
+def _layout(ctx: click.Context, param: click.Parameter, value: str) -> sheet_layouts.SheetLayout:
     try:
-        return ui.check_layout(sheet.parse_layout_option(value))
+        return ui.check_layout(sheet_layouts.parse_layout_option(value))
     except LedgerError as exc:
         raise click.BadParameter(exc.detail, ctx, param) from exc
     except FontMissing as exc:
@@ -95,9 +95,12 @@ def _layout(ctx: click.Context, param: click.Parameter, value: str) -> sheet.She
 @click.option("--token", envvar="LEDGER_TOKEN", required=True, help="An enterprise admin's token.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PDF sheet path.")
 @click.option(
-    "--layout", default=sheet.DEFAULT_LAYOUT, callback=_layout, help=sheet.LAYOUT_OPTION_HELP
+    "--layout",
+    default=sheet_layouts.DEFAULT_LAYOUT,
+    callback=_layout,
+    help=sheet_layouts.LAYOUT_OPTION_HELP,
 )
-def issue(csv_file: Path, token: str, out: Path | None, layout: sheet.SheetLayout) -> None:
+def issue(csv_file: Path, token: str, out: Path | None, layout: sheet_layouts.SheetLayout) -> None:
     """Register every good row of CSV_FILE (one transaction each) and write the label sheet.
 
     A row whose manufacturer and serial the enterprise already registered is not

@@ -206,7 +206,7 @@ def headroom() -> None:
 
 def speed(count: int = 240) -> None:
     """Rendering time per label: PNG (300 dpi), SVG, engraving SVG, and A4 PDF sheets."""
-    from labels import sheet, svg
+    from labels import sheet, sheet_layouts, svg
 
     key = _registry()
     items = []
@@ -225,7 +225,7 @@ def speed(count: int = 240) -> None:
             render(data)
         print(f"{name:14} {1000 * (time.perf_counter() - started) / len(sample):6.1f}")
     started = time.perf_counter()
-    pdf = sheet.render_sheet(items, sheet.LAYOUTS["3x8"])
+    pdf = sheet.render_sheet(items, sheet_layouts.LAYOUTS["3x8"])
     elapsed = time.perf_counter() - started
     print(
         f"{'pdf 3x8 sheet':14} {1000 * elapsed / count:6.1f}   ({count // 24} pages, "
@@ -239,14 +239,14 @@ def sheet_memory(count: int, how: str) -> None:
     import resource
     import tempfile
 
-    from labels import console, sheet
+    from labels import console, sheet, sheet_layouts
 
     key = _registry()
     items = [
         LabelData(code, codes.qr_url(BASE_URL, code, key), "重庆渝安燃气有限公司", "YSP35.5", 15)
         for code in _codes(count)
     ]
-    layout_3x8 = sheet.LAYOUTS["3x8"]
+    layout_3x8 = sheet_layouts.LAYOUTS["3x8"]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -27,7 +27,7 @@ import httpx
 from rich.console import Console
 
 from labels import console as ui
-from labels import sheet
+from labels import sheet_layouts
 from labels.client import Fatal, HttpRegistrar
 from labels.fonts import FontMissing
 from ledger.errors import LedgerError
@@ -41,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     issue.add_argument("--server", default=os.environ.get("LEDGER_SERVER", "http://127.0.0.1:5000"))
     issue.add_argument("--token", default=os.environ.get("LEDGER_TOKEN"), help="enterprise token")
     issue.add_argument("--out", type=Path, help="the PDF sheet (default: CSV name + .pdf)")
-    issue.add_argument("--layout", default=sheet.DEFAULT_LAYOUT, help=sheet.LAYOUT_OPTION_HELP)
+    issue.add_argument(
+        "--layout", default=sheet_layouts.DEFAULT_LAYOUT, help=sheet_layouts.LAYOUT_OPTION_HELP
+    )
     return parser
 
 
@@ -55,7 +57,7 @@ def main(argv: Sequence[str] | None = None, transport: httpx.BaseTransport | Non
     out = args.out or args.csv.with_suffix(".pdf")
     registrar = HttpRegistrar(args.server, args.token, transport)
     try:  # everything that can be checked is, before the first row is registered
-        layout = ui.check_layout(sheet.parse_layout_option(args.layout))
+        layout = ui.check_layout(sheet_layouts.parse_layout_option(args.layout))
         ui.check_out(out, args.csv)
         rows, checked = ui.read_file(args.csv, dt.date.today())
         ui.check_sheet(out, args.csv, len(rows), layout)

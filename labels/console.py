@@ -8,12 +8,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from labels import batch, sheet
+from labels import batch
 from labels.batch import BatchReport, Register, RowError
 from labels.fonts import FontMissing
 from labels.layout import LabelData
 from labels.layout import layout as layout_label
-from labels.sheet import SheetLayout
+from labels.sheet_layouts import SheetLayout
 from ledger.errors import Invalid
 
 
@@ -74,6 +74,8 @@ def write_sheet(
 ) -> bool:
     """Write the sheet file by file (each whole or not at all); False, saying which files
     are missing and how to get them, when one cannot be written."""
+
+    from labels import sheet  # reportlab: loaded by the commands that draw, not at start
 
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False, soft_wrap=True)
@@ -158,6 +160,8 @@ def check_out(out: Path, csv_path: Path) -> Path:
 def check_layout(layout: SheetLayout) -> SheetLayout:
     """The layout, or Invalid when a typical label does not fit it, or FontMissing (checked
     before any row is registered, so a bad --layout or a broken font costs nothing)."""
+    from labels import sheet
+
     sheet.check_fonts()
     sample = LabelData(
         "7G3KQ2M9XW4P",

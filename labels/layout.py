@@ -23,6 +23,7 @@ MAX_CODE_MM = 7.0
 MIN_CODE_MM = 2.5  # below this the printed code is no longer a fallback for a damaged QR
 GROUP = 4  # the code is printed in groups of four characters, easier to read and type
 DEFAULT_MM = (70.0, 37.0)  # the 3×8 sheet's label, and the API's default label size
+MIN_DPI, MAX_DPI, DEFAULT_DPI = 150, 1200, 300  # a label's PNG (labels.png)
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,8 @@ from functools import cache
 from PIL import Image, ImageDraw, ImageFont
 
 from labels import fonts, qr
-from labels.layout import Label
+from labels.layout import DEFAULT_DPI, MAX_DPI, MIN_DPI, Label
 from ledger.errors import Invalid
-
-MIN_DPI, MAX_DPI, DEFAULT_DPI = 150, 1200, 300
 
 
 @cache

@@ -15,9 +15,8 @@ for the longest (20-character) code, 73 for the 12-character codes issued here
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-import numpy as np
 import zxingcpp
 
 from ledger.errors import Invalid
@@ -76,8 +75,11 @@ def encode(payload: str, level: Level = DEFAULT_LEVEL) -> Symbol:
             f"a QR payload must be 1–{MAX_PAYLOAD} ASCII characters"
         )
     barcode = zxingcpp.create_barcode(payload, zxingcpp.BarcodeFormat.QRCode, ec_level=level)
-    image = np.asarray(barcode.to_image(scale=1, add_quiet_zones=False))
-    modules = tuple(tuple(bool(v) for v in row) for row in (image < 128).tolist())
+    # One byte a module (0 dark, 255 light), read through the buffer protocol: no numpy in
+    # the web workers that only lay out labels.
+    image: Any = barcode.to_image(scale=1, add_quiet_zones=False)  # a buffer (its stub: no)
+    rows: Any = memoryview(image).tolist()  # a list of rows of ints (2-D)
+    modules = tuple(tuple(v < 128 for v in row) for row in rows)
     return Symbol(payload, level, (len(modules) - 17) // 4, modules)
 
 

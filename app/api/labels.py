@@ -20,14 +20,14 @@ from flask import Response, current_app
 from app.api import api
 from app.auth import auth, current_actor
 from app.runtime import runtime
-from labels import png, records, sheet, svg
+from labels import records, sheet_layouts, svg
 from labels.fonts import FontMissing
-from labels.layout import Label, LabelData, layout
+from labels.layout import DEFAULT_DPI, MAX_DPI, MIN_DPI, Label, LabelData, layout
 from ledger.errors import Invalid
 from ledger.model import Enterprise
 from ledger.store import transaction
 
-LABEL_MM = (sheet.LAYOUTS["3x8"].width_mm, sheet.LAYOUTS["3x8"].height_mm)
+LABEL_MM = (sheet_layouts.LAYOUTS["3x8"].width_mm, sheet_layouts.LAYOUTS["3x8"].height_mm)
 
 
 class SerialQuery(Schema):
@@ -51,7 +51,7 @@ class LabelQuery(Schema):
 
 
 class PngQuery(LabelQuery):
-    dpi = Integer(load_default=png.DEFAULT_DPI, validate=Range(png.MIN_DPI, png.MAX_DPI))
+    dpi = Integer(load_default=DEFAULT_DPI, validate=Range(MIN_DPI, MAX_DPI))
 
 
 class SvgQuery(LabelQuery):
@@ -63,13 +63,13 @@ class SvgQuery(LabelQuery):
 
 class SheetIn(Schema):
     codes = List(
-        String(validate=Length(1, 20)), required=True, validate=Length(1, sheet.MAX_LABELS)
+        String(validate=Length(1, 20)), required=True, validate=Length(1, sheet_layouts.MAX_LABELS)
     )
     layout = Raw(
         load_default=None,
         metadata={
-            "description": f"a layout name ({', '.join(sheet.LAYOUTS)}; default "
-            f"{sheet.DEFAULT_LAYOUT}) or an object {{columns, rows, width_mm, height_mm, "
+            "description": f"a layout name ({', '.join(sheet_layouts.LAYOUTS)}; default "
+            f"{sheet_layouts.DEFAULT_LAYOUT}) or an object {{columns, rows, width_mm, height_mm, "
             "left_mm?, top_mm?, gap_x_mm?, gap_y_mm?}} in millimetres"
         },
     )
@@ -129,6 +129,8 @@ def _file(body: bytes | str, mimetype: str, name: str) -> Response:
 )
 @_font_problem
 def label_png(code: str, query: dict[str, Any]) -> Any:
+    from labels import png  # Pillow: loaded by the first PNG asked for, not by every worker
+
     label = _one_label(code, query)
     return _file(png.to_png(label, query["dpi"]), "image/png", f"{label.data.code}.png")
 
@@ -160,7 +162,9 @@ def label_sheet(body: dict[str, Any]) -> Any:
         raise Invalid(
             "版面须为名称或对象 / 'layout' must be a layout name or an object", field="layout"
         )
-    grid = sheet.resolve_layout(value)
+    from labels import sheet  # reportlab: loaded by the first sheet asked for
+
+    grid = sheet_layouts.resolve_layout(value)
     rt = runtime()
     actor = current_actor()
     assert actor is not None

@@ -282,10 +282,10 @@ def test_a_part_that_cannot_be_written_is_refused_before_any_row_is_registered(
 def test_a_part_that_fails_midway_leaves_whole_files_and_says_which_are_missing(
     app, client, demo, tmp_path, monkeypatch
 ):
-    from labels import console
+    from labels import console, sheet
 
     monkeypatch.setattr(console, "PAGES_PER_FILE", 1)
-    render, calls = console.sheet.render_sheet, []
+    render, calls = sheet.render_sheet, []
 
     def disk_full_on_the_second(*args: Any) -> bytes:
         calls.append(1)
@@ -293,7 +293,7 @@ def test_a_part_that_fails_midway_leaves_whole_files_and_says_which_are_missing(
             raise OSError(28, "No space left on device")
         return render(*args)
 
-    monkeypatch.setattr(console.sheet, "render_sheet", disk_full_on_the_second)
+    monkeypatch.setattr(sheet, "render_sheet", disk_full_on_the_second)
     path, serials = _csv(tmp_path, _taken(client, demo)["code"])
     layout = "custom:columns=1,rows=2,width_mm=70,height_mm=37"
     args = ["labels", "issue", str(path), "--token", demo["tokens"]["enterprise_a"]]
@@ -312,7 +312,7 @@ def test_a_part_that_fails_midway_leaves_whole_files_and_says_which_are_missing(
 
 def test_the_files_of_a_sheet_are_named_by_part_and_total():
     from labels.console import PAGES_PER_FILE, sheet_files
-    from labels.sheet import LAYOUTS
+    from labels.sheet_layouts import LAYOUTS
 
     per_file = PAGES_PER_FILE * 24
     out = Path("/x/labels.pdf")

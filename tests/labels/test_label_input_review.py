@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labels import batch, fonts, sheet, svg
+from labels import batch, fonts, sheet_layouts, svg
 from labels.layout import LabelData, layout, longest_base_url
 from ledger import codes, registry_input
 from ledger.cylinders import parse_cylinder_spec
@@ -36,14 +36,14 @@ def test_a_layout_option_that_is_not_a_finite_number_is_refused_naming_it(name, 
     spec = {"columns": "1", "rows": "2", "width_mm": "90", "height_mm": "50", name: value}
     text = "custom:" + ",".join(f"{k}={v}" for k, v in spec.items())
     with pytest.raises(Invalid) as err:
-        sheet.parse_layout_option(text)
+        sheet_layouts.parse_layout_option(text)
     assert f"layout.{name}" in err.value.detail and "finite" in err.value.detail
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, 10**400])
 def test_a_layout_object_that_is_not_a_finite_number_is_refused(value):
     with pytest.raises(Invalid, match=r"layout\.width_mm"):
-        sheet.custom_layout({"columns": 1, "rows": 1, "width_mm": value, "height_mm": 37})
+        sheet_layouts.custom_layout({"columns": 1, "rows": 1, "width_mm": value, "height_mm": 37})
 
 
 @pytest.mark.parametrize(("width", "height"), [(math.nan, 37), (70, math.inf), (-70, 37)])
@@ -242,4 +242,4 @@ def test_a_sheet_layout_with_a_huge_count_is_422(client, demo, name):
     )
     assert_problem(resp, 422, "does not fit the page")
     with pytest.raises(Invalid, match="does not fit the page"):
-        sheet.parse_layout_option("custom:" + ",".join(f"{k}={v}" for k, v in spec.items()))
+        sheet_layouts.parse_layout_option("custom:" + ",".join(f"{k}={v}" for k, v in spec.items()))

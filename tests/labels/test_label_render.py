@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labels import fonts, png, qr, sheet, svg
+from labels import fonts, png, qr, sheet_layouts, svg
 from labels.layout import LabelData, code_groups, layout
 from ledger import codes
 from ledger.errors import Invalid
@@ -90,10 +90,10 @@ def test_the_code_is_printed_in_large_type_in_groups_of_four(registry):
     assert min(t.size for t in code_lines) > 1.5 * max(others)
 
 
-@pytest.mark.parametrize("name", sorted(sheet.LAYOUTS))
+@pytest.mark.parametrize("name", sorted(sheet_layouts.LAYOUTS))
 @pytest.mark.parametrize("level", ["M", "Q", "H"])
 def test_modules_are_at_least_half_a_millimetre_on_every_named_layout(name, level, registry):
-    grid = sheet.LAYOUTS[name]
+    grid = sheet_layouts.LAYOUTS[name]
     label = layout(data_for(BASES[2], registry), grid.width_mm, grid.height_mm, level)
     assert label.module >= qr.MIN_MODULE_MM
     assert label.qr_side <= grid.height_mm

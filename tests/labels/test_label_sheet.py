@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from labels import sheet
+from labels import sheet, sheet_layouts
 from labels.layout import LabelData
 from ledger import codes
 from ledger.errors import Invalid
@@ -26,7 +26,7 @@ def items(tmp_path_factory: pytest.TempPathFactory) -> list[LabelData]:
 
 
 def test_a_3x8_sheet_of_27_labels_decodes_page_by_page_to_exactly_the_payloads(items):
-    pdf = sheet.render_sheet(items, sheet.resolve_layout(None))
+    pdf = sheet.render_sheet(items, sheet_layouts.resolve_layout(None))
     pages = decode_pdf(pdf)
     assert len(pages) == 2
     assert sorted(pages[0]) == sorted(i.payload for i in items[:24])
@@ -35,14 +35,14 @@ def test_a_3x8_sheet_of_27_labels_decodes_page_by_page_to_exactly_the_payloads(i
 
 @pytest.mark.parametrize("name", ["3x7", "2x7", "2x4"])
 def test_every_named_layout_decodes_fully(items, name):
-    grid = sheet.LAYOUTS[name]
+    grid = sheet_layouts.LAYOUTS[name]
     batch = items[: grid.per_page]
     (page,) = decode_pdf(sheet.render_sheet(batch, grid))
     assert sorted(page) == sorted(i.payload for i in batch)
 
 
 def test_a_custom_layout_prints_where_it_says(items):
-    grid = sheet.resolve_layout(
+    grid = sheet_layouts.resolve_layout(
         {
             "columns": 2,
             "rows": 3,
@@ -60,7 +60,7 @@ def test_a_custom_layout_prints_where_it_says(items):
 
 
 def test_the_pdf_embeds_every_font_it_uses_including_the_cjk_face(items):
-    fonts = pdf_fonts(sheet.render_sheet(items[:3], sheet.LAYOUTS["3x8"]))
+    fonts = pdf_fonts(sheet.render_sheet(items[:3], sheet_layouts.LAYOUTS["3x8"]))
     names = {f["name"].split("+")[-1] for f in fonts}
     assert names == {"DroidSansFallback", "DejaVuSans", "DejaVuSansMono-Bold"}
     assert all(f["emb"] == "yes" and f["sub"] == "yes" for f in fonts), fonts
@@ -68,7 +68,7 @@ def test_the_pdf_embeds_every_font_it_uses_including_the_cjk_face(items):
 
 def test_a_layout_wider_than_a4_is_refused_naming_the_width():
     with pytest.raises(Invalid) as err:
-        sheet.resolve_layout(
+        sheet_layouts.resolve_layout(
             {"columns": 3, "rows": 8, "width_mm": 72, "height_mm": 37, "left_mm": 0, "gap_x_mm": 2}
         )
     assert "3 columns of 72 mm" in err.value.detail
@@ -77,7 +77,7 @@ def test_a_layout_wider_than_a4_is_refused_naming_the_width():
 
 def test_a_layout_taller_than_a4_is_refused_naming_the_height():
     with pytest.raises(Invalid) as err:
-        sheet.resolve_layout(
+        sheet_layouts.resolve_layout(
             {"columns": 3, "rows": 8, "width_mm": 70, "height_mm": 37, "top_mm": 5}
         )
     assert "8 rows of 37 mm" in err.value.detail and "A4 is 297 mm tall" in err.value.detail
@@ -99,18 +99,20 @@ def test_a_layout_taller_than_a4_is_refused_naming_the_height():
 )
 def test_a_bad_custom_layout_names_the_field(spec, named):
     with pytest.raises(Invalid) as err:
-        sheet.resolve_layout(spec)
+        sheet_layouts.resolve_layout(spec)
     assert named in err.value.detail
 
 
 def test_an_unknown_layout_name_lists_the_known_ones():
     with pytest.raises(Invalid) as err:
-        sheet.resolve_layout("4x10")
+        sheet_layouts.resolve_layout("4x10")
     assert "'4x10'" in err.value.detail and "3x8" in err.value.detail
 
 
 def test_labels_too_small_for_the_qr_are_refused_before_printing(items):
-    grid = sheet.resolve_layout({"columns": 4, "rows": 10, "width_mm": 48.5, "height_mm": 25.4})
+    grid = sheet_layouts.resolve_layout(
+        {"columns": 4, "rows": 10, "width_mm": 48.5, "height_mm": 25.4}
+    )
     with pytest.raises(Invalid) as err:
         sheet.render_sheet(items[:2], grid)
     assert err.value.detail.startswith(f"{items[0].code}: ") and "QR modules" in err.value.detail
@@ -118,4 +120,4 @@ def test_labels_too_small_for_the_qr_are_refused_before_printing(items):
 
 def test_an_empty_sheet_is_refused():
     with pytest.raises(Invalid, match="no labels"):
-        sheet.render_sheet([], sheet.LAYOUTS["3x8"])
+        sheet.render_sheet([], sheet_layouts.LAYOUTS["3x8"])

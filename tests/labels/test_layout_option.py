@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from labels import __main__ as labels_main
-from labels import sheet
+from labels import sheet_layouts
 from ledger.errors import Invalid
 from tests.labels.raster import decode_pdf
 from tests.labels.test_label_rerun import _batch, _registered
@@ -18,8 +18,10 @@ SPEC = "custom:columns=1,rows=2,width_mm=90,height_mm=50,left_mm=60,top_mm=20,ga
 
 
 def test_a_custom_spec_becomes_that_layout():
-    assert sheet.parse_layout_option(SPEC) == sheet.SheetLayout(1, 2, 90, 50, 60, 20, 0, 5)
-    assert sheet.parse_layout_option(" 2x7 ") == sheet.LAYOUTS["2x7"]
+    assert sheet_layouts.parse_layout_option(SPEC) == sheet_layouts.SheetLayout(
+        1, 2, 90, 50, 60, 20, 0, 5
+    )
+    assert sheet_layouts.parse_layout_option(" 2x7 ") == sheet_layouts.LAYOUTS["2x7"]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +41,7 @@ def test_a_custom_spec_becomes_that_layout():
 )
 def test_a_bad_spec_is_refused_naming_what_is_wrong(spec, named):
     with pytest.raises(Invalid) as err:
-        sheet.parse_layout_option(spec)
+        sheet_layouts.parse_layout_option(spec)
     assert named in err.value.detail
 
 

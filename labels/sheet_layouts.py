@@ -3,8 +3,8 @@
 Layouts are named after the common A4 label stocks, or given in millimetres
 (``custom_layout``); a layout that does not fit the page is refused with an error that
 names the dimension at fault. No drawing library is imported here, so the web app's
-schemas and the command line's options can use these without loading reportlab
-(``labels.sheet`` draws the PDF).
+schemas and the command lines' option definitions use these without loading reportlab
+(``labels.sheet`` draws the PDF; checking a ``--layout`` loads it, to check the fonts).
 """
 
 from __future__ import annotations

@@ -10,16 +10,12 @@ separated) adds folders to search.
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
 
-from fontTools.pens.svgPathPen import SVGPathPen  # type: ignore[import-untyped]
-from fontTools.pens.transformPen import TransformPen  # type: ignore[import-untyped]
-from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+from labels import truetype
 
 _SEARCH = (
     Path(__file__).parent / "fonts",
@@ -58,31 +54,29 @@ def unreadable(name: str, path: Path, exc: BaseException) -> FontMissing:
 
 @dataclass(eq=False)
 class Face:
-    """One TrueType font file: its cmap, advances and outlines, in font units."""
+    """One TrueType font file: which characters it has, their advances and outlines."""
 
     name: str
     path: Path
-    font: Any = field(repr=False)
-    units_per_em: int
-    cmap: dict[int, str] = field(repr=False)
+    font: truetype.FontFile = field(repr=False)
 
     def has(self, char: str) -> bool:
         """True when the face has a glyph for char."""
-        return ord(char) in self.cmap
+        return self.font.glyph_id(char) != 0
 
     def advance(self, char: str) -> float:
         """Advance width of char, in ems."""
-        glyph = self.cmap.get(ord(char), ".notdef")
-        return float(self.font["hmtx"][glyph][0]) / self.units_per_em
+        return self.font.advance(self.font.glyph_id(char)) / self.font.units_per_em
 
     def outline(self, char: str, size: float, x: float, baseline: float) -> str:
         """SVG path data of char's glyph set at size with its origin at (x, baseline), y down."""
-        glyphs = _glyph_set(self.name)
-        pen = SVGPathPen(glyphs, ntos=lambda v: f"{v:.3f}".rstrip("0").rstrip("."))
-        scale = size / self.units_per_em
-        transform = (scale, 0, 0, -scale, x, baseline)
-        glyphs[self.cmap.get(ord(char), ".notdef")].draw(TransformPen(pen, transform))
-        return str(pen.getCommands())
+        scale = size / self.font.units_per_em
+        try:
+            return truetype.svg_path(
+                self.font, self.font.glyph_id(char), (scale, 0, 0, -scale, x, baseline)
+            )
+        except Exception as exc:  # a glyph the file's check could not reach is damaged
+            raise unreadable(self.name, self.path, exc) from exc
 
 
 def font_dirs() -> list[Path]:
@@ -104,22 +98,12 @@ def face(name: str) -> Face:
 
 
 def _load(name: str, path: Path) -> Face:
-    """Read and parse a face whole now (no file is held open), so that a damaged or
-    unreadable file fails here, as FontMissing, and not halfway through a label."""
-    filename, package = FACES[name]
+    """Read a face's file now (no file is held open) and check the tables a label reads, so
+    that a damaged or unreadable file fails here, as FontMissing, not halfway through a label.
+    Only the file's bytes and a few compact tables are kept: not a parsed font (tens of MB)."""
     try:
-        font = TTFont(io.BytesIO(path.read_bytes()))
-        if "glyf" not in font:
-            raise FontMissing(filename, package, "has no TrueType outlines", f" at {path}")
-        for table in ("head", "hmtx", "cmap", "loca", "glyf"):
-            font[table]  # parses each table the labels use
-        cmap = font.getBestCmap()
-        if not cmap:
-            raise FontMissing(filename, package, "has no character map", f" at {path}")
-        return Face(name, path, font, int(font["head"].unitsPerEm), dict(cmap))
-    except FontMissing:
-        raise
-    except Exception as exc:  # fontTools raises many kinds on a damaged file; OSError too
+        return Face(name, path, truetype.read(path.read_bytes()))
+    except (OSError, truetype.FontError) as exc:
         raise unreadable(name, path, exc) from exc
 
 
@@ -139,11 +123,6 @@ def runs(text: str, primary: str = "sans") -> list[tuple[Face, str]]:
 def text_width(text: str, size: float, primary: str = "sans") -> float:
     """Width of text set at size (any unit: the result is in the same unit)."""
     return sum(f.advance(c) for f, part in runs(text, primary) for c in part) * size
-
-
-@cache
-def _glyph_set(name: str) -> Any:
-    return face(name).font.getGlyphSet()
 
 
 def fits(text: str, width: float, size: float, primary: str = "sans") -> bool:

@@ -13,11 +13,11 @@ from functools import cache
 
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
 from labels import fonts, qr
 from labels.layout import Label, LabelData, layout
+from labels.pdf_fonts import LabelTTFont
 from labels.sheet_layouts import PAGE_MM, SheetLayout, check_fits
 from ledger.errors import Invalid
 
@@ -28,7 +28,7 @@ def _pdf_font(name: str) -> str:
     pdf_name = f"Label-{name}"
     face = fonts.face(name)
     try:
-        pdfmetrics.registerFont(TTFont(pdf_name, str(face.path)))
+        pdfmetrics.registerFont(LabelTTFont(pdf_name, face))
     except Exception as exc:  # reportlab's own parser: TTFError, OSError, struct.error…
         raise fonts.unreadable(name, face.path, exc) from exc
     return pdf_name

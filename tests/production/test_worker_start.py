@@ -66,8 +66,9 @@ def test_a_started_worker_collects_its_garbage_then_freezes_what_lives(
 
 
 # Drawing libraries a web worker loads only when it first draws a label (labels.png,
-# labels.sheet): ~20 MB of each worker's memory, ~0.1 s of each start.
-DRAWING = ("numpy", "PIL", "reportlab")
+# labels.sheet): ~20 MB of each worker's memory, ~0.1 s of each start. fontTools only
+# when an SVG label draws glyph outlines (labels.truetype.svg_path).
+DRAWING = ("fontTools", "numpy", "PIL", "reportlab")
 
 
 def test_a_worker_loads_the_drawing_libraries_only_when_it_draws(tmp_path: Path) -> None:
@@ -83,12 +84,16 @@ def test_a_worker_loads_the_drawing_libraries_only_when_it_draws(tmp_path: Path)
         f"print(*sorted(m for m in {DRAWING!r} if m in sys.modules))\n"
         "from labels import png, sheet\n"
         f"print(*sorted(m for m in {DRAWING!r} if m in sys.modules))\n"
+        "from labels import fonts\n"
+        "assert fonts.face('cjk').outline('气', 3, 0, 0)\n"
+        f"print(*sorted(m for m in {DRAWING!r} if m in sys.modules))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
         timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    at_start, after_drawing = done.stdout.splitlines()
+    at_start, after_drawing, after_outline = done.stdout.splitlines()
     assert at_start == ""
     assert after_drawing == "PIL reportlab"  # what drawing needs; numpy never
+    assert after_outline == "PIL fontTools reportlab"

@@ -1,0 +1,258 @@
+"""The few TrueType tables a label needs, read from a font file's bytes and nothing more.
+
+A label needs, per face: which characters it has (``cmap``), how wide each is (``hmtx``)
+and, for SVG only, a glyph's outline (``loca`` + ``glyf``). Parsing a whole font with
+fontTools keeps tens of MB per web worker for good (the CJK face has 49,382 glyphs);
+this keeps the file's bytes and a few compact arrays, and decodes one glyph when it is
+drawn. Everything is checked when the file is read, so a damaged file fails there
+(``FontError``) and not halfway through a label.
+"""
+
+from __future__ import annotations
+
+import struct
+import sys
+from array import array
+from bisect import bisect_left
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any
+
+_TRUETYPE = (b"\x00\x01\x00\x00", b"true")
+# (platform, encoding, format) in the order fontTools' getBestCmap prefers them
+_CMAP_PREFERENCE = ((3, 10, 12), (0, 6, 12), (0, 4, 12), (0, 3, 4), (3, 1, 4), (0, 2, 4))
+_COMPONENT_DEPTH = 8  # composite glyphs nest a level or two; a deeper chain is a damaged file
+
+
+class FontError(ValueError):
+    """The file is not a TrueType font these labels can use; the message says why."""
+
+
+def _u16(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from(">H", data, offset)[0])
+
+
+def _i16(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from(">h", data, offset)[0])
+
+
+def _u32(data: bytes, offset: int) -> int:
+    return int(struct.unpack_from(">I", data, offset)[0])
+
+
+def _array(code: str, data: bytes, offset: int, count: int) -> array[int]:
+    """count big-endian integers of type code ("H", "h", "I") starting at offset."""
+    out = array(code)
+    end = offset + count * out.itemsize
+    if end > len(data):
+        raise FontError("a table is cut short")
+    out.frombytes(data[offset:end])
+    if sys.byteorder == "little":
+        out.byteswap()
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class CharMap:
+    """A Unicode character map (format 4 or 12) as sorted ranges, looked up by bisection.
+
+    Range i covers ``starts[i]..ends[i]``. Format 12: glyph = ``deltas[i]`` + the character's
+    distance from the start. Format 4: glyph = character + ``deltas[i]`` (mod 65536), or,
+    where ``offsets[i]`` (the range's idRangeOffset) is set, taken from ``ids``. Glyph 0
+    (.notdef) means the face has no such character.
+    """
+
+    starts: array[int]
+    ends: array[int]
+    deltas: array[int]
+    offsets: array[int] | None = None
+    ids: array[int] | None = None
+
+    def glyph(self, char: int) -> int:
+        """The glyph for char, 0 when no range covers it."""
+        return self.lookup(char) or 0
+
+    def lookup(self, char: int) -> int | None:
+        """The glyph the map gives char (0 included, unchecked), None when no range covers it."""
+        i = bisect_left(self.ends, char)
+        if i == len(self.ends) or char < self.starts[i]:
+            return None
+        if self.offsets is None or self.ids is None:  # format 12
+            return self.deltas[i] + char - self.starts[i]
+        if not self.offsets[i]:
+            return (char + self.deltas[i]) & 0xFFFF
+        # idRangeOffset counts bytes from its own slot, which sits len(ends) - i slots before ids
+        at = self.offsets[i] // 2 - (len(self.ends) - i) + char - self.starts[i]
+        gid = self.ids[at] if 0 <= at < len(self.ids) else 0
+        return (gid + self.deltas[i]) & 0xFFFF if gid else 0
+
+    def chars(self) -> Iterator[int]:
+        """Every character some range covers, in order."""
+        for start, end in zip(self.starts, self.ends, strict=True):
+            yield from range(start, end + 1)
+
+
+def _format4(data: bytes, at: int) -> CharMap:
+    count = _u16(data, at + 6) // 2
+    ends = _array("H", data, at + 14, count)
+    starts = _array("H", data, at + 16 + 2 * count, count)
+    deltas = _array("h", data, at + 16 + 4 * count, count)
+    ranges_at = at + 16 + 6 * count
+    offsets = _array("H", data, ranges_at, count)
+    ids_at = ranges_at + 2 * count
+    ids = _array("H", data, ids_at, max(0, (at + _u16(data, at + 2) - ids_at) // 2))
+    if any(a > b for a, b in zip(starts, ends, strict=True)):
+        raise FontError("its character map is damaged")
+    return CharMap(starts, ends, deltas, offsets, ids)
+
+
+def _format12(data: bytes, at: int) -> CharMap:
+    groups = _array("I", data, at + 16, 3 * _u32(data, at + 12))
+    starts, ends, first = groups[0::3], groups[1::3], groups[2::3]
+    if any(a > b for a, b in zip(starts, ends, strict=True)):
+        raise FontError("its character map is damaged")
+    return CharMap(starts, ends, first)
+
+
+def _charmap(data: bytes, at: int) -> CharMap:
+    found: dict[tuple[int, int, int], int] = {}
+    for i in range(_u16(data, at + 2)):
+        platform, encoding, offset = struct.unpack_from(">HHI", data, at + 4 + 8 * i)
+        sub = at + offset
+        found[(platform, encoding, _u16(data, sub))] = sub
+    for key in _CMAP_PREFERENCE:
+        if key in found:
+            return (_format12 if key[2] == 12 else _format4)(data, found[key])
+    raise FontError("has no Unicode character map")
+
+
+@dataclass(eq=False)
+class FontFile:
+    """One TrueType font file: its bytes and the tables a label reads, checked."""
+
+    data: bytes = field(repr=False)
+    units_per_em: int
+    glyph_count: int
+    advances: array[int] = field(repr=False)  # per glyph up to numberOfHMetrics; the last repeats
+    loca: array[int] = field(repr=False)  # glyph i's bytes: glyf[loca[i]:loca[i + 1]]
+    glyf: int  # where the glyf table starts in data
+    hmtx: int  # where the hmtx table starts in data
+    cmap: CharMap = field(repr=False)
+
+    def glyph_id(self, char: str) -> int:
+        """The glyph for char, 0 (.notdef) when the face has none."""
+        gid = self.cmap.glyph(ord(char))
+        return gid if gid < self.glyph_count else 0
+
+    def advance(self, gid: int) -> int:
+        """Advance width of glyph gid, in font units."""
+        return self.advances[min(gid, len(self.advances) - 1)]
+
+    def glyph_bytes(self, gid: int) -> bytes:
+        return self.data[self.glyf + self.loca[gid] : self.glyf + self.loca[gid + 1]]
+
+    def left_bearing(self, gid: int) -> int:
+        """The glyph's left side bearing from hmtx, in font units."""
+        count = len(self.advances)
+        at = self.hmtx + (4 * gid + 2 if gid < count else 4 * count + 2 * (gid - count))
+        return _i16(self.data, at)
+
+
+def read(data: bytes) -> FontFile:
+    """Parse a TrueType font's bytes; FontError says what is wrong with a file that is not one."""
+    try:
+        return _read(data)
+    except struct.error as exc:
+        raise FontError("a table is cut short") from exc
+
+
+def _read(data: bytes) -> FontFile:
+    if data[:4] == b"OTTO":
+        raise FontError("has no TrueType outlines")
+    if data[:4] not in _TRUETYPE:
+        raise FontError("is not a TrueType font")
+    tables: dict[str, int] = {}
+    for i in range(_u16(data, 4)):
+        tag, _, offset, length = struct.unpack_from(">4sIII", data, 12 + 16 * i)
+        if offset + length > len(data):
+            raise FontError(f"its {tag.decode('latin-1')!r} table runs past the end of the file")
+        tables[tag.decode("latin-1")] = offset
+    missing = [
+        t for t in ("head", "hhea", "maxp", "hmtx", "cmap", "loca", "glyf") if t not in tables
+    ]
+    if "glyf" in missing:
+        raise FontError("has no TrueType outlines")
+    if missing:
+        raise FontError(f"has no {', '.join(missing)} table")
+    head, glyph_count = tables["head"], _u16(data, tables["maxp"] + 4)
+    units_per_em, long_loca = _u16(data, head + 18), _i16(data, head + 50)
+    metrics = _u16(data, tables["hhea"] + 34)
+    if not units_per_em or not glyph_count or not 0 < metrics <= glyph_count:
+        raise FontError("its header is damaged")
+    loca = _array("I" if long_loca else "H", data, tables["loca"], glyph_count + 1)
+    if not long_loca:
+        loca = array("I", (2 * x for x in loca))
+    glyf_end = len(data) - tables["glyf"]
+    if any(a > b for a, b in pairwise(loca)) or loca[-1] > glyf_end:
+        raise FontError("its glyph index (loca) is damaged")
+    pairs = _array("H", data, tables["hmtx"], 2 * metrics)
+    _array("h", data, tables["hmtx"] + 4 * metrics, glyph_count - metrics)  # bearings present
+    cmap = _charmap(data, tables["cmap"])
+    glyf, hmtx = tables["glyf"], tables["hmtx"]
+    return FontFile(data, units_per_em, glyph_count, pairs[0::2], loca, glyf, hmtx, cmap)
+
+
+class _Glyphs:
+    """The face's glyphs as fontTools' decoder and pens ask for them: a glyf table that names
+    glyphs by id (to resolve a composite's components) and a glyph set to draw them from."""
+
+    extended = False  # no cubic outlines or 24-bit glyph ids: a plain glyf table
+
+    def __init__(self, font: FontFile) -> None:
+        self.font = font
+        self.depth = 0
+
+    def getGlyphName(self, gid: int) -> str:  # fontTools' name
+        return f"gid{gid}"
+
+    def __getitem__(self, name: str) -> _Drawable:
+        gid = int(name[3:])
+        if not 0 <= gid < self.font.glyph_count:
+            raise FontError(f"a composite glyph names glyph {gid}, which the font lacks")
+        return _Drawable(self, gid)
+
+    def draw(self, gid: int, pen: Any, top: bool) -> None:
+        from fontTools.ttLib.tables._g_l_y_f import Glyph  # type: ignore[import-untyped]
+
+        if self.depth > _COMPONENT_DEPTH:
+            raise FontError("its composite glyphs nest too deep")
+        glyph = Glyph(self.font.glyph_bytes(gid))
+        glyph.expand(self)
+        # as fontTools' glyph set: a top-level simple glyph moves to its hmtx bearing
+        offset = self.font.left_bearing(gid) - glyph.xMin if top and hasattr(glyph, "xMin") else 0
+        self.depth += 1
+        try:
+            glyph.draw(pen, self, offset)
+        finally:
+            self.depth -= 1
+
+
+@dataclass(frozen=True)
+class _Drawable:
+    glyphs: _Glyphs
+    gid: int
+
+    def draw(self, pen: Any) -> None:
+        self.glyphs.draw(self.gid, pen, top=False)
+
+
+def svg_path(font: FontFile, gid: int, transform: tuple[float, ...]) -> str:
+    """SVG path data of glyph gid under the affine transform (a, b, c, d, dx, dy)."""
+    from fontTools.pens.svgPathPen import SVGPathPen  # type: ignore[import-untyped]
+    from fontTools.pens.transformPen import TransformPen  # type: ignore[import-untyped]
+
+    glyphs = _Glyphs(font)
+    pen = SVGPathPen(glyphs, ntos=lambda v: f"{v:.3f}".rstrip("0").rstrip("."))
+    glyphs.draw(gid, TransformPen(pen, transform), top=True)
+    return str(pen.getCommands())

@@ -30,10 +30,16 @@ _SPACES = (0x20, 0xA0)  # reportlab maps the no-break space to the space's glyph
 
 class CharToGlyph(Mapping[int, int]):
     """reportlab's ``charToGlyph``: every character the character map covers (glyph 0
-    included, as reportlab reads it), the no-break space given the space's glyph."""
+    included, as reportlab reads it), the no-break space given the space's glyph. A glyph
+    the font lacks (a damaged map) is given as 0, where reportlab's parser failed later."""
 
     def __init__(self, font: truetype.FontFile) -> None:
-        self.cmap = font.cmap
+        self.cmap, self.glyph_count = font.cmap, font.glyph_count
+        covered = sum(
+            end - start + 1 for start, end in zip(font.cmap.starts, font.cmap.ends, strict=True)
+        )
+        spaces = sum(self.cmap.lookup(c) is not None for c in _SPACES)
+        self.size = covered + (1 if spaces == 1 else 0)
 
     def __getitem__(self, code: int) -> int:
         if code in _SPACES:
@@ -43,16 +49,16 @@ class CharToGlyph(Mapping[int, int]):
             gid = self.cmap.lookup(code)
         if gid is None:
             raise KeyError(code)
-        return gid
+        return gid if gid < self.glyph_count else 0
 
     def __iter__(self) -> Iterator[int]:
-        covered = set(self.cmap.chars())
-        if covered & set(_SPACES):
-            covered.update(_SPACES)
-        return iter(sorted(covered))
+        covered = self.cmap.chars()
+        if any(self.cmap.lookup(c) is not None for c in _SPACES):
+            covered = iter(sorted({*covered, *_SPACES}))
+        return covered
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return self.size
 
     def __contains__(self, code: object) -> bool:
         try:
@@ -69,16 +75,13 @@ class CharWidths(Mapping[int, float]):
         self.font, self.chars, self.scale = font, chars, scale
 
     def __getitem__(self, code: int) -> float:
-        gid = self.chars[code]
-        if gid >= self.font.glyph_count:
-            raise KeyError(code)
-        return float(self.scale(self.font.advance(gid)))
+        return float(self.scale(self.font.advance(self.chars[code])))
 
     def __iter__(self) -> Iterator[int]:
-        return (c for c in self.chars if self.chars[c] < self.font.glyph_count)
+        return iter(self.chars)
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return len(self.chars)
 
 
 class HMetrics(Sequence[tuple[float, int]]):

@@ -20,9 +20,11 @@ from itertools import pairwise
 from typing import Any
 
 _TRUETYPE = (b"\x00\x01\x00\x00", b"true")
-# (platform, encoding, format) in the order fontTools' getBestCmap prefers them
-_CMAP_PREFERENCE = ((3, 10, 12), (0, 6, 12), (0, 4, 12), (0, 3, 4), (3, 1, 4), (0, 2, 4))
-_COMPONENT_DEPTH = 8  # composite glyphs nest a level or two; a deeper chain is a damaged file
+# Unicode maps by (platform, encoding), in the order fontTools' getBestCmap prefers them
+_CMAP_PREFERENCE = ((3, 10), (0, 6), (0, 4), (3, 1), (0, 3), (0, 2), (0, 1), (0, 0))
+LAST_CHAR = 0x10FFFF
+# Composite glyphs nest a level or two and hold a few parts: more is a damaged file
+_COMPONENT_DEPTH, _GLYPH_PARTS = 8, 100
 
 
 class FontError(ValueError):
@@ -93,6 +95,18 @@ class CharMap:
             yield from range(start, end + 1)
 
 
+def _checked(cmap: CharMap) -> CharMap:
+    """cmap, once its ranges are in order, apart, within Unicode and map some character."""
+    previous = -1
+    for start, end in zip(cmap.starts, cmap.ends, strict=True):
+        if not previous < start <= end <= LAST_CHAR:
+            raise FontError("its character map is damaged (ranges out of order or overlapping)")
+        previous = end
+    if not any(cmap.glyph(c) for c in cmap.chars()):  # stops at the first mapped character
+        raise FontError("has no character map")
+    return cmap
+
+
 def _format4(data: bytes, at: int) -> CharMap:
     count = _u16(data, at + 6) // 2
     ends = _array("H", data, at + 14, count)
@@ -102,29 +116,29 @@ def _format4(data: bytes, at: int) -> CharMap:
     offsets = _array("H", data, ranges_at, count)
     ids_at = ranges_at + 2 * count
     ids = _array("H", data, ids_at, max(0, (at + _u16(data, at + 2) - ids_at) // 2))
-    if any(a > b for a, b in zip(starts, ends, strict=True)):
-        raise FontError("its character map is damaged")
     return CharMap(starts, ends, deltas, offsets, ids)
 
 
 def _format12(data: bytes, at: int) -> CharMap:
     groups = _array("I", data, at + 16, 3 * _u32(data, at + 12))
-    starts, ends, first = groups[0::3], groups[1::3], groups[2::3]
-    if any(a > b for a, b in zip(starts, ends, strict=True)):
-        raise FontError("its character map is damaged")
-    return CharMap(starts, ends, first)
+    return CharMap(groups[0::3], groups[1::3], groups[2::3])
+
+
+_READERS = {4: _format4, 12: _format12}
 
 
 def _charmap(data: bytes, at: int) -> CharMap:
-    found: dict[tuple[int, int, int], int] = {}
+    """The preferred Unicode map of a format these labels read (the first of its kind)."""
+    found: dict[tuple[int, int], list[int]] = {}
     for i in range(_u16(data, at + 2)):
         platform, encoding, offset = struct.unpack_from(">HHI", data, at + 4 + 8 * i)
-        sub = at + offset
-        found[(platform, encoding, _u16(data, sub))] = sub
+        if _u16(data, at + offset) in _READERS:
+            found.setdefault((platform, encoding), []).append(at + offset)
     for key in _CMAP_PREFERENCE:
         if key in found:
-            return (_format12 if key[2] == 12 else _format4)(data, found[key])
-    raise FontError("has no Unicode character map")
+            sub = found[key][0]
+            return _checked(_READERS[_u16(data, sub)](data, sub))
+    raise FontError("has no Unicode character map (format 4 or 12)")
 
 
 @dataclass(eq=False)
@@ -187,9 +201,11 @@ def _read(data: bytes) -> FontFile:
         raise FontError(f"has no {', '.join(missing)} table")
     head, glyph_count = tables["head"], _u16(data, tables["maxp"] + 4)
     units_per_em, long_loca = _u16(data, head + 18), _i16(data, head + 50)
-    metrics = _u16(data, tables["hhea"] + 34)
+    metrics, glyph_data_format = _u16(data, tables["hhea"] + 34), _i16(data, head + 52)
     if not units_per_em or not glyph_count or not 0 < metrics <= glyph_count:
         raise FontError("its header is damaged")
+    if long_loca not in (0, 1) or glyph_data_format != 0:
+        raise FontError("its header names a glyph format that TrueType does not have")
     loca = _array("I" if long_loca else "H", data, tables["loca"], glyph_count + 1)
     if not long_loca:
         loca = array("I", (2 * x for x in loca))
@@ -211,7 +227,7 @@ class _Glyphs:
 
     def __init__(self, font: FontFile) -> None:
         self.font = font
-        self.depth = 0
+        self.depth = self.parts = 0
 
     def getGlyphName(self, gid: int) -> str:  # fontTools' name
         return f"gid{gid}"
@@ -225,8 +241,11 @@ class _Glyphs:
     def draw(self, gid: int, pen: Any, top: bool) -> None:
         from fontTools.ttLib.tables._g_l_y_f import Glyph  # type: ignore[import-untyped]
 
+        self.parts += 1
         if self.depth > _COMPONENT_DEPTH:
             raise FontError("its composite glyphs nest too deep")
+        if self.parts > _GLYPH_PARTS:
+            raise FontError("a composite glyph has too many parts")
         glyph = Glyph(self.font.glyph_bytes(gid))
         glyph.expand(self)
         # as fontTools' glyph set: a top-level simple glyph moves to its hmtx bearing

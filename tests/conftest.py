@@ -19,11 +19,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
 from ledger.store import make_engine, upgrade
+from tests import leak_origin
 from tests.pg_pool import DatabasePool, close_all
 from tests.seeded import Snapshot, Snapshots, app_config, fold_wal, seed_into
 from tests.url_builders import install as compile_url_builders_once
 
 compile_url_builders_once()  # ~25 of the ~40 ms of each create_app (tests/url_builders.py)
+leak_origin.install()  # an unclosed psycopg connection's warning says who opened it
 
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

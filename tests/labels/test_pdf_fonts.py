@@ -28,6 +28,7 @@ def test_the_face_answers_what_reportlabs_parser_reads(name: str) -> None:
     for key in set(b) - TABLES - NOT_KEPT:
         assert a[key] == b[key], key
     assert dict(ours.face.charToGlyph) == theirs.face.charToGlyph
+    assert len(ours.face.charToGlyph) == len(theirs.face.charToGlyph)
     assert dict(ours.face.charWidths) == theirs.face.charWidths
     assert list(ours.face.hmetrics) == theirs.face.hmetrics
     assert list(ours.face.glyphPos) == theirs.face.glyphPos
@@ -61,6 +62,7 @@ def test_a_sheet_is_byte_for_byte_the_pdf_reportlabs_own_parser_makes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     ours = _sheet()
+    assert isinstance(pdfmetrics.getFont("Label-cjk"), LabelTTFont)
     # reportlab's registry keeps a name's first font: start from an empty copy, then ours
     # come back with the copies when the test ends
     monkeypatch.setattr(pdfmetrics, "_fonts", dict(pdfmetrics._fonts))

@@ -242,3 +242,117 @@ def test_a_face_whose_glyph_cannot_be_drawn_is_font_missing_naming_the_package(
         assert "nest too deep" in str(err.value)
     finally:
         fonts.face.cache_clear()
+
+
+# --- character maps that are damaged or unusual --------------------------------------------
+
+
+def _format12_at(data: bytes) -> int:
+    """Where DejaVu Sans' (3, 10) format 12 map starts."""
+    cmap, _ = _table(data, b"cmap")
+    for i in range(struct.unpack_from(">H", data, cmap + 2)[0]):
+        platform, encoding, offset = struct.unpack_from(">HHI", data, cmap + 4 + 8 * i)
+        if (platform, encoding) == (3, 10):
+            return cmap + offset
+    raise AssertionError("no (3, 10) map")
+
+
+def _with_group(
+    group: int, start: int | None = None, end: int | None = None, glyph: int | None = None
+) -> bytes:
+    data = bytearray(_sans())
+    at = _format12_at(data) + 16 + 12 * group
+    old = struct.unpack_from(">III", data, at)
+    new = (
+        old[0] if start is None else start,
+        old[1] if end is None else end,
+        old[2] if glyph is None else glyph,
+    )
+    struct.pack_into(">III", data, at, *new)
+    return bytes(data)
+
+
+def _groups() -> int:
+    data = _sans()
+    return int(struct.unpack_from(">I", data, _format12_at(data) + 12)[0])
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda: _with_group(
+            5, start=struct.unpack_from(">I", _sans(), _format12_at(_sans()) + 16 + 12 * 4 + 4)[0]
+        ),
+        lambda: _with_group(_groups() - 1, end=0xFFFFFFFF),
+        lambda: _with_group(3, start=0x7000),  # after the ranges that follow it
+        lambda: _with_group(7, start=0x500, end=0x400),
+    ],
+    ids=["overlapping", "past-unicode", "out-of-order", "backwards"],
+)
+def test_a_character_map_whose_ranges_are_out_of_order_or_too_wide_is_refused(damage) -> None:
+    with pytest.raises(truetype.FontError, match="character map is damaged"):
+        truetype.read(damage())
+
+
+def test_a_character_mapped_to_a_glyph_the_font_lacks_has_no_glyph() -> None:
+    font = truetype.read(_sans())
+    data = _with_group(10, glyph=font.glyph_count + 100)
+    start = struct.unpack_from(">I", data, _format12_at(data) + 16 + 12 * 10)[0]
+    damaged = truetype.read(data)
+    assert damaged.glyph_id(chr(start)) == 0 and font.glyph_id(chr(start)) != 0
+    from labels.pdf_fonts import CharToGlyph
+
+    assert CharToGlyph(damaged)[start] == 0  # reportlab is never handed the missing glyph
+
+
+def _rebuilt(change) -> bytes:
+    font = TTFont(str(fonts.face("sans").path))
+    change(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    return buf.getvalue()
+
+
+def test_a_face_that_maps_no_character_is_refused() -> None:
+    def empty(font: TTFont) -> None:
+        for table in font["cmap"].tables:
+            table.cmap = {}
+
+    with pytest.raises(truetype.FontError, match="has no character map"):
+        truetype.read(_rebuilt(empty))
+
+
+def test_the_map_chosen_among_several_is_the_one_fonttools_chooses() -> None:
+    def two_disagreeing_maps(font: TTFont) -> None:
+        keep = [t for t in font["cmap"].tables if (t.platformID, t.platEncID) in {(0, 3), (3, 1)}]
+        for table in keep:
+            if (table.platformID, table.platEncID) == (0, 3):
+                table.cmap = {**table.cmap, ord("A"): table.cmap[ord("B")]}
+        font["cmap"].tables = keep
+
+    data = _rebuilt(two_disagreeing_maps)
+    ref = TTFont(io.BytesIO(data))
+    assert truetype.read(data).glyph_id("A") == ref.getGlyphID(ref.getBestCmap()[ord("A")])
+    assert truetype.read(data).glyph_id("A") != truetype.read(data).glyph_id("B")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [(50, 2), (52, 1)], ids=["loca-format", "glyph-format"]
+)
+def test_a_header_naming_a_format_truetype_lacks_is_refused(field: int, value: int) -> None:
+    data = bytearray(_sans())
+    head, _ = _table(data, b"head")
+    struct.pack_into(">h", data, head + field, value)
+    with pytest.raises(truetype.FontError, match="glyph format"):
+        truetype.read(bytes(data))
+
+
+def test_a_composite_glyph_of_too_many_parts_is_refused_when_drawn() -> None:
+    def crowded(font: TTFont) -> None:
+        glyph = font["glyf"]["eacute"]
+        glyph.components = glyph.components * 51
+
+    font = truetype.read(_rebuilt(crowded))
+    with pytest.raises(truetype.FontError, match="too many parts"):
+        truetype.svg_path(font, font.glyph_id("é"), (1, 0, 0, -1, 0, 0))
+    assert truetype.svg_path(font, font.glyph_id("e"), (1, 0, 0, -1, 0, 0))

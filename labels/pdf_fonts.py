@@ -9,7 +9,8 @@ shared. The PDF is byte for byte the one reportlab's parser gives
 (``tests/labels/test_pdf_fonts.py`` compares them, and every table, on the installed faces).
 
 This leans on reportlab's TrueType classes (``TTFontFace.extractInfo``'s ``charInfo=0``, the
-attributes its subsetter reads), which its tests pin to the version installed.
+attributes its subsetter reads): pyproject.toml keeps reportlab below 6, and the tests above
+fail on a version whose classes read otherwise.
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ class HMetrics(Sequence[tuple[float, int]]):
     def __getitem__(self, gid: int | slice) -> Any:
         if isinstance(gid, slice):
             return [self[i] for i in range(*gid.indices(len(self)))]
+        if gid < 0:
+            gid += len(self)
         if not 0 <= gid < self.font.glyph_count:
             raise IndexError(gid)
         full = len(self.font.advances)

@@ -277,12 +277,17 @@ def _groups() -> int:
     return int(struct.unpack_from(">I", data, _format12_at(data) + 12)[0])
 
 
+def _group(i: int) -> tuple[int, int, int]:
+    """Group i of the format 12 map: first character, last character, first glyph."""
+    data = _sans()
+    start, end, glyph = struct.unpack_from(">III", data, _format12_at(data) + 16 + 12 * i)
+    return start, end, glyph
+
+
 @pytest.mark.parametrize(
     "damage",
     [
-        lambda: _with_group(
-            5, start=struct.unpack_from(">I", _sans(), _format12_at(_sans()) + 16 + 12 * 4 + 4)[0]
-        ),
+        lambda: _with_group(5, start=_group(4)[1]),  # starts where group 4 ends
         lambda: _with_group(_groups() - 1, end=0xFFFFFFFF),
         lambda: _with_group(3, start=0x7000),  # after the ranges that follow it
         lambda: _with_group(7, start=0x500, end=0x400),
@@ -296,9 +301,8 @@ def test_a_character_map_whose_ranges_are_out_of_order_or_too_wide_is_refused(da
 
 def test_a_character_mapped_to_a_glyph_the_font_lacks_has_no_glyph() -> None:
     font = truetype.read(_sans())
-    data = _with_group(10, glyph=font.glyph_count + 100)
-    start = struct.unpack_from(">I", data, _format12_at(data) + 16 + 12 * 10)[0]
-    damaged = truetype.read(data)
+    damaged = truetype.read(_with_group(10, glyph=font.glyph_count + 100))
+    start = _group(10)[0]
     assert damaged.glyph_id(chr(start)) == 0 and font.glyph_id(chr(start)) != 0
     from labels.pdf_fonts import CharToGlyph
 

@@ -10,6 +10,7 @@ its caller frames (a few microseconds a connection), and the warning carries the
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import threading
@@ -19,14 +20,16 @@ from typing import Any
 import psycopg
 
 _FRAMES = 14
+_LIBRARIES = ("site-packages", "dist-packages")
 
 
 def _origin() -> str:
     """The running test, the thread, and the nearest frames of this repository's code."""
-    frame, lines = sys._getframe(2), []
+    frame, lines = sys._getframe(1).f_back, []  # the connect call's caller: None on a bare thread
     while frame is not None and len(lines) < _FRAMES:
-        if "site-packages" not in frame.f_code.co_filename:  # not SQLAlchemy's pool, pytest…
-            lines.append(f"  {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        name = frame.f_code.co_filename
+        if not any(folder in name for folder in _LIBRARIES):  # not SQLAlchemy's pool, pytest…
+            lines.append(f"  {name}:{frame.f_lineno} {frame.f_code.co_name}")
         frame = frame.f_back
     test = os.environ.get("PYTEST_CURRENT_TEST", "no test running")
     thread = threading.current_thread().name
@@ -40,6 +43,7 @@ def install() -> None:
         return
     connect, finalise = cls.connect.__func__, cls.__del__
 
+    @functools.wraps(connect)
     def recording_connect(klass: Any, *args: Any, **kwargs: Any) -> Any:
         conn = connect(klass, *args, **kwargs)
         conn._opened_at = _origin()

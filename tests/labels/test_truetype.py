@@ -309,8 +309,8 @@ def test_a_character_mapped_to_a_glyph_the_font_lacks_has_no_glyph() -> None:
     assert CharToGlyph(damaged)[start] == 0  # reportlab is never handed the missing glyph
 
 
-def _rebuilt(change) -> bytes:
-    font = TTFont(str(fonts.face("sans").path))
+def _rebuilt(change, name: str = "sans") -> bytes:
+    font = TTFont(str(fonts.face(name).path))
     change(font)
     buf = io.BytesIO()
     font.save(buf)
@@ -357,6 +357,30 @@ def test_a_composite_glyph_of_too_many_parts_is_refused_when_drawn() -> None:
         glyph.components = glyph.components * 51
 
     font = truetype.read(_rebuilt(crowded))
-    with pytest.raises(truetype.FontError, match="too many parts"):
+    with pytest.raises(truetype.FontError, match="too many glyphs"):
         truetype.svg_path(font, font.glyph_id("é"), (1, 0, 0, -1, 0, 0))
     assert truetype.svg_path(font, font.glyph_id("e"), (1, 0, 0, -1, 0, 0))
+
+
+def test_a_format_4_map_holding_u_ffff_reads_as_fonttools_reads_it() -> None:
+    def with_ffff(font: TTFont) -> None:
+        font["cmap"].tables = [t for t in font["cmap"].tables if t.format == 4]
+        for table in font["cmap"].tables:
+            table.cmap[0xFFFF] = table.cmap[ord("气")]  # its last real segment ends at U+FFFF
+
+    data = _rebuilt(with_ffff, "cjk")
+    font, ref = truetype.read(data), TTFont(io.BytesIO(data))
+    assert font.cmap.offsets is not None and any(font.cmap.offsets)  # glyph id arrays too
+    cmap = ref.getBestCmap()
+    assert font.glyph_id("\uffff") == ref.getGlyphID(cmap[0xFFFF]) != 0
+    for code in font.cmap.chars():
+        assert font.glyph_id(chr(code)) == ref.getGlyphID(cmap.get(code, ".notdef")), code
+
+
+def test_a_map_giving_only_glyphs_the_font_lacks_is_refused() -> None:
+    data = bytearray(_sans())
+    at = _format12_at(data)
+    for i in range(_groups()):
+        struct.pack_into(">I", data, at + 16 + 12 * i + 8, 0x00F00000 + 0x10000 * i)
+    with pytest.raises(truetype.FontError, match="has no character map"):
+        truetype.read(bytes(data))

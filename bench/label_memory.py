@@ -19,7 +19,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # not bench/: bench/ledger.py would shadow the ledger package
@@ -45,9 +47,9 @@ def main() -> None:
             codes = demo["codes"]["allowed"]  # enterprise A's 200 cylinders
             http = httpx.Client(base_url=server.url, timeout=120)
 
-            def step(name: str, send: object) -> None:
+            def step(name: str, send: Callable[[], Any]) -> None:
                 start = time.perf_counter()
-                resp = send()  # type: ignore[operator]
+                resp = send()
                 ms = (time.perf_counter() - start) * 1000
                 if resp.status_code != 200:
                     raise SystemExit(f"{name}: {resp.status_code} {resp.text[:300]}")
@@ -55,10 +57,10 @@ def main() -> None:
                     f"{name:<34} {server.rss_mb():7.1f} MB  {ms:8.1f} ms  {len(resp.content):>9,} B"
                 )
 
-            def label(code: str, kind: str) -> object:
+            def label(code: str, kind: str) -> Callable[[], Any]:
                 return lambda: http.get(f"/api/v1/cylinders/{code}/label.{kind}", headers=owner)
 
-            def sheet(batch: list[str]) -> object:
+            def sheet(batch: list[str]) -> Callable[[], Any]:
                 body = {"codes": batch}
                 return lambda: http.post("/api/v1/labels/sheet", json=body, headers=owner)
 

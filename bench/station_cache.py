@@ -4,9 +4,12 @@
     .venv/bin/python bench/station_cache.py [--cylinders 85000] [--code DIR]
 
 A sync document of ``--cylinders`` synthetic states (one registered state with its ids,
-codes, times and weights varied) is parsed from its JSON text, as the station's client
-does, and stored in a fresh cache file: printed, the parsed document's size in memory
-(tracemalloc), what ``store_sync`` allocates at its peak above that, and its time.
+codes, times and weights varied) is stored in a fresh cache file as the station does it:
+written to the cache's scratch file, read through once (``scanner.sync_file.SyncFile``),
+then stored from the file; printed, each step's peak allocation (tracemalloc) and time. A
+checkout from before scanner/sync_file.py (``--code``) parses the text whole and stores
+the parsed document: printed, its size in memory, what ``store_sync`` allocates at its
+peak above that, and the times.
 ``--code`` names the checkout whose ``scanner`` and ``ledger`` are used (default this one;
 e.g. an export of ``main`` for the figure before). Figures are printed, never asserted.
 """
@@ -78,17 +81,54 @@ def main(args: Any = ARGS) -> None:
     print(f"document: {len(body) / 1e6:.1f} MB of JSON, {args.cylinders:,} states")
     with tempfile.TemporaryDirectory() as tmp:
         cache = StationCache(Path(tmp) / "station.sqlite3")
+        if hasattr(cache, "scratch_file"):
+            _from_file(cache, body)
+        else:
+            _parsed_whole(cache, body)
+
+
+def _parsed_whole(cache: Any, body: bytes) -> None:
+    """Before scanner/sync_file.py: the answer parsed whole, then stored."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    doc = json.loads(body)
+    parsing = time.perf_counter() - started
+    parsed, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    started = time.perf_counter()
+    cache.store_sync(doc, dt.datetime.now(dt.UTC))
+    took = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(f"parsed whole: {parsed / 2**20:.0f} MiB in memory, {parsing:.2f} s")
+    print(f"store_sync: peak {(peak - parsed) / 2**20:.1f} MiB above it, {took:.2f} s")
+
+
+def _from_file(cache: Any, body: bytes) -> None:
+    """The answer written to the cache's scratch file as the client does, read through
+    once (``SyncFile.check``, outside the station's lock), then stored from the file."""
+    from scanner.sync_file import SyncFile
+
+    with cache.scratch_file() as file:
+        file.write(body)
         tracemalloc.start()
-        doc = json.loads(body)
-        parsed, _ = tracemalloc.get_traced_memory()
+        started = time.perf_counter()
+        answer = SyncFile.check(file)
+        checking = time.perf_counter() - started
+        checked, peak = tracemalloc.get_traced_memory()
+        mib = 2**20
+        kept = f"kept {checked / mib:.2f} MiB"
+        print(f"SyncFile.check: peak {peak / mib:.1f} MiB, {checking:.2f} s, {kept}")
         tracemalloc.reset_peak()
         started = time.perf_counter()
-        cache.store_sync(doc, dt.datetime.now(dt.UTC))
+        now, rows = dt.datetime.now(dt.UTC), answer.state_rows()
+        cache.store_sync(answer.rest, now, state_rows=rows)
         took = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    print(f"parsed document in memory: {parsed / 2**20:.0f} MiB")
-    print(f"store_sync: peak {(peak - parsed) / 2**20:.1f} MiB above it, {took:.2f} s")
+    print(
+        f"store_sync from the file: peak {(peak - checked) / 2**20:.1f} MiB above it, {took:.2f} s"
+    )
 
 
 if __name__ == "__main__":

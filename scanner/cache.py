@@ -14,11 +14,12 @@ import base64
 import datetime as dt
 import json
 import sqlite3
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -77,10 +78,26 @@ class StationCache:
 
     # --- the cache ---------------------------------------------------------------
 
-    def store_sync(self, doc: dict[str, Any], now: dt.datetime, *, full: bool = True) -> None:
+    @contextmanager
+    def scratch_file(self) -> Iterator[IO[bytes]]:
+        """A file without a name in the cache's folder (a sync answer on its way in; on the
+        station's disk, not in a /tmp that may be memory), gone when closed or on a crash."""
+        with tempfile.TemporaryFile(dir=self.path.parent, prefix=".sync-") as file:
+            yield file
+
+    def store_sync(
+        self,
+        doc: dict[str, Any],
+        now: dt.datetime,
+        *,
+        full: bool = True,
+        state_rows: Iterable[tuple[str, str]] | None = None,
+    ) -> None:
         """Store a sync answer in one transaction: a full one replaces every cached
         cylinder, an incremental one (``since``) updates those it carries; either way the
-        rows of retired codes (a relabelled cylinder's old label) are dropped."""
+        rows of retired codes (a relabelled cylinder's old label) are dropped.
+        ``state_rows``, when given, are the states as (code, JSON text) pairs in place of
+        ``doc["cylinders"]``: a ``SyncFile``'s, read from its file as they are stored."""
         key = doc.get("registry_key")
         if not isinstance(key, str) or len(base64.b64decode(key, validate=True)) != 32:
             raise ValueError("sync answer without a valid registry key")
@@ -102,7 +119,9 @@ class StationCache:
             # A generator, not a list: 85k states are ~60 MB of text, made one row at a time.
             db.executemany(
                 "INSERT OR REPLACE INTO cylinders VALUES (?, ?)",
-                ((c["code"], json.dumps(c)) for c in doc.get("cylinders", [])),
+                state_rows
+                if state_rows is not None
+                else ((c["code"], json.dumps(c)) for c in doc.get("cylinders", [])),
             )
             db.execute("DELETE FROM deny")
             db.executemany("INSERT OR IGNORE INTO deny VALUES (?)", [(c,) for c in doc["deny"]])

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -57,6 +57,24 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return problem if isinstance(problem, dict) else {}
 
 
+def _checked(response: httpx.Response) -> httpx.Response:
+    """``response`` if it is a 2xx or 3xx answer, else the failure it means (its body read)."""
+    status = response.status_code
+    if status >= 500:
+        raise Unavailable(f"server error {status}", status)
+    if status == 409 and "Retry-After" in response.headers:
+        # The first request with this Idempotency-Key is still running (or died with
+        # its worker): not a refusal, the queue retries it later.
+        raise Unavailable("the same request is still being processed", status)
+    if status >= 400 and (status in RETRYABLE or "Retry-After" in response.headers):
+        # Not a "no": unauthorised (token revoked?), timed out, rate-limited. The
+        # server keeps nothing for the key, so the same write is sent again later.
+        raise Unavailable(f"server answered {status}, retry later", status, _problem(response))
+    if status >= 400:
+        raise Refused(status, _problem(response))
+    return response
+
+
 class LedgerClient:
     """Calls the ledger API on behalf of one station."""
 
@@ -92,20 +110,7 @@ class LedgerClient:
             response = self.http.request(method, path, json=body, headers=headers, params=params)
         except httpx.HTTPError as exc:
             raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
-        status = response.status_code
-        if status >= 500:
-            raise Unavailable(f"server error {status}", status)
-        if status == 409 and "Retry-After" in response.headers:
-            # The first request with this Idempotency-Key is still running (or died with
-            # its worker): not a refusal, the queue retries it later.
-            raise Unavailable("the same request is still being processed", status)
-        if status >= 400 and (status in RETRYABLE or "Retry-After" in response.headers):
-            # Not a "no": unauthorised (token revoked?), timed out, rate-limited. The
-            # server keeps nothing for the key, so the same write is sent again later.
-            raise Unavailable(f"server answered {status}, retry later", status, _problem(response))
-        if status >= 400:
-            raise Refused(status, _problem(response))
-        return response
+        return _checked(response)
 
     def _json(
         self,
@@ -143,11 +148,21 @@ class LedgerClient:
             raise Unavailable("registry key is not 32 bytes")
         return raw
 
-    def sync(self, station_id: int, since: str | None = None) -> dict[str, Any]:
+    def sync(self, station_id: int, since: str | None, into: IO[bytes]) -> None:
         """``GET /stations/{id}/sync``: everything the station needs to decide offline
-        (with ``since``, only the cylinders changed after that server time)."""
+        (with ``since``, only the cylinders changed after that server time), written to
+        ``into`` as it arrives (decompressed), never held whole (scanner/sync_file.py).
+        A file that cannot be written raises OSError, the station's own failure."""
         params = {"since": since} if since else None
-        return self._json("GET", f"/stations/{station_id}/sync", params=params)
+        path = f"/stations/{station_id}/sync"
+        try:
+            with self.http.stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()  # the problem document, small
+                for chunk in _checked(response).iter_bytes():
+                    into.write(chunk)
+        except httpx.HTTPError as exc:  # cut short, a broken gzip stream, a timeout
+            raise Unavailable(f"{type(exc).__name__}: {exc}") from exc
 
     def fill_check(self, station_id: int, scan: str, idempotency_key: str) -> dict[str, Any]:
         """``POST /fill-checks``: may this cylinder be filled here now?"""

@@ -11,6 +11,7 @@ retried forever.
 from __future__ import annotations
 
 import datetime as dt
+import sqlite3
 import threading
 import uuid
 from collections.abc import Callable
@@ -22,11 +23,18 @@ from scanner.cache import Outgoing, StationCache
 from scanner.client import LedgerClient, Refused, Unavailable
 from scanner.device import DeviceKey
 from scanner.display import Display, reasons_text
+from scanner.sync_file import SyncFile
 
 FULL_SYNC_EVERY = dt.timedelta(hours=1)
 TOKEN_REFUSED = (
     "服务器不接受本站令牌（401，可能已被吊销），请检查配置；记录保留在本机，稍后重试",
     "the server does not accept this station's token (401, revoked?): check the configuration;"
+    " records are kept and retried",
+)
+
+LOCAL_STORAGE_FAILED = (
+    "本机存储故障（磁盘已满或只读？）：缓存未更新，待上传记录保留，稍后重试",
+    "the station's disk failed (full or read-only?): the cache was not updated, queued"
     " records are kept and retried",
 )
 
@@ -92,10 +100,15 @@ class Uplink:
         )
         if self.cache.pending():
             return
-        doc = self.client.sync(self.station_id, None if full else since)
-        with self.lock:
-            if not self.cache.pending():  # a fill queued meanwhile waits for the next sync
-                self.cache.store_sync(doc, self.now(), full=full)
+        # The answer goes to a file beside the cache and is read through once before the
+        # lock is taken: a fill is never kept waiting by the download or by a bad answer.
+        with self.cache.scratch_file() as file:
+            self.client.sync(self.station_id, None if full else since, file)
+            answer = SyncFile.check(file)
+            with self.lock:
+                if not self.cache.pending():  # a fill queued meanwhile waits for the next sync
+                    rows = answer.state_rows()
+                    self.cache.store_sync(answer.rest, self.now(), full=full, state_rows=rows)
 
     def tick(self) -> bool:
         """Register if needed, flush, then sync; True when the server answered throughout."""
@@ -114,6 +127,10 @@ class Uplink:
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not what it should be
             self.display.message("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
             self.online = False
+            return False
+        except (OSError, sqlite3.Error) as exc:  # the station's own disk: full, read-only, gone
+            zh, en = LOCAL_STORAGE_FAILED
+            self.display.message(zh, f"{en} ({exc})", alert=True)
             return False
         self.online = True
         self.unauthorized = False

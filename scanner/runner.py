@@ -61,11 +61,27 @@ def build(args: argparse.Namespace, display: Display) -> Station:
     )  # fmt: skip
 
 
+UPLINK_ROUND_FAILED = (
+    "上传出错，记录保留在本机，稍后自动重试；如反复出现请联系维护人员",
+    "an upload round failed; records are kept and retried (tell maintenance if it repeats)",
+)
+
+
 def uplink_loop(station: Station, stop: threading.Event, period: float) -> None:
-    """Flush and sync every few seconds while offline, every ``period`` while online."""
+    """Flush and sync every few seconds while offline, every ``period`` while online.
+
+    A failure that ``Uplink.tick`` does not expect is shown (with its kind and message) and
+    the next round tried: the loop ends only when told to, so the queued records are never
+    left unsent until a restart because of one bad round."""
     while not stop.wait(period if station.uplink.online else min(period, 5.0)):
         was_online = station.uplink.online
-        if station.uplink.tick() and not was_online:
+        try:
+            answered = station.uplink.tick()
+        except Exception as exc:  # the uplink must outlive any one round
+            zh, en = UPLINK_ROUND_FAILED
+            station.display.message(zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
+            continue
+        if answered and not was_online:
             station.display.message("已恢复连接，离线记录已上传", "back online: queue sent")
 
 

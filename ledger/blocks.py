@@ -41,6 +41,24 @@ _STATE_COLUMNS = ("status", "seq", "next_inspection_due", "end_of_life", "last_e
 Written = tuple[Event, CylinderState]  # the fill_blocked event and the state after it
 
 
+def sealed(
+    authority: Authority,
+    actor: Actor,
+    head: writer.ChainHead,
+    state: CylinderState,
+    payload: Mapping[str, Any],
+    now: dt.datetime,
+    params: Jurisdiction,
+) -> Written:
+    """The ``fill_blocked`` event signed and hashed on ``head``, and the state after it:
+    nothing written. Made before any lock is taken, it is what ``on_locked_head`` stores
+    when the locked head is still ``head``, and what ``at_once`` writes."""
+    event = writer.seal_event(
+        authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
+    )
+    return event, apply(state, projection.view(event), params.fill_tolerance_kg)
+
+
 def on_locked_head(
     session: Session,
     authority: Authority,
@@ -50,13 +68,21 @@ def on_locked_head(
     payload: Mapping[str, Any],
     now: dt.datetime,
     params: Jurisdiction,
+    made: Written | None = None,
 ) -> Written:
     """Append the ``fill_blocked`` event on a head locked in ``session``, and project it
-    (the ``fill_checks`` row is the caller's)."""
-    event = writer.append(
-        session, authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
-    )
-    after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    (the ``fill_checks`` row is the caller's). ``made``: that event and state, ``sealed``
+    on this same head before the lock (SQLite's write lock is then held for the writes
+    alone, not for the signing)."""
+    if made is None:
+        event = writer.append(
+            session, authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
+        )
+        after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    else:
+        event, after = made
+        assert (event.cylinder_id, event.seq) == (head.id, head.head_seq + 1)
+        writer.store_sealed(session, authority, event)
     projection.save(session, after, params, new=False)
     return event, after
 
@@ -83,10 +109,7 @@ def at_once(
     conn = where.connection()
     if conn.dialect.name != "postgresql" or not writer.server_key_on_record(where, authority):
         return None
-    event = writer.seal_event(
-        authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
-    )
-    after = apply(state, projection.view(event), params.fill_tolerance_kg)
+    event, after = sealed(authority, actor, head, state, payload, now, params)
     row = projection.state_row(after, params)
     values = {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS}
     values.update({f"s_{c}": row[c] for c in _STATE_COLUMNS})

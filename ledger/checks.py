@@ -127,17 +127,24 @@ def fill_check(
         if written is not None:
             return _answer(check_id, decision, scanned.moved(found, *written), owner)
     if found.state is not None and not decision.allowed:
-        # A block is written on the chain: lock its head, and decide again should the
-        # chain have moved since it was read (the answer must match what is recorded).
+        # A block is written on the chain: signed and hashed on the head as read, before
+        # the lock (SQLite's write lock is then held for the writes alone); then the head
+        # is locked, and should the chain have moved since it was read, the decision is
+        # taken again and the event made again on the locked head (the answer must match
+        # what is recorded).
+        made = None
+        if found.head is not None:
+            payload = _block_payload(station.id, decision, scan.code)
+            made = blocks.sealed(authority, actor, found.head, found.state, payload, now, params)
         locked = scanned.lock(session, found, params)
         if locked.seq != found.seq:
-            found = locked
+            found, made = locked, None
             decision, owner = _decide(session, at, found, scan.code, now, params, forged)
         if not decision.allowed:
             assert found.state is not None and found.head is not None
             payload = _block_payload(station.id, decision, scan.code)
             event, after = blocks.on_locked_head(
-                session, authority, actor, found.head, found.state, payload, now, params
+                session, authority, actor, found.head, found.state, payload, now, params, made
             )
             found = scanned.moved(found, event, after)
     keep, statement = _keeper(session, reads) if decision.allowed else (session, _INSERT_CHECK)

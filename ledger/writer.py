@@ -92,6 +92,13 @@ def append(
     return event
 
 
+def store_sealed(session: Session, authority: Authority, event: Event) -> None:
+    """Store a server-signed event that ``seal_event`` made on a head the caller has since
+    locked and found unmoved (the signing and hashing were done before the lock)."""
+    _register_server_key(session, authority)
+    _write(session, event)
+
+
 def seal_event(
     authority: Authority,
     actor: Actor,

@@ -16,6 +16,7 @@ from functools import cache
 from pathlib import Path
 
 from labels import truetype
+from labels.outlines import Outlines
 
 _SEARCH = (
     Path(__file__).parent / "fonts",
@@ -59,6 +60,10 @@ class Face:
     name: str
     path: Path
     font: truetype.FontFile = field(repr=False)
+    outlines: Outlines = field(init=False, repr=False)  # the glyphs drawn last
+
+    def __post_init__(self) -> None:
+        self.outlines = Outlines(self.font)
 
     def has(self, char: str) -> bool:
         """True when the face has a glyph for char."""
@@ -72,8 +77,8 @@ class Face:
         """SVG path data of char's glyph set at size with its origin at (x, baseline), y down."""
         scale = size / self.font.units_per_em
         try:
-            return truetype.svg_path(
-                self.font, self.font.glyph_id(char), (scale, 0, 0, -scale, x, baseline)
+            return self.outlines.svg_path(
+                self.font.glyph_id(char), (scale, 0, 0, -scale, x, baseline)
             )
         except Exception as exc:  # a glyph the file's check could not reach is damaged
             raise unreadable(self.name, self.path, exc) from exc

@@ -228,9 +228,10 @@ def _read(data: bytes) -> FontFile:
     return FontFile(data, units_per_em, glyph_count, pairs[0::2], loca, glyf, hmtx, cmap)
 
 
-class _Glyphs:
+class GlyphSet:
     """The face's glyphs as fontTools' decoder and pens ask for them: a glyf table that names
-    glyphs by id (to resolve a composite's components) and a glyph set to draw them from."""
+    glyphs by id (to resolve a composite's components) and a glyph set to draw them from.
+    One per drawing: it counts the glyphs a composite is drawn from."""
 
     extended = False  # no cubic outlines or 24-bit glyph ids: a plain glyf table
 
@@ -268,19 +269,25 @@ class _Glyphs:
 
 @dataclass(frozen=True)
 class _Drawable:
-    glyphs: _Glyphs
+    glyphs: GlyphSet
     gid: int
 
     def draw(self, pen: Any) -> None:
         self.glyphs.draw(self.gid, pen, top=False)
 
 
+def svg_number(v: float) -> str:
+    """A coordinate in SVG path data: three decimals at most, no trailing zeros."""
+    return f"{v:.3f}".rstrip("0").rstrip(".")
+
+
 def svg_path(font: FontFile, gid: int, transform: tuple[float, ...]) -> str:
-    """SVG path data of glyph gid under the affine transform (a, b, c, d, dx, dy)."""
+    """SVG path data of glyph gid under the affine transform (a, b, c, d, dx, dy), decoded now
+    (``labels.outlines`` keeps the glyphs drawn last, decoded once)."""
     from fontTools.pens.svgPathPen import SVGPathPen  # type: ignore[import-untyped]
     from fontTools.pens.transformPen import TransformPen  # type: ignore[import-untyped]
 
-    glyphs = _Glyphs(font)
-    pen = SVGPathPen(glyphs, ntos=lambda v: f"{v:.3f}".rstrip("0").rstrip("."))
+    glyphs = GlyphSet(font)
+    pen = SVGPathPen(glyphs, ntos=svg_number)
     glyphs.draw(gid, TransformPen(pen, transform), top=True)
     return str(pen.getCommands())

@@ -17,6 +17,7 @@ from apiflask.schemas import FileSchema
 from apiflask.validators import Length, Range
 from flask import Response, current_app
 
+from app import malloc_release
 from app.api import api
 from app.auth import auth, current_actor
 from app.runtime import runtime
@@ -112,11 +113,13 @@ def _font_problem(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _file(body: bytes | str, mimetype: str, name: str) -> Response:
-    return Response(
+    response = Response(
         body,
         mimetype=mimetype,
         headers={"Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "private"},
     )
+    response.call_on_close(malloc_release.release_free_memory)  # after it is sent
+    return response
 
 
 @api.get("/cylinders/<code>/label.png")

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-CHUNK = 64 * 1024  # characters read at a time
+CHUNK = 64 * 1024  # bytes read at a time (doubled while one value outgrows the buffer)
 _SPACE = re.compile(r"[ \t\n\r]*")
 _STATES = "cylinders"
 

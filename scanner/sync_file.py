@@ -23,6 +23,7 @@ from typing import IO, Any
 
 CHUNK = 64 * 1024  # bytes read at a time (doubled while one value outgrows the buffer)
 _SPACE = re.compile(r"[ \t\n\r]*")
+_NUMBER_TAIL = re.compile(r"[0-9.eE+-]*")
 _STATES = "cylinders"
 
 
@@ -31,7 +32,7 @@ class _Values:
 
     def __init__(self, file: IO[bytes]) -> None:
         self.file = file
-        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.utf8 = codecs.getincrementaldecoder("utf-8-sig")()  # a BOM, as json.loads takes
         self.decoder = json.JSONDecoder()
         self.text = ""
         self.pos = 0
@@ -76,22 +77,35 @@ class _Values:
 
     def value_and_text(self) -> tuple[Any, str]:
         """The next whole JSON value and its text. A value the buffer holds only part of is
-        decoded again with more text, twice as much each time (~2× its length at most)."""
+        decoded again with more text, twice as much each time (~2× its length at most); a
+        value that is wrong before the buffer's end is refused at once, never read whole."""
         self.peek()
         size = CHUNK
         while True:
             try:
                 value, end = self.decoder.raw_decode(self.text, self.pos)
             except json.JSONDecodeError as exc:
-                if self._more(size):
+                if self._cut_short(exc) and self._more(size):
                     size *= 2
                     continue
                 raise ValueError(f"sync answer is not JSON: {exc.msg}") from None
-            if end == len(self.text) and self._more(size):  # a number may go on
+            if self._number_may_go_on(value, end) and self._more(size):
                 size *= 2
                 continue
             text, self.pos = self.text[self.pos : end], end
             return value, text
+
+    def _cut_short(self, error: json.JSONDecodeError) -> bool:
+        """Whether the decoder failed for want of text: at the buffer's end (an escape is
+        six characters at most), or in a string it never saw closed."""
+        return error.pos >= len(self.text) - 6 or error.msg.startswith("Unterminated string")
+
+    def _number_may_go_on(self, value: Any, end: int) -> bool:
+        """A number decoded up to the buffer's end, or up to a ``.``, ``e`` or sign the
+        rest of the buffer could complete (``1`` of ``1.5e3``), may have more digits."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return _NUMBER_TAIL.fullmatch(self.text, end) is not None
 
 
 def _members(file: IO[bytes]) -> Iterator[tuple[str, Any]]:

@@ -99,6 +99,36 @@ def test_an_answer_that_is_not_the_contract_is_refused(text: str) -> None:
         _read(text)
 
 
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 7, 11])
+def test_numbers_split_anywhere_are_read_whole(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A top-level number is decoded alone: cut before its ".", "e" or sign it must still be
+    # read to its end (found by a review: "1" of "1.5e3" was taken, then "." refused).
+    monkeypatch.setattr(sync_file, "CHUNK", chunk)
+    numbers = {"a": 1.5e3, "b": -0.25e-2, "c": 12, "d": 1e300, "e": -7, "f": 0.5, "g": 10.0}
+    for text in (json.dumps({**numbers, "cylinders": []}), '{"x":1.5E+3,"y":-2e-3,"z":10}'):
+        expected = {k: v for k, v in json.loads(text).items() if k != "cylinders"}
+        for pad in range(chunk + 1):  # every alignment of the numbers on the chunks
+            assert _read(" " * pad + text)[0].rest == expected
+
+
+def test_a_damaged_answer_is_refused_without_reading_it_whole() -> None:
+    doc = _answer(6000, note="气瓶" * 40)
+    text = json.dumps(doc, ensure_ascii=False).replace('"owner": 1', '"owner" 1', 1).encode()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match="not JSON"):
+            SyncFile.check(io.BytesIO(text))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(text) / 8, (peak, len(text))  # the bad state's chunk, not the file
+
+
+def test_an_answer_with_a_byte_order_mark_is_read_as_json_loads_reads_it() -> None:
+    text = "\ufeff" + json.dumps(_answer(2), ensure_ascii=False)
+    assert SyncFile.check(io.BytesIO(text.encode())).states == 2
+
+
 def test_an_answer_that_is_not_utf8_is_refused() -> None:
     with pytest.raises(ValueError):
         SyncFile.check(io.BytesIO(b'{"deny": ["\xff\xfe"]}'))

@@ -60,8 +60,11 @@ class Outgoing:
 class StationCache:
     """The station's SQLite file (one connection per call: threads share nothing)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 10.0) -> None:
         self.path = path
+        # Seconds a call waits for another connection's write (a second scanner on the same
+        # folder, a backup tool) before SQLite gives up with "database is locked".
+        self.busy_timeout = busy_timeout
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -69,7 +72,7 @@ class StationCache:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
         try:
             db.execute("PRAGMA synchronous=FULL")  # an ALLOW'd fill survives a power cut
             yield db

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import queue
@@ -71,18 +72,30 @@ def uplink_loop(station: Station, stop: threading.Event, period: float) -> None:
     """Flush and sync every few seconds while offline, every ``period`` while online.
 
     A failure that ``Uplink.tick`` does not expect is shown (with its kind and message) and
-    the next round tried: the loop ends only when told to, so the queued records are never
-    left unsent until a restart because of one bad round."""
+    the next round tried, and so is a display that fails (the terminal gone): the loop ends
+    only when told to, so the queued records are never left unsent until a restart because
+    of one bad round."""
     while not stop.wait(period if station.uplink.online else min(period, 5.0)):
         was_online = station.uplink.online
         try:
             answered = station.uplink.tick()
         except Exception as exc:  # the uplink must outlive any one round
             zh, en = UPLINK_ROUND_FAILED
-            station.display.message(zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
+            tell(station.display, zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
             continue
         if answered and not was_online:
-            station.display.message("已恢复连接，离线记录已上传", "back online: queue sent")
+            tell(station.display, "已恢复连接，离线记录已上传", "back online: queue sent")
+
+
+def tell(display: Display, zh: str, en: str, *, alert: bool = False) -> None:
+    """Show a message; if the display fails, one line on stderr instead (if that fails too,
+    nothing): a message the operator cannot see never stops the uplink."""
+    try:
+        display.message(zh, en, alert=alert)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            failed = f"显示失败 display failed: {type(exc).__name__}: {exc}"
+            print(f"{'!' if alert else '-'} {zh} {en} [{failed}]", file=sys.stderr, flush=True)
 
 
 def run_station(args: argparse.Namespace) -> int:

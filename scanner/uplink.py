@@ -37,6 +37,21 @@ LOCAL_STORAGE_FAILED = (
     "the station's disk failed (full or read-only?): the cache was not updated, queued"
     " records are kept and retried",
 )
+LOCAL_STORAGE_BUSY = (
+    "本机缓存被占用（是否另开了一个扫码程序或备份软件？）：记录保留在本机，稍后重试",
+    "the station's cache is locked by another process (a second scanner or a backup tool?):"
+    " records are kept and retried",
+)
+
+
+def storage_alert(exc: Exception) -> tuple[str, str]:
+    """The alert for a failure of the station's own storage: the cache file held by another
+    process (SQLITE_BUSY, SQLITE_LOCKED: "database is locked") is not a failing disk."""
+    if isinstance(exc, sqlite3.OperationalError):
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # an extended code's primary one
+        if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) or "is locked" in str(exc):
+            return LOCAL_STORAGE_BUSY
+    return LOCAL_STORAGE_FAILED
 
 
 @dataclass
@@ -120,16 +135,18 @@ class Uplink:
         except Unavailable as exc:
             self.unavailable(exc)
             return False
+        # The state is set before anything is shown: a display that fails (its exception
+        # ends the round, uplink_loop goes on) leaves the uplink as the answer left it.
         except Refused as exc:
-            self.display.message("服务器拒绝", f"server refused: {exc}", alert=True)
             self.online = True
+            self.display.message("服务器拒绝", f"server refused: {exc}", alert=True)
             return False
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not what it should be
-            self.display.message("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
             self.online = False
+            self.display.message("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
             return False
-        except (OSError, sqlite3.Error) as exc:  # the station's own disk: full, read-only, gone
-            zh, en = LOCAL_STORAGE_FAILED
+        except (OSError, sqlite3.Error) as exc:  # the station's own disk (full, read-only) or
+            zh, en = storage_alert(exc)  # its cache held by another process: retried next round
             self.display.message(zh, f"{en} ({exc})", alert=True)
             return False
         self.online = True
@@ -141,7 +158,7 @@ class Uplink:
         revoked or mistyped): shown to the operator, once until the server answers again."""
         self.online = False
         if exc.status == 401 and not self.unauthorized:
-            self.display.message(*TOKEN_REFUSED, alert=True)
+            self.display.message(*TOKEN_REFUSED, alert=True)  # a display failing: shown again
         self.unauthorized = exc.status == 401
 
     def flush(self) -> int:

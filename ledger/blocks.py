@@ -1,7 +1,9 @@
 """Recording a refused fill check: its ``fill_blocked`` event, the state after it, the check.
 
-Two ways, with the same records. ``on_locked_head`` appends on a chain head the caller has
-locked, in the caller's transaction (SQLite; or when the chain moved under a first read).
+The event is ``sealed`` (signed and hashed) on the head as read, before any lock; then
+stored one of two ways, with the same records. ``on_locked_head`` stores it on the chain
+head the caller has locked, in the caller's transaction (SQLite; or when the chain moved
+under a first read, sealed again on the locked head).
 ``at_once`` is PostgreSQL's fast path: the event, its log queue entry, the chain head, the
 projected state and the ``fill_checks`` row in one statement, guarded by the head it was
 decided on (compare and swap): if the chain moved since it was read, the statement writes
@@ -62,61 +64,47 @@ def sealed(
 def on_locked_head(
     session: Session,
     authority: Authority,
-    actor: Actor,
     head: writer.ChainHead,
-    state: CylinderState,
-    payload: Mapping[str, Any],
-    now: dt.datetime,
+    made: Written,
     params: Jurisdiction,
-    made: Written | None = None,
-) -> Written:
-    """Append the ``fill_blocked`` event on a head locked in ``session``, and project it
-    (the ``fill_checks`` row is the caller's). ``made``: that event and state, ``sealed``
-    on this same head before the lock (SQLite's write lock is then held for the writes
-    alone, not for the signing)."""
-    if made is None:
-        event = writer.append(
-            session, authority, actor, head, "fill_blocked", payload, now, now, new_id(), None
-        )
-        after = apply(state, projection.view(event), params.fill_tolerance_kg)
-    else:
-        event, after = made
-        assert (event.cylinder_id, event.seq) == (head.id, head.head_seq + 1)
-        writer.store_sealed(session, authority, event)
+) -> None:
+    """Store ``made`` (``sealed`` on ``head``) on that head, locked in ``session``, and its
+    projected state (the ``fill_checks`` row is the caller's)."""
+    event, after = made
+    assert (event.cylinder_id, event.seq, event.prev_hash) == (
+        head.id, head.head_seq + 1, head.head_hash
+    ), "sealed on another head"  # fmt: skip
+    writer.store_sealed(session, authority, event)
     projection.save(session, after, params, new=False)
-    return event, after
 
 
 def at_once(
     where: Session,
     authority: Authority,
-    actor: Actor,
     head: writer.ChainHead,
-    state: CylinderState,
-    payload: Mapping[str, Any],
-    now: dt.datetime,
+    made: Written,
     params: Jurisdiction,
     check: dict[str, Any],
-) -> Written | None:
+) -> bool:
     """Everything a refused check records, in one PostgreSQL statement in ``where`` (a
     transaction, or the autocommit session beside one), on the condition that the chain's
-    head is still ``head``.
+    head is still ``head``: ``made`` (``sealed`` on it), its state and the ``fill_checks``
+    row ``check`` (its ``event_id`` filled in here).
 
-    None, with nothing written, when it is not (or when this process has not yet seen the
-    server key on record, which ``on_locked_head`` registers): the caller then takes the
-    locked way. ``check`` is the ``fill_checks`` row; its ``event_id`` is filled in here.
+    False, with nothing written, when the head moved on (or on SQLite, or when this process
+    has not yet seen the server key on record, which ``on_locked_head`` registers): the
+    caller then takes the locked way.
     """
     conn = where.connection()
     if conn.dialect.name != "postgresql" or not writer.server_key_on_record(where, authority):
-        return None
-    event, after = sealed(authority, actor, head, state, payload, now, params)
+        return False
+    event, after = made
     row = projection.state_row(after, params)
     values = {f"e_{c}": getattr(event, c) for c in _EVENT_COLUMNS}
     values.update({f"s_{c}": row[c] for c in _STATE_COLUMNS})
     values.update({f"c_{c}": v for c, v in {**check, "event_id": event.id}.items()})
     values["prev_seq"] = head.head_seq
-    moved = conn.execute(_AT_ONCE, values).scalar_one()
-    return (event, after) if moved else None
+    return bool(conn.execute(_AT_ONCE, values).scalar_one())
 
 
 def _typed(table: Any, prefix: str, columns: tuple[str, ...]) -> list[Any]:

@@ -34,12 +34,15 @@ def fill_check(body: dict[str, Any]) -> Any:
             session, rt.authority, actor, body["station_id"], body["scan"], rt.now(),
             rt.params, idempotency_key(), reads=reads,
         )  # fmt: skip
-        doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
-        doc["cylinder"] = None
-        if result.state is not None:
-            full = permissions.can_read_history(actor, result.state.owner_id)
+    # The answer is built once the decision is committed: SQLite's write lock is not held
+    # while it is (a thread that loses the GIL meanwhile would keep every writer waiting).
+    doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
+    doc["cylinder"] = None
+    if result.state is not None:
+        full = permissions.can_read_history(actor, result.state.owner_id)
+        with transaction(rt.engine, write=False) as reads:
             doc["cylinder"] = state_document(
-                session, result.state, rt.authority, full=full, params=rt.params,
+                reads, result.state, rt.authority, full=full, params=rt.params,
                 header=result.cylinder,
             )  # fmt: skip
     if result.created and not result.decision.allowed:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger import blocks, checks, registry, scanned
+from ledger import blocks, checks, registry, scanned, writer
 from ledger.model import Event, LogPending
 from ledger.model_rules import FillCheck
 from ledger.store import reads_beside, transaction
@@ -56,7 +56,7 @@ def test_blocks_in_one_statement_record_what_the_locked_way_records(
     results = [_check(pg, demo, code) for _ in range(3)]
     # The server key is on record (registration signed with it): every block is one
     # statement, none fell back to the lock.
-    assert [t is not None for t in taken] == [True, True, True]
+    assert taken == [True, True, True]
     assert all("HELD" in r.decision.codes for r in results)
     with transaction(pg.extensions["ledger"].engine, write=False) as s:
         events = s.execute(
@@ -95,9 +95,43 @@ def test_a_head_that_moved_gets_nothing_written(pg: Any, client: Any, demo: Any)
             "allowed": False, "decision": "{}", "event_id": None,
             "checked_at": dt.datetime.now(dt.UTC),
         }  # fmt: skip
-        written = blocks.at_once(
-            reads, rt.authority, actor, stale.head, stale.state, payload,
-            dt.datetime.now(dt.UTC), rt.params, row,
+        made = blocks.sealed(
+            rt.authority, actor, stale.head, stale.state, payload, dt.datetime.now(dt.UTC),
+            rt.params,
         )  # fmt: skip
-    assert written is None
+        written = blocks.at_once(reads, rt.authority, stale.head, made, rt.params, row)
+    assert written is False
     assert _counts(pg) == before
+
+
+def test_a_block_on_a_head_that_moved_is_sealed_again_once(
+    pg: Any, client: Any, demo: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The event sealed on the head as read goes to the one statement; when the head moved
+    meanwhile it is sealed again on the locked head, once (not also before the lock)."""
+    code = flows.register(client, demo)
+    flows.event(client, demo, code, "regulator", "held", {"reason": "抽查"})
+    rt = pg.extensions["ledger"]
+    with transaction(rt.engine, write=False) as s:
+        stale = scanned.resolve(s, code, rt.params)
+    _check(pg, demo, code)  # another nozzle's refused check moves the chain on
+    real_resolve = scanned.resolve
+
+    def once(session: Any, code: str, params: Any) -> Any:
+        monkeypatch.setattr(scanned, "resolve", real_resolve)
+        return stale
+
+    monkeypatch.setattr(scanned, "resolve", once)
+    real_seal, sealed = writer.seal_event, []
+    monkeypatch.setattr(writer, "seal_event", lambda *a: sealed.append(real_seal(*a)) or sealed[-1])
+    result = _check(pg, demo, code)
+    assert "HELD" in result.decision.codes
+    assert stale.seq is not None and [e.seq for e in sealed] == [stale.seq + 1, stale.seq + 2]
+    with transaction(rt.engine, write=False) as s:
+        kept = s.get(FillCheck, result.check_id)
+        assert kept is not None and kept.event_id == sealed[-1].id
+        stored = s.get(Event, sealed[-1].id)
+        assert stored is not None and stored.hash == sealed[-1].hash
+        assert s.get(Event, sealed[0].id) is None
+    audited = runner.invoke(args=["ledger", "audit"])
+    assert audited.exit_code == 0, audited.output

@@ -6,7 +6,6 @@ tests/integration/test_fill_check_race.py (the sealed event is dropped, made aga
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 import pytest
@@ -14,21 +13,10 @@ import pytest
 from ledger import writer
 from tests import flows
 from tests.conftest import bearer
+from tests.sqlite_lock import write_lock_is_free
 
 
-def _write_lock_is_free(database: str) -> bool:
-    other = sqlite3.connect(database, timeout=0, isolation_level=None)
-    try:
-        other.execute("BEGIN IMMEDIATE")
-        other.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:  # database is locked
-        return False
-    finally:
-        other.close()
-
-
-def test_a_block_is_signed_while_sqlites_write_lock_is_free(
+def test_a_block_is_signed_while_sqliteswrite_lock_is_free(
     app: Any, client: Any, demo: Any, runner: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = app.extensions["ledger"].engine
@@ -40,7 +28,7 @@ def test_a_block_is_signed_while_sqlites_write_lock_is_free(
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         event = real(*args, **kwargs)
-        sealed.append((event, _write_lock_is_free(engine.url.database)))
+        sealed.append((event, write_lock_is_free(engine.url.database)))
         return event
 
     monkeypatch.setattr(writer, "seal_event", watched)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,3 +145,29 @@ def register_cylinder(client: Any, token: str, **overrides: Any) -> dict[str, An
     assert response.status_code == 201, response.get_json()
     doc: dict[str, Any] = response.get_json()
     return doc
+
+
+def uplink_rounds(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch, first: Callable[[Callable[[], bool]], bool]
+) -> int:
+    """Run ``scanner.runner.uplink_loop`` on ``rig`` for a round made by ``first`` (given the
+    real ``tick``) and then a real round; the number of rounds run (2 when the loop
+    outlived the first)."""
+    from scanner.runner import uplink_loop
+
+    real, rounds, stop = rig.station.uplink.tick, [0], threading.Event()
+
+    def tick() -> bool:
+        rounds[0] += 1
+        if rounds[0] == 1:
+            return first(real)
+        answered = real()
+        stop.set()
+        return answered
+
+    monkeypatch.setattr(rig.station.uplink, "tick", tick)
+    loop = threading.Thread(target=uplink_loop, args=(rig.station, stop, 0.05), daemon=True)
+    loop.start()
+    loop.join(60)
+    assert not loop.is_alive()
+    return rounds[0]

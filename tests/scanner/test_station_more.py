@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from scanner.display import RichDisplay
 from scanner.outcome import Outcome
 from scanner.runner import UPLINK_ROUND_FAILED, uplink_loop
 from tests.conftest import bearer
-from tests.scanner.conftest import LiveServer, Rig, register_cylinder
+from tests.scanner.conftest import LiveServer, Rig, register_cylinder, uplink_rounds
 
 
 def test_offline_the_deny_list_blocks_even_a_cylinder_the_cache_would_allow(
@@ -111,23 +112,10 @@ def test_the_big_chinese_banners_differ_and_fit_a_station_screen() -> None:
 def test_the_uplink_loop_outlives_a_round_that_fails_unexpectedly(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    rounds: list[int] = []
-    real = rig.station.uplink.tick
-    stop = threading.Event()
+    def first(_real: Callable[[], bool]) -> bool:
+        raise RuntimeError("a bug in one round")
 
-    def tick() -> bool:
-        rounds.append(len(rounds))
-        if len(rounds) == 1:
-            raise RuntimeError("a bug in one round")
-        answered = real()
-        stop.set()
-        return answered
-
-    monkeypatch.setattr(rig.station.uplink, "tick", tick)
-    loop = threading.Thread(target=uplink_loop, args=(rig.station, stop, 0.05), daemon=True)
-    loop.start()
-    loop.join(60)
-    assert not loop.is_alive() and len(rounds) == 2  # the round after the failure ran
+    assert uplink_rounds(rig, monkeypatch, first) == 2  # the round after the failure ran
     _, en, alert = next(m for m in rig.display.messages if m[0] == UPLINK_ROUND_FAILED[0])
     assert alert and "RuntimeError: a bug in one round" in en
     assert rig.station.uplink.online  # the second round reached the server

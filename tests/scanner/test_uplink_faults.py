@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from scanner.outcome import Outcome
-from scanner.runner import UPLINK_ROUND_FAILED, uplink_loop
+from scanner.runner import UPLINK_ROUND_FAILED
 from scanner.uplink import LOCAL_STORAGE_BUSY, LOCAL_STORAGE_FAILED, storage_alert
 from tests.conftest import bearer
-from tests.scanner.conftest import LiveServer, Rig, register_cylinder
+from tests.scanner.conftest import LiveServer, Rig, register_cylinder, uplink_rounds
 
 
 def _hold_write_lock(path: Path) -> sqlite3.Connection:
@@ -122,27 +122,15 @@ def test_the_uplink_loop_outlives_a_display_that_fails(
     code = _queue_an_offline_fill(live, rig, client, owner)
     gone = GoneTerminal()
     rig.station.display = rig.station.uplink.display = gone
-    real = rig.station.uplink.tick
-    rounds: list[int] = []
-    stop = threading.Event()
 
-    def tick() -> bool:
-        rounds.append(len(rounds))
-        if len(rounds) == 1:  # the cache is held: tick's own alert fails on the display
-            other = _hold_write_lock(rig.cache.path)
-            try:
-                return real()
-            finally:
-                _release(other)
-        answered = real()
-        stop.set()
-        return answered
+    def first(real: Callable[[], bool]) -> bool:  # the cache is held: tick's alert fails
+        other = _hold_write_lock(rig.cache.path)
+        try:
+            return real()
+        finally:
+            _release(other)
 
-    monkeypatch.setattr(rig.station.uplink, "tick", tick)
-    loop = threading.Thread(target=uplink_loop, args=(rig.station, stop, 0.05), daemon=True)
-    loop.start()
-    loop.join(60)
-    assert not loop.is_alive() and len(rounds) == 2  # the round after the failures ran
+    assert uplink_rounds(rig, monkeypatch, first) == 2  # the round after the failures ran
     assert rig.station.uplink.online  # … and reached the server
     assert [o.status for o in rig.cache.all()] == ["sent"]
     assert _fills(client, code, owner) == 1

@@ -95,9 +95,9 @@ def fill_check(
     deciding (``store.reads_beside``): an allowing check then needs no transaction at all
     (its row is a statement of its own there, ``_keeper``), and on SQLite a refusing one
     holds the write lock for its rows alone. A blocking decision is recorded on PostgreSQL
-    in one statement, on the
-    condition that the chain's head is still where it was read (``blocks.at_once``); on
-    SQLite, or when the chain moved, it is taken again on the locked chain and recorded there.
+    in one statement, on the condition that the chain's head is still where it was read
+    (``blocks.at_once``); on SQLite, or when the chain moved, it is taken again on the
+    locked chain and recorded there.
     """
     if reads is None or idempotency_key is not None:  # a keyed check reads where it writes
         reads = session
@@ -226,8 +226,9 @@ def _keeper(session: Session, reads: Session) -> tuple[Session, Executable]:
     that one statement, never while Python runs between statements (a thread that lost the
     GIL kept every writer waiting: the lock's waits were 2.3 ms on average under
     bench/load.py's allowed row); on PostgreSQL the statement turns off waiting for the
-    disk for itself alone. Else (a keyed check reads where it writes) in the transaction,
-    likewise (SQLite's COMMIT never waits for the disk).
+    disk for itself alone. Else (a keyed check reads where it writes; a decision taken
+    again under the lock) in the transaction, likewise (SQLite's COMMIT never waits for the
+    disk).
     """
     postgresql = session.get_bind().dialect.name == "postgresql"
     if reads is not session:

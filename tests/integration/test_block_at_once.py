@@ -1,6 +1,7 @@
 """PostgreSQL records a refused fill check in one statement (``ledger.blocks.at_once``),
 on the condition that the chain's head has not moved since it was read. These tests show
-it writes what the locked way writes, and nothing at all on a head that moved."""
+it writes what the locked way writes, and nothing at all on a head that moved, where the
+locked way then seals the event again once."""
 
 from __future__ import annotations
 

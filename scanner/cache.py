@@ -15,11 +15,14 @@ import datetime as dt
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+
+from scanner.sync_store import SyncAnswer, store_states
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +68,7 @@ class StationCache:
         # Seconds a call waits for another connection's write (a second scanner on the same
         # folder, a backup tool) before SQLite gives up with "database is locked".
         self.busy_timeout = busy_timeout
+        self._storing = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._db() as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -95,12 +99,17 @@ class StationCache:
         *,
         full: bool = True,
         state_rows: Iterable[tuple[str, str]] | None = None,
-    ) -> None:
-        """Store a sync answer in one transaction: a full one replaces every cached
-        cylinder, an incremental one (``since``) updates those it carries; either way the
-        rows of retired codes (a relabelled cylinder's old label) are dropped.
-        ``state_rows``, when given, are the states as (code, JSON text) pairs in place of
-        ``doc["cylinders"]``: a ``SyncFile``'s, read from its file as they are stored."""
+        between_batches: Callable[[], None] | None = None,
+        unless_pending: bool = False,
+    ) -> bool:
+        """Store a sync answer (``scanner.sync_store``: the states staged in batches, then
+        put in place in one transaction): a full one replaces every cached cylinder, an
+        incremental one (``since``) updates those it carries; either way the rows of
+        retired codes (a relabelled cylinder's old label) are dropped. ``state_rows``,
+        when given, are the states as (code, JSON text) pairs in place of
+        ``doc["cylinders"]``: a ``SyncFile``'s, read from its file as they are stored.
+        ``between_batches`` is called before each batch (to let a fill go first); with
+        ``unless_pending``, nothing changes if a write is pending by then. True if stored."""
         key = doc.get("registry_key")
         if not isinstance(key, str) or len(base64.b64decode(key, validate=True)) != 32:
             raise ValueError("sync answer without a valid registry key")
@@ -114,33 +123,21 @@ class StationCache:
         }
         if full:
             meta["full_synced_at"] = now.isoformat()
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
-            if full:
-                db.execute("DELETE FROM cylinders")
-            # A generator, not a list: 85k states are ~60 MB of text, made one row at a time.
-            db.executemany(
-                "INSERT OR REPLACE INTO cylinders VALUES (?, ?)",
-                state_rows
-                if state_rows is not None
-                else ((c["code"], json.dumps(c)) for c in doc.get("cylinders", [])),
-            )
-            db.execute("DELETE FROM deny")
-            db.executemany("INSERT OR IGNORE INTO deny VALUES (?)", [(c,) for c in doc["deny"]])
-            db.execute("DELETE FROM retired")
-            db.executemany(
-                "INSERT OR IGNORE INTO retired VALUES (?)",
-                [(c,) for c in doc.get("retired_codes", [])],
-            )
-            # A relabelled cylinder's old code: its row goes, incremental sync or not.
-            db.execute("DELETE FROM cylinders WHERE code IN (SELECT code FROM retired)")
-            db.execute("DELETE FROM retired_cylinders")
-            db.executemany(
-                "INSERT OR IGNORE INTO retired_cylinders VALUES (?, ?)",
-                list(doc.get("retired_cylinders", {}).items()),
-            )
-            db.execute("COMMIT")
+        answer = SyncAnswer(
+            meta, list(doc["deny"]), list(doc.get("retired_codes", [])),
+            dict(doc.get("retired_cylinders", {})),
+        )  # fmt: skip
+        # A generator, not a list: 85k states are ~60 MB of text, made one row at a time.
+        rows = (
+            state_rows
+            if state_rows is not None
+            else ((c["code"], json.dumps(c)) for c in doc.get("cylinders", []))
+        )
+        with self._storing:  # one store at a time: each stages into a table of its own
+            return store_states(
+                self._db, answer, rows, full=full, between_batches=between_batches,
+                unless_pending=unless_pending,
+            )  # fmt: skip
 
     def meta(self, key: str) -> str | None:
         """One cached value (``registry_key``, ``station``, ``synced_at``…), or None."""

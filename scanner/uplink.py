@@ -75,8 +75,9 @@ class Uplink:
     identity: Identity = field(default_factory=Identity)
     online: bool = False
     unauthorized: bool = False  # the last answer was a 401 (shown once until it answers)
-    # Held while the outbox or the cached states change: a sync never overwrites a local
-    # fill that is being queued, and two flushes never interleave.
+    # Held while a fill is queued and while the outbox is flushed: two flushes never
+    # interleave, and a sync being stored lets a fill go first between its batches (and is
+    # not put in place over a queued fill: scanner/sync_store.py).
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def register(self) -> None:
@@ -115,15 +116,22 @@ class Uplink:
         )
         if self.cache.pending():
             return
-        # The answer goes to a file beside the cache and is read through once before the
-        # lock is taken: a fill is never kept waiting by the download or by a bad answer.
+        # The answer goes to a file beside the cache and is read through once, then stored
+        # a batch at a time without the lock (scanner/sync_store.py): a fill is never kept
+        # waiting by the download, a bad answer, or more than one batch of the store. A fill
+        # queued meanwhile keeps its state: the answer is not put in place (next sync).
         with self.cache.scratch_file() as file:
             self.client.sync(self.station_id, None if full else since, file)
             answer = SyncFile.check(file)
-            with self.lock:
-                if not self.cache.pending():  # a fill queued meanwhile waits for the next sync
-                    rows = answer.state_rows()
-                    self.cache.store_sync(answer.rest, self.now(), full=full, state_rows=rows)
+            self.cache.store_sync(
+                answer.rest, self.now(), full=full, state_rows=answer.state_rows(),
+                between_batches=self._after_any_fill, unless_pending=True,
+            )  # fmt: skip
+
+    def _after_any_fill(self) -> None:
+        """Wait until a fill being queued (it holds the lock) is done."""
+        with self.lock:
+            pass
 
     def tick(self) -> bool:
         """Register if needed, flush, then sync; True when the server answered throughout."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import threading
 from collections.abc import Callable, Iterator
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -171,3 +173,39 @@ def uplink_rounds(
     loop.join(60)
     assert not loop.is_alive()
     return rounds[0]
+
+
+SYNC_KEY = base64.b64encode(bytes(range(32))).decode()
+
+
+def sync_answer(states: int, *, note: str = "液化石油气 LPG") -> dict[str, Any]:
+    """A sync answer with ``states`` cylinder states (a varied note in each)."""
+    return {
+        "cylinders": [
+            {"code": f"A{i:011X}", "owner": 1, "note": note * (i % 5), "net": 14.25 + i,
+             "big": 12345678901234567890, "ok": i % 2 == 0, "none": None}
+            for i in range(states)
+        ],
+        "deny": ["D1", "D2"], "enterprises": {"1": {"name": "重庆燃气"}},
+        "generated_at": "2026-12-07T06:00:00+00:00", "jurisdiction": {"fill_tolerance_kg": 0.5},
+        "registry_key": SYNC_KEY, "retired_codes": ["R1"],
+        "retired_cylinders": {f"R{i}": f"id-{i}" for i in range(300)}, "station": {"id": 1},
+    }  # fmt: skip
+
+
+def serving_sync(text: bytes, during: Callable[[], None] | None = None) -> httpx.MockTransport:
+    """A transport answering a sync with ``text`` in 4 KiB pieces, read as the client reads
+    them, calling ``during()`` once half of it is sent."""
+
+    class Pieces(httpx.SyncByteStream):
+        def __iter__(self) -> Iterator[bytes]:
+            for at in range(0, len(text), 4096):
+                if during is not None and at <= len(text) // 2 < at + 4096:
+                    during()
+                yield text[at : at + 4096]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/api/v1/stations/1/sync"
+        return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=Pieces())
+
+    return httpx.MockTransport(answer)

@@ -5,39 +5,23 @@ a station whose own disk fails saying so and trying again."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import io
 import json
 import threading
 import tracemalloc
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from scanner import sync_file
 from scanner.sync_file import SyncFile
 from scanner.uplink import LOCAL_STORAGE_FAILED
+from tests.scanner.conftest import SYNC_KEY as KEY
 from tests.scanner.conftest import Rig, make_rig, register_cylinder
-
-KEY = base64.b64encode(bytes(range(32))).decode()
-
-
-def _answer(states: int, *, note: str = "液化石油气 LPG") -> dict[str, Any]:
-    return {
-        "cylinders": [
-            {"code": f"A{i:011X}", "owner": 1, "note": note * (i % 5), "net": 14.25 + i,
-             "big": 12345678901234567890, "ok": i % 2 == 0, "none": None}
-            for i in range(states)
-        ],
-        "deny": ["D1", "D2"], "enterprises": {"1": {"name": "重庆燃气"}},
-        "generated_at": "2026-12-07T06:00:00+00:00", "jurisdiction": {"fill_tolerance_kg": 0.5},
-        "registry_key": KEY, "retired_codes": ["R1"],
-        "retired_cylinders": {f"R{i}": f"id-{i}" for i in range(300)}, "station": {"id": 1},
-    }  # fmt: skip
+from tests.scanner.conftest import serving_sync as _serving
+from tests.scanner.conftest import sync_answer as _answer
 
 
 def _read(text: str) -> tuple[SyncFile, list[tuple[str, str]]]:
@@ -132,24 +116,6 @@ def test_an_answer_with_a_byte_order_mark_is_read_as_json_loads_reads_it() -> No
 def test_an_answer_that_is_not_utf8_is_refused() -> None:
     with pytest.raises(ValueError):
         SyncFile.check(io.BytesIO(b'{"deny": ["\xff\xfe"]}'))
-
-
-def _serving(text: bytes, during: Callable[[], None] | None = None) -> httpx.MockTransport:
-    """A transport answering a sync with ``text`` in 4 KiB pieces, read as the client reads
-    them, calling ``during()`` once half of it is sent."""
-
-    class Pieces(httpx.SyncByteStream):
-        def __iter__(self) -> Iterator[bytes]:
-            for at in range(0, len(text), 4096):
-                if during is not None and at <= len(text) // 2 < at + 4096:
-                    during()
-                yield text[at : at + 4096]
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/api/v1/stations/1/sync"
-        return httpx.Response(200, headers={"Content-Type": "application/json"}, stream=Pieces())
-
-    return httpx.MockTransport(answer)
 
 
 def test_the_station_lock_is_free_while_the_answer_downloads(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from ledger.params import DEFAULT, Jurisdiction
 from ledger.service import current_state
 from ledger.state import CylinderState
 from ledger.store import insert_without_waiting_for_disk, without_waiting_for_disk
+from ledger.store_sqlite import POLL_WRITE_LOCK
 
 _CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
 _CYLINDERS = Cylinder.__table__  # type: ignore[attr-defined]
@@ -38,6 +39,9 @@ _INSERT_CHECK = insert(_CHECKS)
 _KEPT = ("id", "cylinder_id", "station_id", "actor_id", "code", "allowed", "decision",
          "event_id", "checked_at")  # fmt: skip
 _INSERT_CHECK_UNSYNCED = insert_without_waiting_for_disk(_CHECKS, _KEPT)
+# SQLite: a statement of its own, waiting for another writer's lock in short steps (as a
+# transaction's BEGIN IMMEDIATE does), not in SQLite's busy handler's 1, 2, 5, 10… ms sleeps.
+_INSERT_CHECK_POLLING = _INSERT_CHECK.execution_options(**{POLL_WRITE_LOCK: True})
 
 
 @dataclass(frozen=True)
@@ -225,14 +229,15 @@ def _keeper(session: Session, reads: Session) -> tuple[Session, Executable]:
     statement of its own (no BEGIN, no COMMIT): on SQLite the write lock is then held inside
     that one statement, never while Python runs between statements (a thread that lost the
     GIL kept every writer waiting: the lock's waits were 2.3 ms on average under
-    bench/load.py's allowed row); on PostgreSQL the statement turns off waiting for the
-    disk for itself alone. Else (a keyed check reads where it writes; a decision taken
-    again under the lock) in the transaction, likewise (SQLite's COMMIT never waits for the
-    disk).
+    bench/load.py's allowed row), and should another writer hold it, the statement tries
+    again in short steps (``store_sqlite.POLL_WRITE_LOCK``); on PostgreSQL the statement
+    turns off waiting for the disk for itself alone. Else (a keyed check reads where it
+    writes; a decision taken again under the lock) in the transaction, likewise (SQLite's
+    COMMIT never waits for the disk).
     """
     postgresql = session.get_bind().dialect.name == "postgresql"
     if reads is not session:
-        return reads, _INSERT_CHECK_UNSYNCED if postgresql else _INSERT_CHECK
+        return reads, _INSERT_CHECK_UNSYNCED if postgresql else _INSERT_CHECK_POLLING
     if postgresql:
         without_waiting_for_disk(session)
     return session, _INSERT_CHECK

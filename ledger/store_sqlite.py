@@ -25,6 +25,9 @@ BUSY_TIMEOUT_SECONDS = 30.0
 SQLITE_BUSY = 5  # a primary result code (``sqlite_reopen.result_code``)
 WAL_SIZE_LIMIT = 4 * 1024 * 1024  # bytes a reset WAL file is cut back to
 
+# An execution option: this statement, a write of its own outside a transaction, waits for
+# the write lock in short steps (``_polling``) rather than in SQLite's busy handler.
+POLL_WRITE_LOCK = "sqlite_poll_write_lock"
 _POLL_SECONDS = 0.5  # then SQLite's own busy handler, up to the busy timeout
 _POLL_DELAYS = (0.0001, 0.0002, 0.0004, 0.0008, 0.0015)
 _AUTOCHECKPOINT_PAGES = 20_000  # 80 MB of WAL: reached only if the checkpointer stalls
@@ -88,31 +91,52 @@ def _configure(engine: Engine, busy_timeout_ms: int) -> None:
         elif begin != "NONE":  # NONE: each statement is its own read (``reader``)
             conn.exec_driver_sql("BEGIN DEFERRED")
 
+    @event.listens_for(engine, "do_execute")
+    def _on_execute(cursor: Any, statement: str, parameters: Any, context: Any) -> Any:
+        # A write outside any transaction (``POLL_WRITE_LOCK``) takes SQLite's write lock
+        # inside itself: it waits for another writer in short steps, as BEGIN IMMEDIATE does.
+        if not context.execution_options.get(POLL_WRITE_LOCK):
+            return None  # SQLAlchemy's own execute
+        raw = cursor.connection
+        if not _polling(raw, lambda: cursor.execute(statement, parameters), busy_timeout_ms):
+            cursor.execute(statement, parameters)  # the busy handler's wait, as above
+        return True
+
 
 def _begin_immediate(conn: Any, busy_timeout_ms: int) -> None:
-    """BEGIN IMMEDIATE, waiting for another writer in short steps.
+    """BEGIN IMMEDIATE, waiting for another writer in short steps (``_polling``)."""
+    raw = conn.connection.dbapi_connection
+    if not _polling(raw, lambda: raw.execute("BEGIN IMMEDIATE"), busy_timeout_ms):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # the busy handler's wait; errors as SQLAlchemy's
+
+
+def _polling(raw: Any, attempt: Any, busy_timeout_ms: int) -> bool:
+    """Run ``attempt`` (a statement that takes the write lock) on the DB-API connection
+    ``raw``, trying again in short steps while another writer holds the lock; False when
+    the lock was still held after the first half-second, or the attempt failed otherwise:
+    the caller then runs the statement the usual way (waiting in SQLite's own busy handler,
+    up to the busy timeout; an error raised as SQLAlchemy's, which the app's outage
+    handling knows).
 
     SQLite's busy handler sleeps 1, 2, 5, 10, 15, 20, 25… ms between attempts, whatever the
     lock's holder is doing: under a few dozen writes a second most of a write's latency was
     that sleep (bench/load.py's p99 about 1 s). A write transaction here lasts well under a
-    millisecond, so for the first half-second the lock is tried again at 0.1–1.5 ms steps;
-    after that SQLite's own handler waits, up to the busy timeout, as before.
+    millisecond, so for the first half-second the lock is tried again at 0.1–1.5 ms steps.
     """
-    raw = conn.connection.dbapi_connection
     raw.execute("PRAGMA busy_timeout=0")
     try:
         deadline = time.monotonic() + min(_POLL_SECONDS, busy_timeout_ms / 1000)
-        for attempt in itertools.count():
+        for delay in itertools.chain(_POLL_DELAYS, itertools.repeat(_POLL_DELAYS[-1])):
             try:
-                raw.execute("BEGIN IMMEDIATE")
-                return
+                attempt()
+                return True
             except sqlite3.OperationalError as exc:
                 if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
-                    break
-            time.sleep(_POLL_DELAYS[min(attempt, len(_POLL_DELAYS) - 1)])
+                    return False
+            time.sleep(delay)
+        return False  # the delays never end: for the type checker
     finally:
         raw.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-    conn.exec_driver_sql("BEGIN IMMEDIATE")  # the busy handler's wait; errors as SQLAlchemy's
 
 
 class _WalCheckpointer(threading.Thread):

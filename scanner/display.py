@@ -7,6 +7,7 @@ then go to stderr as plain text.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any, Protocol
@@ -90,3 +91,14 @@ class JsonDisplay:
 def reasons_text(reasons: list[dict[str, Any]]) -> str:
     """Reasons as one Chinese line."""
     return "；".join(str(r.get("message_zh", r.get("code", ""))) for r in reasons)
+
+
+def tell(display: Display, zh: str, en: str, *, alert: bool = False) -> None:
+    """Show a message; if the display fails, one line on stderr instead (if that fails too,
+    nothing): a message the operator cannot see never stops the uplink."""
+    try:
+        display.message(zh, en, alert=alert)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            failed = f"显示失败 display failed: {type(exc).__name__}: {exc}"
+            print(f"{'!' if alert else '-'} {zh} {en} [{failed}]", file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import io
 import queue
@@ -15,7 +14,7 @@ from pathlib import Path
 from scanner.cache import StationCache
 from scanner.client import LedgerClient
 from scanner.device import load_or_create
-from scanner.display import Display, JsonDisplay, RichDisplay
+from scanner.display import Display, JsonDisplay, RichDisplay, tell
 from scanner.interlock import make_interlock, split_port
 from scanner.sources import Input, open_camera, read_camera, read_lines, read_scale, watch_dir
 from scanner.station import Station
@@ -85,17 +84,6 @@ def uplink_loop(station: Station, stop: threading.Event, period: float) -> None:
             continue
         if answered and not was_online:
             tell(station.display, "已恢复连接，离线记录已上传", "back online: queue sent")
-
-
-def tell(display: Display, zh: str, en: str, *, alert: bool = False) -> None:
-    """Show a message; if the display fails, one line on stderr instead (if that fails too,
-    nothing): a message the operator cannot see never stops the uplink."""
-    try:
-        display.message(zh, en, alert=alert)
-    except Exception as exc:
-        with contextlib.suppress(Exception):
-            failed = f"显示失败 display failed: {type(exc).__name__}: {exc}"
-            print(f"{'!' if alert else '-'} {zh} {en} [{failed}]", file=sys.stderr, flush=True)
 
 
 def run_station(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from ledger.events import parse_rfc3339
 from scanner.cache import Outgoing, StationCache
 from scanner.client import LedgerClient, Refused, Unavailable
 from scanner.device import DeviceKey
-from scanner.display import Display, reasons_text
+from scanner.display import Display, reasons_text, tell
 from scanner.sync_file import SyncFile
 
 FULL_SYNC_EVERY = dt.timedelta(hours=1)
@@ -99,7 +99,7 @@ class Uplink:
         self.cache.set_meta("actor_id", str(me["id"]))
         self.cache.set_meta("key_id", str(me.get("key_id")))
         if not self.identity.signing:
-            self.display.message(
+            self._show(
                 "本站登记的设备密钥与本机不符，事件将由服务器签名",
                 "the registered device key is not this PC's: events are signed by the server",
                 alert=True,
@@ -143,30 +143,36 @@ class Uplink:
         except Unavailable as exc:
             self.unavailable(exc)
             return False
-        # The state is set before anything is shown: a display that fails (its exception
-        # ends the round, uplink_loop goes on) leaves the uplink as the answer left it.
+        # Every message of a round goes through _show: a display that fails (the terminal
+        # gone) is told on stderr and the round goes on, its work kept; only the station's
+        # own failures below end it, each reported as what it is.
         except Refused as exc:
             self.online = True
-            self.display.message("服务器拒绝", f"server refused: {exc}", alert=True)
+            self._show("服务器拒绝", f"server refused: {exc}", alert=True)
             return False
         except (KeyError, TypeError, ValueError) as exc:  # an answer that is not what it should be
             self.online = False
-            self.display.message("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
+            self._show("服务器应答异常", f"malformed answer: {exc!r}", alert=True)
             return False
         except (OSError, sqlite3.Error) as exc:  # the station's own disk (full, read-only) or
             zh, en = storage_alert(exc)  # its cache held by another process: retried next round
-            self.display.message(zh, f"{en} ({exc})", alert=True)
+            self._show(zh, f"{en} ({exc})", alert=True)
             return False
         self.online = True
         self.unauthorized = False
         return True
+
+    def _show(self, zh: str, en: str, *, alert: bool = False) -> None:
+        """Show a message; a display that fails (the terminal gone) is told on stderr, never
+        taken for a failure of the round (a storage failure, a bad answer)."""
+        tell(self.display, zh, en, alert=alert)
 
     def unavailable(self, exc: Unavailable) -> None:
         """The server cannot take requests now; a 401 is a configuration problem (a token
         revoked or mistyped): shown to the operator, once until the server answers again."""
         self.online = False
         if exc.status == 401 and not self.unauthorized:
-            self.display.message(*TOKEN_REFUSED, alert=True)  # a display failing: shown again
+            self._show(*TOKEN_REFUSED, alert=True)
         self.unauthorized = exc.status == 401
 
     def flush(self) -> int:
@@ -202,7 +208,7 @@ class Uplink:
                 return self._send(self._as_offline(item))
             answer = {"status": exc.status, **exc.problem}
             self.cache.finish(item.seq, "rejected", answer, self.now())
-            self.display.message(
+            self._show(
                 f"服务器拒收记录（{item.kind} {item.code}）：{reasons_text(exc.reasons) or exc}",
                 f"the server refused a queued record ({exc.status})",
                 alert=True,
@@ -211,7 +217,7 @@ class Uplink:
         conflict = answer.get("offline_conflict")
         if conflict:
             self.cache.finish(item.seq, "conflict", answer, self.now())
-            self.display.message(
+            self._show(
                 f"离线充装冲突，已报监管部门：{item.code} {reasons_text(conflict)}",
                 "offline fill conflict: the server would have blocked it; the regulator is told",
                 alert=True,
@@ -220,7 +226,7 @@ class Uplink:
             self.cache.finish(item.seq, "sent", answer, self.now())
         warnings = [w for w in answer.get("warnings") or [] if isinstance(w, dict)]
         if warnings:  # recorded, but the server flags it (OVERFILLED, SHORT_WEIGHT…)
-            self.display.message(
+            self._show(
                 f"服务器警告：{item.code} {reasons_text(warnings)}",
                 "server warning: " + ", ".join(str(w.get("code", "")) for w in warnings),
                 alert=True,
@@ -247,7 +253,7 @@ class Uplink:
         (``python -m scanner queue`` lists it) and shown, never retried."""
         answer = {"status": "unrecordable", "detail": why}
         self.cache.finish(item.seq, "unrecordable", answer, self.now())
-        self.display.message(
+        self._show(
             f"离线拦截无法记入台账：{item.code}，已留本机记录（scanner queue），请报监管部门",
             f"an offline block cannot be recorded ({why}): {item.code}; kept locally",
             alert=True,

@@ -35,3 +35,69 @@ def serve() -> Any:
     web.register_blueprint(floor)
     csrf.exempt(floor)  # an API route, like the real one
     return web
+
+
+BARE_PATH = "/api/v1/bare/fill-checks"  # bench/load.py BARE_PATH
+
+
+def bare() -> Any:
+    """The ledger's app with a bare WSGI lane in front of it (``bench.floor:bare()``), for
+    bench/load.py's ``--bare`` rows: how far a fill check outside Flask could go.
+
+    ``POST /api/v1/bare/fill-checks`` runs the ledger's own check (``checks.fill_check``,
+    the same reads, rules, row and answer document as the real route) straight from
+    WSGI: no Flask request, no validation schema, no request log, no metrics, no
+    security headers, the bearer token's actor kept in a dict (a revoked token would
+    work on), errors not handled. A measurement of the ceiling of docs/scale.md §2's "a
+    route outside Flask's request machinery", not a route to serve: it lacks what every
+    route must have. Every other path goes to the app as usual.
+    """
+    import json
+
+    from app import create_app
+    from app.api.presenters import state_document
+    from app.runtime import runtime
+    from ledger import checks, permissions
+    from ledger.registry import actor_for_token
+    from ledger.store import reader, reads_beside, transaction
+
+    web = create_app()
+    with web.app_context():
+        rt = runtime()
+    engine, authority, actors = rt.engine, rt.authority, {}
+    app = web.wsgi_app
+
+    def check(body: dict[str, Any], token: str) -> dict[str, Any]:
+        actor = actors.get(token)
+        if actor is None:
+            with reader(engine).connect() as conn:
+                actor = actors[token] = actor_for_token(conn, token)
+        with transaction(engine) as session, reads_beside(session) as reads:
+            result = checks.fill_check(
+                session, authority, actor, body["station_id"], body["scan"], rt.now(),
+                rt.params, reads=reads,
+            )  # fmt: skip
+        doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
+        doc["cylinder"] = None
+        if result.state is not None:
+            full = permissions.can_read_history(actor, result.state.owner_id)
+            with transaction(engine, write=False) as session:
+                doc["cylinder"] = state_document(
+                    session, result.state, authority, full=full, params=rt.params,
+                    header=result.cylinder,
+                )  # fmt: skip
+        return doc
+
+    def lane(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != BARE_PATH:
+            return app(environ, start_response)
+        body = json.loads(environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"])))
+        token = environ["HTTP_AUTHORIZATION"].removeprefix("Bearer ")
+        out = json.dumps(check(body, token), default=str, ensure_ascii=False).encode()
+        start_response(
+            "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))]
+        )
+        return [out]
+
+    web.wsgi_app = lane  # type: ignore[method-assign]
+    return web

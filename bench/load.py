@@ -2,14 +2,21 @@
 """Fill checks under load through gunicorn, beside a hello-world Flask view (issue 7).
 
     .venv/bin/python bench/load.py [--backend sqlite|postgresql|both] [--duration 10]
-                                   [--connections 16] [--configs 2x4,1x8,4x2]
+                                   [--connections 16] [--blocked-connections 2]
+                                   [--configs 2x4,1x8,4x2] [--bare]
 
 One run: gunicorn with gunicorn.conf.py serves (1) a hello-world Flask view, (2) the ledger
 on a fresh database of each backend (a temp SQLite file; a fresh PostgreSQL schema
 ``bench_load_*``, dropped at the end), with the small demo and 400 registered cylinders:
 200 legal at station A (allowed checks) and 200 of enterprise B (a check at station A is
 refused NOT_OWNED and writes its ``fill_blocked`` event); before them a "floor" row: the
-same app answering a constant after the token look-up and validation (bench/floor.py).
+same app answering a constant after the token look-up and validation (bench/floor.py);
+after them a mixed pair, as stations send checks: allowed and blocked ones at once on one
+server, ``--blocked-connections`` (2) of the connections sending blocked ones, each kind
+timed by a wrk of its own (no target: the targets are the single-kind rows'). ``--bare``
+adds two rows through bench/floor.py's bare WSGI lane: the ledger's own check without
+Flask, the request log, the metrics or a token look-up after the first (a ceiling for a
+route outside Flask, not a route to serve).
 ``wrk`` (Debian package) drives ``POST /api/v1/fill-checks`` with a random code per
 request from a Lua script, on 127.0.0.1 only, for ``--duration`` seconds per row,
 ``--connections`` connections, each request on a new connection as nginx's default
@@ -47,6 +54,7 @@ TARGET_P99_MS = 50.0
 TARGET_RSS_MB = 150.0
 HELLO = "bench.load:hello()"  # gunicorn's target, from the repository's root
 FLOOR_PATH = "/api/v1/floor/fill-checks"  # bench/floor.py: auth + validation, no check
+BARE_PATH = "/api/v1/bare/fill-checks"  # bench/floor.py's bare(): the check without Flask
 
 
 def hello() -> Any:
@@ -166,21 +174,71 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * scale
 
 
+def _wrk_command(
+    server: Gunicorn, script: Path, args: argparse.Namespace, connections: int, path: str = ""
+) -> list[str]:
+    threads = min(args.wrk_threads, connections)
+    return [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{args.duration}s", "--latency",
+        "--timeout", "5s", "-s", str(script), server.url + (path or "/api/v1/fill-checks"),
+    ]  # fmt: skip
+
+
 def wrk(name: str, server: Gunicorn, script: Path, args: argparse.Namespace, path: str = "") -> Row:
     """Run wrk against the server's fill-check URL (``path``: another); parse its figures."""
-    cmd = [
-        "wrk",
-        f"-t{args.wrk_threads}",
-        f"-c{args.connections}",
-        f"-d{args.duration}s",
-        "--latency",
-        "--timeout",
-        "5s",
-        "-s",
-        str(script),
-        server.url + (path or "/api/v1/fill-checks"),
-    ]
+    cmd = _wrk_command(server, script, args, args.connections, path)
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return _row(name, out, server)
+
+
+def wrk_mixed(server: Gunicorn, scripts: dict[str, Path], args: argparse.Namespace) -> list[Row]:
+    """Allowed and blocked checks at once on one server, as stations send them: a wrk of
+    its own for each kind, started together (``args.blocked_connections`` of the
+    connections send blocked ones), so each kind's latency is its own under the other's
+    load."""
+    blocked = max(1, min(args.blocked_connections, args.connections - 1))
+    split = {"allowed": args.connections - blocked, "blocked": blocked}
+    running = {
+        kind: subprocess.Popen(
+            _wrk_command(server, scripts[kind], args, split[kind]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for kind in ("allowed", "blocked")
+    }
+    rows = []
+    for kind, proc in running.items():
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"wrk failed: {err}")
+        rows.append(_row(f"{kind}, mixed ({split[kind]} conn.)", out, server))
+    return rows
+
+
+def bare_rows(
+    env: dict[str, str],
+    demo: dict[str, Any],
+    args: argparse.Namespace,
+    tmp: Path,
+    size: tuple[int, int],
+) -> list[Row]:
+    """Allowed and blocked checks through bench/floor.py's bare WSGI lane (``--bare``): the
+    ledger's check without Flask, logs, metrics or a token look-up after the first."""
+    rows = []
+    for kind in ("allowed", "blocked"):
+        script = tmp / f"bare-{kind}.lua"
+        token, station = demo["tokens"]["station_a"], demo["stations"]["a"]
+        _lua(script, token, station, demo["codes"][kind], args.keepalive)
+        server = Gunicorn("bench.floor:bare()", env, *size, tmp)
+        try:
+            rows.append(wrk(f"bare lane, {kind}", server, script, args, BARE_PATH))
+        finally:
+            server.stop()
+    return rows
+
+
+def _row(name: str, out: str, server: Gunicorn) -> Row:
     pct = dict(re.findall(r"^\s*(50|99)(?:\.0+)?%\s+([\d.]+[a-z]+)", out, re.M))
     if "99" not in pct:
         raise SystemExit(f"could not read wrk's output:\n{out}")
@@ -285,6 +343,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="default: gunicorn.conf.py's")
     parser.add_argument("--configs", default="", help="e.g. 1x8,2x4,4x2 (allowed checks)")
     parser.add_argument(
+        "--blocked-connections",
+        type=int,
+        default=2,
+        metavar="N",
+        help="a mixed row: N connections send blocked checks beside the others' allowed "
+        "ones (0: no mixed row)",
+    )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="rows through bench/floor.py's bare WSGI lane: the check without Flask (a ceiling)",
+    )
+    parser.add_argument(
         "--keepalive", action="store_true", help="reuse connections (default: one per request)"
     )
     args = parser.parse_args()
@@ -318,8 +389,14 @@ def main() -> None:
                     rows.append((backend, wrk("floor", server, script, args, FLOOR_PATH)))
                 finally:
                     server.stop()
+                if args.bare:
+                    rows.extend(
+                        (backend, row)
+                        for row in bare_rows(env, demo, args, tmp, (workers, threads))
+                    )
+                scripts = {}
                 for kind in ("allowed", "blocked"):
-                    script = tmp / f"{backend}-{kind}.lua"
+                    script = scripts[kind] = tmp / f"{backend}-{kind}.lua"
                     _lua(
                         script,
                         demo["tokens"]["station_a"],
@@ -330,6 +407,12 @@ def main() -> None:
                     server = Gunicorn("wsgi:app", env, workers, threads, tmp)
                     try:
                         rows.append((backend, wrk(kind, server, script, args)))
+                    finally:
+                        server.stop()
+                if args.blocked_connections:
+                    server = Gunicorn("wsgi:app", env, workers, threads, tmp)
+                    try:
+                        rows.extend((backend, row) for row in wrk_mixed(server, scripts, args))
                     finally:
                         server.stop()
                 if args.configs:

@@ -61,6 +61,10 @@ def build(args: argparse.Namespace, display: Display) -> Station:
     )  # fmt: skip
 
 
+SHUTDOWN_LOCK_FAILED = (
+    "退出时锁定充装秤出错，请确认充装秤已锁定",
+    "locking the scale at exit failed: check that the scale is locked",
+)
 UPLINK_ROUND_FAILED = (
     "上传出错，记录保留在本机，稍后自动重试；如反复出现请联系维护人员",
     "an upload round failed; records are kept and retried (tell maintenance if it repeats)",
@@ -76,14 +80,33 @@ def uplink_loop(station: Station, stop: threading.Event, period: float) -> None:
     of one bad round."""
     while not stop.wait(period if station.uplink.online else min(period, 5.0)):
         was_online = station.uplink.online
-        try:
-            answered = station.uplink.tick()
-        except Exception as exc:  # the uplink must outlive any one round
-            zh, en = UPLINK_ROUND_FAILED
-            tell(station.display, zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
-            continue
+        answered = uplink_round(station)
         if answered and not was_online:
             tell(station.display, "已恢复连接，离线记录已上传", "back online: queue sent")
+
+
+def uplink_round(station: Station) -> bool:
+    """One round of the uplink (``Uplink.tick``); a failure it does not expect is shown (on
+    stderr if the display fails too) and counts as a round the server did not answer."""
+    try:
+        return station.uplink.tick()
+    except Exception as exc:  # the uplink must outlive any one round
+        zh, en = UPLINK_ROUND_FAILED
+        tell(station.display, zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
+        return False
+
+
+def shut_down(station: Station) -> None:
+    """Lock the scale, make a last attempt to send what is queued, close the connection:
+    a display failing on the way (the terminal closed, the usual reason to stop) is told
+    on stderr, and neither stops the last round nor turns the exit into a traceback."""
+    try:
+        station.lock()
+    except Exception as exc:  # the scale's own alert is told by lock(); anything else here
+        zh, en = SHUTDOWN_LOCK_FAILED
+        tell(station.display, zh, f"{en}: {type(exc).__name__}: {exc}", alert=True)
+    uplink_round(station)
+    station.client.close()
 
 
 def run_station(args: argparse.Namespace) -> int:
@@ -128,7 +151,5 @@ def run_station(args: argparse.Namespace) -> int:
         pass
     finally:
         stop.set()
-        station.lock()
-        station.uplink.tick()  # a last attempt to send what is queued
-        station.client.close()
+        shut_down(station)
     return 0

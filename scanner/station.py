@@ -23,7 +23,7 @@ from ledger.reasons import CATALOGUE
 from ledger.rules import Decision
 from scanner.cache import StationCache
 from scanner.client import LedgerClient, Refused, Unavailable
-from scanner.display import Display
+from scanner.display import Display, tell
 from scanner.interlock import Interlock, InterlockError
 from scanner.offline import NOT_CACHED, after_offline_fill, offline_check
 from scanner.outcome import SCAN_INVALID, Outcome, local_reason
@@ -121,9 +121,9 @@ class Station:
         """Lock the scale; an output that cannot be driven is shown loudly."""
         try:
             self.interlock.deny()
-        except InterlockError as exc:
-            self.display.message(
-                f"联锁输出故障，无法锁定充装秤：{exc}", "interlock fault", alert=True
+        except InterlockError as exc:  # told on stderr if the display fails too (tell)
+            tell(
+                self.display, f"联锁输出故障，无法锁定充装秤：{exc}", "interlock fault", alert=True
             )
             return False
         return True

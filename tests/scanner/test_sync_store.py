@@ -90,10 +90,15 @@ def test_a_fill_recorded_during_a_full_sync_waits_for_one_batch_of_it_at_most(
     code = "A00000000001"
     _arm_offline(rig, code)
     events: list[Any] = []
+    put_cylinder = rig.cache.put_cylinder  # the fill's last write (under the station's lock)
+
+    def put_and_note(state: dict[str, Any]) -> None:
+        put_cylinder(state)
+        events.append("fill recorded")
+
+    monkeypatch.setattr(rig.cache, "put_cylinder", put_and_note)
     fill_at = BATCH + BATCH // 2  # halfway through the second batch's transaction
-    filling = threading.Thread(
-        target=lambda: (rig.station.fill(31.7), events.append("fill recorded"))
-    )
+    filling = threading.Thread(target=rig.station.fill, args=(31.7,))
 
     def bound(row: int) -> None:
         events.append(row)

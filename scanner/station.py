@@ -9,6 +9,7 @@ driven, each ends in a locked scale and a reason on the screen.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -91,11 +92,13 @@ class Station:
             reason = local_reason(
                 "STATION_ERROR", f"本机程序错误：{exc!r}", f"station fault: {exc!r}"
             )
-            self.display.message(reason["message_zh"], reason["message_en"], alert=True)
+            # The fault may be the display's own (the terminal gone): told on stderr then.
+            tell(self.display, reason["message_zh"], reason["message_en"], alert=True)
             if item.kind != "scan":
                 return None
             outcome = Outcome(item.text[:200], False, [reason], source=item.source)
-            self.display.decision(outcome)
+            with contextlib.suppress(Exception):  # a failing display: the line above says so
+                self.display.decision(outcome)
             return outcome
 
     def _handle(self, item: Input) -> Outcome | None:

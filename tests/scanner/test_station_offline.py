@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import bearer
 from tests.scanner.conftest import LiveServer, Rig, make_rig, register_cylinder
@@ -216,3 +217,30 @@ def test_a_clock_a_little_off_still_decides_offline(
     rig.clock.offset = dt.timedelta(minutes=-1)  # NTP stepped it back a little
     outcome = rig.station.scan(cyl["qr"])
     assert outcome.allowed and outcome.offline
+
+
+def test_a_fault_of_the_display_itself_never_escapes_the_station(
+    demo: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``handle`` never raises, also when what failed is the display (the terminal gone):
+    the scale is locked, the refusal returned, the operator's message on stderr."""
+    from scanner.sources import Input
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(503))
+    rig = make_rig("http://ledger.invalid", "t", 1, tmp_path / "st", transport=transport)
+    rig.station.start()
+
+    class GoneTerminal:
+        def decision(self, outcome: Any) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def message(self, zh: str, en: str, *, alert: bool = False) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    rig.station.display = GoneTerminal()  # type: ignore[assignment]
+    faulty = rig.station.handle(Input("scan", "stdin", "7KQ2MX9D4RTZ"))
+    assert faulty is not None and not faulty.allowed
+    assert faulty.reasons[0]["code"] == "STATION_ERROR"
+    assert rig.interlock.calls[-1] == "deny" and not rig.interlock.enabled
+    err = capsys.readouterr().err
+    assert "本机程序错误" in err and "BrokenPipeError" in err

@@ -92,12 +92,11 @@ class Station:
             reason = local_reason(
                 "STATION_ERROR", f"本机程序错误：{exc!r}", f"station fault: {exc!r}"
             )
-            # The fault may be the display's own (the terminal gone): told on stderr then.
             tell(self.display, reason["message_zh"], reason["message_en"], alert=True)
             if item.kind != "scan":
                 return None
             outcome = Outcome(item.text[:200], False, [reason], source=item.source)
-            with contextlib.suppress(Exception):  # a failing display: the line above says so
+            with contextlib.suppress(Exception):  # the display's own fault: told on stderr
                 self.display.decision(outcome)
             return outcome
 

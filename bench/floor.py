@@ -55,16 +55,16 @@ def bare() -> Any:
     import json
 
     from app import create_app
-    from app.api.presenters import state_document
+    from app.api.checks import answer_document
     from app.runtime import runtime
-    from ledger import checks, permissions
+    from ledger import checks
     from ledger.registry import actor_for_token
     from ledger.store import reader, reads_beside, transaction
 
     web = create_app()
     with web.app_context():
         rt = runtime()
-    engine, authority, actors = rt.engine, rt.authority, {}
+    engine, actors = rt.engine, {}
     app = web.wsgi_app
 
     def check(body: dict[str, Any], token: str) -> dict[str, Any]:
@@ -74,19 +74,10 @@ def bare() -> Any:
                 actor = actors[token] = actor_for_token(conn, token)
         with transaction(engine) as session, reads_beside(session) as reads:
             result = checks.fill_check(
-                session, authority, actor, body["station_id"], body["scan"], rt.now(),
+                session, rt.authority, actor, body["station_id"], body["scan"], rt.now(),
                 rt.params, reads=reads,
             )  # fmt: skip
-        doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
-        doc["cylinder"] = None
-        if result.state is not None:
-            full = permissions.can_read_history(actor, result.state.owner_id)
-            with transaction(engine, write=False) as session:
-                doc["cylinder"] = state_document(
-                    session, result.state, authority, full=full, params=rt.params,
-                    header=result.cylinder,
-                )  # fmt: skip
-        return doc
+        return answer_document(rt, actor, result)  # the route's own answer
 
     def lane(environ: dict[str, Any], start_response: Any) -> Any:
         if environ.get("PATH_INFO") != BARE_PATH:

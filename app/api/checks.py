@@ -13,8 +13,9 @@ from app.api.cylinders import after_write, idempotency_key
 from app.api.presenters import state_document
 from app.api.schemas import FillCheckIn, SyncQuery
 from app.auth import auth, current_actor
-from app.runtime import runtime
+from app.runtime import Runtime, runtime
 from ledger import checks, permissions, station_sync
+from ledger.model import Actor
 from ledger.store import reads_beside, transaction
 
 
@@ -36,6 +37,16 @@ def fill_check(body: dict[str, Any]) -> Any:
         )  # fmt: skip
     # The answer is built once the decision is committed: SQLite's write lock is not held
     # while it is (a thread that loses the GIL meanwhile would keep every writer waiting).
+    doc = answer_document(rt, actor, result)
+    if result.created and not result.decision.allowed:
+        after_write()
+    g.fill_check_answer = doc if result.created else None  # counted once, not on replays
+    return doc
+
+
+def answer_document(rt: Runtime, actor: Actor, result: checks.CheckResult) -> dict[str, Any]:
+    """A fill check's answer: the decision and, for a known cylinder, its document (read
+    on a session of its own: the decision is committed by then)."""
     doc: dict[str, Any] = {"check_id": result.check_id, **result.decision.to_dict()}
     doc["cylinder"] = None
     if result.state is not None:
@@ -45,9 +56,6 @@ def fill_check(body: dict[str, Any]) -> Any:
                 reads, result.state, rt.authority, full=full, params=rt.params,
                 header=result.cylinder,
             )  # fmt: skip
-    if result.created and not result.decision.allowed:
-        after_write()
-    g.fill_check_answer = doc if result.created else None  # counted once, not on replays
     return doc
 
 

@@ -47,6 +47,7 @@ class Cyl:
     code: str
     owner: str
     capacity: float
+    id: str  # the cylinder's UUID: its code changes when it is relabelled
 
 
 class Sim:
@@ -69,7 +70,7 @@ class Sim:
         cylinder, _ = service.register_cylinder(
             self.s, self.authority, admin, spec, t, params=self.params
         )
-        return Cyl(cylinder.code, owner, spec["capacity_kg"])
+        return Cyl(cylinder.code, owner, spec["capacity_kg"], cylinder.id)
 
     def check(self, station: str, c: Cyl, t: dt.datetime) -> Decision:
         """A fill check at a station."""
@@ -182,9 +183,8 @@ def cycle(
 def inspection_due(sim: Sim, c: Cyl, t: dt.datetime) -> bool:
     """Due within 40 days: the station sends it to the inspection agency now."""
     from ledger import projection
-    from ledger.service import find_cylinder
 
-    state = projection.load(sim.s, find_cylinder(sim.s, c.code).id)
+    state = projection.load(sim.s, c.id)
     assert state is not None
     return state.next_inspection_due(sim.params) <= (t + 40 * D).date()
 

@@ -18,6 +18,7 @@ from ledger.model import Customer, Enterprise, Licence, Station, Vehicle
 _LICENCES = Licence.__table__  # type: ignore[attr-defined]
 _ENTERPRISES = Enterprise.__table__  # type: ignore[attr-defined]
 _STATIONS = Station.__table__  # type: ignore[attr-defined]
+_VEHICLES = Vehicle.__table__  # type: ignore[attr-defined]
 # Built once: these run on every scan.
 _LICENCES_OF = select(
     *(_LICENCES.c[n] for n in ("enterprise_id", "kind", "number", "status", "valid_from",
@@ -26,6 +27,16 @@ _LICENCES_OF = select(
 _ENTERPRISE = select(_ENTERPRISES.c.id, _ENTERPRISES.c.name, _ENTERPRISES.c.blacklisted).where(
     _ENTERPRISES.c.id == bindparam("id")
 )
+# An enterprise and every licence of it, in one round trip (a row per licence).
+_ENTERPRISE_LICENCES = (
+    select(*_ENTERPRISE.selected_columns, *_LICENCES_OF.selected_columns)
+    .select_from(_ENTERPRISES.outerjoin(_LICENCES, _LICENCES.c.enterprise_id == _ENTERPRISES.c.id))
+    .where(_ENTERPRISES.c.id == bindparam("id"))
+)
+_VEHICLE = select(
+    *(_VEHICLES.c[n] for n in ("plate", "enterprise_id", "permit_number", "permit_valid_until",
+                               "driver_id"))
+).where(_VEHICLES.c.plate == bindparam("plate"))  # fmt: skip
 _STATION_COLUMNS = [
     _STATIONS.c[n] for n in ("id", "enterprise_id", "name", "latitude", "longitude")
 ]
@@ -61,14 +72,17 @@ def gas_licences(views: list[LicenceView]) -> tuple[LicenceView, ...]:
 def enterprise(
     session: Session, enterprise_id: int, known: dict[int, list[LicenceView]] | None = None
 ) -> EnterpriseView | None:
-    """An enterprise with its gas business licences (``known``: licences already loaded)."""
-    row = session.connection().execute(_ENTERPRISE, {"id": enterprise_id}).first()
-    if row is None:
-        return None
+    """An enterprise with its gas business licences (``known``: licences already loaded;
+    otherwise read with the enterprise, in one query)."""
     views = (known or {}).get(enterprise_id)
-    if views is None:
-        views = licences(session, [enterprise_id])[enterprise_id]
-    return enterprise_view(row, views)
+    if views is not None:
+        row = session.connection().execute(_ENTERPRISE, {"id": enterprise_id}).first()
+        return None if row is None else enterprise_view(row, views)
+    rows = session.connection().execute(_ENTERPRISE_LICENCES, {"id": enterprise_id}).all()
+    if not rows:
+        return None
+    views = [LicenceView(*row[4:]) for row in rows if row[3] is not None]
+    return enterprise_view(rows[0][:3], views)
 
 
 def station(session: Session, station_id: int) -> StationView | None:
@@ -106,12 +120,8 @@ def with_licences(station: StationView, views: list[LicenceView]) -> StationView
 
 def vehicle(session: Session, plate: str) -> VehicleView | None:
     """A vehicle by plate."""
-    row = session.execute(select(Vehicle).where(Vehicle.plate == plate)).scalar_one_or_none()  # type: ignore[arg-type]
-    if row is None:
-        return None
-    return VehicleView(
-        row.plate, row.enterprise_id, row.permit_number, row.permit_valid_until, row.driver_id
-    )
+    row = session.connection().execute(_VEHICLE, {"plate": plate}).first()
+    return None if row is None else VehicleView(*row)
 
 
 def customer(session: Session, customer_id: int) -> CustomerView | None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session, col
 
 from ledger import codes, facts_db, projection, rules
@@ -154,17 +154,22 @@ def _recent_allowing_check(req: Request, station_id: int) -> bool:
     since = req.now - dt.timedelta(minutes=req.params.fill_check_valid_minutes)
     if req.state.last_filled_at is not None:
         since = max(since, req.state.last_filled_at)
-    query = (
-        select(col(FillCheck.id))
-        .where(
-            col(FillCheck.cylinder_id) == req.state.cylinder_id,
-            col(FillCheck.station_id) == station_id,
-            col(FillCheck.allowed).is_(True),
-            col(FillCheck.checked_at) >= since,
-        )
-        .limit(1)
+    values = {"cylinder_id": req.state.cylinder_id, "station_id": station_id, "since": since}
+    return req.session.connection().execute(_RECENT_ALLOWING_CHECK, values).first() is not None
+
+
+_CHECKS = FillCheck.__table__  # type: ignore[attr-defined]
+# Built once: every fill recorded runs it.
+_RECENT_ALLOWING_CHECK = (
+    select(_CHECKS.c.id)
+    .where(
+        _CHECKS.c.cylinder_id == bindparam("cylinder_id"),
+        _CHECKS.c.station_id == bindparam("station_id"),
+        _CHECKS.c.allowed.is_(True),
+        _CHECKS.c.checked_at >= bindparam("since"),
     )
-    return req.session.execute(query).first() is not None
+    .limit(1)
+)
 
 
 def _driver(req: Request) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import threading
 from typing import Any
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -45,13 +46,20 @@ def run_scheduler(app: Flask, every: float, sweep_every: float = 3600.0) -> None
 def _stop_on_signals(scheduler: BlockingScheduler) -> None:
     """SIGTERM (systemd's stop) and SIGINT end the scheduler after its running jobs finish
     (a webhook POST in flight is recorded, not sent again next run); systemd's
-    ``TimeoutStopSec`` bounds the wait."""
+    ``TimeoutStopSec`` bounds the wait. A signal before the scheduler runs ends the process
+    at once (no job has started), and a second signal while stopping changes nothing."""
+    stopping = threading.Event()
 
     def stop(signum: int, _frame: Any) -> None:
-        if scheduler.running:
-            name = signal.Signals(signum).name
-            logger.info("scheduler stopping: waiting for running jobs", signal=name)
-            scheduler.shutdown(wait=True)
+        if stopping.is_set():
+            return  # already waiting for the running jobs
+        stopping.set()
+        name = signal.Signals(signum).name
+        if not scheduler.running:
+            logger.info("scheduler stopped before it started", signal=name)
+            raise SystemExit(0)
+        logger.info("scheduler stopping: waiting for running jobs", signal=name)
+        scheduler.shutdown(wait=True)
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, stop)

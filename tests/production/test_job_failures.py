@@ -121,11 +121,11 @@ def test_a_long_jobs_lock_outlives_a_server_that_ends_idle_transactions(
         )
         conn.commit()
     engine.dispose()  # new connections take the setting
-    started = threading.Event()
+    started, second_tried = threading.Event(), threading.Event()
 
     def long_job(_rt: Any, _session: Any) -> dict[str, Any]:
         started.set()
-        time.sleep(2.5)
+        assert second_tried.wait(60)  # works until the second scheduler has tried
         return {"ran": True}
 
     first: dict[str, Any] = {}
@@ -134,9 +134,12 @@ def test_a_long_jobs_lock_outlives_a_server_that_ends_idle_transactions(
     )
     worker.start()
     assert started.wait(10)
-    time.sleep(1.5)  # past the server's timeout
-    second = job_guard.guarded(app, "audit", lambda _r, _s: {"ran": True}, write=False)
-    worker.join()
+    time.sleep(1.5)  # past the server's timeout (a lower bound: later is as good)
+    try:
+        second = job_guard.guarded(app, "audit", lambda _r, _s: {"ran": True}, write=False)
+    finally:
+        second_tried.set()
+        worker.join()
     assert second == {"job": "audit", "status": "busy"}
     assert first["status"] == "done" and first["ran"] is True
 

@@ -137,11 +137,13 @@ def test_checkpoint_lag_counts_only_what_no_checkpoint_signs(
     assert (
         1.0 <= waiting["ledger_checkpoint_lag_seconds"] < waiting["ledger_checkpoint_age_seconds"]
     )
+    signing = time.monotonic()
     assert jobs.integrate_and_checkpoint(app)["status"] == "done"
     signed = _gauges(client)
+    took = time.monotonic() - signing  # however slow the machine: the age is no older
     assert signed["ledger_checkpoint_lag_seconds"] == 0
     assert signed["ledger_checkpoint_size"] == signed["ledger_tree_size"]
-    assert signed["ledger_checkpoint_age_seconds"] < 1.0
+    assert signed["ledger_checkpoint_age_seconds"] <= took + 0.01
 
 
 def test_a_large_backlog_is_counted_by_its_span_not_read_whole(

@@ -6,9 +6,23 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from app import scheduler as scheduler_module
 from tests.reliability.server import BIN, ROOT, flask, seed, server_env
+
+
+@pytest.fixture
+def own_handlers() -> Iterator[None]:
+    """The test process's SIGTERM and SIGINT handlers, put back afterwards."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for signum, handler in saved.items():
+        signal.signal(signum, handler)
 
 
 def test_sigterm_stops_the_scheduler_cleanly_and_says_so(tmp_path: Path) -> None:
@@ -23,10 +37,9 @@ def test_sigterm_stops_the_scheduler_cleanly_and_says_so(tmp_path: Path) -> None
         )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
-        while "scheduler started" not in log.read_text() and time.monotonic() < deadline:
+        while "job done" not in log.read_text() and time.monotonic() < deadline:
             assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.1)
-        time.sleep(1.0)  # its first runs under way
+            time.sleep(0.1)  # until its first runs are under way
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0, log.read_text()[-3000:]
     finally:
@@ -35,3 +48,16 @@ def test_sigterm_stops_the_scheduler_cleanly_and_says_so(tmp_path: Path) -> None
     text = log.read_text()
     assert '"signal": "SIGTERM"' in text and "scheduler stopping" in text
     assert "scheduler stopped" in text and "Traceback" not in text
+
+
+def test_a_signal_before_the_scheduler_runs_ends_the_process_at_once(own_handlers: None) -> None:
+    # Between the handlers' installation and the scheduler's start a stop was dropped: the
+    # process went on running its jobs until killed.
+    scheduler = BlockingScheduler()
+    scheduler_module._stop_on_signals(scheduler)
+    stop = signal.getsignal(signal.SIGTERM)
+    assert callable(stop)
+    with pytest.raises(SystemExit) as ended:
+        stop(signal.SIGTERM, None)
+    assert ended.value.code == 0
+    stop(signal.SIGTERM, None)  # a second signal while stopping: nothing more

@@ -9,7 +9,6 @@ no duplicate for a retried key, and the audit passes.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 from sqlalchemy import text
@@ -143,13 +142,15 @@ def test_writes_arriving_during_an_integration_share_one_more_round(app, monkeyp
     runs: list[str] = []
     real = log.integrate
     others = [threading.Thread(target=rt.integrate_quietly, name=f"w{i}") for i in range(2)]
+    lock = _AskingLock(rt._integrating)
+    monkeypatch.setattr(rt, "_integrating", lock)
 
     def integrate(session: Any, *args: Any, **kwargs: Any) -> Any:
         runs.append(threading.current_thread().name)
         if len(runs) == 1:  # two more writes commit and ask while this one runs
             for t in others:
                 t.start()
-            time.sleep(0.3)  # both are waiting for the lock
+            assert lock.asked_by(3)  # both are waiting for the lock (and the first took it)
         return real(session, *args, **kwargs)
 
     monkeypatch.setattr(log, "integrate", integrate)
@@ -161,3 +162,23 @@ def test_writes_arriving_during_an_integration_share_one_more_round(app, monkeyp
     for t in others:
         t.join(timeout=10)
     assert runs[0] == "first" and len(runs) == 2 and runs[1] in ("w0", "w1")
+
+
+class _AskingLock:
+    """A lock that counts the threads that asked for it (waiting or not)."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock, self._asked, self._changed = lock, 0, threading.Condition()
+
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        with self._changed:
+            self._asked += 1
+            self._changed.notify_all()
+        return bool(self._lock.acquire(*args, **kwargs))
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def asked_by(self, threads: int) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self._asked >= threads, timeout=30)

@@ -128,18 +128,20 @@ def test_kill_9_of_the_server_and_of_the_integrator_loses_nothing(
     _crash_the_integrator(db_url, env)  # the writes above are all pending (not integrated)
 
 
+# Three batches committed, then a fourth integrated and left uncommitted until the kill
+# (after a fixed point, not after a time: a slow machine cannot let it finish first).
 INTEGRATE_SLOWLY = """
 import sys, time
 from ledger import log
 from ledger.store import make_engine, transaction
 engine = make_engine(sys.argv[1])
-while True:
+for batch in range(4):
     with transaction(engine) as session:
         done = log.integrate(session, batch=3)
+        if batch == 3:
+            print("uncommitted", flush=True)
+            time.sleep(3600)
     print(done.new_size, flush=True)
-    if done.new_size == done.old_size:
-        break
-    time.sleep(0.05)
 """
 
 
@@ -162,11 +164,12 @@ def _crash_the_integrator(db_url: str, env: dict[str, str]) -> None:
     )  # fmt: skip
     assert proc.stdout is not None
     seen = [int(proc.stdout.readline()) for _ in range(3)]  # three batches committed
-    proc.kill()  # SIGKILL, mid-way
+    assert proc.stdout.readline() == "uncommitted\n"
+    proc.kill()  # SIGKILL, mid-way: inside the fourth batch's transaction
     proc.wait(timeout=10)
     proc.stdout.close()
     _, partial = _sizes(db_url)
-    assert size < seen[-1] <= partial < events  # committed batches stay, the rest pending
+    assert size < seen[-1] == partial < events  # committed batches stay, the rest pending
     assert flask(env, "ledger", "checkpoint").returncode == 0
     after_events, after_size = _sizes(db_url)
     assert after_size == after_events == events

@@ -130,7 +130,7 @@ def test_kill_9_of_the_server_and_of_the_integrator_loses_nothing(
 
 # Three batches committed, then a fourth integrated and left uncommitted until the kill
 # (after a fixed point, not after a time: a slow machine cannot let it finish first).
-INTEGRATE_SLOWLY = """
+INTEGRATE_THREE_BATCHES_AND_HANG = """
 import sys, time
 from ledger import log
 from ledger.store import make_engine, transaction
@@ -159,7 +159,7 @@ def _crash_the_integrator(db_url: str, env: dict[str, str]) -> None:
     events, size = _sizes(db_url)
     assert events - size > 12  # enough pending for several batches
     proc = subprocess.Popen(
-        [sys.executable, "-c", INTEGRATE_SLOWLY, db_url],
+        [sys.executable, "-c", INTEGRATE_THREE_BATCHES_AND_HANG, db_url],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None

@@ -27,9 +27,10 @@ def _fill(path: Path, background: bool, grown_past: int | None = None) -> int:
                 conn.execute(text("INSERT INTO t VALUES (randomblob(4096))"))
         if grown_past is None:
             time.sleep(2.0)
-        deadline = time.monotonic() + 30
-        while grown_past and path.stat().st_size <= grown_past and time.monotonic() < deadline:
-            time.sleep(0.05)
+        else:
+            deadline = time.monotonic() + 30
+            while path.stat().st_size <= grown_past and time.monotonic() < deadline:
+                time.sleep(0.05)
         return path.stat().st_size
     finally:
         engine.dispose()

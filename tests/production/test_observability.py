@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import flows
 from tests.conftest import bearer
+from tests.reliability.server import listening_socket
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -170,17 +170,12 @@ def test_a_large_backlog_is_counted_by_its_span_not_read_whole(
             conn.execute(text("DELETE FROM log_pending WHERE event_id LIKE 'backlog-%'"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_metrics_add_up_over_several_gunicorn_workers(
     app: Any, client: Any, demo: Any, db_url: str, tmp_path: Path
 ) -> None:
     code = flows.register(client, demo, last_inspected_on="2026-01-10")
-    port = _free_port()
+    listener = listening_socket()  # handed to gunicorn: the port is never free meanwhile
+    port, fd = listener.getsockname()[1], listener.fileno()
     metrics_dir = tmp_path / "prom"
     env = {
         **os.environ,
@@ -190,14 +185,15 @@ def test_metrics_add_up_over_several_gunicorn_workers(
         "LEDGER_ORIGIN": app.config["LEDGER_ORIGIN"],
         "PUBLIC_BASE_URL": app.config["PUBLIC_BASE_URL"],
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "GUNICORN_BIND": f"fd://{fd}",
         "WEB_CONCURRENCY": "3",
         "WEB_THREADS": "2",
         "LOG_LEVEL": "warning",
     }
     gunicorn = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]
     log = (tmp_path / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stderr=log)
+    with listener:
+        proc = subprocess.Popen(gunicorn, cwd=ROOT, env=env, stderr=log, pass_fds=(fd,))
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_up(base, proc)

@@ -21,11 +21,23 @@ BIN = Path(sys.executable).parent
 
 
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
+    """A free TCP port on 127.0.0.1 (free now: for an address nothing should listen on)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def listening_socket(port: int = 0) -> socket.socket:
+    """A socket listening on 127.0.0.1 (on a port the kernel picks, by default), to hand to
+    gunicorn as ``fd://N``: the port is never free between choosing it and serving on it,
+    where another process could take it."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, as gunicorn does
+    sock.bind(("127.0.0.1", port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 def server_env(db_url: str, tmp: Path) -> dict[str, str]:
@@ -75,7 +87,9 @@ class Server:
         preexec: Callable[[], None] | None = None,  # run in the child: e.g. resource limits
         config: Path | None = None,  # the deploy settings' hooks too (the options below win)
     ) -> None:
-        self.env, self.port, self.app, self.preexec = env, free_port(), app, preexec
+        self.env, self.app, self.preexec = env, app, preexec
+        self.listener: socket.socket | None = listening_socket()  # until gunicorn has it
+        self.port: int = self.listener.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         if config is None:
             config = tmp / "gunicorn-empty.conf.py"  # not the deploy settings in the cwd
@@ -84,13 +98,17 @@ class Server:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        """Start and wait until it answers (30 s at most)."""
-        self.proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-c", str(self.config), "-b", f"127.0.0.1:{self.port}",
-             "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "30", self.app],
-            cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=self.preexec,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        """Start and wait until it answers (30 s at most). The first start serves on the
+        socket made with the server; a restart after a kill binds the port again."""
+        listener, self.listener = self.listener or listening_socket(self.port), None
+        with listener:  # gunicorn's copy stays open: the port is its own from here
+            fd = listener.fileno()
+            self.proc = subprocess.Popen(
+                [str(BIN / "gunicorn"), "-c", str(self.config), "-b", f"fd://{fd}",
+                 "-w", "2", "-k", "gthread", "--threads", "4", "--timeout", "30", self.app],
+                cwd=ROOT, env=self.env, start_new_session=True, preexec_fn=self.preexec,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(fd,),
+            )  # fmt: skip
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -103,6 +121,9 @@ class Server:
 
     def kill(self) -> None:
         """kill -9 the server's process group (only the processes this test started)."""
+        if self.listener is not None:  # never started
+            self.listener.close()
+            self.listener = None
         if self.proc is None:
             return
         with contextlib.suppress(ProcessLookupError):

@@ -122,8 +122,11 @@ def _form_page() -> str:
     """The page a submitted form came from (its GET page): the Referer when it is one of
     our pages a GET may open, else the start page of the form's section (/station/,
     /driver/, /regulator/): the station's ALLOW page, say, is the answer to a POST."""
-    referrer = urlsplit(request.referrer or "")
-    if referrer.netloc == request.host and _opens_with_get(referrer.path):
+    try:
+        referrer = urlsplit(request.referrer or "")
+    except ValueError:  # a Referer that is no address ("http://[::1"): the section's page
+        referrer = urlsplit("")
+    if referrer.netloc == request.host and opens_with_get(referrer.path):
         target = referrer.path + (f"?{referrer.query}" if referrer.query else "")
         if not target.startswith("//") and "\\" not in target and target.isprintable():
             return target
@@ -131,7 +134,8 @@ def _form_page() -> str:
     return f"/{section}/" if section in SECTIONS else url_for("pages_auth.login")
 
 
-def _opens_with_get(path: str) -> bool:
+def opens_with_get(path: str) -> bool:
+    """Whether a GET of this path (ours, no query) opens a page: not a 404, 405 or redirect."""
     adapter = current_app.create_url_adapter(request)
     if adapter is None or not path.startswith("/"):
         return False

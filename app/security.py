@@ -32,6 +32,7 @@ from werkzeug.exceptions import TooManyRequests
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
+from app.pages.common import error_page, is_page_address, message
 from app.problems import problem
 
 CSP = "; ".join(
@@ -56,6 +57,7 @@ HEADERS = {
     "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+NUMBER_OUT_OF_RANGE = "22003"  # PostgreSQL's SQLSTATE numeric_value_out_of_range
 HSTS = "max-age=31536000; includeSubDomains"
 DOCS_PATH = "/api/v1/docs"
 INLINE_SCRIPT = re.compile(rb"<script(?![^>]*\bsrc=)[^>]*>(.*?)</script>", re.S)
@@ -156,14 +158,20 @@ def _bad_data(error: DataError) -> Any:
     """Input the database cannot store (a NUL byte in text on PostgreSQL): 422, not 500.
 
     Found by schemathesis on PostgreSQL (``POST /labels/sheet`` with a NUL in a code); the
-    transaction was rolled back, so nothing was recorded.
+    transaction was rolled back, so nothing was recorded. A number out of the column's range
+    (an id past 2³¹ − 1 in a page's address, say) is said as such. On a page address the
+    answer is a page.
     """
-    return problem(
-        422,
-        "Invalid Input",
-        "输入含有无法保存的字符（如 NUL）/ input holds characters that "
-        "cannot be stored (such as NUL)",
-    )
+    if getattr(error.orig, "sqlstate", None) == NUMBER_OUT_OF_RANGE:
+        zh, en = "数字超出可保存的范围", "a number is out of the range that can be stored"
+    else:
+        zh, en = (
+            "输入含有无法保存的字符（如 NUL）",
+            "input holds characters that cannot be stored (such as NUL)",
+        )
+    if is_page_address(request.path):
+        return error_page(422, message({"message_zh": zh, "message_en": en}))
+    return problem(422, "Invalid Input", f"{zh} / {en}")
 
 
 def _limit(

@@ -175,6 +175,11 @@ _TRANSITIONS = {
     "suspend": ({LicenceStatus.VALID}, LicenceStatus.SUSPENDED, "暂停"),
     "reinstate": ({LicenceStatus.SUSPENDED}, LicenceStatus.VALID, "恢复"),
 }
+_STATUS_ZH = {
+    LicenceStatus.VALID: "有效",
+    LicenceStatus.SUSPENDED: "暂停",
+    LicenceStatus.REVOKED: "已吊销",
+}
 
 
 def change_licence(
@@ -193,7 +198,8 @@ def change_licence(
         if licence.status != target:
             if licence.status not in sources:
                 raise Conflict(
-                    f"许可证状态为 {licence.status}，不能{verb} / a {licence.status} licence "
+                    f"许可证状态为{_STATUS_ZH.get(licence.status, licence.status)}，不能{verb}"
+                    f" / a {licence.status} licence "
                     f"cannot be {action}d",
                     licence_status=licence.status,
                 )

@@ -90,7 +90,9 @@ def choice(data: Mapping[str, Any], key: str, kind: type[E]) -> E:
         return kind(str(value))
     except ValueError:
         allowed = ", ".join(kind)
-        raise Invalid(f"'{key}' 须为 / must be one of: {allowed}", field=key) from None
+        raise Invalid(
+            f"'{key}' 须为以下之一：{allowed} / must be one of: {allowed}", field=key
+        ) from None
 
 
 def flag(data: Mapping[str, Any], key: str, default: bool | None = None) -> bool:

@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     from app.pages import (
         auth,
         driver,
+        http_errors,
         public,
         regulator,
         regulator_lists,
@@ -67,6 +68,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["reason_name"] = lambda code: short_name(code, english=english())
     app.jinja_env.filters["checklist_name"] = lambda item: checklist_name(item, english())
     app.context_processor(lambda: {"english": english(), **display_names()})
+    http_errors.init_app(app)
     for bp in (
         auth.bp,
         public.bp,

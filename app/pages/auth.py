@@ -32,7 +32,10 @@ def home_of(role: str) -> str:
 def _safe_next(target: str | None) -> str | None:
     if not target:
         return None
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # not an address at all ("//[", say): ignored, as a foreign one is
+        return None
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     if "\\" in target or not target.isprintable():  # browsers read /\host as //host

@@ -51,6 +51,13 @@ def consume_once(token: str | None) -> bool:
     return True
 
 
+def restore_once(token: str | None) -> None:
+    """Give a consumed one-time token back: the form it came with recorded nothing (it was
+    refused), so the same form, corrected after Back, may still be sent once."""
+    if token:
+        session["once"] = [*session.get("once", [])[-(MAX_ONCE - 1) :], token]
+
+
 def english() -> bool:
     """Whether the page is shown in English."""
     return str(get_locale()).startswith("en")
@@ -140,6 +147,13 @@ def _forbidden(_error: Exception) -> tuple[str, int]:
 
 def _not_found(_error: Exception) -> tuple[str, int]:
     return error_page(404, _("Page not found."))
+
+
+def is_page_address(path: str) -> bool:
+    """Whether an address is one a person opens (its errors are pages), not one a program
+    reads (the JSON API, the driver page's own uploads, metrics, JSON documents)."""
+    machine = path.startswith("/api/") or "/api/" in path or path in ("/metrics", "/healthz")
+    return not (machine or path.endswith((".json", ".jsonld")))
 
 
 def page_blueprint(name: str, import_name: str, url_prefix: str | None = None) -> Blueprint:

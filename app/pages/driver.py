@@ -23,6 +23,7 @@ from app.pages.common import (
     issue_once,
     message,
     page_blueprint,
+    restore_once,
     status_of,
 )
 from app.people import current_actor, roles_required
@@ -136,6 +137,7 @@ def new_customer() -> Any:
             customer = registry_customers.create_customer(s, current_actor(), data)
             cid = customer.id
     except LedgerError as exc:
+        restore_once(request.form.get("once"))  # nothing recorded: Back, correct, send
         flash(detail_text(exc), "error")
         return redirect(url_for("driver.index"))
     flash(_("Customer file opened."), "info")
@@ -203,4 +205,4 @@ def _when(text: Any) -> dt.datetime | None:
     try:
         return dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     except ValueError:
-        raise Invalid("occurred_at must be an RFC 3339 time") from None
+        raise Invalid("扫码时间格式不对 / occurred_at must be an RFC 3339 time") from None

@@ -22,7 +22,7 @@ from app import audits
 from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
 from app.people import roles_required
 from app.runtime import runtime
-from ledger import audit_requests, epcis, job_status, log, oversight, public_reports, trace
+from ledger import audit_requests, codes, epcis, job_status, log, oversight, public_reports, trace
 from ledger import daily as daily_counts
 from ledger import unsigned as unsigned_events
 from ledger.errors import LedgerError
@@ -164,7 +164,7 @@ def trace_page() -> Any:
         return render_template("regulator/trace.html", t=None, code="")
     try:
         with db(write=False) as s:
-            t = trace.trace(s, code, _verifier(), runtime().authority.origin)
+            t = trace.trace(s, typed_code(code), _verifier(), runtime().authority.origin)
             every = request.args.get("all") == "1"
             shown = t.entries if every else t.entries[-TRACE_LATEST:]
             return render_template("regulator/trace.html", t=t, code=code, shown=shown)
@@ -176,6 +176,15 @@ def trace_page() -> Any:
         )
 
 
+def typed_code(text: str) -> str:
+    """A code as a regulator may type or paste it: as printed on the label (in groups of
+    four), in lower case, or the label's whole URL; anything else as it is (not found)."""
+    try:
+        return codes.parse_scan(text).code
+    except codes.ScanError:
+        return text
+
+
 @bp.get("/trace/<code>/epcis.jsonld")
 @roles_required(REGULATORS)
 def epcis_export(code: str) -> Any:
@@ -183,7 +192,7 @@ def epcis_export(code: str) -> Any:
     rt = runtime()
     try:
         with db(write=False) as s:
-            t = trace.trace(s, code, _verifier(), rt.authority.origin)
+            t = trace.trace(s, typed_code(code), _verifier(), rt.authority.origin)
             owner = s.get(Enterprise, t.cylinder.owner_id)
             doc = epcis.document(
                 t.cylinder,

@@ -8,7 +8,14 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from app.api.cylinders import after_write
-from app.pages.common import consume_once, db, detail_text, issue_once, page_blueprint
+from app.pages.common import (
+    consume_once,
+    db,
+    detail_text,
+    issue_once,
+    page_blueprint,
+    restore_once,
+)
 from app.pages.regulator import REGULATORS
 from app.pages.regulator_lists import NUMBER, paged_listing
 from app.people import current_actor, roles_required
@@ -66,6 +73,7 @@ def create_enterprise() -> Any:
         with db() as s:
             registry_admin.create_enterprise(s, current_actor(), data)
     except LedgerError as exc:
+        restore_once(request.form.get("once"))  # nothing recorded: Back, correct, send
         flash(detail_text(exc), "error")
         return _back()
     flash(_("Enterprise registered."), "info")
@@ -87,6 +95,7 @@ def issue_licence(enterprise_id: int) -> Any:
         with db() as s:
             registry_admin.issue_licence(s, current_actor(), enterprise_id, data)
     except LedgerError as exc:
+        restore_once(request.form.get("once"))  # nothing recorded: Back, correct, send
         flash(detail_text(exc), "error")
         return _back(f"#e{enterprise_id}")
     flash(_("Licence recorded."), "info")

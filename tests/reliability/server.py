@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -32,9 +33,20 @@ def listening_socket(port: int = 0) -> socket.socket:
     """A socket listening on 127.0.0.1 (on a port the kernel picks, by default), to hand to
     gunicorn as ``fd://N``: the port is never free between choosing it and serving on it,
     where another process could take it."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, as gunicorn does
-    sock.bind(("127.0.0.1", port))
+    deadline = time.monotonic() + 30
+    while True:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart, as gunicorn does
+        try:
+            sock.bind(("127.0.0.1", port))
+            break
+        except OSError as exc:
+            sock.close()
+            # A killed server's workers may hold the port a moment longer than its master:
+            # tried again, as gunicorn does when it binds a port itself.
+            if exc.errno != errno.EADDRINUSE or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     sock.listen(128)
     sock.set_inheritable(True)
     return sock

@@ -175,7 +175,7 @@ _TRANSITIONS = {
     "suspend": ({LicenceStatus.VALID}, LicenceStatus.SUSPENDED, "暂停"),
     "reinstate": ({LicenceStatus.SUSPENDED}, LicenceStatus.VALID, "恢复"),
 }
-_STATUS_ZH = {
+_STATUS_ZH: dict[str, str] = {
     LicenceStatus.VALID: "有效",
     LicenceStatus.SUSPENDED: "暂停",
     LicenceStatus.REVOKED: "已吊销",

@@ -49,12 +49,12 @@ def page_above(path: str) -> str | None:
 
 def _text(error: HTTPException) -> str:
     if error.code == 404:
-        return _("Page not found.")
+        return str(_("Page not found."))
     if error.code == 405:
-        return _("This address does not take this kind of request.")
+        return str(_("This address does not take this kind of request."))
     if error.code == 413:
         limit = int(current_app.config.get("MAX_CONTENT_LENGTH") or 0) // 1024
-        return _("What was sent is too large (at most %(kb)s KB).", kb=limit)
+        return str(_("What was sent is too large (at most %(kb)s KB).", kb=limit))
     if error.description and error.description != type(error).description:
         return error.description  # a view's own words
-    return _("This request could not be handled (%(code)s).", code=error.code)
+    return str(_("This request could not be handled (%(code)s).", code=error.code))

@@ -37,11 +37,7 @@ def add_person(
     session: Session, actor: Actor, login: str, password_hash: str, now: dt.datetime
 ) -> Person:
     """Give an actor a login with an already hashed password."""
-    if not 1 <= len(login) <= 64 or not login.isprintable():
-        raise Invalid("登录名须为1–64个字符 / a login name is 1–64 characters")
-    taken = session.execute(select(col(Person.id)).where(col(Person.login) == login)).first()
-    if taken:
-        raise Conflict(f"登录名 {login} 已被使用 / this login name is taken")
+    _check_login(session, login, None)
     assert actor.id is not None
     person = Person(
         login=login, actor_id=actor.id, password_hash=password_hash,
@@ -50,6 +46,15 @@ def add_person(
     session.add(person)
     session.flush()
     return person
+
+
+def _check_login(session: Session, login: str, person_id: int | None) -> None:
+    """A login name is 1–64 printable characters, and no other person's."""
+    if not 1 <= len(login) <= 64 or not login.isprintable():
+        raise Invalid("登录名须为1–64个字符 / a login name is 1–64 characters")
+    taken = session.execute(select(col(Person.id)).where(col(Person.login) == login)).scalar()
+    if taken is not None and taken != person_id:
+        raise Conflict(f"登录名 {login} 已被使用 / this login name is taken")
 
 
 def set_password(
@@ -63,6 +68,9 @@ def set_password(
     ).scalar()
     if person is None:
         return add_person(session, actor, login, hash_password(password), now)
+    if person.login != login:  # renamed: the old name no longer logs in
+        _check_login(session, login, person.id)
+        person.login = login
     person.password_hash = hash_password(password)
     person.password_changed_at = now
     session.add(person)

@@ -200,3 +200,29 @@ def test_an_expired_session_on_a_public_page_just_logs_out(
     _idle(regulator)
     assert regulator.get(f"/c/{code}").status_code == 200
     assert regulator.get("/regulator/").status_code == 302  # logged out all the same
+
+
+def test_a_login_renamed_from_the_command_line_and_a_name_already_taken(
+    client: Any, demo: Any, runner: Any
+) -> None:
+    from sqlalchemy import select
+
+    from app.runtime import runtime
+    from ledger.model import Actor
+    from ledger.store import transaction
+
+    with client.application.app_context(), transaction(runtime().engine) as session:
+        actor_id = session.execute(select(Actor.id).where(Actor.role == "inspector")).scalar_one()
+    password = "a long password 2\na long password 2\n"
+    taken = runner.invoke(
+        args=["people", "set-password", "regulator", "--actor", str(actor_id)], input=password
+    )
+    assert taken.exit_code == 1 and "已被使用" in taken.output  # another person's name
+    fresh = client.application.test_client
+    assert _login(fresh(), "regulator", demo["passwords"]["regulator"]).status_code == 302
+    renamed = runner.invoke(
+        args=["people", "set-password", "inspector-2", "--actor", str(actor_id)], input=password
+    )
+    assert renamed.exit_code == 0 and "login inspector-2 → actor" in renamed.output
+    assert _login(fresh(), "inspector", "a long password 2").status_code == 401  # the old name
+    assert _login(fresh(), "inspector-2", "a long password 2").status_code == 302

@@ -60,7 +60,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         # The regulator's audit button runs the audit in the request up to this many events
         # in the log (seconds); a larger ledger's audit is run by the scheduler (app/jobs.py).
         AUDIT_IN_REQUEST_MAX_EVENTS=whole_number(env, "AUDIT_IN_REQUEST_MAX_EVENTS"),
-        LOG_LEVEL=env.get("LOG_LEVEL", "INFO"),
+        LOG_LEVEL=env.get("LOG_LEVEL", "INFO").strip(),
         MAX_CONTENT_LENGTH=256 * 1024,
         # Behind a TLS-terminating proxy: how many X-Forwarded-* hops to trust (app.security).
         PROXY_HOPS=whole_number(env, "PROXY_HOPS"),

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from ledger import log
-from ledger.authority import Authority
+from ledger.authority import Authority, key_files_in_use
 from ledger.keys import (
     REGISTRY_KEY_FILE,
     SERVER_KEY_FILE,
+    KeyFileError,
     load_or_create_signer,
     read_server_signer,
 )
@@ -32,8 +33,11 @@ class KeyRing:
     """The server's keys, loaded when first used, created then if absent (0600): a command
     that only reads, ``ledger audit``, asks for ``server_verifier`` and never creates one."""
 
-    def __init__(self, keys_dir: Path, origin: str, base_url: str) -> None:
+    def __init__(
+        self, keys_dir: Path, origin: str, base_url: str, engine: Engine | None = None
+    ) -> None:
         self.keys_dir, self.origin, self.base_url = keys_dir, origin, base_url
+        self.engine = engine  # asked before a key file is created (build_authority)
         self._authority: Authority | None = None
         self._loading = threading.Lock()
 
@@ -42,7 +46,9 @@ class KeyRing:
         if self._authority is None:
             with self._loading:  # the threads of a worker: one loads, the rest wait for it
                 if self._authority is None:
-                    self._authority = build_authority(self.keys_dir, self.origin, self.base_url)
+                    self._authority = build_authority(
+                        self.keys_dir, self.origin, self.base_url, self.engine
+                    )
         return self._authority
 
     def server_verifier(self) -> Verifier:
@@ -188,8 +194,16 @@ def _log_failure(exc: Exception, failures: int) -> None:
         logger.error("background integration failed (%d in a row): %r", failures, exc)
 
 
-def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:
-    """Load (or create on first run) the server and registry keys."""
+def build_authority(
+    keys_dir: Path, origin: str, base_url: str, engine: Engine | None = None
+) -> Authority:
+    """Load (or create on first run) the server and registry keys; with ``engine``, a key
+    file is created only if the ledger holds nothing it would have signed (KeyFileError)."""
+    missing = [
+        name for name in (SERVER_KEY_FILE, REGISTRY_KEY_FILE) if not (keys_dir / name).exists()
+    ]
+    if missing and engine is not None:
+        _refuse_new_keys_for_an_old_ledger(engine, keys_dir, missing)
     return Authority(
         server=load_or_create_signer(keys_dir / SERVER_KEY_FILE, origin),
         registry=load_or_create_signer(keys_dir / REGISTRY_KEY_FILE, "registry"),
@@ -198,16 +212,42 @@ def build_authority(keys_dir: Path, origin: str, base_url: str) -> Authority:
     )
 
 
+def _refuse_new_keys_for_an_old_ledger(engine: Engine, keys_dir: Path, missing: list[str]) -> None:
+    """A key file missing from a ledger that already holds its signatures is a wrong
+    LEDGER_KEYS_DIR or a lost key, never a first run: a new key would sign checkpoints no
+    auditor can verify, or label codes every scan would take for forged."""
+    try:
+        with transaction(engine, write=False) as session:
+            in_use = [name for name in key_files_in_use(session) if name in missing]
+    except SQLAlchemyError as exc:
+        raise KeyFileError(
+            f"密钥文件缺失，且无法向数据库确认这是新账本，未创建新密钥 / {', '.join(missing)} "
+            f"missing from {keys_dir}, and the database could not say whether this ledger is "
+            f"new ({type(exc).__name__}): no key was created; start again once it answers"
+        ) from None
+    if in_use:
+        raise KeyFileError(
+            f"密钥目录 {keys_dir} 中没有 {', '.join(in_use)}，但数据库已有它签过的记录：请检查 "
+            f"LEDGER_KEYS_DIR，或从备份恢复密钥；未创建新密钥 / {', '.join(in_use)} missing from "
+            f"{keys_dir}, but the database already holds what it signed (checkpoints, label "
+            "codes): check LEDGER_KEYS_DIR or restore the key from a backup (docs/deploy.md); "
+            "no new key was created, it would not verify them"
+        )
+
+
 def init_app(app: Flask) -> None:
     """Create the engine once per application; the keys are read on first use (KeyRing)."""
     cfg = app.config
+    engine = make_engine(
+        cfg["DATABASE_URL"],
+        background_checkpoints=True,
+        busy_timeout=cfg["SQLITE_BUSY_TIMEOUT_SECONDS"],
+    )
     app.extensions["ledger"] = Runtime(
-        engine=make_engine(
-            cfg["DATABASE_URL"],
-            background_checkpoints=True,
-            busy_timeout=cfg["SQLITE_BUSY_TIMEOUT_SECONDS"],
+        engine=engine,
+        keyring=KeyRing(
+            Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"], engine
         ),
-        keyring=KeyRing(Path(cfg["KEYS_DIR"]), cfg["LEDGER_ORIGIN"], cfg["PUBLIC_BASE_URL"]),
         integrate_after_write=cfg["INTEGRATE_AFTER_WRITE"],
         integrate_in_background=cfg.get("INTEGRATE_IN_BACKGROUND", False),
         keys_dir=Path(cfg["KEYS_DIR"]),

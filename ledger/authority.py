@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlmodel import Session, col
 
 from ledger import codes
-from ledger.keys import device_key_id, public_bytes
-from ledger.model import SigningKey
+from ledger.keys import REGISTRY_KEY_FILE, SERVER_KEY_FILE, device_key_id, public_bytes
+from ledger.model import Checkpoint, Cylinder, SigningKey
 from ledger.note import Signer
 
 _QR_CACHE_SIZE = 100_000  # ~20 MB at most
@@ -59,3 +59,17 @@ def signing_keys(session: Session) -> dict[str, bytes]:
     return {
         k: v for k, v in session.execute(select(col(SigningKey.key_id), col(SigningKey.public_key)))
     }
+
+
+def key_files_in_use(session: Session) -> list[str]:
+    """The key files whose signatures the ledger already holds, so a new key in their place
+    would not verify them: the server key's once a checkpoint is signed, the registry key's
+    once a cylinder is registered (its printed QR code carries the registry's signature).
+    None for a database not migrated yet."""
+    if not inspect(session.connection()).has_table(Checkpoint.__tablename__):
+        return []
+    used = (
+        (SERVER_KEY_FILE, select(col(Checkpoint.id)).limit(1)),
+        (REGISTRY_KEY_FILE, select(col(Cylinder.id)).limit(1)),
+    )
+    return [name for name, query in used if session.execute(query).first() is not None]

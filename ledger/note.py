@@ -59,6 +59,11 @@ class NoteError(ValueError):
     """A malformed or unverifiable note, key or signature."""
 
 
+def check_key_name(name: str) -> None:
+    """Refuse (NoteError) a name a key or a log origin cannot have."""
+    _check_name(name)
+
+
 def _check_name(name: str) -> None:
     # Space and "+" are the field separators of signature lines and key strings.
     if not name:

@@ -11,7 +11,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from ledger.errors import LedgerError
+from ledger.note import NoteError, check_key_name
 from ledger.params import Jurisdiction
 
 
@@ -36,6 +40,9 @@ WHOLE_NUMBERS: dict[str, tuple[int, int, int]] = {
     "WEB_CONCURRENCY": (2, 1, 64),
     "WEB_THREADS": (4, 1, 64),
 }
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# The databases the service runs on, as a URL names them: psycopg 3 and Python's sqlite3.
+DATABASES = ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite")
 _DIGITS = re.compile(r"[+-]?[0-9]{1,12}")  # ASCII only: int() would take "١" or "1_000"
 
 
@@ -66,6 +73,53 @@ def check_environment(env: Mapping[str, str]) -> None:
             "give a number or remove the line"
         )
     check_timezone(env.get("LEDGER_TIMEZONE", "Asia/Shanghai"))
+    if "DATABASE_URL" in env:
+        check_database_url(env["DATABASE_URL"])
+    level = env.get("LOG_LEVEL", "INFO")
+    if level.strip().upper() not in LOG_LEVELS:
+        raise ConfigError(
+            f"LOG_LEVEL 须为 {'、'.join(LOG_LEVELS)} 之一 / must be one of "
+            f"{', '.join(LOG_LEVELS)}, got {level[:40]!r}"
+        )
+    if "LEDGER_ORIGIN" in env:
+        try:
+            check_key_name(env["LEDGER_ORIGIN"])
+        except NoteError as exc:
+            raise ConfigError(
+                f"LEDGER_ORIGIN 不能用作检查点密钥名 / cannot name the checkpoint key: {exc} "
+                "(a name such as city.example/ledger)"
+            ) from None
+    if "LEDGER_KEYS_DIR" in env and not env["LEDGER_KEYS_DIR"].strip():
+        raise ConfigError(
+            "LEDGER_KEYS_DIR 不能为空 / must not be blank (the folder of the signing keys): "
+            "give the folder or remove the line"
+        )
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a DATABASE_URL that names no database this service can use (ConfigError)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            f"DATABASE_URL 不是数据库地址 / is not a database URL: {_shown(url)!r} (e.g. "
+            "postgresql://user@host/ledger or sqlite:////srv/ledger/ledger.sqlite3)"
+        ) from None
+    if parsed.drivername == "postgres":
+        raise ConfigError(
+            "DATABASE_URL 须以 postgresql:// 开头 / must begin postgresql://, not postgres://"
+        )
+    if parsed.drivername not in DATABASES:
+        raise ConfigError(
+            f"DATABASE_URL 的数据库不受支持 / names a database this service cannot use: "
+            f"{parsed.drivername!r} (PostgreSQL: postgresql:// or postgresql+psycopg://; "
+            "SQLite: sqlite:///)"
+        )
+
+
+def _shown(url: str) -> str:
+    """A setting's value as an error may show it: without a password in it."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)[:80]
 
 
 def check_timezone(name: str) -> None:

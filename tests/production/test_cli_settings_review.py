@@ -1,0 +1,83 @@
+"""Fixes after a review of the commands' bad input: settings no command could start with are
+one line naming them, a keys folder without the keys a ledger already holds signatures of
+creates no new ones, and a database without the ledger's tables says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _flask(tmp_path: Path, *args: str, **settings: str) -> Any:
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
+        "LEDGER_INSTANCE": str(tmp_path / "instance"),
+        "LEDGER_KEYS_DIR": str(tmp_path / "keys"),
+        **settings,
+    }
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("DATABASE_URL", "", "DATABASE_URL 不是数据库地址 / is not a database URL: ''"),
+        ("DATABASE_URL", "garbage", "is not a database URL: 'garbage'"),
+        ("DATABASE_URL", "postgres://u@db/ledger", "must begin postgresql://, not postgres://"),
+        ("DATABASE_URL", "mysql://u:hunter22@db/ledger", "names a database this service cannot"),
+        ("LOG_LEVEL", "LOUD", "LOG_LEVEL 须为 DEBUG、INFO、WARNING、ERROR、CRITICAL 之一"),
+        ("LEDGER_ORIGIN", "my ledger", "LEDGER_ORIGIN 不能用作检查点密钥名"),
+        ("LEDGER_KEYS_DIR", " ", "LEDGER_KEYS_DIR 不能为空"),
+    ],
+)
+def test_a_setting_no_command_can_start_with_is_one_line(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    done = _flask(tmp_path, "ledger", "checkpoint", **{name: value})
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "配置错误 / configuration error" in done.stderr and says in done.stderr
+    assert "hunter22" not in done.stderr  # a password in the URL is not repeated
+    assert not (tmp_path / "keys").exists()
+
+
+def test_keys_are_not_made_anew_for_a_ledger_that_holds_their_signatures(
+    tmp_path: Path,
+) -> None:
+    assert _flask(tmp_path, "db", "upgrade").returncode == 0
+    seeded = _flask(tmp_path, "demo", "seed", "--small")
+    assert seeded.returncode == 0, seeded.stderr
+    assert _flask(tmp_path, "ledger", "checkpoint").returncode == 0
+    # A mistyped keys folder: neither key is made, nothing is signed.
+    wrong = tmp_path / "keys-typo"
+    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(wrong))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"密钥目录 {wrong} 中没有 server.key, registry.key" in done.stderr
+    assert "no new key was created" in done.stderr and not wrong.exists()
+    # The checkpoint key restored, the registry's (which signed the labels) not.
+    half = tmp_path / "keys-half"
+    half.mkdir()
+    (half / "server.key").write_bytes((tmp_path / "keys" / "server.key").read_bytes())
+    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(half))
+    assert done.returncode == 1 and f"{half} 中没有 registry.key" in done.stderr, done.stderr
+    assert sorted(p.name for p in half.iterdir()) == ["server.key"]
+    # The real folder still signs, and the ledger audits clean with it.
+    assert _flask(tmp_path, "ledger", "checkpoint").returncode == 0
+    audit = _flask(tmp_path, "ledger", "audit")
+    assert audit.returncode == 0, audit.stdout + audit.stderr
+
+
+def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
+    typo = tmp_path / "ledger-typo.sqlite3"
+    done = _flask(tmp_path, "ledger", "checkpoint", DATABASE_URL=f"sqlite:///{typo}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "数据库中没有账本的表" in done.stderr and "flask --app wsgi db upgrade" in done.stderr
+    assert "unreachable" not in done.stderr

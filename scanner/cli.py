@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
+import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import httpx
 
 from scanner.decode import decode_file
 
@@ -23,14 +27,17 @@ NO_INTERLOCK = (
 def _decode(args: argparse.Namespace) -> int:
     ok = True
     for path in args.files:
-        result = decode_file(path)
+        missing = not os.path.isfile(path)  # not the label's fault: said as such
+        if missing:
+            print(f"{path}\t没有此文件 no such file", file=sys.stderr, flush=True)
+        result = decode_file(path)  # finds nothing in a missing file (its JSON line, as ever)
         ok = ok and bool(result.texts)
         if args.json:
             print(json.dumps(result.to_dict(path), ensure_ascii=False), flush=True)
         elif result.texts:
             for text in result.texts:
                 print(f"{path}\t{text}\t({result.decoder}, {result.ms:.1f} ms)", flush=True)
-        else:
+        elif not missing:
             print(f"{path}\t未识别到二维码 no QR code found\t({result.ms:.1f} ms)", flush=True)
     return 0 if ok else 1
 
@@ -44,7 +51,11 @@ def _queue(args: argparse.Namespace) -> int:
     if not path.exists():
         print(f"没有本站数据 no station data at {path}", file=sys.stderr)
         return 1
-    items = StationCache(path).all()
+    try:
+        items = StationCache(path).all()
+    except sqlite3.Error as exc:  # not a database, a folder, a file it may not open
+        print(f"本站数据无法读取 cannot read the station data at {path}: {exc}", file=sys.stderr)
+        return 1
     counts = {
         s: sum(1 for i in items if i.status == s)
         for s in ("pending", "sent", "conflict", "rejected", "unrecordable")
@@ -77,6 +88,49 @@ def _run(args: argparse.Namespace) -> int:
     return run_station(args)
 
 
+def _server(value: str) -> str:
+    """--server: an http:// or https:// URL with a host (a bad port said now, not mid-run)."""
+    try:
+        url = httpx.URL(value)
+        ok = url.scheme in ("http", "https") and bool(url.host)
+    except httpx.InvalidURL:
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(
+            f"须为 http:// 或 https:// 地址 / must be an http:// or https:// URL: {value[:80]!r}"
+        )
+    return value
+
+
+def _source(value: str) -> str:
+    if value == "stdin" or (value.startswith(("camera:", "dir:")) and len(value.split(":")[1])):
+        return value
+    raise argparse.ArgumentTypeError(f"须为 camera:N | dir:PATH | stdin, 而非 / got {value!r}")
+
+
+def _scale(value: str) -> str:
+    if value in ("typed", "none") or (value.startswith("serial:") and len(value) > 7):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"须为 typed | serial:PORT[:BAUD] | none, 而非 / got {value!r}"
+    )
+
+
+def _between(low: float, high: float) -> Callable[[str], float]:
+    def number(value: str) -> float:
+        try:
+            got = float(value)
+        except ValueError:
+            got = math.nan
+        if not (math.isfinite(got) and low <= got <= high):
+            raise argparse.ArgumentTypeError(
+                f"须为 {low:g} 到 {high:g} 之间的数 / must be a number from {low:g} to {high:g}"
+            )
+        return got
+
+    return number
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(prog="python -m scanner", description="一瓶一码 充装站扫码程序")
@@ -90,7 +144,9 @@ def parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="counts as JSON")
     q.set_defaults(func=_queue)
     r = sub.add_parser("run", help="run a filling station")
-    r.add_argument("--server", required=True, help="ledger URL, e.g. http://127.0.0.1:5000")
+    r.add_argument(
+        "--server", required=True, type=_server, help="ledger URL, e.g. http://127.0.0.1:5000"
+    )
     r.add_argument(
         "--token",
         default=os.environ.get("LEDGER_TOKEN"),
@@ -100,6 +156,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--source",
         action="append",
+        type=_source,
         default=None,
         help="camera:N | dir:PATH | stdin (repeatable; default stdin)",
     )
@@ -110,15 +167,22 @@ def parser() -> argparse.ArgumentParser:
         " with a warning at start when not said explicitly)",
     )
     r.add_argument(
-        "--scale", default="typed", help="typed | serial:PORT[:BAUD] | none (fill weights)"
+        "--scale",
+        default="typed",
+        type=_scale,
+        help="typed | serial:PORT[:BAUD] | none (fill weights)",
     )
     r.add_argument("--data-dir", default="station-data", help="device key, cache and queue")
     r.add_argument("--json", action="store_true", help="one JSON line per scan")
-    r.add_argument("--sync-seconds", type=float, default=60.0, help="cache sync period")
-    r.add_argument("--timeout", type=float, default=3.0, help="HTTP timeout in seconds")
+    r.add_argument(
+        "--sync-seconds", type=_between(1, 86400), default=60.0, help="cache sync period"
+    )
+    r.add_argument(
+        "--timeout", type=_between(0.1, 300), default=3.0, help="HTTP timeout in seconds"
+    )
     r.add_argument(
         "--max-offline-hours",
-        type=float,
+        type=_between(0, 24 * 366),
         default=24.0,
         help="refuse offline decisions when the cache is older than this",
     )

@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import io
 import queue
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable
@@ -114,7 +115,7 @@ def run_station(args: argparse.Namespace) -> int:
     display: Display = JsonDisplay() if args.json else RichDisplay()
     try:
         station = build(args, display)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, sqlite3.Error) as exc:  # sqlite3: the cache is no database
         print(f"启动失败 cannot start: {exc}", file=sys.stderr)
         return 2
     if isinstance(sys.stdin, io.TextIOWrapper):  # a wedge on the wrong keyboard layout types

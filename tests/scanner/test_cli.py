@@ -141,3 +141,39 @@ def test_run_without_an_interlock_runs_display_only_and_says_so(tmp_path: Path) 
     assert line["allowed"] is False  # nothing answers on port 9, no cache: blocked
     quiet = scanner(*base, "--interlock=none", stdin="7KQ2MX9D4RTZ\n")
     assert quiet.returncode == 0 and "未指定联锁输出" not in quiet.stderr
+
+
+def test_run_refuses_options_it_could_not_work_with_in_one_line(tmp_path: Path) -> None:
+    base = ["run", "--server", "http://127.0.0.1:1", "--token", "x", "--station", "1",
+            "--once", "--interlock", "none", "--data-dir", str(tmp_path / "data")]  # fmt: skip
+    for option, value, says in [
+        ("--source", "bogus", "须为 camera:N | dir:PATH | stdin"),
+        ("--scale", "/dev/ttyUSB0", "须为 typed | serial:PORT[:BAUD] | none"),
+        ("--timeout", "-1", "must be a number from 0.1 to 300"),
+        ("--max-offline-hours", "1e308", "must be a number from 0 to 8784"),
+        ("--server", "http://127.0.0.1:50OO", "must be an http:// or https:// URL"),
+    ]:
+        done = scanner(*base, option, value, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+        assert f"argument {option}: " in done.stderr and says in done.stderr
+    assert not (tmp_path / "data").exists()  # nothing started
+
+
+def test_a_station_database_that_is_no_database_and_a_missing_image_are_said_as_such(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "station.sqlite3").write_bytes(b"not a database " * 400)
+    done = scanner("queue", "--data-dir", str(data), timeout=60)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "本站数据无法读取 cannot read the station data" in done.stderr
+    run = ["run", "--server", "http://127.0.0.1:1", "--token", "x", "--station", "1", "--once",
+           "--interlock", "none", "--data-dir", str(data)]  # fmt: skip
+    done = scanner(*run, timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "启动失败 cannot start: file is not a database" in done.stderr
+    missing = tmp_path / "no-such.png"
+    done = scanner("decode", str(missing), timeout=60)
+    assert done.returncode == 1 and f"{missing}\t没有此文件 no such file" in done.stderr
+    assert "no QR code found" not in done.stdout

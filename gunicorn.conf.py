@@ -28,6 +28,7 @@ from typing import Any
 
 from gunicorn import glogging
 from gunicorn.arbiter import Arbiter
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.keys import KeyFileError
 from ledger.settings import ConfigError, whole_number
@@ -170,6 +171,11 @@ def post_worker_init(worker: Any) -> None:
     except KeyFileError as exc:  # one line naming the file; the master stops (boot error)
         worker.log.error("%s", exc)
         sys.exit(Arbiter.WORKER_BOOT_ERROR)
+    except SQLAlchemyError as exc:  # a missing key is checked against the database first
+        worker.log.warning(
+            "keys not read at start, the database is unavailable (%s): read at the first "
+            "request that needs them", type(exc).__name__,
+        )  # fmt: skip
     # What the worker has made so far (the app, its modules: ~150,000 objects) lives as long
     # as it does: leave it out of the collector's full passes. One took ~120 ms, every thread
     # stopped, and SQLite's read-only recovery runs one (ledger.sqlite_reopen); 0.3 ms after

@@ -12,16 +12,18 @@ from pathlib import Path
 
 from flask import Flask, current_app
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 
 from ledger import log
 from ledger.authority import Authority, key_files_in_use
 from ledger.keys import (
     REGISTRY_KEY_FILE,
+    RETIRED_DIR,
     SERVER_KEY_FILE,
     KeyFileError,
     load_or_create_signer,
     read_server_signer,
+    retired_verifiers,
 )
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 from ledger.params import Jurisdiction
@@ -203,7 +205,7 @@ def build_authority(
         name for name in (SERVER_KEY_FILE, REGISTRY_KEY_FILE) if not (keys_dir / name).exists()
     ]
     if missing and engine is not None:
-        _refuse_new_keys_for_an_old_ledger(engine, keys_dir, missing)
+        _refuse_new_keys_for_an_old_ledger(engine, keys_dir, origin, missing)
     return Authority(
         server=load_or_create_signer(keys_dir / SERVER_KEY_FILE, origin),
         registry=load_or_create_signer(keys_dir / REGISTRY_KEY_FILE, "registry"),
@@ -212,19 +214,18 @@ def build_authority(
     )
 
 
-def _refuse_new_keys_for_an_old_ledger(engine: Engine, keys_dir: Path, missing: list[str]) -> None:
+def _refuse_new_keys_for_an_old_ledger(
+    engine: Engine, keys_dir: Path, origin: str, missing: list[str]
+) -> None:
     """A key file missing from a ledger that already holds its signatures is a wrong
     LEDGER_KEYS_DIR or a lost key, never a first run: a new key would sign checkpoints no
-    auditor can verify, or label codes every scan would take for forged."""
-    try:
-        with transaction(engine, write=False) as session:
-            in_use = [name for name in key_files_in_use(session) if name in missing]
-    except SQLAlchemyError as exc:
-        raise KeyFileError(
-            f"密钥文件缺失，且无法向数据库确认这是新账本，未创建新密钥 / {', '.join(missing)} "
-            f"missing from {keys_dir}, and the database could not say whether this ledger is "
-            f"new ({type(exc).__name__}): no key was created; start again once it answers"
-        ) from None
+    auditor can verify, or label codes every scan would take for forged. A rotation of the
+    checkpoint key (its predecessor kept in ``retired/``, docs/deploy.md §9) may make one.
+    A database that cannot be asked raises its own error (a 503, one line for a command)."""
+    with transaction(engine, write=False) as session:
+        in_use = [name for name in key_files_in_use(session) if name in missing]
+    if SERVER_KEY_FILE in in_use and retired_verifiers(keys_dir / RETIRED_DIR, origin):
+        in_use.remove(SERVER_KEY_FILE)  # rotated: the old checkpoints verify with retired/
     if in_use:
         raise KeyFileError(
             f"密钥目录 {keys_dir} 中没有 {', '.join(in_use)}，但数据库已有它签过的记录：请检查 "

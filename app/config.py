@@ -10,28 +10,36 @@ from typing import Any
 
 from flask import Flask
 
-from ledger.settings import check_environment, check_timezone, whole_number
+from ledger.settings import ConfigError, check_environment, check_timezone, switch, whole_number
 
 
 def load(app: Flask, overrides: dict[str, Any] | None) -> None:
     """Fill app.config from the environment, then from overrides."""
     instance = Path(app.instance_path)
-    instance.mkdir(parents=True, exist_ok=True)
     env = os.environ
     check_environment(env)  # gunicorn's settings too: a command refuses what gunicorn would
-    integrate = env.get("INTEGRATE_AFTER_WRITE", "1")
+    try:
+        instance.mkdir(parents=True, exist_ok=True)
+        secret = env.get("SECRET_KEY") or _instance_secret(instance)
+    except OSError as exc:  # read-only, a file in its place, no permission
+        raise ConfigError(
+            f"LEDGER_INSTANCE 文件夹无法使用 / cannot use the instance folder {instance}: "
+            f"{exc.strerror or exc} (it holds demo.json and the session secret: a folder the "
+            "service may write, or set SECRET_KEY)"
+        ) from None
+    in_background = env.get("INTEGRATE_AFTER_WRITE", "").strip().lower() == "background"
     app.config.from_mapping(
         DATABASE_URL=env.get("DATABASE_URL", f"sqlite:///{instance / 'ledger.sqlite3'}"),
         PUBLIC_BASE_URL=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000"),
         LEDGER_ORIGIN=env.get("LEDGER_ORIGIN", "cylinder-ledger.example/log"),
-        SECRET_KEY=env.get("SECRET_KEY") or _instance_secret(instance),
+        SECRET_KEY=secret,
         KEYS_DIR=env.get("LEDGER_KEYS_DIR", str(instance / "keys")),
         # Integrate after each write so proofs are available at once: "1" in the request
         # itself, "background" in a thread of the process that the write wakes (the answer
         # does not wait; a burst of writes is one integration; gunicorn.conf.py's default),
         # "0" never. The scheduler (jobs run) also integrates on its own cadence.
-        INTEGRATE_AFTER_WRITE=integrate in ("1", "background"),
-        INTEGRATE_IN_BACKGROUND=integrate == "background",
+        INTEGRATE_AFTER_WRITE=in_background or switch(env, "INTEGRATE_AFTER_WRITE", True),
+        INTEGRATE_IN_BACKGROUND=in_background,
         # Jurisdiction parameters (ledger/params.py): a JSON file; default
         # instance/jurisdiction.json when present, else the national defaults.
         JURISDICTION=env.get("JURISDICTION"),
@@ -43,7 +51,7 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
         NOTIFY_WEBHOOK_SECRET=env.get("NOTIFY_WEBHOOK_SECRET") or None,
         # Owners' own webhooks may name this host or private addresses only when "1" (tests,
         # a closed network); else such URLs are refused and not sent to (app/outbound.py).
-        WEBHOOK_ALLOW_PRIVATE=env.get("WEBHOOK_ALLOW_PRIVATE") == "1",
+        WEBHOOK_ALLOW_PRIVATE=switch(env, "WEBHOOK_ALLOW_PRIVATE", False),
         # Also the regulator's "not seen for N days" tile and list (default 90 days).
         STALE_DAYS=whole_number(env, "STALE_DAYS"),
         # The jurisdiction's clock: the scheduler's nights and daily jobs' days, the pages'
@@ -81,8 +89,8 @@ def load(app: Flask, overrides: dict[str, Any] | None) -> None:
             "verifiable RFC 6962 log. Errors are RFC 9457 problem details."
         },
     )
-    if "RATELIMIT_ENABLED" in env:
-        app.config["RATELIMIT_ENABLED"] = env["RATELIMIT_ENABLED"] == "1"
+    if env.get("RATELIMIT_ENABLED", "").strip():
+        app.config["RATELIMIT_ENABLED"] = switch(env, "RATELIMIT_ENABLED", True)
     if overrides:
         app.config.update(overrides)
     check_public_base_url(app.config["PUBLIC_BASE_URL"])

@@ -40,10 +40,27 @@ WHOLE_NUMBERS: dict[str, tuple[int, int, int]] = {
     "WEB_CONCURRENCY": (2, 1, 64),
     "WEB_THREADS": (4, 1, 64),
 }
+ON, OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+SWITCHES = {"RATELIMIT_ENABLED": True, "WEBHOOK_ALLOW_PRIVATE": False}
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # The databases the service runs on, as a URL names them: psycopg 3 and Python's sqlite3.
 DATABASES = ("postgresql", "postgresql+psycopg", "sqlite", "sqlite+pysqlite")
 _DIGITS = re.compile(r"[+-]?[0-9]{1,12}")  # ASCII only: int() would take "١" or "1_000"
+
+
+def switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    """An on/off setting: 1, true, yes, on / 0, false, no, off (any case); unset or blank,
+    its default. Anything else is refused: "enabled" read as off would turn a protection off
+    without a word."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ON or raw in OFF:
+        return raw in ON
+    raise ConfigError(
+        f"{name} 须为 1/true/yes/on 或 0/false/no/off / must be on (1, true, yes, on) or off "
+        f"(0, false, no, off), got {raw[:40]!r}"
+    )
 
 
 def whole_number(env: Mapping[str, str], name: str) -> int:
@@ -66,6 +83,14 @@ def check_environment(env: Mapping[str, str]) -> None:
     runs this before any worker starts (gunicorn.conf.py)."""
     for name in WHOLE_NUMBERS:
         whole_number(env, name)
+    for name, default in SWITCHES.items():
+        switch(env, name, default)
+    integrate = env.get("INTEGRATE_AFTER_WRITE", "").strip().lower()
+    if integrate and integrate not in (*ON, *OFF, "background"):
+        raise ConfigError(
+            "INTEGRATE_AFTER_WRITE 须为 1、background 或 0 / must be 1 (in the request), "
+            f"background (in a thread) or 0 (never), got {integrate[:40]!r}"
+        )
     if "WEB_CONCURRENCY" in env and not env["WEB_CONCURRENCY"].strip():
         # gunicorn itself reads it, before gunicorn.conf.py, and stops on a blank one.
         raise ConfigError(

@@ -37,6 +37,8 @@ def _flask(tmp_path: Path, *args: str, **settings: str) -> Any:
         ("LOG_LEVEL", "LOUD", "LOG_LEVEL 须为 DEBUG、INFO、WARNING、ERROR、CRITICAL 之一"),
         ("LEDGER_ORIGIN", "my ledger", "LEDGER_ORIGIN 不能用作检查点密钥名"),
         ("LEDGER_KEYS_DIR", " ", "LEDGER_KEYS_DIR 不能为空"),
+        ("RATELIMIT_ENABLED", "enabled", "RATELIMIT_ENABLED 须为 1/true/yes/on 或 0/false/no/off"),
+        ("INTEGRATE_AFTER_WRITE", "sometimes", "INTEGRATE_AFTER_WRITE 须为 1、background 或 0"),
     ],
 )
 def test_a_setting_no_command_can_start_with_is_one_line(
@@ -81,3 +83,20 @@ def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "数据库中没有账本的表" in done.stderr and "flask --app wsgi db upgrade" in done.stderr
     assert "unreachable" not in done.stderr
+
+
+def test_an_instance_folder_the_service_cannot_use_is_one_line(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("")
+    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_INSTANCE=str(taken))
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert f"LEDGER_INSTANCE 文件夹无法使用 / cannot use the instance folder {taken}" in done.stderr
+
+
+def test_a_switch_reads_the_words_people_write() -> None:
+    from ledger.settings import switch
+
+    for word, on in [("1", True), ("TRUE", True), ("yes", True), (" On ", True), ("0", False),
+                     ("false", False), ("No", False), ("off", False)]:  # fmt: skip
+        assert switch({"X": word}, "X", not on) is on
+    assert switch({"X": " "}, "X", True) is True and switch({}, "X", False) is False

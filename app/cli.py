@@ -37,9 +37,19 @@ ledger_cli.add_command(verifier_key)
 def db_upgrade() -> None:
     """Run the migrations to the newest schema; after a migration of a database in use, the
     state projection is rebuilt from the events (the new code may fold them differently)."""
+    from alembic.util.exc import CommandError
+
     url = current_app.config["DATABASE_URL"]
     before = current_revision(url)
-    upgrade(url)
+    try:
+        upgrade(url)
+    except CommandError as exc:  # a revision this code does not know: a newer version's
+        raise click.ClickException(
+            f"数据库的迁移版本 {before} 不为本程序所知：它由更新版本的程序迁移过；"
+            f"请运行该版本，或从备份恢复 / the database is at revision {before!r}, which this "
+            f"version does not know ({exc}): it was migrated by a newer version; run that "
+            "version, or restore a backup"
+        ) from None
     after = current_revision(url)
     click.echo("database is at the newest schema")
     if before is not None and before != after:
@@ -50,7 +60,7 @@ def db_upgrade() -> None:
 @click.option("--small", is_flag=True, help="The registry and five cylinders, no year of history.")
 def demo_seed(small: bool) -> None:
     """Create the demo district (idempotent) and write instance/demo.json."""
-    from app.demo import seed
+    from app.demo import DemoError, seed
 
     rt = runtime()
     out = Path(current_app.instance_path) / "demo.json"
@@ -60,14 +70,17 @@ def demo_seed(small: bool) -> None:
 
     if not small and not out.exists():
         click.echo("seeding a year of the demo district (about a minute)…", err=True)
-    with transaction(rt.engine) as session:
-        fresh = log.latest_checkpoint(session) is None
-        doc = seed(
-            session, rt.authority, rt.now(), out, history=not small, params=rt.params,
-            progress=progress,
-        )  # fmt: skip
-        newest = log.latest_checkpoint(session)
-        note = newest.note if newest is not None else None
+    try:
+        with transaction(rt.engine) as session:
+            fresh = log.latest_checkpoint(session) is None
+            doc = seed(
+                session, rt.authority, rt.now(), out, history=not small, params=rt.params,
+                progress=progress,
+            )  # fmt: skip
+            newest = log.latest_checkpoint(session)
+            note = newest.note if newest is not None else None
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from None
     if fresh and note is not None:  # a new log begins: what an older database signed is moot
         _remember(checkpoint_memory.path_in(rt.keys_dir), note)
     click.echo(f"demo ready: {len(doc['tokens'])} tokens in {out}")

@@ -74,6 +74,27 @@ class District:
     tokens: dict[str, str] = field(default_factory=dict)
 
 
+class DemoError(RuntimeError):
+    """The demo cannot be seeded or its document read: what is wrong, and what to do."""
+
+
+def _kept_document(out: Path) -> dict[str, Any]:
+    """The demo.json a seeded database was given, as it was written."""
+    try:
+        doc = json.loads(out.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        doc, why = None, f"{type(exc).__name__}: {exc}"
+    else:
+        why = "它不是演示文档 / it is not the demo's document"
+    if not isinstance(doc, dict) or not isinstance(doc.get("tokens"), dict):
+        raise DemoError(
+            f"{out} 无法读取 / cannot be read ({why}): 演示数据已存在，令牌无法恢复；请恢复此文件"
+            "或用新的数据库 / the demo data exists and its tokens cannot be recovered: restore "
+            "the file, or use a fresh database"
+        )
+    return doc
+
+
 def seed(
     session: Session,
     authority: Authority,
@@ -90,12 +111,12 @@ def seed(
         select(Enterprise).where(Enterprise.name == ENTERPRISE_NAMES["a"])  # type: ignore[arg-type]
     ).scalar_one_or_none()
     if existing is not None and out.exists():
-        doc: dict[str, Any] = json.loads(out.read_text())
-        return doc
+        return _kept_document(out)
     if existing is not None:
-        raise RuntimeError(
-            f"the demo data exists but {out} is missing: its tokens cannot be "
-            "recovered (they are stored hashed); use a fresh database"
+        raise DemoError(
+            f"演示数据已存在，但缺少 {out}：令牌无法恢复（只存了哈希），请用新的数据库 / the demo "
+            f"data exists but {out} is missing: its tokens cannot be recovered (they are stored "
+            "hashed); use a fresh database"
         )
     district = build_district(session, now)
     params = params or Jurisdiction()

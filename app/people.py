@@ -220,7 +220,13 @@ people_cli = CommandGroup("people", help="Logins of people for the pages.")
 
 @people_cli.command("set-password")
 @click.argument("login")
-@click.option("--actor", "actor_id", type=int, required=True, help="The actor this login acts as.")
+@click.option(
+    "--actor",
+    "actor_id",
+    type=click.IntRange(1, 2**31 - 1),
+    required=True,
+    help="The actor this login acts as.",
+)
 @click.password_option()
 def set_password_command(login: str, actor_id: int, password: str) -> None:
     """Create or change the login and password of an actor (prompts for the password)."""

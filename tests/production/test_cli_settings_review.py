@@ -100,3 +100,36 @@ def test_a_switch_reads_the_words_people_write() -> None:
                      ("false", False), ("No", False), ("off", False)]:  # fmt: skip
         assert switch({"X": word}, "X", not on) is on
     assert switch({"X": " "}, "X", True) is True and switch({}, "X", False) is False
+
+
+def test_a_demo_document_that_cannot_be_read_is_said_so(app: Any, runner: Any) -> None:
+    out = Path(app.instance_path) / "demo.json"
+    for broken in ("{", "[]", '{"tokens": 1}'):
+        out.write_text(broken)
+        done = runner.invoke(args=["demo", "seed", "--small"])
+        assert (done.exit_code == 1 and done.exception is None) or isinstance(
+            done.exception, SystemExit
+        ), done.output
+        assert f"{out} 无法读取 / cannot be read" in done.output
+    out.unlink()
+    done = runner.invoke(args=["demo", "seed", "--small"])
+    assert done.exit_code == 1 and "演示数据已存在，但缺少" in done.output
+
+
+def test_a_database_migrated_by_a_newer_version_is_said_so(app: Any, runner: Any) -> None:
+    from sqlalchemy import text
+
+    engine = app.extensions["ledger"].engine
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'ffffffff0000'"))
+    done = runner.invoke(args=["db", "upgrade"])
+    assert done.exit_code == 1, done.output
+    assert "数据库的迁移版本 ffffffff0000 不为本程序所知" in done.output
+    assert "it was migrated by a newer version" in done.output
+
+
+def test_an_actor_id_past_the_database_s_range_is_refused_by_the_option(runner: Any) -> None:
+    done = runner.invoke(
+        args=["people", "set-password", "x", "--actor", "9" * 23, "--password", "0123456789ab"]
+    )
+    assert done.exit_code == 2 and "is not in the range 1<=x<=2147483647" in done.output

@@ -142,6 +142,10 @@ def check_out(out: Path, csv_path: Path) -> Path:
 
     if out.is_dir():
         raise refuse("是文件夹", "is a folder; name the PDF file to write")
+    if out.is_symlink() or (out.exists() and not out.is_file()):  # a link, device, pipe
+        raise refuse(
+            "不是普通文件", "is not a plain file (a link, a device or a pipe): name a new file"
+        )
     if not out.parent.is_dir():
         raise refuse("所在文件夹不存在", f"the folder {out.parent} does not exist")
     if out.exists() and csv_path.exists() and out.samefile(csv_path):

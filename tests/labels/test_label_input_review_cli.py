@@ -147,7 +147,9 @@ def test_a_broken_cjk_font_is_refused_before_any_row(
 
 
 @pytest.mark.parametrize("how", HOW)
-@pytest.mark.parametrize("where", ["folder", "missing-parent", "parent-is-a-file", "the-csv"])
+@pytest.mark.parametrize(
+    "where", ["folder", "missing-parent", "parent-is-a-file", "the-csv", "a-link", "a-pipe"]
+)
 def test_an_out_path_that_cannot_be_written_is_refused_before_any_row(
     app, demo, tmp_path, capsys, how, where
 ):
@@ -158,11 +160,19 @@ def test_an_out_path_that_cannot_be_written_is_refused_before_any_row(
         "missing-parent": tmp_path / "no" / "such" / "s.pdf",
         "parent-is-a-file": tmp_path / "plain.txt" / "s.pdf",
         "the-csv": path,
+        "a-link": tmp_path / "link.pdf",  # a link was replaced by the sheet, not followed
+        "a-pipe": tmp_path / "pipe.pdf",  # a pipe hung the check for good
     }[where]
+    if where == "a-link":
+        out.symlink_to(tmp_path / "plain.txt")
+    if where == "a-pipe":
+        os.mkfifo(out)
     status, output = _run(app, demo, capsys, how, path, "--out", str(out))
     _refused(status, output, "--out")
     assert _registered(app, serials) == {}
     assert path.read_text().startswith(HEADER)  # the CSV is never overwritten
+    assert out.is_symlink() == (where == "a-link")  # left as it was
+    assert (tmp_path / "plain.txt").read_text() == "x"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
@@ -189,3 +199,13 @@ def test_the_default_out_next_to_the_csv_is_checked_too(app, demo, tmp_path, cap
     status, output = _run(app, demo, capsys, how, path)
     _refused(status, output, "--out")
     assert _registered(app, serials) == {}
+
+
+def test_a_server_that_is_no_address_is_refused_before_anything(tmp_path, capsys):
+    path, _serials = _batch(tmp_path)
+    for server in ("http://127.0.0.1:50OO", "ftp://ledger.local", "garbage"):
+        with pytest.raises(SystemExit) as stop:
+            labels_main.main(["issue", str(path), "--server", server, "--token", "t"])
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --server: 须为 http:// 或 https:// 地址" in err and "Traceback" not in err

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -102,7 +103,34 @@ class Jurisdiction:
         return cls(**values)
 
 
+# What a number may be: a value past these breaks the date arithmetic (a 100,000-year
+# interval), or no real rule would set it; checked when a jurisdiction's file is read.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "inspection_interval_years": (1, 20),
+    "service_life_years": (1, 50),
+    "service_life_years_before": (1, 50),
+    "inspection_warning_days": (0, 365),
+    "end_of_life_warning_days": (0, 3650),
+    "fill_check_valid_minutes": (1, 1440),
+    "fill_tolerance_kg": (0, 10),
+    "offline_record_max_days": (0, 365),
+    "clone_refill_hours": (0, 24 * 30),
+    "max_travel_kmh": (1, 2000),
+}
+
+
 def _coerce(key: str, value: Any, default: Any) -> Any:
+    number = _checked(key, value, default)
+    low, high = BOUNDS.get(key, (-math.inf, math.inf))
+    if isinstance(number, int | float) and not low <= number <= high:
+        raise Invalid(
+            f"辖区参数 {key} 须在 {low:g} 到 {high:g} 之间 / jurisdiction parameter {key!r} must "
+            f"be from {low:g} to {high:g}: {value!r}"
+        )
+    return number
+
+
+def _checked(key: str, value: Any, default: Any) -> Any:
     try:
         if isinstance(default, str):
             ZoneInfo(value)  # a zone the system knows, else refused
@@ -119,7 +147,7 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             if not isinstance(value, int) or value < 0:
                 raise TypeError
             return value
-        if not isinstance(value, int | float) or value < 0:
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
             raise TypeError
         return float(value)
     except (TypeError, ValueError, ZoneInfoNotFoundError):

@@ -62,6 +62,25 @@ def test_an_unknown_key_in_a_dict_setting_is_a_clear_error(tmp_path):
         load_jurisdiction({"inspect": 3}, tmp_path)
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("inspection_interval_years", 100000, "须在 1 到 20 之间"),  # broke every date after
+        ("service_life_years", 99999999999, "须在 1 到 50 之间"),
+        ("fill_check_valid_minutes", 0, "须在 1 到 1440 之间"),
+        ("max_travel_kmh", 1e9, "must be from 1 to 2000"),
+        ("fill_tolerance_kg", float("nan"), "has a bad value"),
+        ("clone_refill_hours", float("inf"), "has a bad value"),
+    ],
+)
+def test_a_parameter_past_what_any_rule_sets_is_refused_naming_it(tmp_path, key, value, says):
+    path = tmp_path / "city.json"
+    path.write_text(json.dumps({key: value}))  # NaN and Infinity as Python's json writes them
+    with pytest.raises(RuntimeError, match=r"city\.json") as caught:
+        load_jurisdiction(str(path), tmp_path)
+    assert key in str(caught.value) and says in str(caught.value)
+
+
 @pytest.fixture
 def local_app(app: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     """A second application on the demo's database and keys, with other parameters."""

@@ -48,4 +48,6 @@ def new_key(path: Path) -> None:
 def verifier_key(path: Path) -> None:
     """Print the verifier key (name+hex8+base64) of the server key file PATH, which must be
     named after LEDGER_ORIGIN."""
+    if not path.exists():  # said here: the audit's own message would suggest its --key
+        raise click.ClickException(f"未找到密钥文件 no key file at {path}")
     click.echo(verifier_key_for(read_server_signer(path, runtime().origin)))

@@ -237,7 +237,7 @@ def set_password_command(login: str, actor_id: int, password: str) -> None:
         with transaction(rt.engine) as db:
             actor = db.get(Actor, actor_id)
             if actor is None:
-                raise click.ClickException(f"no actor {actor_id}")
+                raise click.ClickException(f"没有编号为 {actor_id} 的账户 / no actor {actor_id}")
             people.set_password(db, actor, login, password, rt.now())
     except LedgerError as exc:
         raise click.ClickException(exc.detail) from exc

@@ -136,7 +136,7 @@ def run_station(args: argparse.Namespace) -> int:
     )
     for t in threads:
         t.start()
-    running = len(specs)
+    running, failed = len(specs), False
     try:
         while running:
             try:
@@ -147,10 +147,11 @@ def run_station(args: argparse.Namespace) -> int:
             if item.kind == "end":
                 running -= item.source != "keyboard"  # typed weights alone keep nothing alive
                 continue
+            failed = failed or item.kind == "error"  # a folder or camera that failed
             station.handle(item)
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
         shut_down(station)
-    return 0
+    return 1 if args.once and failed else 0  # --once: a batch not read whole is a failure

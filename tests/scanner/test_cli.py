@@ -177,3 +177,12 @@ def test_a_station_database_that_is_no_database_and_a_missing_image_are_said_as_
     done = scanner("decode", str(missing), timeout=60)
     assert done.returncode == 1 and f"{missing}\t没有此文件 no such file" in done.stderr
     assert "no QR code found" not in done.stdout
+
+
+def test_run_once_over_a_folder_it_cannot_read_exits_1(tmp_path: Path) -> None:
+    source = f"dir:{tmp_path / 'no-such-folder'}"
+    done = scanner("run", "--server", "http://127.0.0.1:1", "--token", "x", "--station", "1",
+                   "--once", "--interlock", "none", "--data-dir", str(tmp_path / "data"),
+                   "--json", "--source", source, timeout=60)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "目录无法读取 folder unreadable" in done.stdout + done.stderr

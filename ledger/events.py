@@ -54,13 +54,13 @@ def parse_rfc3339(text: str) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except (ValueError, AttributeError) as exc:
-        raise PayloadError(f"not an RFC 3339 timestamp: {text!r}") from exc
+        raise PayloadError(f"时间格式不对 / not an RFC 3339 timestamp: {text!r}") from exc
     if value.tzinfo is None:
-        raise PayloadError(f"timestamp without a UTC offset: {text!r}")
+        raise PayloadError(f"时间缺少时区 / timestamp without a UTC offset: {text!r}")
     try:
         return value.astimezone(dt.UTC)
     except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 is before year 1 in UTC
-        raise PayloadError(f"timestamp out of range: {text!r}") from exc
+        raise PayloadError(f"时间超出范围 / timestamp out of range: {text!r}") from exc
 
 
 def canonical(obj: Any) -> bytes:

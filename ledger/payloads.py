@@ -33,7 +33,7 @@ def _number(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
     if value is None and not required:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise PayloadError(f"'{key}' must be a non-negative number")
+        raise PayloadError(f"'{key}' 须为非负数 / '{key}' must be a non-negative number")
 
 
 def _int(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
@@ -41,7 +41,7 @@ def _int(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
     if value is None and not required:
         return
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-        raise PayloadError(f"'{key}' must be a positive integer id")
+        raise PayloadError(f"'{key}' 须为正整数编号 / '{key}' must be a positive integer id")
 
 
 def _text(p: Mapping[str, Any], key: str, *, required: bool = True, max_len: int = 500) -> None:
@@ -49,12 +49,18 @@ def _text(p: Mapping[str, Any], key: str, *, required: bool = True, max_len: int
     if value is None and not required:
         return
     if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-        raise PayloadError(f"'{key}' must be a non-empty string of at most {max_len} characters")
+        raise PayloadError(
+            f"'{key}' 须为非空文本，最多 {max_len} 字 / '{key}' must be a non-empty string of at "
+            f"most {max_len} characters"
+        )
 
 
 def _choice(p: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
     if p.get(key) not in choices:
-        raise PayloadError(f"'{key}' must be one of: {', '.join(choices)}")
+        raise PayloadError(
+            f"'{key}' 须为以下之一：{', '.join(choices)} / '{key}' must be one of: "
+            f"{', '.join(choices)}"
+        )
 
 
 def _date(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
@@ -64,12 +70,14 @@ def _date(p: Mapping[str, Any], key: str, *, required: bool = True) -> None:
     try:
         dt.date.fromisoformat(str(value))
     except (TypeError, ValueError) as exc:
-        raise PayloadError(f"'{key}' must be a date YYYY-MM-DD") from exc
+        raise PayloadError(
+            f"'{key}' 须为日期 YYYY-MM-DD / '{key}' must be a date YYYY-MM-DD"
+        ) from exc
 
 
 def _flag(p: Mapping[str, Any], key: str) -> None:
     if key in p and not isinstance(p[key], bool):
-        raise PayloadError(f"'{key}' must be true or false")
+        raise PayloadError(f"'{key}' 须为是或否 / '{key}' must be true or false")
 
 
 def _codes(p: Mapping[str, Any], key: str = "reasons") -> None:
@@ -80,7 +88,9 @@ def _codes(p: Mapping[str, Any], key: str = "reasons") -> None:
         or len(value) > 32
         or not all(isinstance(c, str) and c.isupper() and 0 < len(c) <= 40 for c in value)
     ):
-        raise PayloadError(f"'{key}' must be a non-empty list of reason codes")
+        raise PayloadError(
+            f"'{key}' 须为非空的原因代码列表 / '{key}' must be a non-empty list of reason codes"
+        )
 
 
 def _check_key(p: Mapping[str, Any]) -> None:
@@ -89,7 +99,10 @@ def _check_key(p: Mapping[str, Any]) -> None:
         return
     _text(p, "check_key", max_len=255)
     if p.get("offline") is not True:
-        raise PayloadError("'check_key' names the timed-out check of an offline block only")
+        raise PayloadError(
+            "'check_key' 只用于离线拦截 / 'check_key' names the timed-out check of an offline "
+            "block only"
+        )
 
 
 def _fill_block_codes(p: Mapping[str, Any]) -> None:
@@ -109,7 +122,7 @@ def _answered(checklist: Mapping[str, Any], item: str) -> bool:
 def _checklist(p: Mapping[str, Any]) -> None:
     checklist = p.get("checklist")
     if not isinstance(checklist, dict):
-        raise PayloadError("'checklist' must be an object of booleans")
+        raise PayloadError("安全检查须为是/否各项 / 'checklist' must be an object of booleans")
     missing = [item for item in CHECKLIST_ITEMS if not _answered(checklist, item)]
     if missing:
         raise PayloadError(
@@ -175,16 +188,21 @@ _SCHEMAS: dict[str, tuple[set[str], Check]] = {
 def validate_payload(event_type: str, payload: Any) -> dict[str, Any]:
     """Check a payload against its type's schema; return it as a plain dict."""
     if event_type not in _SCHEMAS:
-        raise PayloadError(f"unknown event type {event_type!r}")
+        raise PayloadError(f"未知的事件类型 / unknown event type {event_type!r}")
     if not isinstance(payload, dict):
-        raise PayloadError("payload must be a JSON object")
+        raise PayloadError("payload 须为 JSON 对象 / payload must be a JSON object")
     allowed, check = _SCHEMAS[event_type]
     unknown = sorted(set(payload) - allowed)
     if unknown:
-        raise PayloadError(f"unknown payload fields for {event_type}: {', '.join(unknown)}")
+        raise PayloadError(
+            f"{event_type} 不含这些字段 / unknown payload fields for {event_type}: "
+            f"{', '.join(unknown)}"
+        )
     check(payload)
     try:
         canonical(payload)  # floats that JSON cannot carry (NaN, huge ints) fail here
     except Exception as exc:
-        raise PayloadError(f"payload cannot be canonicalised: {exc}") from exc
+        raise PayloadError(
+            f"payload 含无法记录的值 / payload cannot be canonicalised: {exc}"
+        ) from exc
     return dict(payload)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
+
 from tests.pages.conftest import csrf_of
 
 
@@ -93,18 +95,19 @@ def test_the_api_keeps_bearer_tokens_without_csrf(client: Any, demo: Any) -> Non
     assert resp.status_code == 201
 
 
-def test_a_next_url_elsewhere_is_ignored(client: Any, demo: Any) -> None:
-    page = client.get("/login").get_data(as_text=True)
+@pytest.mark.parametrize("elsewhere", ["https://evil.example/", "//["])  # "//[": no address
+def test_a_next_url_elsewhere_is_ignored(client: Any, demo: Any, elsewhere: str) -> None:
+    page = client.get(f"/login?next={elsewhere}").get_data(as_text=True)
     resp = client.post(
         "/login",
         data={
             "csrf_token": csrf_of(page),
             "login": "regulator",
             "password": demo["passwords"]["regulator"],
-            "next": "https://evil.example/",
+            "next": elsewhere,
         },
     )
-    assert resp.location == "/regulator/"
+    assert resp.status_code == 302 and resp.location == "/regulator/"
 
 
 def test_a_password_changed_from_the_command_line_replaces_the_old(

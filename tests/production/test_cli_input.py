@@ -7,22 +7,25 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _flask(tmp_path: Path, *args: str, database: str | None = None) -> Any:
+def run_flask(
+    tmp_path: Path, *args: str, database: str | None = None, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """``flask --app wsgi ARGS`` on a ledger in ``tmp_path``, with these settings too."""
     env = {
         **os.environ,
         "DATABASE_URL": database or f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
         "LEDGER_INSTANCE": str(tmp_path / "instance"),
         "LEDGER_KEYS_DIR": str(tmp_path / "keys"),
+        **settings,
     }
     command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
 @pytest.mark.parametrize(
@@ -35,7 +38,7 @@ def _flask(tmp_path: Path, *args: str, database: str | None = None) -> Any:
 def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    done = _flask(tmp_path, *command, database="postgresql://postgres@127.0.0.1:1/test")
+    done = run_flask(tmp_path, *command, database="postgresql://postgres@127.0.0.1:1/test")
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert "数据库不可用或出错" in done.stderr and "Connection refused" in done.stderr
@@ -54,13 +57,13 @@ def test_a_database_that_cannot_be_reached_is_one_line_not_a_traceback(
 def test_the_scheduler_refuses_an_interval_it_cannot_keep(
     tmp_path: Path, option: str, value: str, says: str
 ) -> None:
-    done = _flask(tmp_path, "jobs", "run", option, value)
+    done = run_flask(tmp_path, "jobs", "run", option, value)
     assert done.returncode == 2, done.stderr
     assert f"{says}\n" in done.stderr and "Traceback" not in done.stderr
     assert "scheduler started" not in done.stderr
 
 
 def test_the_audit_refuses_no_workers(tmp_path: Path) -> None:
-    done = _flask(tmp_path, "ledger", "audit", "--workers", "0")
+    done = run_flask(tmp_path, "ledger", "audit", "--workers", "0")
     assert done.returncode == 2, done.stderr
     assert "--workers" in done.stderr and "Traceback" not in done.stderr

@@ -4,27 +4,12 @@ creates no new ones, and a database without the ledger's tables says so."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _flask(tmp_path: Path, *args: str, **settings: str) -> Any:
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'ledger.sqlite3'}",
-        "LEDGER_INSTANCE": str(tmp_path / "instance"),
-        "LEDGER_KEYS_DIR": str(tmp_path / "keys"),
-        **settings,
-    }
-    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+from tests.production.test_cli_input import run_flask
 
 
 @pytest.mark.parametrize(
@@ -44,7 +29,7 @@ def _flask(tmp_path: Path, *args: str, **settings: str) -> Any:
 def test_a_setting_no_command_can_start_with_is_one_line(
     tmp_path: Path, name: str, value: str, says: str
 ) -> None:
-    done = _flask(tmp_path, "ledger", "checkpoint", **{name: value})
+    done = run_flask(tmp_path, "ledger", "checkpoint", **{name: value})
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert "配置错误 / configuration error" in done.stderr and says in done.stderr
     assert "hunter22" not in done.stderr  # a password in the URL is not repeated
@@ -54,13 +39,13 @@ def test_a_setting_no_command_can_start_with_is_one_line(
 def test_keys_are_not_made_anew_for_a_ledger_that_holds_their_signatures(
     tmp_path: Path,
 ) -> None:
-    assert _flask(tmp_path, "db", "upgrade").returncode == 0
-    seeded = _flask(tmp_path, "demo", "seed", "--small")
+    assert run_flask(tmp_path, "db", "upgrade").returncode == 0
+    seeded = run_flask(tmp_path, "demo", "seed", "--small")
     assert seeded.returncode == 0, seeded.stderr
-    assert _flask(tmp_path, "ledger", "checkpoint").returncode == 0
+    assert run_flask(tmp_path, "ledger", "checkpoint").returncode == 0
     # A mistyped keys folder: neither key is made, nothing is signed.
     wrong = tmp_path / "keys-typo"
-    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(wrong))
+    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(wrong))
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"密钥目录 {wrong} 中没有 server.key, registry.key" in done.stderr
     assert "no new key was created" in done.stderr and not wrong.exists()
@@ -68,18 +53,18 @@ def test_keys_are_not_made_anew_for_a_ledger_that_holds_their_signatures(
     half = tmp_path / "keys-half"
     half.mkdir()
     (half / "server.key").write_bytes((tmp_path / "keys" / "server.key").read_bytes())
-    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(half))
+    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(half))
     assert done.returncode == 1 and f"{half} 中没有 registry.key" in done.stderr, done.stderr
     assert sorted(p.name for p in half.iterdir()) == ["server.key"]
     # The real folder still signs, and the ledger audits clean with it.
-    assert _flask(tmp_path, "ledger", "checkpoint").returncode == 0
-    audit = _flask(tmp_path, "ledger", "audit")
+    assert run_flask(tmp_path, "ledger", "checkpoint").returncode == 0
+    audit = run_flask(tmp_path, "ledger", "audit")
     assert audit.returncode == 0, audit.stdout + audit.stderr
 
 
 def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
     typo = tmp_path / "ledger-typo.sqlite3"
-    done = _flask(tmp_path, "ledger", "checkpoint", DATABASE_URL=f"sqlite:///{typo}")
+    done = run_flask(tmp_path, "ledger", "checkpoint", DATABASE_URL=f"sqlite:///{typo}")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert "数据库中没有账本的表" in done.stderr and "flask --app wsgi db upgrade" in done.stderr
     assert "unreachable" not in done.stderr
@@ -88,7 +73,7 @@ def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
 def test_an_instance_folder_the_service_cannot_use_is_one_line(tmp_path: Path) -> None:
     taken = tmp_path / "a-file"
     taken.write_text("")
-    done = _flask(tmp_path, "ledger", "checkpoint", LEDGER_INSTANCE=str(taken))
+    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_INSTANCE=str(taken))
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
     assert f"LEDGER_INSTANCE 文件夹无法使用 / cannot use the instance folder {taken}" in done.stderr
 

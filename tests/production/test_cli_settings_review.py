@@ -9,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from app import create_app
+from app.jobs import integrate_and_checkpoint
+from ledger.settings import ConfigError, check_environment
 from tests.production.test_cli_input import run_flask
+from tests.seeded import app_config
 
 
 @pytest.mark.parametrize(
@@ -26,56 +30,69 @@ from tests.production.test_cli_input import run_flask
         ("INTEGRATE_AFTER_WRITE", "sometimes", "INTEGRATE_AFTER_WRITE 须为 1、background 或 0"),
     ],
 )
-def test_a_setting_no_command_can_start_with_is_one_line(
-    tmp_path: Path, name: str, value: str, says: str
+def test_a_setting_no_command_can_start_with_is_refused_naming_it(
+    name: str, value: str, says: str
 ) -> None:
-    done = run_flask(tmp_path, "ledger", "checkpoint", **{name: value})
+    with pytest.raises(ConfigError) as refused:
+        check_environment({name: value})
+    assert says in str(refused.value) and "hunter22" not in str(refused.value)
+
+
+def test_a_refused_setting_is_one_line_and_starts_nothing(tmp_path: Path) -> None:
+    done = run_flask(tmp_path, "ledger", "checkpoint", DATABASE_URL="mysql://u:hunter22@db/l")
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
-    assert "配置错误 / configuration error" in done.stderr and says in done.stderr
+    assert done.stderr.startswith("配置错误 / configuration error: DATABASE_URL 的数据库不受支持")
     assert "hunter22" not in done.stderr  # a password in the URL is not repeated
     assert not (tmp_path / "keys").exists()
 
 
 def test_keys_are_not_made_anew_for_a_ledger_that_holds_their_signatures(
-    tmp_path: Path,
+    app: Any, tmp_path: Path
 ) -> None:
-    assert run_flask(tmp_path, "db", "upgrade").returncode == 0
-    seeded = run_flask(tmp_path, "demo", "seed", "--small")
-    assert seeded.returncode == 0, seeded.stderr
-    assert run_flask(tmp_path, "ledger", "checkpoint").returncode == 0
+    assert integrate_and_checkpoint(app)["status"] == "done"
+    keys = Path(app.config["KEYS_DIR"])
     # A mistyped keys folder: neither key is made, nothing is signed.
     wrong = tmp_path / "keys-typo"
-    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(wrong))
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert f"密钥目录 {wrong} 中没有 server.key, registry.key" in done.stderr
-    assert "no new key was created" in done.stderr and not wrong.exists()
+    done = _checkpoint_with_keys(app, wrong)
+    assert done.exit_code == 1, done.output
+    assert f"密钥目录 {wrong} 中没有 server.key, registry.key" in done.output
+    assert "no new key was created" in done.output and not wrong.exists()
     # The checkpoint key restored, the registry's (which signed the labels) not.
     half = tmp_path / "keys-half"
     half.mkdir()
-    (half / "server.key").write_bytes((tmp_path / "keys" / "server.key").read_bytes())
-    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_KEYS_DIR=str(half))
-    assert done.returncode == 1 and f"{half} 中没有 registry.key" in done.stderr, done.stderr
+    (half / "server.key").write_bytes((keys / "server.key").read_bytes())
+    done = _checkpoint_with_keys(app, half)
+    assert done.exit_code == 1 and f"{half} 中没有 registry.key" in done.output, done.output
     assert sorted(p.name for p in half.iterdir()) == ["server.key"]
-    # The real folder still signs, and the ledger audits clean with it.
-    assert run_flask(tmp_path, "ledger", "checkpoint").returncode == 0
-    audit = run_flask(tmp_path, "ledger", "audit")
-    assert audit.returncode == 0, audit.stdout + audit.stderr
+    # The real folder still signs.
+    assert _checkpoint_with_keys(app, keys).exit_code == 0
+
+
+def _checkpoint_with_keys(app: Any, keys: Path) -> Any:
+    other = create_app({**app.config, "KEYS_DIR": str(keys)})
+    try:
+        return other.test_cli_runner().invoke(args=["ledger", "checkpoint"])
+    finally:
+        other.extensions["ledger"].engine.dispose()
 
 
 def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
-    typo = tmp_path / "ledger-typo.sqlite3"
-    done = run_flask(tmp_path, "ledger", "checkpoint", DATABASE_URL=f"sqlite:///{typo}")
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "数据库中没有账本的表" in done.stderr and "flask --app wsgi db upgrade" in done.stderr
-    assert "unreachable" not in done.stderr
+    typo = create_app(app_config(f"sqlite:///{tmp_path / 'ledger-typo.sqlite3'}", tmp_path))
+    done = typo.test_cli_runner().invoke(args=["ledger", "checkpoint"])
+    typo.extensions["ledger"].engine.dispose()
+    assert done.exit_code == 1, done.output
+    assert "数据库中没有账本的表" in done.output and "flask --app wsgi db upgrade" in done.output
+    assert "unreachable" not in done.output
 
 
-def test_an_instance_folder_the_service_cannot_use_is_one_line(tmp_path: Path) -> None:
+def test_an_instance_folder_the_service_cannot_use_is_refused(tmp_path: Path) -> None:
     taken = tmp_path / "a-file"
     taken.write_text("")
-    done = run_flask(tmp_path, "ledger", "checkpoint", LEDGER_INSTANCE=str(taken))
-    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
-    assert f"LEDGER_INSTANCE 文件夹无法使用 / cannot use the instance folder {taken}" in done.stderr
+    with pytest.raises(ConfigError) as refused:
+        create_app({"INSTANCE_PATH": str(taken)})
+    assert f"LEDGER_INSTANCE 文件夹无法使用 / cannot use the instance folder {taken}" in str(
+        refused.value
+    )
 
 
 def test_a_switch_reads_the_words_people_write() -> None:

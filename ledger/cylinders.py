@@ -84,7 +84,7 @@ class CylinderSpec:
 def _text(data: Mapping[str, Any], key: str) -> str:
     value = data.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise Invalid(f"'{key}' is required and must be text", field=key)
+        raise Invalid(f"'{key}' 必填，须为文本 / '{key}' is required and must be text", field=key)
     if CONTROL_CHARS.search(value):
         raise Invalid(
             f"'{key}' 含控制字符或非字符 / '{key}' contains control characters, Unicode "
@@ -92,7 +92,11 @@ def _text(data: Mapping[str, Any], key: str) -> str:
             field=key,
         )
     if len(value.strip()) > _TEXT_LIMITS[key]:
-        raise Invalid(f"'{key}' is longer than {_TEXT_LIMITS[key]} characters", field=key)
+        raise Invalid(
+            f"'{key}' 超过 {_TEXT_LIMITS[key]} 字 / '{key}' is longer than {_TEXT_LIMITS[key]} "
+            "characters",
+            field=key,
+        )
     return value.strip()
 
 
@@ -105,13 +109,19 @@ def _date(data: Mapping[str, Any], key: str, *, required: bool) -> dt.date | Non
     try:
         return dt.date.fromisoformat(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        raise Invalid(f"'{key}' must be a date YYYY-MM-DD", field=key) from None
+        raise Invalid(
+            f"'{key}' 须为日期 YYYY-MM-DD / '{key}' must be a date YYYY-MM-DD", field=key
+        ) from None
 
 
 def _kg(data: Mapping[str, Any], key: str, upper: float) -> float:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= upper:
-        raise Invalid(f"'{key}' must be a number of kilograms between 0 and {upper}", field=key)
+        raise Invalid(
+            f"'{key}' 须为 0 到 {upper} 之间的千克数 / '{key}' must be a number of kilograms "
+            f"between 0 and {upper}",
+            field=key,
+        )
     return float(value)
 
 
@@ -120,25 +130,37 @@ def parse_cylinder_spec(data: Mapping[str, Any], today: dt.date) -> CylinderSpec
     made = _date(data, "manufactured_on", required=True)
     assert made is not None
     if made > today:
-        raise Invalid("'manufactured_on' is in the future", field="manufactured_on")
+        raise Invalid(
+            "'manufactured_on' 制造日期在今天之后 / 'manufactured_on' is in the future",
+            field="manufactured_on",
+        )
     inspected = _date(data, "last_inspected_on", required=False)
     if inspected is not None and not made <= inspected <= today:
         raise Invalid(
-            "'last_inspected_on' must lie between manufacture and today", field="last_inspected_on"
+            "'last_inspected_on' 须在制造日期与今天之间 / 'last_inspected_on' must lie between "
+            "manufacture and today",
+            field="last_inspected_on",
         )
     dual = data.get("dual_phase", False)
     if not isinstance(dual, bool):
-        raise Invalid("'dual_phase' must be true or false", field="dual_phase")
+        raise Invalid(
+            "'dual_phase' 须为是或否 / 'dual_phase' must be true or false", field="dual_phase"
+        )
     life = data.get("service_life_years")
     if life is not None and (
         isinstance(life, bool) or not isinstance(life, int) or not 1 <= life <= 50
     ):
         raise Invalid(
-            "'service_life_years' must be a whole number of years, 1–50", field="service_life_years"
+            "'service_life_years' 须为 1–50 的整数年 / 'service_life_years' must be a whole number "
+            "of years, 1–50",
+            field="service_life_years",
         )
     code = data.get("code")
     if code is not None and (not isinstance(code, str) or not codes.is_valid_code(code)):
-        raise Invalid("'code' must be 1–20 characters A–Z and 0–9", field="code")
+        raise Invalid(
+            "'code' 须为 1–20 个字母 A–Z 或数字 / 'code' must be 1–20 characters A–Z and 0–9",
+            field="code",
+        )
     return CylinderSpec(
         serial=_text(data, "serial"),
         manufacturer=_text(data, "manufacturer"),

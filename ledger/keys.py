@@ -54,7 +54,10 @@ def load_or_create_signer(path: Path, name: str) -> Signer:
     except ValueError as exc:  # the message says what is wrong, never the key
         raise KeyFileError(f"密钥文件有误 bad key file {path}: {exc}") from None
     if signer.name != name:
-        raise KeyFileError(f"{path} holds a key named {signer.name!r}, expected {name!r}")
+        raise KeyFileError(
+            f"密钥文件的名称不符 key file {path} holds a key named {signer.name!r}, expected "
+            f"{name!r} (LEDGER_ORIGIN names the server key)"
+        )
     return signer
 
 

@@ -23,7 +23,7 @@ from ledger.errors import LedgerError, NotFound
 bp = page_blueprint("public", __name__)
 
 
-@bp.get("/c/<code>")
+@bp.get("/c/<code>", strict_slashes=False)  # "/c/CODE/": a QR reader that adds a slash
 def cylinder(code: str) -> Any:
     """The verdict on a scanned cylinder: safe to use or not, and why."""
     return _verdict(code, verification.signature_of(request.args.get("s")))

@@ -69,6 +69,14 @@ def bad_arg(name: str) -> NoReturn:
     abort(make_response(*error_page(400, text)))
 
 
+def unknown_choice(name: str, value: str) -> NoReturn:
+    """Stop the request with a 400 page naming a filter's value that is none of its choices
+    (a hand-edited or stale address: the page's own links only carry known ones)."""
+    text = _("No “%(name)s” is called “%(value)s”: choose one on the page.", name=name,
+             value=value[:40])  # fmt: skip
+    abort(make_response(*error_page(400, text)))
+
+
 def paged_listing(listing: oversight.Listing[Any]) -> Paged:
     size = max(1, int(current_app.config["LIST_PAGE_SIZE"]))
     wanted = int_arg("page", 1, 10**6)
@@ -130,7 +138,7 @@ def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[s
     days = int_arg("days", 30, 3660)
     reason = request.args.get("reason") or None
     if reason is not None and reason not in CATALOGUE:
-        abort(404)
+        unknown_choice("reason", reason)
     station_id = int_arg("station", 0, 10**9) or None
     since = runtime().now() - dt.timedelta(days=days)
     listing = oversight.blocked_listing(

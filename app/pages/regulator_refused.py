@@ -6,11 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Response, abort, render_template, request
+from flask import Response, render_template, request
 
 from app.pages.common import page_blueprint
 from app.pages.regulator import REGULATORS
-from app.pages.regulator_lists import CSV_BATCH, csv_response, int_arg, paged_listing
+from app.pages.regulator_lists import (
+    CSV_BATCH,
+    csv_response,
+    int_arg,
+    paged_listing,
+    unknown_choice,
+)
 from app.people import roles_required
 from app.runtime import runtime
 from ledger import oversight
@@ -24,7 +30,7 @@ def _listing() -> tuple[oversight.Listing[RefusedMove], dict[str, Any]]:
     days = int_arg("days", 30, 3660)
     check = request.args.get("check") or None
     if check is not None and check not in BLOCKED_CHECKS:
-        abort(404)
+        unknown_choice("check", check)
     since = runtime().now() - dt.timedelta(days=days)
     return refused_moves_listing(since, check), {"days": days, "check": check}
 

@@ -140,3 +140,17 @@ def test_what_postgresql_cannot_store_is_a_page_on_a_page_address(
         "/regulator/reports/2147483648", data={"csrf_token": csrf_of(page), "action": "hold"}
     )
     assert resp.status_code == 422 and "数字超出可保存的范围" in _page(resp)
+
+
+def test_a_filter_value_none_of_its_choices_is_named(as_person: Any) -> None:
+    regulator = as_person("regulator")
+    for address in ("/regulator/blocked?reason=BOGUS", "/regulator/blocked.csv?reason=BOGUS"):
+        resp = regulator.get(address)
+        assert resp.status_code == 400
+        assert "没有名为“BOGUS”的“reason”" in _page(resp), address
+
+
+def test_a_cylinder_s_address_with_a_trailing_slash_is_its_page(client: Any, demo: Any) -> None:
+    code = register(client, demo)
+    resp = client.get(f"/c/{code}/")
+    assert resp.status_code == 200 and code in _page(resp)

@@ -37,14 +37,19 @@ def test_a_refused_delivery_is_listed_with_its_failed_item_and_exported(
     assert rows[code][3:6] == ["delivery", "SAFETY_CHECK_FAILED", "hose"]
 
 
-def test_only_regulators_see_refused_moves_and_a_bad_filter_is_404(
+def test_only_regulators_see_refused_moves_and_a_bad_filter_is_named(
     app: Any, client: Any, demo: Any
 ) -> None:
     _refused_delivery(client, demo)
-    for role, status in (("regulator", 404), ("enterprise_a", 403), ("driver_a", 403)):
+    for role, status in (("regulator", 400), ("enterprise_a", 403), ("driver_a", 403)):
         person = app.test_client()
         login(person, demo, role)
-        assert person.get("/regulator/refused?check=nonsense").status_code == status, role
+        resp = person.get("/regulator/refused?check=nonsense")
+        assert resp.status_code == status, role
+        if role == "regulator":  # the page names the filter and its value
+            assert "“check”" in resp.get_data(as_text=True) and "nonsense" in resp.get_data(
+                as_text=True
+            )
         if role != "regulator":
             assert "老火锅" not in person.get("/regulator/refused").get_data(as_text=True)
     assert app.test_client().get("/regulator/refused").status_code == 302  # to the login

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
-from scanner.decode import decode_file
+from scanner.decode import decode_file, read_image
 
 NO_INTERLOCK = (
     "注意：未指定联锁输出，本程序只显示判定，不控制充装秤！\n"
@@ -37,9 +37,21 @@ def _decode(args: argparse.Namespace) -> int:
         elif result.texts:
             for text in result.texts:
                 print(f"{path}\t{text}\t({result.decoder}, {result.ms:.1f} ms)", flush=True)
-        elif not missing:
+        elif missing:
+            pass  # said above
+        elif _not_an_image(path):
+            print(f"{path}\t不是可读的图片 not a readable image", file=sys.stderr, flush=True)
+        else:
             print(f"{path}\t未识别到二维码 no QR code found\t({result.ms:.1f} ms)", flush=True)
     return 0 if ok else 1
+
+
+def _not_an_image(path: str) -> bool:
+    """Whether a file that gave no code is no image at all (read again: failures only)."""
+    try:
+        return read_image(path) is None
+    except OSError:
+        return True
 
 
 def _queue(args: argparse.Namespace) -> int:

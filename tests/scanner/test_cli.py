@@ -173,9 +173,11 @@ def test_a_station_database_that_is_no_database_and_a_missing_image_are_said_as_
     done = scanner(*run, timeout=60)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "启动失败 cannot start: file is not a database" in done.stderr
-    missing = tmp_path / "no-such.png"
-    done = scanner("decode", str(missing), timeout=60)
+    missing, text = tmp_path / "no-such.png", tmp_path / "notes.png"
+    text.write_text("not an image")
+    done = scanner("decode", str(missing), str(text), timeout=60)
     assert done.returncode == 1 and f"{missing}\t没有此文件 no such file" in done.stderr
+    assert f"{text}\t不是可读的图片 not a readable image" in done.stderr
     assert "no QR code found" not in done.stdout
 
 

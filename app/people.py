@@ -162,6 +162,9 @@ def roles_required(roles: Iterable[str]) -> Callable[[Callable[..., Any]], Calla
         @login_required  # type: ignore[untyped-decorator]
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if current_user.role not in allowed:
+                if request.path.startswith(API_PATHS):  # a page's script: JSON it can read
+                    detail = _l("This login may not do this: log in as the right person.")
+                    return {"error": "other_login", "detail": str(detail)}, 403
                 abort(403)
             return view(*args, **kwargs)
 

@@ -154,3 +154,17 @@ def test_a_cylinder_s_address_with_a_trailing_slash_is_its_page(client: Any, dem
     code = register(client, demo)
     resp = client.get(f"/c/{code}/")
     assert resp.status_code == 200 and code in _page(resp)
+
+
+def test_a_page_script_sent_by_another_role_s_login_gets_json_it_can_read(
+    demo: Any, as_person: Any
+) -> None:
+    station = as_person("station_a")  # on the phone the driver queued scans on
+    token = csrf_of(station.get("/station/").get_data(as_text=True))
+    resp = station.post(
+        "/driver/api/events",
+        json={"code": "X", "type": "delivered", "payload": {}},
+        headers={"Idempotency-Key": "k" * 24, "X-CSRFToken": token},
+    )
+    assert resp.status_code == 403 and resp.get_json()["error"] == "other_login"
+    assert "登录" in resp.get_json()["detail"]  # the page's language

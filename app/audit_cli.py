@@ -43,7 +43,7 @@ def run_audit(
         verifiers = [verifier_from_key(k) for k in vkeys] or checkpoint_verifiers(rt, create=False)
         witnessed = load_witnesses(witness, verifiers, origin) if witness else []
     except NoteError as exc:
-        console.print(f"bad --key: {exc}", style="red", markup=False, soft_wrap=True)
+        console.print(f"验证公钥有误 bad --key: {exc}", style="red", markup=False, soft_wrap=True)
         return 2
     except (KeyFileError, WitnessError) as exc:
         console.print(str(exc), style="red", markup=False, highlight=False, soft_wrap=True)

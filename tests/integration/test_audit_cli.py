@@ -182,4 +182,4 @@ def test_the_audit_refuses_a_malformed_key(runner):
     result = runner.invoke(args=["ledger", "audit", "--key", "not-a-key"])
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr.startswith("bad --key: verifier key must look like")
+    assert result.stderr.startswith("验证公钥有误 bad --key: verifier key must look like")

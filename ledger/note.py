@@ -60,12 +60,8 @@ class NoteError(ValueError):
 
 
 def check_key_name(name: str) -> None:
-    """Refuse (NoteError) a name a key or a log origin cannot have."""
-    _check_name(name)
-
-
-def _check_name(name: str) -> None:
-    # Space and "+" are the field separators of signature lines and key strings.
+    """Refuse (NoteError) a name a key or a log origin cannot have (space and "+" are the
+    field separators of signature lines and key strings)."""
     if not name:
         raise NoteError("key name is empty")
     if any(c.isspace() or c == "+" or ord(c) < 0x20 for c in name):
@@ -115,7 +111,7 @@ class Signer:
     private: Ed25519PrivateKey
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
+        check_key_name(self.name)
         if len(self.key_id) != 4:
             raise NoteError("key ID must be 4 bytes")
 
@@ -136,7 +132,7 @@ class Verifier:
     public: Ed25519PublicKey
 
     def __post_init__(self) -> None:
-        _check_name(self.name)
+        check_key_name(self.name)
         if len(self.key_id) != 4:
             raise NoteError("key ID must be 4 bytes")
 
@@ -175,7 +171,7 @@ class Note:
 
 def generate_signer_key(name: str) -> str:
     """Return a new random signer key string for `name`."""
-    _check_name(name)
+    check_key_name(name)
     private = Ed25519PrivateKey.generate()
     kid = key_id(name, private.public_key().public_bytes_raw())
     seed = base64.b64encode(bytes([ALG_ED25519]) + private.private_bytes_raw()).decode("ascii")
@@ -183,7 +179,7 @@ def generate_signer_key(name: str) -> str:
 
 
 def _parse_key_fields(name: str, hex8: str, b64: str, what: str) -> tuple[bytes, bytes]:
-    _check_name(name)
+    check_key_name(name)
     if not _HEX8.fullmatch(hex8):
         raise NoteError(f"{what} key ID {hex8!r} is not 8 lowercase hex digits")
     raw = _b64decode(b64, f"{what} key")
@@ -247,7 +243,7 @@ def _parse_sig_line(line: str) -> Signature:
     name, sep, b64 = line[len(SIG_PREFIX) :].partition(" ")
     if not sep:
         raise NoteError(f"signature line {line[:40]!r}... has no space before the signature")
-    _check_name(name)
+    check_key_name(name)
     raw = _b64decode(b64, f"signature from {name!r}")
     # Go's bound: a 4-byte key ID and at least one signature byte.
     if len(raw) < 5:

@@ -102,7 +102,7 @@ def test_nightly_audit_reports_a_projection_that_drifted_from_the_events(app: An
 
 
 def test_every_job_the_cli_offers_is_a_job(app: Any, runner: Any) -> None:
-    from app.cli import JOB_NAMES
+    from app.jobs_cli import JOB_NAMES
 
     assert set(JOB_NAMES) == set(jobs.JOBS)
     out = runner.invoke(args=["jobs", "once", "purge_reports"])

@@ -30,21 +30,8 @@ from labels import console as ui
 from labels import sheet_layouts
 from labels.client import Fatal, HttpRegistrar
 from labels.fonts import FontMissing
+from ledger.addresses import server_url
 from ledger.errors import LedgerError
-
-
-def _server(value: str) -> str:
-    """--server: an http:// or https:// URL with a host (a bad port is said here, not as
-    every row's "server unreachable")."""
-    try:
-        url = httpx.URL(value)
-    except httpx.InvalidURL:
-        url = None
-    if url is None or url.scheme not in ("http", "https") or not url.host:
-        raise argparse.ArgumentTypeError(
-            f"须为 http:// 或 https:// 地址 / must be an http:// or https:// URL: {value[:80]!r}"
-        )
-    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -53,7 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     issue = sub.add_parser("issue", help="register a CSV batch and write its label sheet")
     issue.add_argument("csv", type=Path)
     issue.add_argument(
-        "--server", type=_server, default=os.environ.get("LEDGER_SERVER", "http://127.0.0.1:5000")
+        "--server",
+        type=server_url,
+        default=os.environ.get("LEDGER_SERVER", "http://127.0.0.1:5000"),
     )
     issue.add_argument("--token", default=os.environ.get("LEDGER_TOKEN"), help="enterprise token")
     issue.add_argument("--out", type=Path, help="the PDF sheet (default: CSV name + .pdf)")

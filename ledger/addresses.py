@@ -7,8 +7,10 @@ host or a private network through its webhook. No DNS query is made here.
 
 from __future__ import annotations
 
+import argparse
 import ipaddress
 import socket
+from urllib.parse import urlsplit
 
 GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # the only IPv6 the internet routes
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # IPv4 addresses reached through a NAT64 gateway
@@ -52,3 +54,19 @@ def names_this_host_or_private(host: str) -> bool:
     except (socket.gaierror, UnicodeError, ValueError):
         return False  # a name, not an address
     return any(not is_public(str(info[4][0])) for info in infos)
+
+
+def server_url(value: str) -> str:
+    """The ``--server`` of the station and label programs (an argparse type): an http:// or
+    https:// URL with a host and, if any, a port that is a number, said at once rather than
+    as every request's "server unreachable"."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018  (a port that is no number, or past 65535, raises)
+    except ValueError:  # that, or an unbalanced "["
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"须为 http:// 或 https:// 地址 / must be an http:// or https:// URL: {value[:80]!r}"
+        )
+    return value

@@ -65,7 +65,7 @@ def key_files_in_use(session: Session) -> list[str]:
     """The key files whose signatures the ledger already holds, so a new key in their place
     would not verify them: the server key's once a checkpoint is signed, the registry key's
     once a cylinder is registered (its printed QR code carries the registry's signature).
-    None for a database not migrated yet."""
+    Neither for a database not migrated yet."""
     if not inspect(session.connection()).has_table(Checkpoint.__tablename__):
         return []
     used = (

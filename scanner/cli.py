@@ -10,8 +10,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 
-import httpx
-
+from ledger.addresses import server_url
 from scanner.decode import decode_file, read_image
 
 NO_INTERLOCK = (
@@ -100,22 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     return run_station(args)
 
 
-def _server(value: str) -> str:
-    """--server: an http:// or https:// URL with a host (a bad port said now, not mid-run)."""
-    try:
-        url = httpx.URL(value)
-        ok = url.scheme in ("http", "https") and bool(url.host)
-    except httpx.InvalidURL:
-        ok = False
-    if not ok:
-        raise argparse.ArgumentTypeError(
-            f"须为 http:// 或 https:// 地址 / must be an http:// or https:// URL: {value[:80]!r}"
-        )
-    return value
-
-
 def _source(value: str) -> str:
-    if value == "stdin" or (value.startswith(("camera:", "dir:")) and len(value.split(":")[1])):
+    kind, _sep, where = value.partition(":")
+    if value == "stdin" or (kind in ("camera", "dir") and where):
         return value
     raise argparse.ArgumentTypeError(f"须为 camera:N | dir:PATH | stdin, 而非 / got {value!r}")
 
@@ -157,7 +143,7 @@ def parser() -> argparse.ArgumentParser:
     q.set_defaults(func=_queue)
     r = sub.add_parser("run", help="run a filling station")
     r.add_argument(
-        "--server", required=True, type=_server, help="ledger URL, e.g. http://127.0.0.1:5000"
+        "--server", required=True, type=server_url, help="ledger URL, e.g. http://127.0.0.1:5000"
     )
     r.add_argument(
         "--token",

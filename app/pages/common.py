@@ -152,7 +152,7 @@ def _not_found(_error: Exception) -> tuple[str, int]:
 def is_page_address(path: str) -> bool:
     """Whether an address is one a person opens (its errors are pages), not one a program
     reads (the JSON API, the driver page's own uploads, metrics, JSON documents)."""
-    machine = path.startswith("/api/") or "/api/" in path or path in ("/metrics", "/healthz")
+    machine = "/api/" in path or path in ("/metrics", "/healthz")  # /api/…, /driver/api/…
     return not (machine or path.endswith((".json", ".jsonld")))
 
 

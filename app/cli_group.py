@@ -18,8 +18,7 @@ from flask.cli import AppGroup
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from ledger.keys import KeyFileError
-
-UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE undefined_table
+from ledger.store import is_not_migrated
 
 
 class CommandGroup(AppGroup):
@@ -40,7 +39,7 @@ class CommandGroup(AppGroup):
             ) from None
         except DBAPIError as exc:
             reason = f"{type(exc.orig).__name__}: {' '.join(str(exc.orig).split())[:300]}"
-            if not_migrated(exc):
+            if is_not_migrated(exc):
                 raise click.ClickException(
                     "数据库中没有账本的表：DATABASE_URL 是否指错，或尚未迁移（flask --app wsgi db "
                     f"upgrade）/ the database has no ledger tables ({reason}): is DATABASE_URL "
@@ -56,14 +55,6 @@ class CommandGroup(AppGroup):
                 "数据库拒绝了本次操作，本次事务未记录 / the database refused this command "
                 f"({reason}); the transaction in progress was not recorded"
             ) from None
-
-
-def not_migrated(error: DBAPIError) -> bool:
-    """Whether the database lacks the table a statement named: a wrong DATABASE_URL (a
-    mistyped SQLite path is a new, empty file) or one never migrated."""
-    if getattr(error.orig, "sqlstate", None) == UNDEFINED_TABLE:  # PostgreSQL
-        return True
-    return isinstance(error, OperationalError) and str(error.orig).startswith("no such table")
 
 
 def seconds_between(

@@ -35,6 +35,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 
 from app.metrics import DATABASE_REFUSALS
+from app.pages.common import is_page_address
+from app.pages.http_errors import server_refusal_page
 from app.problems import problem, unexpected
 from ledger import store
 from ledger.sqlite_reopen import (
@@ -53,7 +55,6 @@ COMMIT_SENT = "db_commit_sent"  # g: a (non-autocommit) COMMIT went out in this 
 # SQLITE_FULL is ENOSPC; a file-size limit (EFBIG) or a failing disk is SQLITE_IOERR_WRITE.
 SQLITE_NO_SPACE = frozenset({13, 778})  # SQLITE_FULL, SQLITE_IOERR_WRITE
 PG_DISK_FULL = "53100"
-PG_UNDEFINED_TABLE = "42P01"
 PG_QUERY_CANCELED = "57014"  # statement_timeout, or pg_cancel_backend by an operator
 
 DOWN = (
@@ -64,6 +65,11 @@ LOST_AT_COMMIT = (
     "数据库连接在提交时中断，本次写入可能已记录也可能未记录；请用同一 Idempotency-Key 重试 / "
     "the database connection was lost while committing: this write may or may not be "
     "recorded; retry with the same Idempotency-Key"
+)
+LOST_AT_COMMIT_ON_A_PAGE = (  # a form has no Idempotency-Key to send again
+    "数据库连接在提交时中断，本次操作可能已记录也可能未记录：请先查看记录，再决定是否重做 / "
+    "the database connection was lost while committing: this may or may not be recorded; "
+    "look at the records before doing it again"
 )
 NOT_MIGRATED = (
     "数据库没有账本的表，本次操作未记录：请运行 flask --app wsgi db upgrade，或检查 "
@@ -106,14 +112,14 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ProgrammingError)  # PostgreSQL's undefined table; else a 500
     def _schema_error(error: DBAPIError) -> Any:
-        if not is_not_migrated(error):
+        if not store.is_not_migrated(error):
             return unexpected(error)  # any other SQL error: the app's own 500
         app.logger.error("database has no ledger tables: %s", error.orig)
         return refusal(503, "Service Unavailable", NOT_MIGRATED, "not_migrated", 30)
 
     @app.errorhandler(OperationalError)
     def _database_error(error: OperationalError) -> Any:
-        if is_not_migrated(error):  # SQLite's "no such table"
+        if store.is_not_migrated(error):  # SQLite's "no such table", or no file at all
             return _schema_error(error)
         if is_disk_full(error):
             app.logger.error("storage full or not writable: %s", error.orig)
@@ -155,21 +161,15 @@ def is_disk_full(error: OperationalError) -> bool:
     )
 
 
-def is_not_migrated(error: DBAPIError) -> bool:
-    """Whether the database answered but lacks a table of the ledger (``db upgrade`` not run,
-    or ``DATABASE_URL`` naming another database)."""
-    orig = error.orig
-    return getattr(orig, "sqlstate", None) == PG_UNDEFINED_TABLE or str(orig).startswith(
-        "no such table"
-    )
-
-
 def refusal(status: int, title: str, detail: str, cause: str, retry_after: int = 2) -> Any:
     """A database's refusal as a problem document with Retry-After, counted by ``cause``
     (``ledger_database_refusals_total``) unless the request is to be run again: then its
     second attempt's answer is the one the client gets, and counts."""
     if not request.environ.get(RETRY):
         DATABASE_REFUSALS.labels(cause).inc()
+    if is_page_address(request.path):  # a person's page: a page, in the page's language
+        page_detail = LOST_AT_COMMIT_ON_A_PAGE if detail == LOST_AT_COMMIT else detail
+        return server_refusal_page(status, page_detail, {"Retry-After": str(retry_after)})
     body, status, headers = problem(status, title, detail)
     return body, status, {**headers, "Retry-After": str(retry_after)}
 

@@ -9,14 +9,17 @@ from http import HTTPStatus
 from typing import Any
 
 from apiflask import APIFlask, HTTPError
-from flask import current_app
+from flask import current_app, request
 from werkzeug.exceptions import HTTPException
 
+from app.pages.common import is_page_address
+from app.pages.http_errors import server_refusal_page
 from ledger.errors import Conflict, Forbidden, Invalid, LedgerError, NotFound
 
 PROBLEM_TYPE = "https://cylinder-ledger.example/problems/"
 STATUS_OF = {NotFound: 404, Forbidden: 403, Invalid: 422, Conflict: 409}
 PROBLEM_JSON = {"Content-Type": "application/problem+json"}
+UNEXPECTED_ON_A_PAGE = "服务器出错，本次操作未记录 / a server error: nothing was recorded"
 
 
 def problem(
@@ -66,6 +69,8 @@ def unexpected(error: Exception) -> Any:
     if isinstance(error, HTTPException):
         return problem(error.code or 500, error.name, error.description or error.name)
     current_app.logger.exception("unhandled error")
+    if is_page_address(request.path):
+        return server_refusal_page(500, UNEXPECTED_ON_A_PAGE, {})
     return problem(500, "Internal Server Error", "an unexpected error; nothing was recorded")
 
 

@@ -243,6 +243,7 @@ def init_app(app: Flask) -> None:
         cfg["DATABASE_URL"],
         background_checkpoints=True,
         busy_timeout=cfg["SQLITE_BUSY_TIMEOUT_SECONDS"],
+        existing_file_only=True,  # a mistyped SQLite path is an error, not a new empty file
     )
     app.extensions["ledger"] = Runtime(
         engine=engine,

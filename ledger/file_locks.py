@@ -29,6 +29,9 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock; the project targets Linux
     fcntl = None  # type: ignore[assignment]
 
+# What a connection to a SQLite file that is not there says (``store_sqlite``'s engines
+# that never make the file), and so does a lock beside it: nothing is made beside it either.
+NO_DATABASE_FILE = "no such database file"
 _HELD = "ledger.file_locks.held"  # session.info: name → the open, locked file
 _LISTENING = "ledger.file_locks.listening"
 
@@ -41,6 +44,11 @@ def database_file(url: URL) -> Path | None:
     if database.startswith("file:"):  # a URI filename (``?uri=true``)
         database = database.removeprefix("file:").split("?", 1)[0]
     return Path(database)
+
+
+def missing(database: Path) -> str:
+    """The error of a SQLite database file that is not there."""
+    return f"{NO_DATABASE_FILE}: {database}"
 
 
 def lock_path(database: Path, name: str) -> Path:
@@ -56,8 +64,9 @@ def hold_for_transaction(session: Session, database: Path, name: str, *, wait: b
     already holds (as PostgreSQL's locks are re-entrant). True, locking nothing, where
     there is no ``fcntl`` (Windows).
 
-    A lock file that cannot be opened (the database's folder missing or read-only) raises
-    ``OperationalError``, as the database itself would: callers handle it as one.
+    A lock file that cannot be opened (the database's folder missing or read-only), or a
+    database file that is not there, raises ``OperationalError``, as the database itself
+    would: callers handle it as one.
     """
     if fcntl is None:  # pragma: no cover
         return True
@@ -66,6 +75,8 @@ def hold_for_transaction(session: Session, database: Path, name: str, *, wait: b
         return True
     if session.get_transaction() is None:
         session.begin()  # the lock is the transaction's: there must be one to end
+    if not database.exists():  # a mistyped path: no lock folder beside nothing
+        raise OperationalError(None, None, sqlite3.OperationalError(missing(database)))
     path = lock_path(database, name)
     try:
         path.parent.mkdir(exist_ok=True)

@@ -10,12 +10,14 @@ from typing import Any
 
 from sqlalchemy import Insert, Table, bindparam, create_engine, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
 
 from ledger import file_locks
 from ledger.store_sqlite import BUSY_TIMEOUT_SECONDS, sqlite_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+PG_UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE undefined_table
 
 
 def make_engine(
@@ -23,6 +25,7 @@ def make_engine(
     *,
     background_checkpoints: bool = False,
     busy_timeout: float = BUSY_TIMEOUT_SECONDS,
+    existing_file_only: bool = False,
     **kwargs: Any,
 ) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout (``busy_timeout``
@@ -31,10 +34,15 @@ def make_engine(
     ``background_checkpoints`` (SQLite, for a serving process): WAL checkpoints run in a
     thread every second instead of inside whichever write crosses the threshold, which
     otherwise costs that one request 10–25 ms (the fill check's p99; bench/fill_check.py).
+    ``existing_file_only`` (SQLite): never make the database file (``is_not_migrated``).
     """
     if url.startswith("sqlite"):
         return sqlite_engine(
-            url, busy_timeout=busy_timeout, background_checkpoints=background_checkpoints, **kwargs
+            url,
+            busy_timeout=busy_timeout,
+            background_checkpoints=background_checkpoints,
+            existing_file_only=existing_file_only,
+            **kwargs,
         )
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -47,6 +55,16 @@ def make_engine(
         # the request answers 503 (app/outage.py) instead.
         kwargs.setdefault("connect_args", {}).setdefault("connect_timeout", 5)
     return create_engine(url, **kwargs)
+
+
+def is_not_migrated(error: DBAPIError) -> bool:
+    """Whether the database answered but lacks the ledger's tables, or the SQLite file is
+    not there: ``db upgrade`` not run, or ``DATABASE_URL`` naming another database (a
+    mistyped path)."""
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) == PG_UNDEFINED_TABLE or str(orig).startswith(
+        ("no such table", file_locks.NO_DATABASE_FILE)
+    )
 
 
 @lru_cache(maxsize=64)

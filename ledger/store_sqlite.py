@@ -12,12 +12,13 @@ import sqlite3
 import threading
 import time
 import weakref
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 
-from ledger import sqlite_reopen
+from ledger import file_locks, sqlite_reopen
 
 # make_engine's default wait for the write lock (bench scripts, tests); the app's engines
 # (web, scheduler, CLI) wait SQLITE_BUSY_TIMEOUT_SECONDS (5 s): a job then runs next time.
@@ -36,18 +37,36 @@ _OPEN_AT_EXIT: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def sqlite_engine(
-    url: str, *, busy_timeout: float, background_checkpoints: bool, **kwargs: Any
+    url: str,
+    *,
+    busy_timeout: float,
+    background_checkpoints: bool,
+    existing_file_only: bool = False,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for a SQLite ``url``; ``busy_timeout`` seconds is the longest a writer
-    waits for another's lock before "database is locked"."""
+    waits for another's lock before "database is locked".
+
+    ``existing_file_only``: a connection to a file that is not there fails
+    (``file_locks.NO_DATABASE_FILE``) instead of making an empty one, so that a mistyped path in
+    ``DATABASE_URL`` leaves nothing behind (only the migrations make the file)."""
     # A fill check may hold a read and a write connection at once: room for 16 threads.
     kwargs.setdefault("pool_size", 32)
     engine = create_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
+    if existing_file_only and (path := file_locks.database_file(engine.url)) is not None:
+        _refuse_a_missing_file(engine, path)
     _configure(engine, int(busy_timeout * 1000))
     _OPEN_AT_EXIT.add(engine)
     if background_checkpoints:
         _WalCheckpointer(engine).start()
     return engine
+
+
+def _refuse_a_missing_file(engine: Engine, path: Path) -> None:
+    @event.listens_for(engine, "do_connect")
+    def _existing(_dialect: Any, _record: Any, _cargs: Any, _cparams: Any) -> None:
+        if not path.exists():  # sqlite3's own error: SQLAlchemy wraps it as any other
+            raise sqlite3.OperationalError(file_locks.missing(path))
 
 
 @atexit.register

@@ -72,9 +72,14 @@ def message(reason: Reason | dict[str, str]) -> str:
 
 def detail_text(error: LedgerError) -> str:
     """A ledger error's detail in the page's language (details read 'zh / en')."""
-    zh, sep, en = error.detail.partition(" / ")
+    return in_page_language(error.detail)
+
+
+def in_page_language(text: str) -> str:
+    """The half of a 'zh / en' text in the page's language (a text without one: whole)."""
+    zh, sep, en = text.partition(" / ")
     if not sep:
-        return error.detail
+        return text
     return en if english() else zh
 
 

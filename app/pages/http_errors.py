@@ -1,4 +1,5 @@
-"""An address's own errors as pages: no such page, not this method, too much sent.
+"""An address's own errors as pages: no such page, not this method, too much sent; and
+the server's refusals (app/outage.py, app/problems.py) on a page address.
 
 The JSON API answers these as problem+json (APIFlask's handler, app/problems.py). A person
 who types an address, reloads the answer to a form or restores a tab gets a page in the
@@ -15,7 +16,7 @@ from flask import Flask, current_app, redirect, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 
-from app.pages.common import error_page, is_page_address
+from app.pages.common import error_page, in_page_language, is_page_address
 from app.people import opens_with_get
 
 
@@ -32,6 +33,20 @@ def init_app(app: Flask) -> None:
         if error.code == 405 and request.method in ("GET", "HEAD") and above is not None:
             return redirect(above, 303)
         return error_page(error.code or 500, _text(error), back=above or "/")
+
+
+def server_refusal_page(status: int, detail: str, headers: dict[str, str]) -> Any:
+    """The server's own refusal on a page address (the database away or full, an error of
+    the server's): a page in the page's language, never problem+json shown as text. A GET
+    is tried again where it was; a form goes back to its page, where it is sent again."""
+    if request.method in ("GET", "HEAD"):
+        links = {"retry": request.full_path.rstrip("?")}
+    elif opens_with_get(request.path):  # the form posts to its own page (/login)
+        links = {"back": request.path}
+    else:
+        links = {"back": page_above(request.path) or "/"}
+    body, status = error_page(status, in_page_language(detail), **links)
+    return body, status, headers
 
 
 def page_above(path: str) -> str | None:

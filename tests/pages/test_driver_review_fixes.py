@@ -3,7 +3,8 @@
 The safety check is never carried over to the next customer; a scan made during an upload
 is uploaded; a record the server keeps failing on holds back only its own cylinder (and
 says "server error", not "no network"); a refusal stays in a red banner, across reloads,
-until the driver acknowledges it; the controls are large enough for a thumb outdoors.
+until the driver acknowledges it; the controls are large enough for a thumb outdoors; a
+scan queued after another person logged in on the phone waits for the driver's own login.
 """
 
 from __future__ import annotations
@@ -225,6 +226,36 @@ def test_a_refusal_stays_in_a_red_banner_until_the_driver_acknowledges_it(
     _ready(phone)
     time.sleep(0.5)
     assert not banner()
+
+
+def test_scans_queued_when_another_person_logs_in_on_the_phone_upload_after_the_driver_does(
+    client: Any, demo: Any, live_server: str, phone: Any
+) -> None:
+    code = register(client, demo)
+    fill(client, demo, code)
+    browser_login(phone, live_server, demo, "driver_a")
+    _ready(phone)
+    driver_tab = phone.current_window_handle
+    phone.switch_to.new_window("tab")  # the station's operator logs in on this phone
+    phone.get(f"{live_server}/healthz")
+    phone.delete_all_cookies()
+    browser_login(phone, live_server, demo, "station_a")
+    _until(phone, lambda d: "/station/" in d.current_url)
+    phone.close()
+    phone.switch_to.window(driver_tab)
+    _scan(phone, code)  # the driver's page, its session gone: the upload is refused
+    _until(phone, lambda d: "页面已过期" in _text(d, "scan-status"))
+    assert _text(phone, "scan-status") == "页面已过期，请刷新；待上传的扫码记录不会丢失。"
+    assert phone.execute_async_script(STORED) == [["dispatched", False]]
+    assert "dispatched" not in _kinds(client, demo, code)
+    phone.refresh()  # as the page says: the operator's session may not use it
+    assert "您的账号无权使用此页面" in phone.find_element(By.TAG_NAME, "main").text
+    phone.find_element(By.CSS_SELECTOR, "form.logout button").click()
+    browser_login(phone, live_server, demo, "driver_a")
+    _ready(phone)  # the driver's own page again: the queued scan uploads by itself
+    _until(phone, lambda d: "已记录" in _text(d, "results"))
+    assert _text(phone, "pending-count") == "0"
+    assert _kinds(client, demo, code).count("dispatched") == 1
 
 
 MEASURE = """

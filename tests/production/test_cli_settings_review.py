@@ -77,12 +77,28 @@ def _checkpoint_with_keys(app: Any, keys: Path) -> Any:
 
 
 def test_a_database_without_the_ledger_s_tables_says_so(tmp_path: Path) -> None:
-    typo = create_app(app_config(f"sqlite:///{tmp_path / 'ledger-typo.sqlite3'}", tmp_path))
-    done = typo.test_cli_runner().invoke(args=["ledger", "checkpoint"])
-    typo.extensions["ledger"].engine.dispose()
-    assert done.exit_code == 1, done.output
-    assert "数据库中没有账本的表" in done.output and "flask --app wsgi db upgrade" in done.output
-    assert "unreachable" not in done.output
+    folder = tmp_path / "data"
+    folder.mkdir()
+    path = folder / "ledger-typo.sqlite3"  # a mistyped SQLite path
+    typo = create_app(app_config(f"sqlite:///{path}", tmp_path))
+    runner = typo.test_cli_runner()
+    try:
+        job = runner.invoke(args=["jobs", "once", "integrate"])  # its file lock: none beside
+        done = runner.invoke(args=["ledger", "checkpoint"])
+        for result in (job, done):
+            assert result.exit_code == 1, result.output
+            assert f"no such database file: {path}" in result.output
+        assert (
+            "数据库中没有账本的表" in done.output and "flask --app wsgi db upgrade" in done.output
+        )
+        assert "unreachable" not in done.output
+        page = typo.test_client().get("/c/ABC123")
+        assert page.status_code == 503 and "数据库没有账本的表" in page.get_data(as_text=True)
+        assert list(folder.iterdir()) == []  # no empty database, no lock folder left behind
+        assert runner.invoke(args=["db", "upgrade"]).exit_code == 0  # the one that makes it
+        assert runner.invoke(args=["ledger", "checkpoint"]).exit_code == 0
+    finally:
+        typo.extensions["ledger"].engine.dispose()
 
 
 def test_an_instance_folder_the_service_cannot_use_is_refused(tmp_path: Path) -> None:

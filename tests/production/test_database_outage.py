@@ -23,6 +23,7 @@ from ledger.model import Checkpoint, Event
 from ledger.store import make_engine, transaction
 from tests.conftest import bearer
 from tests.flows import check, database_refusals, register
+from tests.pages.conftest import csrf_of
 from tests.reliability.server import BIN, ROOT, free_port, server_env
 from tests.seeded import app_config, seed_into
 
@@ -160,7 +161,7 @@ def _closed_port_app(tmp_path: Path) -> Any:
     return create_app(app_config(url, tmp_path))
 
 
-def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
+def test_while_the_database_is_unreachable_every_answer_is_a_503(
     tmp_path: Path,
 ) -> None:
     app = _closed_port_app(tmp_path)
@@ -177,7 +178,6 @@ def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
             headers={**token, "Idempotency-Key": "k1"},
         ),
         client.get("/api/v1/ledger/checkpoint"),
-        client.get("/c/ABC123"),
         client.get("/healthz"),  # the load balancer's probe takes the worker out
     ]
     for resp in answers:
@@ -187,7 +187,23 @@ def test_while_the_database_is_unreachable_every_answer_is_a_503_problem(
         detail = resp.get_json()["detail"]
         assert detail.startswith("数据库暂时不可用") and "nothing was recorded" in detail
         assert "Traceback" not in resp.get_data(as_text=True)
-    assert database_refusals(client)["down"] == refused + len(answers)  # one each
+    # A person's page says so as a page in the page's language, with the way on.
+    public = client.get("/c/ABC123?src=qr")  # a restaurant's phone, scanning a cylinder
+    form = {"csrf_token": csrf_of(client.get("/login").get_data(as_text=True))}
+    login = client.post("/login", data={**form, "login": "driver_a", "password": "x"})
+    english = client.get("/c/ABC123?lang=en")
+    for resp, way in ((public, "/c/ABC123?src=qr"), (login, "/login"), (english, None)):
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 503 and resp.mimetype == "text/html", page
+        assert int(resp.headers["Retry-After"]) > 0 and "Traceback" not in page
+        if way is not None:
+            assert "数据库暂时不可用，本次操作未记录，请稍后重试" in page
+            assert "nothing was recorded" not in page and f'href="{way}"' in page
+    assert "<h1>database unavailable: nothing was recorded, retry</h1>" in english.get_data(
+        as_text=True
+    )
+    assert 'id="retry"' in public.get_data(as_text=True)  # a GET is tried again where it was
+    assert database_refusals(client)["down"] == refused + len(answers) + 3  # one each
     app.extensions["ledger"].engine.dispose()
 
 

@@ -38,10 +38,19 @@ $(STAMP): pyproject.toml
 	  $(PY) -m pip install -q --force-reinstall --no-deps opencv-contrib-python-headless; fi
 	touch $(STAMP)
 
+# The scheduler runs beside the web, as in production (docs/deploy.md): it integrates and
+# signs checkpoints every 10 s and runs the audits; without it the regulator's dashboard
+# rightly warns that recent events are unsigned. Its log goes to jobs.log in the instance
+# folder; it stops with the web (Ctrl-C). PORT=8080 make run serves elsewhere.
+PORT ?= 5000
+JOBS_LOG = $${LEDGER_INSTANCE:-instance}/jobs.log
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo seed
-	$(FLASK) run --host 127.0.0.1 --port 5000
+	@echo "scheduler (flask jobs run) started beside the web; its log: $(JOBS_LOG)"
+	@$(FLASK) jobs run >> $(JOBS_LOG) 2>&1 & scheduler=$$!; \
+	  trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
+	  $(FLASK) run --host 127.0.0.1 --port $(PORT)
 
 # Test files are spread over TEST_WORKERS processes (whole files: a module's fixtures, such
 # as the seeded demo district, are built once). TEST_WORKERS=0 runs them in this process.

@@ -19,23 +19,39 @@ from app.runtime import runtime
 from app.security import client_key
 from ledger import codes, public_reports, verification
 from ledger.errors import LedgerError, NotFound
+from ledger.reasons import Reason, reason
 
 bp = page_blueprint("public", __name__)
+GAS_LEAK = "leak"  # the report kind that is answered with safety advice first
 
 
 @bp.get("/c/<code>", strict_slashes=False)  # "/c/CODE/": a QR reader that adds a slash
 def cylinder(code: str) -> Any:
-    """The verdict on a scanned cylinder: safe to use or not, and why."""
-    return _verdict(code, verification.signature_of(request.args.get("s")))
+    """The verdict on a scanned cylinder: safe to use or not, and why (after a leak
+    report, what to do about the gas first)."""
+    leak = request.args.get("advice") == GAS_LEAK
+    return _verdict(code, verification.signature_of(request.args.get("s")), leak_reported=leak)
 
 
 def _verdict(
-    code: str, signature: bytes | None, status: int = 200, note: str = "", kind: str = ""
+    code: str,
+    signature: bytes | None,
+    status: int = 200,
+    note: str = "",
+    kind: str = "",
+    *,
+    leak_reported: bool = False,
 ) -> tuple[str, int]:
     """The cylinder's page (or the unknown code's), its report form filled with ``note``
     and ``kind`` when a report was refused and is shown again."""
     rt = runtime()
-    form = {"token": form_token(), "kinds": _kinds(), "note": note, "kind": kind}
+    form = {
+        "token": form_token(),
+        "kinds": _kinds(),
+        "note": note,
+        "kind": kind,
+        "leak_reported": leak_reported,
+    }
     try:
         with db(write=False) as s:
             view = verification.public_view(s, rt.authority, code, signature, rt.now(), rt.params)
@@ -46,7 +62,10 @@ def _verdict(
             "public/unknown.html", code=codes.normalise(code)[:40], reportable=reportable, **form
         )
         return page, 404 if status == 200 else status
-    return render_template("public/cylinder.html", v=view, **form), status
+    page = render_template(
+        "public/cylinder.html", v=view, dual_phase_rule=_dual_phase_rule(view), **form
+    )
+    return page, status
 
 
 @bp.post("/c/<code>/report")
@@ -71,6 +90,12 @@ def report(code: str) -> Any:
         return report_too_frequent(code)
     except LedgerError as exc:  # the form again, with what was typed and why it was refused
         return _form_again(code, detail_text(exc), status_of(exc))
+    if filed.report.kind == GAS_LEAK:  # what to do about the gas first; the thanks in it
+        return redirect(
+            url_for(
+                "public.cylinder", code=filed.report.code, reported=filed.report.id, advice=GAS_LEAK
+            )
+        )
     if filed.created:
         flash(_("Thank you. Your report was sent to the market regulator."), "info")
     else:
@@ -92,6 +117,12 @@ def _form_again(code: str, why: str, status: int) -> tuple[str, int]:
     flash(why, "error")
     note = request.form.get("note", "")[: 2 * public_reports.MAX_NOTE]
     return _verdict(code, None, status, note, request.form.get("kind", ""))
+
+
+def _dual_phase_rule(view: verification.PublicView) -> Reason | None:
+    """The rule a restaurant must know though the verdict allows: dual-phase cylinders
+    are never delivered to catering (``rules.delivery_check``), so never used there."""
+    return reason("DUAL_PHASE_TO_RESTAURANT") if view.state.dual_phase else None
 
 
 def _kinds() -> list[tuple[str, str]]:

@@ -58,10 +58,15 @@ def index() -> Any:
 @roles_required(OPERATORS)
 def check() -> Any:
     """Check a scanned cylinder at this nozzle: ALLOW or BLOCK, full screen."""
-    rt, actor = runtime(), current_actor()
-    scan, token = request.form.get("scan", ""), request.form.get("token") or None
-    if actor.station_id is None:
+    if current_actor().station_id is None:
         return _page(409, error=_("This account is not bound to a station."))
+    return _checked(request.form.get("scan", ""), request.form.get("token") or None)
+
+
+def _checked(scan: str, token: str | None, **context: Any) -> Any:
+    """The check of ``scan`` at the operator's own nozzle, as a page."""
+    rt, actor = runtime(), current_actor()
+    assert actor.station_id is not None
     try:
         with db() as s:
             result = checks.fill_check(
@@ -69,15 +74,17 @@ def check() -> Any:
             )
             tare = result.state.tare_kg if result.state else None
     except Invalid:
-        return _page(422, error=_("Not a cylinder code: %(scan)s", scan=scan[:60]))
+        return _page(422, error=_("Not a cylinder code: %(scan)s", scan=scan[:60]), **context)
     except LedgerError as exc:
-        return _page(status_of(exc), error=detail_text(exc))
+        return _page(status_of(exc), error=detail_text(exc), **context)
     if result.created and not result.decision.allowed:
         after_write()
     # The code on the label in front of the operator (parsed, so never a URL's first
     # characters), even when it names another: an old label after relabelling.
     code = codes.parse_scan(scan).code
-    return _page(decision=result.decision, code=code, tare=tare, replay=not result.created)
+    return _page(
+        decision=result.decision, code=code, tare=tare, replay=not result.created, **context
+    )
 
 
 @bp.post("/fill")
@@ -90,10 +97,16 @@ def fill() -> Any:
     """
     rt, actor = runtime(), current_actor()
     code, token = codes.normalise(request.form.get("code", "")), request.form.get("token")
+    typed = request.form.get("gross_kg", "").strip()
     try:
-        gross = float(request.form.get("gross_kg", "").strip().replace(",", "."))  # 31,6 too
+        gross = float(typed.replace(",", "."))  # 31,6 too
     except ValueError:
-        return _page(422, error=_("Enter the scale's gross weight in kg."), code=code)
+        if _is_scan(typed) and actor.station_id is not None:
+            # The wedge scanned the next cylinder into the weight field: that is a new
+            # check, and the cylinder before it was not filled (nothing is recorded for it).
+            unfilled = _("No fill was recorded for %(code)s.", code=code[:40])
+            return _checked(typed, None, unfilled=unfilled)
+        return _weigh_again(code, token, typed, _("Enter the scale's gross weight in kg."))
     try:
         with db() as s:
             cylinder = service.find_cylinder(s, code)
@@ -129,7 +142,7 @@ def fill() -> Any:
                 params=rt.params,
             )
     except _Weight as bad:
-        return _page(422, error=str(bad), code=code)
+        return _weigh_again(code, token, typed, str(bad))
     except NotFound:
         return _page(404, error=_("No cylinder carries the code %(code)s.", code=code[:40]))
     except Conflict as exc:
@@ -141,6 +154,36 @@ def fill() -> Any:
         return _page(status_of(exc), error=detail_text(exc), code=code)
     after_write()
     return _page(filled=payload, code=code, warnings=result.warnings, replay=not result.created)
+
+
+def _is_scan(text: str) -> bool:
+    """Whether a weight field holds a scan: a label's URL, or a registered cylinder's code
+    (a bare code may be as short as a typo: "abc" is a mistyped weight)."""
+    try:
+        scan = codes.parse_scan(text)
+    except codes.ScanError:
+        return False
+    if "://" in text:
+        return True
+    with db(write=False) as s:
+        try:
+            service.find_cylinder(s, scan.code)
+        except NotFound:
+            return False
+    return True
+
+
+def _weigh_again(code: str, token: str | None, typed: str, why: str) -> Any:
+    """A reading that cannot be recorded: the same cylinder's weighing form again, with
+    what was typed and why, so the operator corrects it without scanning again (a scan
+    would be another check); nothing was recorded, so the form keeps its token."""
+    with db(write=False) as s:
+        try:
+            tare: float | None = service.find_cylinder(s, code).tare_kg
+        except NotFound:
+            return _page(404, error=_("No cylinder carries the code %(code)s.", code=code[:40]))
+    kept = {"fill_token": token} if token else {}
+    return _page(422, weigh_again=why, code=code, tare=tare, typed=typed[:20], **kept)
 
 
 class _Weight(Exception):

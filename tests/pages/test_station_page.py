@@ -194,3 +194,46 @@ def test_a_slip_of_the_finger_on_the_scale_reading_records_nothing(
     assert 'data-result="filled"' in ok.get_data(as_text=True)
     (fill,) = [e for e in history(client, demo, code) if e["type"] == "filled"]
     assert fill["payload"]["gross_kg"] == 31.6
+
+
+def test_a_weight_that_cannot_be_recorded_shows_the_weighing_form_again(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo)
+    station = as_person("station_a")
+    html = _check(station, code).get_data(as_text=True)
+    token = _fill_token(html)
+    form = {"csrf_token": csrf_of(html), "token": token, "code": code}
+    for typed, says in (("316", "请核对磅秤后重新输入"), ("3l.6", "毛重"), ("10", "16.8")):
+        again = station.post("/station/fill", data={**form, "gross_kg": typed})
+        page = again.get_data(as_text=True)
+        assert again.status_code == 422 and 'data-result="weigh"' in page
+        assert says in re.search(r'id="weigh-error"[^>]*>([^<]*)<', page).group(1)  # type: ignore[union-attr]
+        assert f'value="{typed}"' in page and _fill_token(page) == token  # as typed, same key
+        assert 'data-tare="16.8"' in page and code in page
+    assert not [e for e in history(client, demo, code) if e["type"] == "filled"]
+    done = station.post("/station/fill", data={**form, "gross_kg": "31.6"})  # corrected
+    assert 'data-result="filled"' in done.get_data(as_text=True)
+    assert len([e for e in history(client, demo, code) if e["type"] == "filled"]) == 1
+
+
+def test_the_next_cylinder_scanned_into_the_weight_field_is_checked_not_refused(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    first, second = register(client, demo), register(client, demo)
+    station = as_person("station_a")
+    html = _check(station, first).get_data(as_text=True)
+    form = {"csrf_token": csrf_of(html), "token": _fill_token(html), "code": first}
+    bare = station.post("/station/fill", data={**form, "gross_kg": second.lower()})
+    assert f"{first} 未记录充装" in bare.get_data(as_text=True)  # a bare code, as typed
+    url = f"https://ledger.example/c/{second}"  # as the wedge types the label's URL
+    resp = station.post("/station/fill", data={**form, "gross_kg": url})
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and 'data-result="allow"' in page, page[-800:]
+    assert f'<div class="code">{second}</div>' in page  # the new cylinder's check
+    assert f"{first} 未记录充装" in page  # and the one before was not filled
+    assert not [e for e in history(client, demo, first) if e["type"] == "filled"]
+    fill = {"csrf_token": csrf_of(page), "token": _fill_token(page), "code": second}
+    assert 'data-result="filled"' in station.post(
+        "/station/fill", data={**fill, "gross_kg": "31.3"}
+    ).get_data(as_text=True)

@@ -135,10 +135,10 @@ def _clone(sim: Sim, t: dt.datetime, now: dt.datetime, ex: Examples) -> Script:
     ex["SUSPECTED_CLONE"] = c.code
     t = now - 5 * H
     yield t
-    sim.fill("a", c, t)  # filled this morning …
+    sim.fill("a2", c, t)  # filled this morning at the enterprise's other station …
     t += 2 * H
     yield t
-    sim.fill("a2", c, t)  # … and the same code at the other station: refused, recorded
+    sim.fill("a", c, t)  # … and the same code at station a: refused, recorded
 
 
 def _label_damaged_then_relabelled(

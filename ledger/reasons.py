@@ -35,6 +35,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "OWNER_NOT_LICENSED": ("产权单位{}", "the owner enterprise {}"),
     "HELD": ("气瓶被扣留或有未结报告：{}", "cylinder held or under an open report: {}"),
     "SUSPECTED_CLONE": ("疑似克隆码：{}", "suspected cloned code: {}"),
+    "ALREADY_FILLED": (
+        "本站已于{}充装此瓶，此后未配送或回收：气瓶应仍是满的，不得重复充装",
+        "filled at this station {} with no delivery or return since: it should still be "
+        "full; do not fill it again",
+    ),
     "LABEL_DAMAGED": (
         "标签已报损，须先换码",
         "label reported damaged: relabel before use",
@@ -74,7 +79,7 @@ FILL_BLOCK_CODES = frozenset(
     {
         "UNKNOWN_CODE", "FORGED_CODE", "CODE_RETIRED", "SCRAPPED", "PAST_SERVICE_LIFE",
         "INSPECTION_OVERDUE", "REFURBISHED", "NOT_OWNED", "STATION_NOT_LICENSED",
-        "OWNER_NOT_LICENSED", "HELD", "SUSPECTED_CLONE", "LABEL_DAMAGED",
+        "OWNER_NOT_LICENSED", "HELD", "SUSPECTED_CLONE", "ALREADY_FILLED", "LABEL_DAMAGED",
         "OFFLINE_NO_CACHE", "OFFLINE_CACHE_TOO_OLD", "OFFLINE_CLOCK_WRONG", "OFFLINE_NOT_CACHED",
     }
 )  # fmt: skip
@@ -93,6 +98,7 @@ SHORT_NAMES: dict[str, tuple[str, str]] = {
     "OWNER_NOT_LICENSED": ("产权单位无证", "owner not licensed"),
     "HELD": ("扣留/报告", "held"),
     "SUSPECTED_CLONE": ("疑似克隆", "suspected clone"),
+    "ALREADY_FILLED": ("已充装未出站", "already filled"),
     "LABEL_DAMAGED": ("标签损坏", "label damaged"),
     "OVERFILLED": ("超装", "overfilled"),
     "DUAL_PHASE_TO_RESTAURANT": ("双相瓶进餐饮", "dual-phase to restaurant"),

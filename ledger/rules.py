@@ -8,11 +8,11 @@ functions decide on the server and, offline, on a station with its cached copies
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ledger.clones import clone_reasons
 from ledger.facts import CustomerView, EnterpriseView, StationView, VehicleView
 from ledger.params import DEFAULT, Jurisdiction
 from ledger.reasons import CHECKLIST_LABELS, Reason, reason
@@ -127,54 +127,6 @@ def legality(
     if today < end <= today + dt.timedelta(days=params.end_of_life_warning_days):
         warnings.append(reason("END_OF_LIFE_SOON", end.isoformat()))
     return reasons, warnings
-
-
-def _km(a: StationView, b: StationView) -> float | None:
-    if None in (a.latitude, a.longitude, b.latitude, b.longitude):
-        return None
-    lat1, lon1, lat2, lon2 = map(math.radians, (a.latitude, a.longitude, b.latitude, b.longitude))  # type: ignore[arg-type]
-    h = (
-        math.sin((lat2 - lat1) / 2) ** 2
-        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    )
-    return 2 * 6371.0 * math.asin(math.sqrt(h))
-
-
-def clone_reasons(
-    state: CylinderState,
-    station: StationView,
-    now: dt.datetime,
-    params: Jurisdiction,
-    previous_station: StationView | None,
-) -> list[Reason]:
-    """SUSPECTED_CLONE: refilled too soon with no delivery or return, or too far too fast."""
-    out = []
-    window = dt.timedelta(hours=params.clone_refill_hours)
-    if state.last_filled_at and not state.moved_since_fill and now - state.last_filled_at < window:
-        out.append(
-            reason(
-                "SUSPECTED_CLONE",
-                f"{state.last_filled_at.astimezone(dt.UTC):%Y-%m-%d %H:%M}已充装且未配送或回收",
-                f"filled {state.last_filled_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC "
-                "with no delivery or return since",
-            )
-        )
-    if (
-        state.last_scan_at
-        and previous_station is not None
-        and previous_station.id != station.id
-        and (km := _km(previous_station, station)) is not None
-    ):
-        hours = max((now - state.last_scan_at).total_seconds() / 3600, 1e-6)
-        if km / hours > params.max_travel_kmh:
-            out.append(
-                reason(
-                    "SUSPECTED_CLONE",
-                    f"{hours:.1f}小时前在{km:.0f}公里外的{previous_station.name}被扫描",
-                    f"scanned {km:.0f} km away at {previous_station.name} {hours:.1f} h ago",
-                )
-            )
-    return out[:1]
 
 
 def fill_check(

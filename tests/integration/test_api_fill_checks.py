@@ -78,6 +78,20 @@ def owner_blacklisted(client: Any, demo: Any, app: Any) -> str:
 
 
 def clone(client: Any, demo: Any, app: Any) -> str:
+    """Filled at the enterprise's other station this morning; then scanned at station a."""
+    code = flows.register(client, demo)
+    more = demo["more"]
+    a2 = {
+        **demo,
+        "stations": {**demo["stations"], "a2": more["stations"]["a2"]},
+        "tokens": {**demo["tokens"], "station_a2": more["tokens"]["station_a2"]},
+    }
+    assert flows.fill(client, a2, code, station="a2").status_code == 201
+    return code
+
+
+def already_filled(client: Any, demo: Any, app: Any) -> str:
+    """Filled at station a, and scanned there again."""
     code = flows.register(client, demo)
     assert flows.fill(client, demo, code).status_code == 201
     return code
@@ -111,6 +125,7 @@ CASES: dict[str, Callable[[Any, Any, Any], str]] = {
     "OWNER_NOT_LICENSED": owner_blacklisted,
     "HELD": held,
     "SUSPECTED_CLONE": clone,
+    "ALREADY_FILLED": already_filled,
     "LABEL_DAMAGED": reported("label_damaged"),
     "CODE_RETIRED": retired,
 }

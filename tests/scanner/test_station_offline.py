@@ -35,9 +35,9 @@ def test_offline_fills_and_blocks_are_queued_and_sent_once_in_order_on_reconnect
     filled = rig.station.fill(31.7)
     assert filled is not None and filled["payload"]["offline"] is True
     assert not rig.interlock.enabled
-    again = rig.station.scan(cyl["qr"])  # the cache knows it was just filled
+    again = rig.station.scan(cyl["qr"])  # the cache knows it was just filled, here
     assert not again.allowed and again.offline
-    assert "SUSPECTED_CLONE" in [r["code"] for r in again.reasons]
+    assert "ALREADY_FILLED" in [r["code"] for r in again.reasons]
     forged = rig.station.scan(cyl["qr"].split("?s=")[0] + "?s=" + "B" * 86)
     assert forged.reasons[0]["code"] == "FORGED_CODE"
     unknown = rig.station.scan("ZZZZZZZZZZZ0")
@@ -60,7 +60,7 @@ def test_offline_fills_and_blocks_are_queued_and_sent_once_in_order_on_reconnect
     assert fills[0]["payload"]["offline"] is True
     assert fills[0]["key_id"] == rig.station.uplink.key.key_id
     blocked = [e for e in history if e["type"] == "fill_blocked"]
-    assert [e["payload"]["reasons"][0] for e in blocked] == ["SUSPECTED_CLONE", "FORGED_CODE"]
+    assert [e["payload"]["reasons"][0] for e in blocked] == ["ALREADY_FILLED", "FORGED_CODE"]
     assert all(e["payload"]["offline"] is True for e in blocked)
     assert history.index(fills[0]) < history.index(blocked[0])  # sent in order
 

@@ -78,7 +78,9 @@ FILL_CASES: dict[str, tuple[Any, StationView, EnterpriseView | None, dict[str, A
     "STATION_NOT_LICENSED": (cylinder(), replace(STATION, licences=()), OWNER, {}),
     "OWNER_NOT_LICENSED": (cylinder(), STATION, replace(OWNER, blacklisted=True), {}),
     "HELD": (after(cylinder(), "held", {"reason": "涉案扣押"}), STATION, OWNER, {}),
-    "SUSPECTED_CLONE": (filled(cylinder(), NOW - dt.timedelta(hours=3)), STATION, OWNER, {}),
+    "SUSPECTED_CLONE": (filled(cylinder(), NOW - dt.timedelta(hours=3), station=2), STATION,
+                        OWNER, {}),
+    "ALREADY_FILLED": (filled(cylinder(), NOW - dt.timedelta(hours=3)), STATION, OWNER, {}),
     "LABEL_DAMAGED": (after(cylinder(), "reported", {"kind": "label_damaged"}), STATION, OWNER,
                       {}),
 }  # fmt: skip
@@ -197,13 +199,32 @@ def test_warnings_come_30_days_before_inspection_and_90_before_end_of_life():
 
 
 def test_a_refill_within_24_hours_without_delivery_or_return_is_a_suspected_clone():
-    full = filled(cylinder(), NOW - dt.timedelta(hours=23))
-    assert rules.fill_check(full, STATION, OWNER, NOW, P).codes == ("SUSPECTED_CLONE",)
+    full = filled(cylinder(), NOW - dt.timedelta(hours=23), station=2)  # at another station
+    clone = rules.fill_check(full, STATION, OWNER, NOW, P)
+    assert clone.codes == ("SUSPECTED_CLONE",)
+    [why] = clone.reasons  # the time of the fill in the city's time (UTC+8 here), both halves
+    assert why.message_zh == "疑似克隆码：2026-11-22 15:00已在另一充装站充装，此后未配送或回收"
+    assert why.message_en.endswith("filled at another station 2026-11-22 15:00 with no "
+                                   "delivery or return since")  # fmt: skip
     assert rules.fill_check(full, STATION, OWNER, NOW + dt.timedelta(hours=2), P).allowed
     returned = after(full, "returned", {}, at=NOW - dt.timedelta(hours=1))
     assert rules.fill_check(returned, STATION, OWNER, NOW, P).allowed
     delivered = after(full, "delivered", {"customer_id": 3, "checklist": OK_CHECKLIST})
     assert rules.fill_check(delivered, STATION, OWNER, NOW, P).allowed
+
+
+def test_a_cylinder_scanned_again_where_it_was_filled_is_already_filled_not_a_clone():
+    full = filled(cylinder(), NOW - dt.timedelta(minutes=10))  # at this very station
+    again = rules.fill_check(full, STATION, OWNER, NOW, P)
+    assert not again.allowed and again.codes == ("ALREADY_FILLED",)
+    assert again.reasons[0].message_zh.startswith("本站已于2026-11-23 13:50充装此瓶")
+    far = after(full, "fill_blocked", {"station_id": 9, "reasons": ["NOT_OWNED"]},
+                at=NOW - dt.timedelta(minutes=5), station_id=9)  # fmt: skip
+    seen_far = rules.fill_check(far, STATION, OWNER, NOW, P, previous_station=FAR_STATION)
+    assert seen_far.codes == ("SUSPECTED_CLONE",)  # its code 230 km away 5 minutes ago
+    assert "公里" in seen_far.reasons[0].message_zh  # the clone, not the rescan
+    later = NOW + dt.timedelta(hours=24)
+    assert rules.fill_check(full, STATION, OWNER, later, P).allowed  # as after a clone's window
 
 
 def test_two_scans_further_apart_than_travel_allows_are_a_suspected_clone():

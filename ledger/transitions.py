@@ -47,6 +47,12 @@ ALLOWED_FROM: dict[str, tuple[frozenset[str], str, str]] = {
 }
 
 
+_ENDED = {
+    "scrapped": ("气瓶已报废", "the cylinder is scrapped"),
+    "condemned": ("气瓶已检验判废", "the cylinder was condemned at inspection"),
+}
+
+
 def _illegal(zh: str, en: str) -> Reason:
     return reason("ILLEGAL_TRANSITION", zh, en)
 
@@ -59,7 +65,9 @@ def transition_error(
     if event_type == "scrapped" and state.status == "in_transit":
         return _illegal("气瓶在运输途中，须先回收再报废", "on a truck: return it first")
     if state.status not in allowed:
-        return _illegal(zh, en)
+        # The end of a cylinder's life is why, whatever the step: "scrapped", not "only a
+        # filled cylinder is loaded" (a driver loading one must hear what it is).
+        return _illegal(*_ENDED.get(state.status, (zh, en)))
     if event_type == "held" and state.held:
         return _illegal("气瓶已被扣留", "the cylinder is already held")
     if event_type == "released" and not (

@@ -89,6 +89,17 @@ def test_a_report_or_a_contradiction_may_be_released(fields):
     assert transition_error(state("empty", **fields), "released", {}) is None
 
 
+@pytest.mark.parametrize(
+    ("status", "says"), [("scrapped", "气瓶已报废"), ("condemned", "气瓶已检验判废")]
+)
+def test_a_scrapped_or_condemned_cylinder_is_refused_as_such_at_every_step(status, says):
+    refused = [k for k in EXPECTED if status not in EXPECTED[k]]
+    assert {"dispatched", "delivered", "inspected"} <= set(refused)
+    for kind in refused:
+        error = transition_error(state(status), kind, PAYLOADS.get(kind, {}))
+        assert error is not None and error.message_zh == f"操作不合流程：{says}", kind
+
+
 def test_a_scrap_on_the_road_says_to_return_the_cylinder_first():
     error = transition_error(state("in_transit"), "scrapped", {})
     assert error is not None and "return it first" in error.message_en

@@ -95,11 +95,15 @@ def test_the_safety_check_is_never_carried_over_to_the_next_customer(
     _tick_all(phone)
     _pick(phone, second)  # (choosing clears too)
     assert phone.execute_script(TICKED) == 0
-    _scan(phone, codes[1])  # no box ticked for this customer: refused, not delivered
+    _scan(phone, codes[1])  # no box ticked for this customer: the check is asked for first
+    _until(phone, lambda d: "请先完成随瓶安检" in _text(d, "scan-status"))
+    assert phone.execute_async_script(STORED) == []  # nothing queued, nothing sent
+    phone.find_element(By.CSS_SELECTOR, ".check-item").click()  # one item passes, 7 do not
+    _scan(phone, codes[1])
     _until(phone, lambda d: "被拒绝" in _text(d, "results"))
     assert "delivered" in _kinds(client, demo, codes[0])
     kinds = _kinds(client, demo, codes[1])
-    assert "delivered" not in kinds and "delivery_blocked" in kinds
+    assert "delivered" not in kinds and kinds.count("delivery_blocked") == 1
 
 
 def test_a_scan_made_while_an_upload_is_in_flight_is_uploaded(

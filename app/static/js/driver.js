@@ -157,6 +157,10 @@
   function scanned(text) {
     var type = action();
     if (type === "delivered" && !document.getElementById("customer").value) { say(T.choose_customer, "bad"); return; }
+    // No item answered at all is a check not made (not eight failures): ask for it first.
+    if (type === "delivered" && !document.querySelector(".check-item:checked, .check-na:checked")) {
+      say(T.check_first, "bad"); return;
+    }
     if (type === "dispatched" && !root.dataset.vehicle) { say(T.no_vehicle, "bad"); return; }
     var entry = { code: text.trim(), type: type, payload: payloadFor(type), occurred_at: new Date().toISOString() };
     if (type === "delivered") { untick(); }  // the next cylinder's check is made afresh

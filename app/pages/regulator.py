@@ -34,6 +34,9 @@ from ledger.reasons import short_name
 bp = page_blueprint("regulator", __name__, url_prefix="/regulator")
 REGULATORS = (Role.REGULATOR, Role.ADMIN)
 CHART_DAYS = 60
+# The blocked fills' period on the overview (tile, reasons and stations, the reasons chart):
+# that of the blocked-fills list its links open (its default `days`), so the counts agree.
+BLOCKED_DAYS = 30
 # A cylinder filled weekly for 20 years has ~4,000 events: the trace shows the latest ones
 # (its chain and proof are still verified whole) unless every event is asked for.
 TRACE_LATEST = 200
@@ -42,6 +45,11 @@ TRACE_LATEST = 200
 def stale_days() -> int:
     """Days without an event after which a cylinder counts as stale (config STALE_DAYS)."""
     return int(current_app.config["STALE_DAYS"])
+
+
+def blocked_since(now: dt.datetime) -> dt.datetime:
+    """The start of the overview's blocked-fills period (the last BLOCKED_DAYS days)."""
+    return now - dt.timedelta(days=BLOCKED_DAYS)
 
 
 def _verifier() -> Any:
@@ -62,7 +70,7 @@ def index() -> Any:
     rt = runtime()
     now = rt.now()
     with db(write=False) as s:
-        by_reason, by_station = oversight.blocked_summary(s, now - dt.timedelta(days=30))
+        by_reason, by_station = oversight.blocked_summary(s, blocked_since(now))
         counts = {
             "reports": public_reports.open_count(s),
             "blocked": sum(by_station.values()),
@@ -88,8 +96,10 @@ def index() -> Any:
         "regulator/index.html",
         counts=counts,
         stale_days=stale_days(),
+        blocked_days=BLOCKED_DAYS,
         ledger=ledger_status,
         last_audit=last_audit,
+        last_audit_at=_audited_at(last_audit),
         audit_asked_at=asked.started_at if asked is not None else None,
         by_reason=by_reason.most_common(),
         by_station=by_station.most_common(),
@@ -98,15 +108,26 @@ def index() -> Any:
     )
 
 
+def _audited_at(verdict: dict[str, Any] | None) -> dt.datetime | None:
+    """When the kept verdict was reached (shown in the city's time, as every time here)."""
+    try:
+        at = dt.datetime.fromisoformat(str(verdict["at"])) if verdict else None
+    except (KeyError, ValueError):
+        return None
+    return at if at is None or at.tzinfo else at.replace(tzinfo=dt.UTC)
+
+
 @bp.get("/charts.json")
 @roles_required(REGULATORS)
 def charts() -> Any:
-    """The charts' data: fills, blocks and deliveries per day, blocks by reason."""
+    """The charts' data: fills, blocks and deliveries per day (CHART_DAYS local days), blocks
+    by reason (BLOCKED_DAYS: the period of the reasons table beside the chart)."""
     zone = current_app.config["BABEL_DEFAULT_TIMEZONE"]  # the regulator's days, not UTC's
-    since, days = daily_counts.window(runtime().now(), CHART_DAYS, zone)
+    now = runtime().now()
+    since, days = daily_counts.window(now, CHART_DAYS, zone)
     with db(write=False) as s:
         daily = daily_counts.per_day(s, ("filled", "fill_blocked", "delivered"), since, zone)
-        by_reason, _stations = oversight.blocked_summary(s, since)
+        by_reason, _stations = oversight.blocked_summary(s, blocked_since(now))
     return {
         "days": days,
         "series": {kind: [daily[kind].get(d, 0) for d in days] for kind in daily},
@@ -119,6 +140,7 @@ def charts() -> Any:
             {"name": short_name(code, english=english()), "value": n}
             for code, n in by_reason.most_common()
         ],
+        "by_reason_days": BLOCKED_DAYS,
     }
 
 

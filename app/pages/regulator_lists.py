@@ -28,17 +28,21 @@ from flask_babel import gettext as _
 from sqlmodel import Session
 
 from app.pages.common import db, error_page, page_blueprint
-from app.pages.regulator import REGULATORS, stale_days
+from app.pages.regulator import BLOCKED_DAYS, REGULATORS, stale_days
 from app.people import roles_required
 from app.runtime import runtime
 from ledger import oversight
 from ledger.reasons import CATALOGUE
+from ledger.unknown_scans import unknown_scans_listing
 
 bp = page_blueprint("regulator_lists", __name__, url_prefix="/regulator")
 LISTS = ("overdue", "expiring", "stale", "short-weight")
 CSV_BATCH = 500
 NUMBER = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() is True), no overflow
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # what a spreadsheet may read as a formula
+# A scan of an unregistered code has no chain for a fill_blocked event: it is a refused
+# fill check only, and the blocked-fills list of this reason shows those (ledger.unknown_scans).
+UNKNOWN = "UNKNOWN_CODE"
 
 
 @dataclass(frozen=True)
@@ -134,23 +138,28 @@ def _prefixed(first: str, rest: Iterator[str]) -> Iterator[str]:
     yield from rest
 
 
-def _blocked_listing() -> tuple[oversight.Listing[oversight.BlockedFill], dict[str, Any]]:
-    days = int_arg("days", 30, 3660)
+def _blocked_listing() -> tuple[oversight.Listing[Any], dict[str, Any]]:
+    days = int_arg("days", BLOCKED_DAYS, 3660)
     reason = request.args.get("reason") or None
     if reason is not None and reason not in CATALOGUE:
         unknown_choice("reason", reason)
     station_id = int_arg("station", 0, 10**9) or None
     since = runtime().now() - dt.timedelta(days=days)
-    listing = oversight.blocked_listing(
-        since, dialect=_dialect(), reason=reason, station_id=station_id
-    )
-    return listing, {"days": days, "reason": reason, "station": station_id}
+    listing: oversight.Listing[Any]
+    if reason == UNKNOWN:
+        listing = unknown_scans_listing(since, station_id)
+    else:
+        listing = oversight.blocked_listing(
+            since, dialect=_dialect(), reason=reason, station_id=station_id
+        )
+    args = {"days": days, "reason": reason, "station": station_id, "unknown": reason == UNKNOWN}
+    return listing, args
 
 
 @bp.get("/blocked")
 @roles_required(REGULATORS)
 def blocked() -> Any:
-    """The feed of refused fills, by reason and station."""
+    """The feed of refused fills, by reason and station (an unregistered code's: its scans)."""
     listing, args = _blocked_listing()
     paged = paged_listing(listing)
     return render_template(
@@ -161,8 +170,17 @@ def blocked() -> Any:
 @bp.get("/blocked.csv")
 @roles_required(REGULATORS)
 def blocked_csv() -> Response:
-    """Every refused fill of the filter as CSV."""
-    listing, _args = _blocked_listing()
+    """Every refused fill of the filter as CSV (an unregistered code's: its scans)."""
+    listing, args = _blocked_listing()
+    if args["unknown"]:
+        return csv_response(
+            "unregistered-code-scans",
+            ["checked_at", "code", "station_id", "station", "operator"],
+            lambda s: (
+                (r.at, r.code, r.station_id, r.station_name, r.operator)
+                for r in oversight.each(s, listing, CSV_BATCH)
+            ),
+        )
     return csv_response(
         "blocked-fills",
         ["occurred_at", "code", "station_id", "station", "reasons"],

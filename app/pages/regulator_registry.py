@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from app.people import current_actor, roles_required
 from app.runtime import runtime
 from ledger import ids, public_reports, registry_admin, service
 from ledger.errors import LedgerError
-from ledger.model import LicenceKind
+from ledger.model import Licence, LicenceKind, LicenceStatus
 
 bp = page_blueprint("regulator_registry", __name__, url_prefix="/regulator")
 LICENCE_ACTIONS = ("revoke", "suspend", "reinstate")
@@ -35,7 +36,7 @@ def _back(anchor: str = "") -> Any:
 @bp.get("/enterprises")
 @roles_required(REGULATORS)
 def enterprises() -> Any:
-    """Every enterprise with its licences, valid or not today."""
+    """Every enterprise with its licences, each as it stands today (the city's date)."""
     actor, today = current_actor(), runtime().today()
     with db(write=False) as s:
         files = [
@@ -44,13 +45,29 @@ def enterprises() -> Any:
             if e.id is not None
         ]
         stations = {st.id: st.name for st in registry_admin.list_stations(s, actor)}
+    standing = {
+        lic.id: licence_standing(lic, valid, today) for f in files for lic, valid in f.licences
+    }
     return render_template(
         "regulator/enterprises.html",
         files=files,
+        standing=standing,
         stations=stations,
         once=issue_once(),
         kinds=list(LicenceKind),
     )
+
+
+def licence_standing(licence: Licence, valid: bool, today: dt.date) -> str:
+    """How a licence stands ``today``, as a regulator reads it: ``suspended`` or ``revoked``
+    as stored (a regulator's decision, never changed here); else by its dates, as the rules
+    read them (``valid``: ``ledger.registry.licence_valid``, in force from ``valid_from`` to
+    ``valid_until``, both days included): ``valid``, ``expired`` or ``not_yet``."""
+    if licence.status != LicenceStatus.VALID:
+        return str(licence.status)
+    if valid:
+        return "valid"
+    return "expired" if today > licence.valid_until else "not_yet"
 
 
 def _once_or_back() -> bool:

@@ -4,9 +4,12 @@ shows the request until the verdict replaces it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import re
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from app import jobs
 from tests.pages.conftest import csrf_of
@@ -41,6 +44,9 @@ def test_a_large_ledger_is_audited_by_the_scheduler_once(
     assert verdict["events"] > 0
     html = regulator.get("/regulator/").get_data(as_text=True)
     assert 'id="audit-asked"' not in html and "通过" in html
+    at = dt.datetime.fromisoformat(verdict["at"]).astimezone(ZoneInfo("Asia/Shanghai"))
+    shown = re.search(r'id="last-audit">([^<]*)<', html).group(1)  # type: ignore[union-attr]
+    assert shown.endswith(f"{at:%Y-%m-%d %H:%M}") and "UTC" not in shown  # the city's time
 
     assert jobs.requested_audit(app)["requested"] is False  # run once, not again
 

@@ -1,5 +1,6 @@
 // The regulator's charts (vendored ECharts): fills, blocked fills and deliveries per day,
-// and blocked fills by reason. The data comes from /regulator/charts.json.
+// and blocked fills by reason (the period of the reasons table beside it). The data comes
+// from /regulator/charts.json.
 (function () {
   "use strict";
   var daily = document.getElementById("chart-daily");
@@ -18,14 +19,21 @@
       yAxis: { type: "value", minInterval: 1 },
       series: kinds.map(function (k) { return { name: data.labels[k], type: k === "fill_blocked" ? "bar" : "line", data: data.series[k] }; })
     });
-    var pie = echarts.init(reasons);
+    // Every reason is named beside its colour, with its count: a plain legend in one column
+    // right of the donut, the chart as tall as the list needs (a scrolling legend cut the
+    // last entry it showed down to its colour). Drawn as SVG, so the names are text.
+    var count = {};
+    data.by_reason.forEach(function (d) { count[d.name] = d.value; });
+    reasons.style.height = Math.max(320, 60 + 22 * data.by_reason.length) + "px";
+    var pie = echarts.init(reasons, null, { renderer: "svg" });
     pie.setOption({
       animation: false,
       title: { text: reasons.dataset.title, textStyle: { fontSize: 14 } },
       tooltip: { trigger: "item" },
-      legend: { type: "scroll", bottom: 0 },
-      series: [{ type: "pie", radius: ["30%", "60%"], top: 20, bottom: 40, label: { show: false },
-                 data: data.by_reason }]
+      legend: { type: "plain", orient: "vertical", left: "52%", top: 40, itemGap: 8,
+                formatter: function (name) { return name + "  " + count[name]; } },
+      series: [{ type: "pie", radius: ["22%", "44%"], center: ["26%", "55%"],
+                 label: { show: false }, data: data.by_reason }]
     });
     daily.dataset.ready = "1";
     window.addEventListener("resize", function () { lines.resize(); pie.resize(); });

@@ -1,0 +1,69 @@
+"""Scans of unregistered codes at the nozzle, for the regulator: possible illegal cylinders.
+
+A fill check of a code no cylinder carries is refused (``UNKNOWN_CODE``) and kept in
+``fill_checks`` only, with no ``cylinder_id``: there is no chain to put a ``fill_blocked``
+event on (docs/rules.md). This read model lists those refused checks, newest first, as a
+``Listing`` of ``ledger.oversight`` (counted, paged, streamed to CSV).
+
+Only an unknown code leaves ``cylinder_id`` empty (a retired code names its cylinder), so
+``cylinder_id IS NULL`` picks them: PostgreSQL finds them in ``ix_fill_checks_cylinder_station``
+(a b-tree keeps NULLs; with a station, both of its columns are used), a small share of
+every check, then sorts them by time; SQLite likewise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, select
+from sqlmodel import col
+
+from ledger.model import Actor, Station
+from ledger.model_rules import FillCheck
+from ledger.oversight import AnyRow, Listing
+
+
+@dataclass(frozen=True)
+class UnknownScan:
+    """One refused fill check of an unregistered code: when, where, the code, who scanned."""
+
+    at: dt.datetime
+    code: str  # as the scan read it (no cylinder carries it)
+    station_id: int
+    station_name: str
+    operator: str
+
+
+def unknown_scans_listing(
+    since: dt.datetime, station_id: int | None = None
+) -> Listing[UnknownScan]:
+    """Refused fill checks of unregistered codes since a time, newest first (``station_id``:
+    at that station only)."""
+    c = FillCheck
+    where: ColumnElement[bool] = and_(
+        col(c.cylinder_id).is_(None),
+        col(c.allowed).is_(False),
+        col(c.checked_at) >= since,
+    )
+    if station_id is not None:
+        where = and_(where, col(c.station_id) == station_id)
+    query = (
+        select(
+            col(c.checked_at),
+            col(c.code),
+            col(c.station_id),
+            col(Station.name),
+            col(Actor.name),
+        )
+        .outerjoin(Station, col(Station.id) == col(c.station_id))
+        .outerjoin(Actor, col(Actor.id) == col(c.actor_id))
+        .where(where)
+        .order_by(col(c.checked_at).desc(), col(c.id).desc())
+    )
+    return Listing(query, _unknown_scan, select(col(c.id)).where(where))
+
+
+def _unknown_scan(row: AnyRow) -> UnknownScan:
+    at, code, station_id, station, operator = row
+    return UnknownScan(at, code, station_id, station or "?", operator or "?")

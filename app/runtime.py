@@ -28,7 +28,7 @@ from ledger.keys import (
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 from ledger.params import Jurisdiction
 from ledger.settings import load_jurisdiction
-from ledger.store import make_engine, transaction
+from ledger.store import make_engine, no_database_file, transaction
 
 
 class KeyRing:
@@ -221,9 +221,15 @@ def _refuse_new_keys_for_an_old_ledger(
     LEDGER_KEYS_DIR or a lost key, never a first run: a new key would sign checkpoints no
     auditor can verify, or label codes every scan would take for forged. A rotation of the
     checkpoint key (its predecessor kept in ``retired/``, docs/deploy.md §9) may make one.
-    A database that cannot be asked raises its own error (a 503, one line for a command)."""
-    with transaction(engine, write=False) as session:
-        in_use = [name for name in key_files_in_use(session) if name in missing]
+    A database that cannot be asked raises its own error (a 503, one line for a command);
+    a SQLite file not made yet holds nothing signed, as a database not migrated yet."""
+    try:
+        with transaction(engine, write=False) as session:
+            in_use = [name for name in key_files_in_use(session) if name in missing]
+    except OperationalError as exc:
+        if not no_database_file(exc):
+            raise
+        in_use = []
     if SERVER_KEY_FILE in in_use and retired_verifiers(keys_dir / RETIRED_DIR, origin):
         in_use.remove(SERVER_KEY_FILE)  # rotated: the old checkpoints verify with retired/
     if in_use:

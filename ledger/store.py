@@ -62,9 +62,13 @@ def is_not_migrated(error: DBAPIError) -> bool:
     not there: ``db upgrade`` not run, or ``DATABASE_URL`` naming another database (a
     mistyped path)."""
     orig = error.orig
-    return getattr(orig, "sqlstate", None) == PG_UNDEFINED_TABLE or str(orig).startswith(
-        ("no such table", file_locks.NO_DATABASE_FILE)
-    )
+    undefined = getattr(orig, "sqlstate", None) == PG_UNDEFINED_TABLE
+    return undefined or str(orig).startswith("no such table") or no_database_file(error)
+
+
+def no_database_file(error: DBAPIError) -> bool:
+    """Whether the SQLite database file is not there (the app's engines never make it)."""
+    return str(error.orig).startswith(file_locks.NO_DATABASE_FILE)
 
 
 @lru_cache(maxsize=64)

@@ -180,7 +180,7 @@ def test_a_job_whose_database_is_away_says_so_and_changes_nothing(tmp_path: Path
     )
     for job in jobs.JOBS.values():
         result = job(application)
-        assert result["status"] == "error" and "unable to open database" in result["error"]
+        assert result["status"] == "error" and "no such database file" in result["error"]
     assert not missing.exists()
     application.extensions["ledger"].engine.dispose()
 

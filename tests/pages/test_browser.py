@@ -84,7 +84,13 @@ def test_station_scans_with_a_wedge_and_records_the_fill(
     shot(desktop, "station-allow")
     _ready(desktop, "body[data-ready]")
     assert desktop.switch_to.active_element.get_attribute("id") == "gross"
-    desktop.switch_to.active_element.send_keys("31.3" + Keys.ENTER)
+    desktop.switch_to.active_element.send_keys("313" + Keys.ENTER)  # a slip: 313 for 31.3
+    assert "请核对磅秤后重新输入" in _wait_text(desktop, "#weigh-error", "核对")
+    shot(desktop, "station-weigh-again")
+    _ready(desktop, "body[data-ready]")
+    assert desktop.switch_to.active_element.get_attribute("id") == "gross"  # no rescan
+    assert desktop.find_element(By.ID, "net").text == "296.2"  # what was typed, weighed
+    desktop.switch_to.active_element.send_keys("31.3" + Keys.ENTER)  # replaces the slip
     assert "充装已记录" in _wait_text(desktop, "#result", "充装已记录")
     shot(desktop, "station-filled")
     _ready(desktop, "body[data-ready]")

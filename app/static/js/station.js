@@ -34,10 +34,13 @@
   // The net weight as the operator types: gross − the registered tare (shown, not sent).
   var tare = document.getElementById("tare"), net = document.getElementById("net");
   if (gross && tare && net) {
-    gross.addEventListener("input", function () {
+    var showNet = function () {
       var g = parseFloat(gross.value.replace(",", ".")), t = parseFloat(tare.dataset.tare);
       net.textContent = isFinite(g) && isFinite(t) && g > t ? (g - t).toFixed(1) : "—";
-    });
+    };
+    gross.addEventListener("input", showNet);
+    showNet();  // a reading shown again to be corrected
+    if (gross.value) { gross.select(); }  // typing replaces it
   }
 
   // A double press of Enter or a scanner sending CR+LF must not submit twice.

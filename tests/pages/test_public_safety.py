@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from ledger.codes import new_code
-from tests.flows import fill, register
+from tests.flows import event, fill, register
 from tests.pages.conftest import csrf_of, field
 
 LEAK_STEPS = ("立即关闭气瓶角阀", "打开门窗通风", "不要开关电灯、电器", "119", "供气企业")
@@ -141,3 +141,12 @@ def test_a_single_phase_cylinder_has_no_dual_phase_warning(client: Any, demo: An
     fill(client, demo, code)
     _status, html = _page(client, f"/c/{code}")
     assert 'id="dual-phase"' not in html and "餐饮等经营场所不得使用" not in html
+
+
+def test_a_scrapped_cylinder_shows_no_next_inspection_to_wait_for(client: Any, demo: Any) -> None:
+    code = register(client, demo)
+    _, before = _page(client, f"/c/{code}")
+    assert re.search(r'id="next-inspection">\d{4}-\d{2}-\d{2}<', before)
+    assert event(client, demo, code, "inspector", "scrapped", {}).status_code == 201
+    _, after = _page(client, f"/c/{code}")
+    assert '<dd id="next-inspection">无（已永久停用）</dd>' in after and "已报废" in after

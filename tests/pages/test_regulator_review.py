@@ -176,7 +176,7 @@ def test_every_reason_in_the_chart_is_named_beside_its_colour(
     check(client, demo, scrapped)
     twice = register(client, demo)
     fill(client, demo, twice)
-    check(client, demo, twice)  # filled again within the day: a suspected clone
+    check(client, demo, twice)  # scanned again where it was just filled: already filled
     browser_login(desktop, live_server, demo, "regulator")
     until(desktop, lambda d: d.find_elements(By.CSS_SELECTOR, "#chart-daily[data-ready]"))
     table = _reasons_table(desktop.page_source)

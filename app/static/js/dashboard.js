@@ -28,6 +28,10 @@
     var pie = echarts.init(reasons, null, { renderer: "svg" });
     pie.setOption({
       animation: false,
+      // 20 colours (Tableau 20): ECharts' own 9 repeat, and there are more reasons than 9.
+      color: ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+              "#ff9da7", "#9c755f", "#bab0ac", "#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6",
+              "#8cd17d", "#f1ce63", "#d4a6c8", "#fabfd2", "#d7b5a6", "#79706e"],
       title: { text: reasons.dataset.title, textStyle: { fontSize: 14 } },
       tooltip: { trigger: "item" },
       legend: { type: "plain", orient: "vertical", left: "52%", top: 40, itemGap: 8,

@@ -15,7 +15,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from app import people
 from app.pages.common import display_names, english, error_page, message
-from ledger.reasons import CHECKLIST_LABELS, short_name
+from app.pages.readable import checklist_name, readable
+from ledger.reasons import short_name
 
 babel = Babel()
 csrf = CSRFProtect()
@@ -32,12 +33,6 @@ def _locale() -> str:
 
 def _when(value: Any) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm") if value is not None else "—"
-
-
-def checklist_name(item: str, in_english: bool) -> str:
-    """A safety-checklist item's name (角阀, …); an unknown item as itself."""
-    names = CHECKLIST_LABELS.get(item)
-    return item if names is None else names[1 if in_english else 0]
 
 
 def init_app(app: Flask) -> None:
@@ -66,7 +61,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["when"] = _when
     app.jinja_env.filters["msg"] = message
     app.jinja_env.filters["reason_name"] = lambda code: short_name(code, english=english())
-    app.jinja_env.filters["checklist_name"] = lambda item: checklist_name(item, english())
+    app.jinja_env.filters["checklist_name"] = checklist_name
+    app.jinja_env.filters["readable"] = readable
     app.context_processor(lambda: {"english": english(), **display_names()})
     http_errors.init_app(app)
     for bp in (

@@ -232,3 +232,23 @@ def test_the_unregistered_code_filter_lists_the_refused_scans(
     assert table[0] == ["checked_at", "code", "station_id", "station", "operator"]
     assert [r[1] for r in table[1:]] == unknown[::-1]
     assert unknown[0] not in regulator.get("/regulator/blocked").get_data(as_text=True)
+
+
+# --- 4. the trace reads as words, and keeps what was signed -----------------------------------
+
+
+def test_the_trace_names_each_recorded_value_and_keeps_the_signed_text(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    code = register(client, demo, who="enterprise_b")
+    fill(client, demo, code, station="b")  # gross 31.8, tare 16.8, net 15 (as signed)
+    check(client, demo, code, "a")  # another enterprise's, just filled elsewhere: refused
+    page = as_person("regulator").get(f"/regulator/trace?code={code}").get_data(as_text=True)
+    pairs = re.findall(r"<div><dt>([^<]*)</dt><dd>([^<]*)</dd></div>", page)
+    assert ("毛重", "31.8 kg") in pairs and ("净重", "15 kg") in pairs
+    assert ("原因", "非自有产权、疑似克隆") in pairs and ("扫码内容", code) in pairs
+    assert ("型号", "YSP35.5") in pairs and ("气液双相", "否") in pairs  # its registration
+    assert "station_id" not in {name for name, _ in pairs}  # the station is named beside
+    signed = re.findall(r'<code class="payload">([^<]*)</code>', page)
+    assert len(signed) == 3 and html_lib.unescape(signed[1]).startswith('{"gross_kg":31.8,')
+    assert page.count("记录原文（已签名）") == 3

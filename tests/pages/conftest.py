@@ -194,6 +194,12 @@ def shot(driver: Any, name: str) -> Path:
     return path
 
 
+def public_report(client: Any, code: str, html: str, kind: str, note: str) -> Any:
+    """Send the public page's report form (``html``: the page it is on) as a passer-by."""
+    form = {"csrf_token": csrf_of(html), "token": field(html, "token"), "kind": kind}
+    return client.post(f"/c/{code}/report", data={**form, "note": note})
+
+
 def browser_login(driver: Any, base: str, demo: dict[str, Any], who: str) -> None:
     """Log a browser in through the login form."""
     from selenium.webdriver.common.by import By

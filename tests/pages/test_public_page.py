@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from tests.conftest import bearer
 from tests.flows import event, fill, history, register
-from tests.pages.conftest import csrf_of, field
+from tests.pages.conftest import public_report
 
 
 def _page(client: Any, url: str) -> tuple[int, str]:
@@ -65,15 +65,7 @@ def test_no_personal_data_on_the_page(client: Any, demo: Any) -> None:
 
 
 def _report(client: Any, code: str, html: str, kind: str = "suspected_fake") -> Any:
-    return client.post(
-        f"/c/{code}/report",
-        data={
-            "csrf_token": csrf_of(html),
-            "token": field(html, "token"),
-            "kind": kind,
-            "note": "标签模糊",
-        },
-    )
+    return public_report(client, code, html, kind, "标签模糊")
 
 
 def test_a_report_reaches_the_regulator_once_and_holds_nothing(

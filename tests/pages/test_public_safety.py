@@ -8,7 +8,7 @@ from typing import Any
 
 from ledger.codes import new_code
 from tests.flows import event, fill, register
-from tests.pages.conftest import csrf_of, field
+from tests.pages.conftest import public_report
 
 LEAK_STEPS = ("立即关闭气瓶角阀", "打开门窗通风", "不要开关电灯、电器", "119", "供气企业")
 DUAL_PHASE = "气液双相气瓶：餐饮等经营场所不得使用"
@@ -20,15 +20,7 @@ def _page(client: Any, url: str) -> tuple[int, str]:
 
 
 def _report(client: Any, code: str, html: str, kind: str) -> Any:
-    return client.post(
-        f"/c/{code}/report",
-        data={
-            "csrf_token": csrf_of(html),
-            "token": field(html, "token"),
-            "kind": kind,
-            "note": "后厨有异味",
-        },
-    )
+    return public_report(client, code, html, kind, "后厨有异味")
 
 
 def _options(html: str) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from app.pages.common import (
@@ -23,14 +23,17 @@ from ledger.reasons import Reason, reason
 
 bp = page_blueprint("public", __name__)
 GAS_LEAK = "leak"  # the report kind that is answered with safety advice first
+LEAK_ANSWER = "leak_report_answer"  # session: (code, outcome) of this visitor's leak report
 
 
 @bp.get("/c/<code>", strict_slashes=False)  # "/c/CODE/": a QR reader that adds a slash
 def cylinder(code: str) -> Any:
     """The verdict on a scanned cylinder: safe to use or not, and why (after a leak
     report, what to do about the gas first)."""
-    leak = request.args.get("advice") == GAS_LEAK
-    return _verdict(code, verification.signature_of(request.args.get("s")), leak_reported=leak)
+    # The answer to this visitor's own leak report, once (a link cannot claim one was sent).
+    answer = session.pop(LEAK_ANSWER, None)
+    outcome = answer[1] if answer and answer[0] == codes.normalise(code) else None
+    return _verdict(code, verification.signature_of(request.args.get("s")), leak_outcome=outcome)
 
 
 def _verdict(
@@ -40,7 +43,7 @@ def _verdict(
     note: str = "",
     kind: str = "",
     *,
-    leak_reported: bool = False,
+    leak_outcome: str | None = None,
 ) -> tuple[str, int]:
     """The cylinder's page (or the unknown code's), its report form filled with ``note``
     and ``kind`` when a report was refused and is shown again."""
@@ -50,7 +53,7 @@ def _verdict(
         "kinds": _kinds(),
         "note": note,
         "kind": kind,
-        "leak_reported": leak_reported,
+        "leak_outcome": leak_outcome,
     }
     try:
         with db(write=False) as s:
@@ -90,16 +93,14 @@ def report(code: str) -> Any:
         return report_too_frequent(code)
     except LedgerError as exc:  # the form again, with what was typed and why it was refused
         return _form_again(code, detail_text(exc), status_of(exc))
-    if filed.report.kind == GAS_LEAK:  # what to do about the gas first; the thanks in it
-        return redirect(
-            url_for(
-                "public.cylinder", code=filed.report.code, reported=filed.report.id, advice=GAS_LEAK
-            )
-        )
     if filed.created:
-        flash(_("Thank you. Your report was sent to the market regulator."), "info")
+        outcome = _("Thank you. Your report was sent to the market regulator.")
     else:
-        flash(_("This report was already sent; it was not filed twice."), "info")
+        outcome = _("This report was already sent; it was not filed twice.")
+    if filed.report.kind == GAS_LEAK:  # what to do about the gas first; the outcome in it
+        session[LEAK_ANSWER] = (filed.report.code, outcome)
+    else:
+        flash(outcome, "info")
     return redirect(url_for("public.cylinder", code=filed.report.code, reported=filed.report.id))
 
 

@@ -142,3 +142,21 @@ def test_a_scrapped_cylinder_shows_no_next_inspection_to_wait_for(client: Any, d
     assert event(client, demo, code, "inspector", "scrapped", {}).status_code == 201
     _, after = _page(client, f"/c/{code}")
     assert '<dd id="next-inspection">无（已永久停用）</dd>' in after and "已报废" in after
+
+
+def test_only_the_visitor_who_sent_a_leak_report_is_told_it_was_sent(
+    client: Any, demo: Any, app: Any
+) -> None:
+    code = register(client, demo)
+    _status, html = _page(client, f"/c/{code}")
+    crafted = app.test_client()  # a link with the old page's query: no report was sent
+    _status, page = _page(crafted, f"/c/{code}?reported=1&advice=leak")
+    assert 'id="gas-leak-now"' not in page and "已提交" not in page
+    first = _report(client, code, html, kind="leak")
+    _status, page = _page(client, first.location)
+    assert "已提交" in _box(page, "gas-leak-now", "aside")
+    again = _report(client, code, html, kind="leak")  # the same form sent twice
+    _status, page = _page(client, again.location)
+    assert "未重复提交" in _box(page, "gas-leak-now", "aside")
+    _status, page = _page(client, again.location)  # a reload: the answer was given
+    assert 'id="gas-leak-now"' not in page and 'id="gas-leak-advice"' in page

@@ -16,8 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, select
-from sqlmodel import col
+from sqlalchemy import ColumnElement, and_, func, select
+from sqlmodel import Session, col
 
 from ledger.model import Actor, Station
 from ledger.model_rules import FillCheck
@@ -35,17 +35,25 @@ class UnknownScan:
     operator: str
 
 
+def _refused_unknown(since: dt.datetime) -> ColumnElement[bool]:
+    c = FillCheck
+    return and_(col(c.cylinder_id).is_(None), col(c.allowed).is_(False), col(c.checked_at) >= since)
+
+
+def count_unknown_scans(session: Session, since: dt.datetime) -> int:
+    """How many refused fill checks of unregistered codes since a time (the overview's
+    "未登记" row; its list is ``unknown_scans_listing``, the same rows)."""
+    query = select(func.count()).select_from(FillCheck).where(_refused_unknown(since))
+    return int(session.execute(query).scalar_one())
+
+
 def unknown_scans_listing(
     since: dt.datetime, station_id: int | None = None
 ) -> Listing[UnknownScan]:
     """Refused fill checks of unregistered codes since a time, newest first (``station_id``:
     at that station only)."""
     c = FillCheck
-    where: ColumnElement[bool] = and_(
-        col(c.cylinder_id).is_(None),
-        col(c.allowed).is_(False),
-        col(c.checked_at) >= since,
-    )
+    where: ColumnElement[bool] = _refused_unknown(since)
     if station_id is not None:
         where = and_(where, col(c.station_id) == station_id)
     query = (

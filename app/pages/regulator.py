@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from typing import Any
 
 from flask import (
@@ -17,6 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlmodel import Session
 
 from app import audits
 from app.pages.common import db, detail_text, english, error_page, page_blueprint, status_of
@@ -30,6 +32,7 @@ from ledger.keys import KeyFileError
 from ledger.model import Enterprise, Role
 from ledger.note import verifier_from_key, verifier_key_for
 from ledger.reasons import short_name
+from ledger.unknown_scans import count_unknown_scans
 
 bp = page_blueprint("regulator", __name__, url_prefix="/regulator")
 REGULATORS = (Role.REGULATOR, Role.ADMIN)
@@ -52,6 +55,16 @@ def blocked_since(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(days=BLOCKED_DAYS)
 
 
+def blocked_summary(s: Session, now: dt.datetime) -> tuple[Counter[str], Counter[str]]:
+    """The overview's refused fills of the period, by reason and by station; the scans of
+    unregistered codes (refused checks with no chain, so no event) under their own reason,
+    whose row opens their list, and not in the fills' or the stations' counts."""
+    by_reason, by_station = oversight.blocked_summary(s, blocked_since(now))
+    if unknown := count_unknown_scans(s, blocked_since(now)):
+        by_reason["UNKNOWN_CODE"] += unknown
+    return by_reason, by_station
+
+
 def _verifier() -> Any:
     """The server key and its retired ones: the newest checkpoint may still be one signed
     before a rotation. A bad retired key file leaves the server key alone here (the audit
@@ -70,7 +83,7 @@ def index() -> Any:
     rt = runtime()
     now = rt.now()
     with db(write=False) as s:
-        by_reason, by_station = oversight.blocked_summary(s, blocked_since(now))
+        by_reason, by_station = blocked_summary(s, now)
         counts = {
             "reports": public_reports.open_count(s),
             "blocked": sum(by_station.values()),
@@ -127,7 +140,7 @@ def charts() -> Any:
     since, days = daily_counts.window(now, CHART_DAYS, zone)
     with db(write=False) as s:
         daily = daily_counts.per_day(s, ("filled", "fill_blocked", "delivered"), since, zone)
-        by_reason, _stations = oversight.blocked_summary(s, blocked_since(now))
+        by_reason, _stations = blocked_summary(s, now)
     return {
         "days": days,
         "series": {kind: [daily[kind].get(d, 0) for d in days] for kind in daily},

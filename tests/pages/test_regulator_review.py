@@ -158,7 +158,10 @@ def test_the_reasons_may_add_up_to_more_than_the_blocked_fills_and_the_page_says
     assert 'id="n-blocked">1<' in page and sum(_reasons_table(page).values()) == 2
     note = re.search(r'<p class="note" id="reasons-note">([^<]+)</p>', page)
     assert (
-        note and note.group(1) == "一次充装拦截可能有多个原因，所以各原因次数相加可能多于1次拦截。"
+        note
+        and note.group(1)
+        == "一次充装拦截可能有多个原因，未登记气瓶码的扫码只计入该原因，"
+        "所以各原因次数相加可能多于1次拦截。"
     )
 
 
@@ -252,3 +255,20 @@ def test_the_trace_names_each_recorded_value_and_keeps_the_signed_text(
     signed = re.findall(r'<code class="payload">([^<]*)</code>', page)
     assert len(signed) == 3 and html_lib.unescape(signed[1]).startswith('{"gross_kg":31.8,')
     assert page.count("记录原文（已签名）") == 3
+
+
+def test_the_overview_counts_the_scans_of_unregistered_codes_under_their_reason(
+    client: Any, demo: Any, as_person: Any
+) -> None:
+    for _ in range(2):
+        check(client, demo, codes.new_code(), "a")  # no cylinder carries it: no event
+    check(client, demo, register(client, demo, who="enterprise_b"), "a")  # one blocked fill
+    regulator = as_person("regulator")
+    page = regulator.get("/regulator/").get_data(as_text=True)
+    table = _reasons_table(page)
+    assert table["未登记"] == 2 and table["非自有产权"] == 1
+    assert 'id="n-blocked">1<' in page  # the tile counts blocked fills, as its list does
+    listed = regulator.get("/regulator/blocked?reason=UNKNOWN_CODE").get_data(as_text=True)
+    assert '<small id="total">(2)</small>' in listed  # the row's count is its list's
+    chart = regulator.get("/regulator/charts.json").get_json()["by_reason"]
+    assert {"name": "未登记", "value": 2} in chart

@@ -125,6 +125,17 @@ class Runtime:
                 self._background.start()
         self._background.wake()
 
+    def close(self) -> None:
+        """Stop this process's integrator thread (after its integration in progress, if
+        any), then close the engine's pooled connections. A connection still checked out
+        by that thread when the engine is disposed would go back to the pool the engine
+        dropped, and be left open until garbage-collected."""
+        with _STARTING:
+            background, self._background = self._background, None
+        if background is not None and background.serves(os.getpid()):
+            background.stop()
+        self.engine.dispose()
+
 
 _STARTING = threading.Lock()
 
@@ -148,6 +159,7 @@ class BackgroundIntegrator(threading.Thread):
     def __init__(self, rt: Runtime) -> None:
         super().__init__(name="ledger-integrator", daemon=True)
         self.rt, self.pid, self.woken = rt, os.getpid(), threading.Event()
+        self.stopping = threading.Event()
 
     def serves(self, pid: int) -> bool:
         """Whether this thread runs in process ``pid`` (threads do not survive a fork)."""
@@ -156,10 +168,19 @@ class BackgroundIntegrator(threading.Thread):
     def wake(self) -> None:
         self.woken.set()
 
+    def stop(self) -> None:
+        """End the thread after what it is doing (an integration, or the wait after one),
+        and wait for it."""
+        self.stopping.set()
+        self.woken.set()
+        self.join()
+
     def run(self) -> None:
         failures = 0  # in a row
         while True:
             self.woken.wait()
+            if self.stopping.is_set():
+                return
             self.woken.clear()  # a write committed from here on wakes it once more
             try:
                 self.rt.integrate_quietly()

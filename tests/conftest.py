@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gc
 import json
 import os
 import shutil
@@ -48,6 +49,21 @@ SLOW_FIRST = (
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
     items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))
+
+
+_LEAK_HUNT = os.environ.get("LEAK_HUNT") == "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    """Fail the test during which a PostgreSQL connection was collected open, naming the
+    test and code that opened it (tests/leak_origin.py)."""
+    result = yield
+    if _LEAK_HUNT and (nextitem is None or nextitem.path != item.path):
+        gc.collect()  # at the end of each file: a leak is found in the file that made it
+    if leaks := leak_origin.take_leaks():
+        raise ResourceWarning("\n".join(leaks))
+    return result
 
 
 def _pg_schema_url(schema: str) -> str:
@@ -215,7 +231,7 @@ def app(db_url: str, tmp_path: Path) -> Iterator[Any]:
     else:
         application = seed_into(db_url, tmp_path)
     yield application
-    application.extensions["ledger"].engine.dispose()
+    application.extensions["ledger"].close()  # its integrator thread first, if it has one
 
 
 @pytest.fixture

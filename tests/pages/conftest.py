@@ -11,12 +11,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.live_wsgi import ServedApp
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -65,38 +66,13 @@ def as_person(client: Any, demo: dict[str, Any]) -> Any:
 
 @pytest.fixture
 def live_server(app: Any) -> Iterator[str]:
-    """The app served on 127.0.0.1 from a thread; its base URL.
-
-    At the end it waits (up to 10 s) for the requests the browser still had in flight: a
-    request that outlived the test would hand its database connection back to a pool the
-    ``app`` fixture had already disposed, where it stays open until the garbage collector
-    finds it, and fails whichever test is running then (ResourceWarning)."""
-    from werkzeug.serving import make_server
-
-    idle = threading.Condition()
-    count = [0]
-
-    def counted(environ: Any, start_response: Any) -> Any:
-        with idle:
-            count[0] += 1
-        try:
-            return app(environ, start_response)
-        finally:
-            with idle:
-                count[0] -= 1
-                idle.notify_all()
-
-    server = make_server("127.0.0.1", 0, counted, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    """The app served on 127.0.0.1 from a thread; its base URL. At the end it waits for the
+    requests the browser still had in flight (tests/live_wsgi.py)."""
+    served = ServedApp(app)
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{served.port}"
     finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-        with idle:
-            idle.wait_for(lambda: count[0] == 0, timeout=10)
+        served.stop()
 
 
 def browser_missing() -> None:

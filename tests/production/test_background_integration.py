@@ -180,3 +180,33 @@ def test_a_failure_with_no_message_is_still_one_line(caplog: pytest.LogCaptureFi
         "background integration failed (1 in a row): database unavailable, will retry:"
         " ConnectionRefusedError"
     ]
+
+
+def test_closing_the_runtime_waits_for_the_integration_in_progress_then_ends_the_thread(
+    app: Any, client: Any, demo: Any, background: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine is disposed only after the thread has given its connection back: one
+    given back to the pool a dispose had dropped would be left open (seen in CI as a
+    connection collected open, 2026-12-08)."""
+    entered, release = threading.Event(), threading.Event()
+    real = log.integrate
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        entered.set()
+        assert release.wait(timeout=30)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(log, "integrate", held)
+    flows.register(client, demo)
+    assert entered.wait(timeout=10)
+    rt = app.extensions["ledger"]
+    thread = rt._background
+    closer = threading.Thread(target=rt.close)
+    closer.start()
+    closer.join(timeout=0.2)
+    assert closer.is_alive()  # waiting for the integration, which holds a connection
+    release.set()
+    closer.join(timeout=30)
+    assert not closer.is_alive() and not thread.is_alive()
+    assert rt.engine.pool.checkedout() == 0
+    assert _pending(app) == 0  # the integration it waited for finished

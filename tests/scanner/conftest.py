@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from scanner.cache import StationCache
 from scanner.client import LedgerClient
@@ -22,16 +21,17 @@ from scanner.outcome import Outcome
 from scanner.station import Station
 from scanner.uplink import Uplink
 from tests.conftest import bearer, cylinder_body
+from tests.live_wsgi import ServedApp
 
 
 class LiveServer:
-    """The Flask app served by werkzeug in a thread on 127.0.0.1; stop() and start() again."""
+    """The Flask app served by werkzeug in a thread on 127.0.0.1; stop() and start() again.
+    A stop waits for the requests in flight (tests/live_wsgi.py)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
         self.port = 0
-        self.server: BaseWSGIServer | None = None
-        self.thread: threading.Thread | None = None
+        self.served: ServedApp | None = None
 
     @property
     def url(self) -> str:
@@ -40,18 +40,14 @@ class LiveServer:
 
     def start(self) -> None:
         """Serve (on the same port as before, after a stop)."""
-        self.server = make_server("127.0.0.1", self.port, self.app, threaded=True)
-        self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.served = ServedApp(self.app, self.port)
+        self.port = self.served.port
 
     def stop(self) -> None:
         """Stop serving: connections are refused until start()."""
-        assert self.server is not None and self.thread is not None
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
-        self.server = None
+        assert self.served is not None
+        self.served.stop()
+        self.served = None
 
 
 @pytest.fixture
@@ -59,7 +55,7 @@ def live(app: Any) -> Iterator[LiveServer]:
     server = LiveServer(app)
     server.start()
     yield server
-    if server.server is not None:
+    if server.served is not None:
         server.stop()
 
 

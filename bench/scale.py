@@ -185,6 +185,7 @@ def explain_pages(app: Any, loader: Any) -> list[Any]:
     """Capture the statements of the pages' read models and EXPLAIN each one."""
     from ledger import checks, daily, log, oversight, station_sync, sweeps, trace, verification
     from ledger.note import verifier_from_key, verifier_key_for
+    from ledger.unknown_scans import count_unknown_scans, unknown_scans_listing
 
     rt = app.extensions["ledger"]
     now = rt.now()
@@ -193,6 +194,10 @@ def explain_pages(app: Any, loader: Any) -> list[Any]:
     calls = {
         "blocked_fills": lambda s: oversight.blocked_fills(s, now - dt.timedelta(days=30)),
         "blocked_summary": lambda s: oversight.blocked_summary(s, now - dt.timedelta(days=30)),
+        "unknown_scans_count": lambda s: count_unknown_scans(s, now - dt.timedelta(days=30)),
+        "unknown_scans_page": lambda s: oversight.page(
+            s, unknown_scans_listing(now - dt.timedelta(days=30)), 0, 50
+        ),
         "overdue": lambda s: oversight.overdue(s, now.date()),
         "expiring": lambda s: oversight.expiring(s, now.date(), rt.params),
         "stale": lambda s: oversight.stale(s, now, 90),

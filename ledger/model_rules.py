@@ -23,6 +23,11 @@ class RetiredCode(SQLModel, table=True):
     retired_at: dt.datetime = Field(sa_column=_ts())
 
 
+# The partial index's predicate: a check of a code no cylinder carries (ledger.unknown_scans
+# repeats it in its filter, so that both databases see that the index serves it).
+UNKNOWN_CODE = column("cylinder_id").is_(None)
+
+
 class FillCheck(SQLModel, table=True):
     """Every fill check's decision (allowing ones too): a `filled` event needs a recent one.
 
@@ -30,7 +35,16 @@ class FillCheck(SQLModel, table=True):
     """
 
     __tablename__ = "fill_checks"
-    __table_args__ = (Index("ix_fill_checks_cylinder_station", "cylinder_id", "station_id"),)
+    __table_args__ = (
+        Index("ix_fill_checks_cylinder_station", "cylinder_id", "station_id"),
+        Index(
+            "ix_fill_checks_unknown_code",
+            "checked_at",
+            "id",
+            sqlite_where=UNKNOWN_CODE,
+            postgresql_where=UNKNOWN_CODE,
+        ),
+    )
     id: str = Field(primary_key=True, max_length=36)  # UUID, from the Idempotency-Key if any
     cylinder_id: str | None = Field(default=None, max_length=36)  # null: unknown code
     station_id: int = Field(foreign_key="stations.id")

@@ -87,7 +87,7 @@ def public_view(
     owner = facts_db.enterprise(session, state.owner_id)
     # Legal to sell, and not overfilled: an overfilled cylinder must not reach a kitchen.
     reasons, warnings = rules.sellable(state, owner, now, params)
-    reasons = [_public_hold(state) if r.code == "HELD" else r for r in reasons]
+    reasons = [_public_reason(state, r) for r in reasons]
     if state.held:
         state = replace(state, held=" / ".join(HELD_BY_REGULATOR))
     if forged:
@@ -110,6 +110,25 @@ def public_view(
         next_inspection_due=state.next_inspection_due(params),
         end_of_life=state.end_of_life(params),
     )
+
+
+def _public_reason(state: CylinderState, found: Reason) -> Reason:
+    """A reason in the words its reader needs: the station's own ("may not leave the
+    station") or the regulator's are not a restaurant's."""
+    if found.code == "HELD":
+        return _public_hold(state)
+    if found.code == "OVERFILLED":
+        zh, en = PUBLIC_OVERFILLED
+        return Reason(found.code, zh.format(state.last_net_kg), en.format(state.last_net_kg))
+    return found
+
+
+# What a user does with an overfilled cylinder: an overfilled one can burst as it warms.
+PUBLIC_OVERFILLED = (
+    "上次充装超重（净重{}kg），超装气瓶受热易超压：请勿使用，联系供气企业更换",
+    "overfilled at its last fill (net {} kg), which is dangerous as it warms: do not use it;"
+    " ask the supplier to replace it",
+)
 
 
 def _public_hold(state: CylinderState) -> Reason:

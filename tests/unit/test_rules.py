@@ -307,3 +307,18 @@ def test_the_rules_are_deterministic_and_their_dict_form_round_trips(history, ho
     assert first == again
     assert rules.Decision.from_dict(first.to_dict()) == first
     assert first.allowed == (first.reasons == ())
+
+
+@pytest.mark.parametrize(
+    ("end", "zh", "en"),
+    [
+        (("scrapped", {}), "气瓶已报废", "cylinder scrapped"),
+        (("inspected", {"result": "fail"}), "气瓶已检验判废", "cylinder condemned at inspection"),
+    ],
+)
+def test_a_scrapped_or_condemned_cylinder_says_which_once(
+    end: tuple[str, dict[str, Any]], zh: str, en: str
+) -> None:
+    state = after(cylinder(), *end)
+    reasons, _warnings = rules.legality(state, OWNER, NOW, Jurisdiction())
+    assert [(r.code, r.message_zh, r.message_en) for r in reasons] == [("SCRAPPED", zh, en)]

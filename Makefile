@@ -48,6 +48,7 @@ run: install
 	$(FLASK) db upgrade
 	$(FLASK) demo seed
 	@echo "scheduler (flask jobs run) started beside the web; its log: $(JOBS_LOG)"
+	@echo "一瓶一码 demo: http://127.0.0.1:$(PORT)/login (logins and passwords: $${LEDGER_INSTANCE:-instance}/demo.json)"
 	@$(FLASK) jobs run >> $(JOBS_LOG) 2>&1 & scheduler=$$!; \
 	  trap 'kill $$scheduler 2>/dev/null; wait $$scheduler 2>/dev/null' EXIT INT TERM; \
 	  $(FLASK) run --host 127.0.0.1 --port $(PORT)

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -54,7 +55,17 @@ def configure(level: str = "INFO") -> None:
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    root = logging.getLogger()
+    root.handlers[:] = [json_lines_handler(sys.stderr, stamp, render)]
+    root.setLevel(level.upper())
+    # Alembic narrates every migration step at INFO: noise on `make run` and in the journal.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def json_lines_handler(stream: Any, stamp: Any, render: Any) -> logging.Handler:
+    """The stdlib's records (other libraries') as JSON lines of the same keys, in plain
+    text, without the development server's access lines."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[
@@ -67,14 +78,30 @@ def configure(level: str = "INFO") -> None:
                 structlog.stdlib.add_log_level,
                 structlog.stdlib.add_logger_name,
                 stamp,
+                _plain_text,
             ],
         )
     )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # Alembic narrates every migration step at INFO: noise on `make run` and in the journal.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    handler.addFilter(_not_an_access_line)
+    return handler
+
+
+# Terminal colours (werkzeug's banner and status codes on `make run`): escape codes in a
+# JSON value are noise to a log reader and to `jq`.
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
+# The development server's line per request ('127.0.0.1 - - [date] "GET / HTTP/1.1" 200 -')
+# repeats the app's own request line, which has the request id and the time taken.
+_ACCESS_LINE = re.compile(r'^\S+ - - \[[^\]]*\] "')
+
+
+def _plain_text(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    if isinstance(text := event.get("event"), str):
+        event["event"] = _COLOUR.sub("", text)
+    return event
+
+
+def _not_an_access_line(record: logging.LogRecord) -> bool:
+    return not (record.name == "werkzeug" and _ACCESS_LINE.match(record.getMessage()))
 
 
 class _Named:

@@ -184,6 +184,17 @@ def fresh_database(backend: str, tmp: Path) -> tuple[str, Any]:
     return f"{PG_DEFAULT}{sep}options=-csearch_path%3D{schema}", (admin, schema)
 
 
+def discard(tmp: Path, pg: Any) -> None:
+    """Remove what ``fresh_database`` and a run made: the folder (the SQLite file, the
+    instance and its keys), and on PostgreSQL the schema."""
+    shutil.rmtree(tmp, ignore_errors=True)
+    if pg is not None:
+        admin, schema = pg
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def run(backend: str, events: int, n_checks: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="bench-fill-"))
     url, pg = fresh_database(backend, tmp)
@@ -207,12 +218,7 @@ def run(backend: str, events: int, n_checks: int) -> dict[str, Any]:
                 conn.execute(text("ANALYZE"))
         return measure(app, demo, loader, n_checks, backend)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the SQLite file, the instance and its keys
-        if pg is not None:
-            admin, schema = pg
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        discard(tmp, pg)
 
 
 def measure(app: Any, demo: dict[str, Any], loader: Loader, n: int, backend: str) -> dict[str, Any]:

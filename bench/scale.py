@@ -39,7 +39,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -117,12 +116,7 @@ def run(
             out["plans"] = explain_pages(app, loader)
         return out
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # the instance folder and its keys
-        if pg is not None:
-            admin, schema = pg
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        fc.discard(tmp, pg)
 
 
 # --year: each cylinder's life is a year of fortnightly rounds (fill, dispatch, deliver,

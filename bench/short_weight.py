@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -196,12 +195,7 @@ def run(real: int, events: int, runs: int) -> None:
         for name, plan in zip(("count", "first page"), plans, strict=True):
             print(f"\n## EXPLAIN ANALYZE, 90 days, {name} (after)\n{plan}")
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if pg is not None:
-            admin, schema = pg
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        fc.discard(tmp, pg)
 
 
 def main() -> int:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
-import shutil
 import statistics
 import sys
 import tempfile
@@ -139,12 +138,7 @@ def run(args: argparse.Namespace) -> int:
         rt.engine.dispose()
         return 0 if same else 1
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if pg is not None:
-            admin, schema = pg
-            with admin.begin() as conn:
-                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-            admin.dispose()
+        fc.discard(tmp, pg)
 
 
 def main() -> int:

@@ -28,7 +28,7 @@ from ledger.keys import (
 from ledger.note import Verifier, verifier_from_key, verifier_key_for
 from ledger.params import Jurisdiction
 from ledger.settings import load_jurisdiction
-from ledger.store import make_engine, no_database_file, transaction
+from ledger.store import close_engine, make_engine, no_database_file, transaction
 
 
 class KeyRing:
@@ -76,6 +76,7 @@ class Runtime:
     _integrating: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _rounds: int = field(default=0, repr=False)  # integrations begun in this process
     _background: BackgroundIntegrator | None = field(default=None, repr=False)
+    _closed: bool = field(default=False, repr=False)  # by close(): no integrator thread
 
     @property
     def authority(self) -> Authority:
@@ -120,6 +121,8 @@ class Runtime:
         then, so a burst of writes costs one integration, and no request waits for it."""
         pid = os.getpid()
         with _STARTING:
+            if self._closed:
+                return  # the scheduler's next run takes the event
             if self._background is None or not self._background.serves(pid):
                 self._background = BackgroundIntegrator(self)  # first use after a fork
                 self._background.start()
@@ -127,14 +130,13 @@ class Runtime:
 
     def close(self) -> None:
         """Stop this process's integrator thread (after its integration in progress, if
-        any), then close the engine's pooled connections. A connection still checked out
-        by that thread when the engine is disposed would go back to the pool the engine
-        dropped, and be left open until garbage-collected."""
+        any; no other starts), then close the engine's connections, each one still in use
+        as it is given back (``ledger.store.close_engine``)."""
         with _STARTING:
-            background, self._background = self._background, None
+            background, self._background, self._closed = self._background, None, True
         if background is not None and background.serves(os.getpid()):
             background.stop()
-        self.engine.dispose()
+        close_engine(self.engine)
 
 
 _STARTING = threading.Lock()
@@ -169,8 +171,8 @@ class BackgroundIntegrator(threading.Thread):
         self.woken.set()
 
     def stop(self) -> None:
-        """End the thread after what it is doing (an integration, or the wait after one),
-        and wait for it."""
+        """End the thread after what it is doing (an integration, or the rest after one;
+        a wait before a retry ends at once), and wait for it."""
         self.stopping.set()
         self.woken.set()
         self.join()
@@ -187,7 +189,7 @@ class BackgroundIntegrator(threading.Thread):
             except Exception as exc:
                 failures += 1
                 _log_failure(exc, failures)
-                time.sleep(min(2.0**failures, RETRY_MAX_SECONDS))  # 2, 4, 8 … 30 s
+                self.stopping.wait(min(2.0**failures, RETRY_MAX_SECONDS))  # 2, 4, 8 … 30 s
                 self.woken.set()
                 continue
             if failures:

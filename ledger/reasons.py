@@ -17,7 +17,7 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "the code's signature is invalid: suspected forgery",
     ),
     "CODE_RETIRED": ("此码已因换码注销，{}", "this code was retired by relabelling, {}"),
-    "SCRAPPED": ("气瓶{}", "cylinder {}"),  # 已报废 / 已检验判废: the status says which
+    "SCRAPPED": ("气瓶已报废{}", "cylinder scrapped{}"),  # condemned: （检验判废）
     "PAST_SERVICE_LIFE": (
         "超出设计使用年限（{}到期）",
         "past its design service life (ended {})",

@@ -98,8 +98,8 @@ def legality(
     today = params.today(now)
     reasons: list[Reason] = []
     if state.status in ("scrapped", "condemned"):
-        scrapped = state.status == "scrapped"
-        detail = ("已报废", "scrapped") if scrapped else ("已检验判废", "condemned at inspection")
+        condemned = state.status == "condemned"
+        detail = ("（检验判废）", " (condemned at inspection)") if condemned else ("", "")
         reasons.append(reason("SCRAPPED", *detail))
     end = state.end_of_life(params)
     if today >= end:

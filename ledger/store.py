@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, Table, bindparam, create_engine, func, insert, select, text
+from sqlalchemy import Insert, Table, bindparam, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -72,6 +72,22 @@ def no_database_file(error: DBAPIError) -> bool:
 
 
 @lru_cache(maxsize=64)
+def close_engine(engine: Engine) -> None:
+    """Close an engine's connections for good: the idle ones now, and each one in use now
+    as it is given back. A plain ``dispose`` leaves those in the pool it drops, open until
+    the garbage collector finds them (psycopg warns then); the engine still works after,
+    on a fresh pool."""
+    dropped = engine.pool
+    engine.dispose()
+    # On the dropped pool only: the fresh one copied its listeners when it was made.
+    event.listen(dropped, "checkin", _close_given_back)
+
+
+def _close_given_back(dbapi_connection: Any, _record: Any) -> None:
+    if dbapi_connection is not None:  # None: invalidated, closed already
+        dbapi_connection.close()
+
+
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions take SQLite's write lock when they begin."""
     if engine.dialect.name == "sqlite":

@@ -41,10 +41,12 @@ def _origin() -> str:
     return f"opened during {test} on thread {thread}, from\n" + "\n".join(lines)
 
 
-def take_leaks() -> list[str]:
-    """The reports kept since the last call (and forget them)."""
-    taken = _leaks[:]
-    del _leaks[: len(taken)]
+def take_leaks(of: str = "") -> list[str]:
+    """The reports kept since the last call, of connections opened by the test ``of``
+    names (all when empty); the others stay for the teardown hook to report."""
+    taken = [report for report in _leaks if f"opened during {of}" in report]
+    for report in taken:
+        _leaks.remove(report)
     return taken
 
 

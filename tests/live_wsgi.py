@@ -6,7 +6,9 @@ after the ``app`` fixture has disposed the engine: into the pool the engine drop
 it stays open until the garbage collector finds it, minutes later, in another test
 (tests/leak_origin.py). So a served app counts its requests until each response has been
 sent and closed (a streamed body holds its connection until then), and ``stop`` waits for
-that count to reach zero.
+that count to reach zero (up to WAIT_SECONDS). What it cannot see, a connection accepted
+but not yet handed to the app, or a request outliving the wait, is closed as it gives its
+connection back: the ``app`` fixture closes the engine with ``ledger.store.close_engine``.
 """
 
 from __future__ import annotations

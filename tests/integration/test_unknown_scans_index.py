@@ -1,6 +1,6 @@
 """The regulator's unregistered-code scans are read from their partial index (migration
-0014) on PostgreSQL: the count and the page of the last 30 days do not read every unknown
-scan ever made."""
+0014) on PostgreSQL: the count and the page of the last 30 days read the period's
+unregistered scans, not every check of the period."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ def test_a_refused_delivery_is_listed_with_its_failed_item_and_exported(
     row = html[html.index(code) :].split("</tr>", 1)[0]
     assert "安检不合格" in row  # the reason, by its Chinese short name
     nav = html[html.index('<nav class="tabs">') :].split("</nav>", 1)[0]
-    assert ">拒绝装车与配送</a>" in nav  # the tab names both checks, as the page's title
+    assert ">被拒绝的装车与配送</a>" in nav  # the tab names both checks, as the page's title
     assert "胶管" in row and "老火锅" in row  # the failed item and the customer's site
     deliveries = regulator.get("/regulator/refused?check=delivery").get_data(as_text=True)
     dispatches = regulator.get("/regulator/refused?check=dispatch").get_data(as_text=True)

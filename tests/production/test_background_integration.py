@@ -149,10 +149,16 @@ def test_a_database_outage_is_a_few_lines_with_growing_waits_not_a_traceback_a_s
                 raise OperationalError("SELECT 1", {}, ConnectionRefusedError("refused\nmore"))
             done.set()
 
-    fake_time = types.SimpleNamespace(sleep=waits.append, monotonic=time.monotonic)
+    class Stopping(threading.Event):  # the waits before a retry, recorded, not waited
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout or 0.0)
+            return False
+
+    fake_time = types.SimpleNamespace(sleep=lambda _s: None, monotonic=time.monotonic)
     monkeypatch.setattr(runtime, "time", fake_time)
     caplog.set_level(logging.WARNING, logger="app.runtime")
     thread = runtime.BackgroundIntegrator(Runtime())  # type: ignore[arg-type]
+    thread.stopping = Stopping()
     thread.start()
     thread.wake()
     assert done.wait(timeout=10)
@@ -200,7 +206,14 @@ def test_closing_the_runtime_waits_for_the_integration_in_progress_then_ends_the
     flows.register(client, demo)
     assert entered.wait(timeout=10)
     rt = app.extensions["ledger"]
-    thread = rt._background
+    thread, in_use_at_dispose = rt._background, []
+    real_dispose = rt.engine.dispose
+
+    def dispose(*args: Any, **kwargs: Any) -> None:
+        in_use_at_dispose.append(rt.engine.pool.checkedout())  # the pool it drops
+        real_dispose(*args, **kwargs)
+
+    monkeypatch.setattr(rt.engine, "dispose", dispose)
     closer = threading.Thread(target=rt.close)
     closer.start()
     closer.join(timeout=0.2)
@@ -208,5 +221,7 @@ def test_closing_the_runtime_waits_for_the_integration_in_progress_then_ends_the
     release.set()
     closer.join(timeout=30)
     assert not closer.is_alive() and not thread.is_alive()
-    assert rt.engine.pool.checkedout() == 0
+    assert in_use_at_dispose == [0]  # the thread had given its connection back
     assert _pending(app) == 0  # the integration it waited for finished
+    flows.register(client, demo)  # a write after the close starts no thread
+    assert rt._background is None and _pending(app) == 1

@@ -16,6 +16,7 @@ from tests import leak_origin
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 pytestmark = pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL (TEST_DATABASE_URL)")
 ROOT = Path(__file__).resolve().parents[2]
+THIS_FILE = "tests/unit/test_leak_origin.py::"
 
 
 def _open_and_forget() -> None:
@@ -30,7 +31,7 @@ def test_a_connection_collected_open_is_reported_with_its_test_and_caller() -> N
     leak_origin.install()  # conftest did; installing again changes nothing
     _open_and_forget()
     gc.collect()
-    message = "\n".join(leak_origin.take_leaks())  # taken: this test's teardown sees none
+    message = "\n".join(leak_origin.take_leaks(of=THIS_FILE))  # the teardown sees none
     assert message.startswith("a PostgreSQL connection was collected still open")
     assert "test_a_connection_collected_open_is_reported_with_its_test_and_caller (call)" in message
     assert "tests/unit/test_leak_origin.py" in message and "_open_and_forget" in message
@@ -38,15 +39,13 @@ def test_a_connection_collected_open_is_reported_with_its_test_and_caller() -> N
 
 def test_a_closed_connection_is_collected_quietly() -> None:
     assert PG_URL is not None
-    gc.collect()
-    leak_origin.take_leaks()  # whatever an earlier test left is not this test's
     engine = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
     engine.dispose()
     del engine
     gc.collect()
-    assert leak_origin.take_leaks() == []
+    assert leak_origin.take_leaks(of=THIS_FILE) == []  # another test's stay reported
 
 
 def test_the_suite_fails_the_test_that_collected_it_naming_the_opener() -> None:

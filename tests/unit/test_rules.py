@@ -313,7 +313,11 @@ def test_the_rules_are_deterministic_and_their_dict_form_round_trips(history, ho
     ("end", "zh", "en"),
     [
         (("scrapped", {}), "气瓶已报废", "cylinder scrapped"),
-        (("inspected", {"result": "fail"}), "气瓶已检验判废", "cylinder condemned at inspection"),
+        (
+            ("inspected", {"result": "fail"}),
+            "气瓶已报废（检验判废）",
+            "cylinder scrapped (condemned at inspection)",
+        ),
     ],
 )
 def test_a_scrapped_or_condemned_cylinder_says_which_once(

@@ -71,7 +71,6 @@ def no_database_file(error: DBAPIError) -> bool:
     return str(error.orig).startswith(file_locks.NO_DATABASE_FILE)
 
 
-@lru_cache(maxsize=64)
 def close_engine(engine: Engine) -> None:
     """Close an engine's connections for good: the idle ones now, and each one in use now
     as it is given back. A plain ``dispose`` leaves those in the pool it drops, open until
@@ -88,6 +87,7 @@ def _close_given_back(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.close()
 
 
+@lru_cache(maxsize=64)
 def writer(engine: Engine) -> Engine:
     """The same engine, whose transactions take SQLite's write lock when they begin."""
     if engine.dialect.name == "sqlite":
